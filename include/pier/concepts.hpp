@@ -1,0 +1,169 @@
+// pier/concepts.hpp: the contract of every policy category, in one place.
+//
+// A policy is a type with `using category = pier::category::<name>;` plus what its concept
+// below asks for. `pier::policies<…>` checks each policy against its concept with a
+// static_assert, so a type that does not fit is reported in one line naming the concept.
+#pragma once
+
+#include <pier/config.hpp>
+#include <pier/fwd.hpp>
+#include <pier/options.hpp>
+
+#include <concepts>
+#include <cstddef>
+#include <span>
+#include <string_view>
+#include <system_error>
+
+namespace pier {
+
+// ---------------------------------------------------------------------------------------------
+// accept: how listening sockets and accept loops are laid out.
+//
+// The server opens `listeners(threads)` listening sockets (all bound to the same address; with
+// `reuse_port` each gets SO_REUSEPORT and the kernel spreads connections across them), and runs
+// `loops_per_listener(threads)` accept loops on each (extra loops share the socket through
+// dup(2), one per event loop). Listener i's loop j runs on scheduler slot
+// (i * loops_per_listener + j) % threads. With `local_placement` a connection stays on the slot
+// that accepted it; otherwise connections are dealt round-robin over all slots.
+template <class A>
+concept accept_policy = requires(std::size_t threads) {
+    requires std::same_as<typename A::category, category::accept>;
+    { A::listeners(threads) } -> std::convertible_to<std::size_t>;
+    { A::loops_per_listener(threads) } -> std::convertible_to<std::size_t>;
+    { A::reuse_port } -> std::convertible_to<bool>;
+    { A::local_placement } -> std::convertible_to<bool>;
+};
+
+// ---------------------------------------------------------------------------------------------
+// scheduler: the event loops connections run on.
+//
+// `size()` slots, each with an io_context (`context(i)`; slots may share one). A new connection
+// on slot i runs on `make_executor(i)`, which must serialise its handlers (an io_context run by
+// one thread, or a strand); pier relies on that instead of locks. `start()` launches owned
+// threads (and returns), `stop()` makes them return, `join()` waits for them. A scheduler built
+// from an external io_context owns no threads: the caller runs the io_context.
+// `offloads` says whether `offload(task)` runs blocking work on a worker pool (see
+// sched::workers); `data_handler`s are then called there instead of on the event loop.
+template <class S>
+concept scheduler_policy = requires(S& s, const S& cs, std::size_t i) {
+    requires std::same_as<typename S::category, category::scheduler>;
+    typename S::executor_type;
+    { cs.size() } -> std::convertible_to<std::size_t>;
+    { s.context(i) } -> std::same_as<asio::io_context&>;
+    { s.make_executor(i) } -> std::same_as<typename S::executor_type>;
+    { s.start() };
+    { s.stop() };
+    { s.join() };
+    { S::offloads } -> std::convertible_to<bool>;
+} && std::constructible_from<S, std::size_t, const worker_options&>
+  && std::constructible_from<S, asio::io_context&, const worker_options&>;
+
+// ---------------------------------------------------------------------------------------------
+// buffer: the read buffer each connection reads into.
+//
+// `read_buffer` holds unconsumed input (`data()`), gives room to read into (`prepare()`, empty
+// when full), and takes `commit(n)` after a read and `consume(n)` once the handler used bytes.
+// `holds_storage_when_idle` false means storage is borrowed only while a read is under way or
+// input is unconsumed: an idle connection costs no buffer, and pier waits for readability
+// before borrowing (one extra syscall per wait). `release_if_empty()` gives storage back.
+template <class B>
+concept buffer_policy =
+    requires(typename B::read_buffer& b, const typename B::read_buffer& cb, std::size_t n) {
+        requires std::same_as<typename B::category, category::buffer>;
+        { B::capacity } -> std::convertible_to<std::size_t>;
+        { B::holds_storage_when_idle } -> std::convertible_to<bool>;
+        { b.prepare() } -> std::same_as<asio::mutable_buffer>;
+        { b.commit(n) };
+        { b.consume(n) };
+        { cb.data() } -> std::same_as<std::string_view>;
+        { cb.holds_storage() } -> std::convertible_to<bool>;
+        { b.release_if_empty() };
+    } && std::default_initializable<typename B::read_buffer>;
+
+// ---------------------------------------------------------------------------------------------
+// backpressure: what happens when a connection's write queue passes `write_options::high_water`.
+enum class backpressure_action {
+    suspend, ///< `co_await send()` waits until the queue drains to `low_water`.
+    drop,    ///< new messages are refused (`send_result::dropped`) until it drains.
+    close,   ///< the connection is closed with `error::slow_consumer`.
+};
+
+template <class P>
+concept backpressure_policy = requires {
+    requires std::same_as<typename P::category, category::backpressure>;
+    { P::action } -> std::convertible_to<backpressure_action>;
+};
+
+// ---------------------------------------------------------------------------------------------
+// transport: the byte stream on top of an accepted TCP socket (plain TCP, TLS, …).
+//
+// `context` is built once per server from `options` and shared by all connections (e.g. the
+// TLS certificates). `stream<Executor>` is constructed from the accepted socket (moved) and
+// the context, and offers `async_read_some(mutable_buffer, token)` and
+// `async_write_some(ConstBufferSequence, token)` like an Asio stream. The static functions:
+// - socket(s): the TCP socket underneath (socket options, readiness waits, shutdown);
+// - handshake(s, ctx): anything to do before the handler runs (TLS handshake); pier bounds it
+//   with `timeout_options::handshake`;
+// - try_read_some / try_write_some: a non-blocking attempt that fails with
+//   asio::error::would_block instead of waiting; pier uses them to write replies without a
+//   round trip through the reactor and to read after a readiness wait;
+// - buffered_input(s): bytes already inside the transport (decrypted TLS records) that a socket
+//   readiness wait would not announce;
+// - shutdown(s): the orderly end of the stream (TLS close_notify, then TCP FIN).
+template <class T, class Stream>
+concept transport_stream_for =
+    requires(Stream& s, typename T::context& ctx, asio::mutable_buffer mb,
+             std::span<const asio::const_buffer> cb, std::error_code& ec) {
+        { T::socket(s) } -> std::same_as<asio::basic_stream_socket<asio::ip::tcp, typename Stream::executor_type>&>;
+        { T::handshake(s, ctx) } -> std::same_as<asio::awaitable<std::error_code>>;
+        { T::try_read_some(s, mb, ec) } -> std::same_as<std::size_t>;
+        { T::try_write_some(s, cb, ec) } -> std::same_as<std::size_t>;
+        { T::buffered_input(s) } -> std::convertible_to<bool>;
+        { T::shutdown(s) } -> std::same_as<asio::awaitable<void>>;
+    };
+
+template <class T>
+concept transport_policy = requires {
+    requires std::same_as<typename T::category, category::transport>;
+    typename T::options;
+    typename T::context;
+    typename T::template stream<asio::io_context::executor_type>;
+} && std::constructible_from<typename T::context, const typename T::options&>
+  && std::constructible_from<typename T::template stream<asio::io_context::executor_type>,
+                             asio::basic_stream_socket<asio::ip::tcp, asio::io_context::executor_type>&&,
+                             typename T::context&>
+  && transport_stream_for<T, typename T::template stream<asio::io_context::executor_type>>;
+
+// ---------------------------------------------------------------------------------------------
+// Handlers. A server's handler is one object shared by all connections (on all threads: keep
+// it stateless or synchronise it); per-connection state lives in the coroutine frame, or in
+// `Handler::connection_state` (see server.hpp). Two styles:
+//
+// stream_handler: `asio::awaitable<void> operator()(Connection&)` owns the connection for its
+// lifetime: read with `co_await c.read()`, inspect `c.input()`, `c.consume(n)`, reply with
+// `c.try_send()` or `co_await c.send()`. Returning closes the connection gracefully.
+//
+// data_handler: `std::size_t on_data(Connection&, std::string_view input)` is called with all
+// unconsumed input whenever more arrives and returns how many bytes it consumed (0: wait for
+// more). It replies with `c.try_send()`. With `sched::workers` it runs on a worker thread and
+// may block.
+//
+// Optional hooks, detected by name (a hook with a wrong signature is an error, not ignored):
+//   void on_open(Connection&);                          after the handshake, before input
+//   void on_close(Connection&, std::error_code why);    once, after the connection ended
+//   void on_reject(asio::ip::tcp::socket&, std::error_code why);  connection limit reached
+template <class H, class Connection>
+concept stream_handler = requires(H& h, Connection& c) {
+    { h(c) } -> std::same_as<asio::awaitable<void>>;
+};
+
+template <class H, class Connection>
+concept data_handler = requires(H& h, Connection& c, std::string_view in) {
+    { h.on_data(c, in) } -> std::convertible_to<std::size_t>;
+};
+
+template <class H, class Connection>
+concept handler = stream_handler<H, Connection> || data_handler<H, Connection>;
+
+} // namespace pier

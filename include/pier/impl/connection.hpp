@@ -1,0 +1,497 @@
+// pier/impl/connection.hpp: out-of-line definitions of pier::connection.
+#pragma once
+
+#include <pier/connection.hpp>
+#include <pier/detail/hooks.hpp>
+
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
+
+#include <algorithm>
+#include <chrono>
+#include <exception>
+#include <utility>
+
+namespace pier {
+
+template <class P>
+connection<P>::connection(detail::server_core& core, detail::shard& shard, scheduler_type& sched,
+                          typename transport_type::context& ctx, socket_type&& socket,
+                          std::uint64_t id)
+    : core_(core), sched_(sched), ctx_(ctx), executor_(socket.get_executor()),
+      stream_(std::move(socket), ctx), id_(id) {
+    std::error_code ec;
+    remote_ = transport_type::socket(stream_).remote_endpoint(ec);
+    shard.insert(this);
+}
+
+template <class P> connection<P>::~connection() {
+    // Unlink first: the sweeper may be looking at this object under the shard's lock.
+    auto* sh = shard_;
+    sh->erase(this);
+    detail::shard_counters::add(sh->counters.closed);
+    core_.connection_closed();
+}
+
+template <class P> asio::ip::tcp::endpoint connection<P>::local_endpoint() const {
+    std::error_code ec;
+    return transport_type::socket(stream_).local_endpoint(ec);
+}
+
+// --- input ------------------------------------------------------------------------------------
+
+template <class P> asio::awaitable<std::error_code> connection<P>::read() {
+    if (state_ == state::closed) co_return close_reason_ ? close_reason_ : error::closed;
+    if (close_requested_) co_return make_error_code(error::closed);
+    if (input_ended_) co_return make_error_code(asio::error::eof);
+    if (!queue_.empty() && !writing_) flush_now();
+    if (shutting_down_ && buffer_.data().empty()) {
+        // Input the client sent before the shutdown is still answered; then we stop.
+        std::error_code ec;
+        auto n = transport_type::try_read_some(stream_, buffer_.prepare(), ec);
+        if (!ec && n > 0) {
+            buffer_.commit(n);
+            detail::shard_counters::add(counters().bytes_in, n);
+            co_return std::error_code{};
+        }
+        buffer_.release_if_empty();
+        co_return make_error_code(error::shutting_down);
+    }
+    if (buffer_.holds_storage() && buffer_.prepare().size() == 0)
+        co_return make_error_code(error::buffer_full);
+
+    const auto now = detail::coarse_now_ms();
+    read_wait_since_ms.store(buffer_.data().empty() ? 0 : now, std::memory_order_relaxed);
+    reading_ = true;
+    std::error_code ec;
+    std::size_t n = 0;
+    if constexpr (!buffer_policy_type::holds_storage_when_idle) {
+        bool ready = transport_type::buffered_input(stream_);
+        for (;;) {
+            if (!ready) {
+                auto [wec] = co_await transport_type::socket(stream_).async_wait(
+                    asio::socket_base::wait_read,
+                    asio::bind_cancellation_slot(read_cancel_.slot(), use_tuple));
+                if (wec) {
+                    ec = wec;
+                    break;
+                }
+            }
+            ready = false;
+            n = transport_type::try_read_some(stream_, buffer_.prepare(), ec);
+            if (ec != asio::error::would_block) break;
+            ec.clear();
+            buffer_.release_if_empty();
+        }
+    } else {
+        auto [rec, rn] = co_await stream_.async_read_some(
+            buffer_.prepare(), asio::bind_cancellation_slot(read_cancel_.slot(), use_tuple));
+        ec = rec;
+        n = rn;
+    }
+    reading_ = false;
+    read_wait_since_ms.store(0, std::memory_order_relaxed);
+
+    if (ec == asio::error::operation_aborted) {
+        if (state_ == state::closed) ec = close_reason_ ? close_reason_ : error::closed;
+        else if (close_requested_) ec = error::closed;
+        else if (shutting_down_) {
+            std::error_code ec2;
+            n = transport_type::try_read_some(stream_, buffer_.prepare(), ec2);
+            ec = (!ec2 && n > 0) ? std::error_code{} : make_error_code(error::shutting_down);
+        }
+    }
+    if (ec) {
+        buffer_.release_if_empty();
+        if (ec == asio::error::eof) input_ended_ = true;
+        co_return ec;
+    }
+    buffer_.commit(n);
+    detail::shard_counters::add(counters().bytes_in, n);
+    touch();
+    co_return std::error_code{};
+}
+
+// --- output -----------------------------------------------------------------------------------
+
+template <class P> send_result connection<P>::try_send(std::string_view data, flush when) {
+    if (!on_executor()) {
+        asio::post(executor_, [self = this->shared_from_this(), b = shared_buffer(data), when] {
+            self->enqueue(b.view(), &b, when);
+        });
+        return send_result::queued;
+    }
+    return enqueue(data, nullptr, when);
+}
+
+template <class P> send_result connection<P>::try_send(const shared_buffer& data, flush when) {
+    if (!on_executor()) {
+        asio::post(executor_, [self = this->shared_from_this(), data, when] {
+            self->enqueue(data.view(), &data, when);
+        });
+        return send_result::queued;
+    }
+    return enqueue(data.view(), &data, when);
+}
+
+template <class P>
+send_result connection<P>::enqueue(std::string_view data, const shared_buffer* shared,
+                                   flush when) {
+    if (state_ != state::open || close_requested_) return send_result::closed;
+    if (data.empty()) return send_result::queued;
+    const auto& w = core_.options.write;
+
+    if (queue_.empty() && !writing_ && when == flush::now) {
+        std::error_code ec;
+        const asio::const_buffer b(data.data(), data.size());
+        auto n = transport_type::try_write_some(stream_, std::span(&b, 1), ec);
+        if (ec && ec != asio::error::would_block) {
+            fail(ec);
+            return send_result::closed;
+        }
+        if (n > 0) {
+            detail::shard_counters::add(counters().bytes_out, n);
+            touch();
+        }
+        if (n == data.size()) return send_result::queued;
+        if (n > 0) {
+            data.remove_prefix(n);
+            shared = nullptr; // the tail is copied: a partial write is rare
+        }
+    }
+
+    if (queue_.bytes() + data.size() > w.max_queued) {
+        detail::shard_counters::add(counters().slow_consumers);
+        fail(error::slow_consumer);
+        return send_result::closed;
+    }
+    if constexpr (backpressure == backpressure_action::drop) {
+        if (queue_.bytes() + data.size() > w.high_water) {
+            detail::shard_counters::add(counters().dropped_messages);
+            return send_result::dropped;
+        }
+    } else if constexpr (backpressure == backpressure_action::close) {
+        if (queue_.bytes() + data.size() > w.high_water) {
+            detail::shard_counters::add(counters().slow_consumers);
+            fail(error::slow_consumer);
+            return send_result::closed;
+        }
+    }
+
+    const bool was_empty = queue_.empty();
+    if (shared) queue_.append_shared(*shared);
+    else queue_.append_copy(data);
+    if (was_empty)
+        write_stall_since_ms.store(detail::coarse_now_ms(), std::memory_order_relaxed);
+
+    if (!writing_) {
+        if (when == flush::now) start_async_write();
+        else if (!flush_scheduled_) {
+            flush_scheduled_ = true;
+            asio::post(executor_, [self = this->shared_from_this()] {
+                self->flush_scheduled_ = false;
+                self->flush_now();
+            });
+        }
+    }
+    return queue_.bytes() > w.high_water ? send_result::backpressure : send_result::queued;
+}
+
+// Hands queued output to the kernel without waiting; what remains goes to an async write.
+template <class P> void connection<P>::flush_now() {
+    if (writing_ || queue_.empty() || state_ == state::closed) return;
+    queue_.gather(iov_, core_.options.write.max_gather);
+    std::error_code ec;
+    auto n = transport_type::try_write_some(stream_, std::span<const asio::const_buffer>(iov_), ec);
+    if (ec && ec != asio::error::would_block) {
+        fail(ec);
+        return;
+    }
+    if (n > 0) {
+        queue_.consume(n);
+        detail::shard_counters::add(counters().bytes_out, n);
+        touch();
+    }
+    if (queue_.empty()) {
+        write_stall_since_ms.store(0, std::memory_order_relaxed);
+        wake_drain();
+    } else {
+        if (n > 0)
+            write_stall_since_ms.store(detail::coarse_now_ms(), std::memory_order_relaxed);
+        start_async_write();
+    }
+}
+
+template <class P> void connection<P>::start_async_write() {
+    if (writing_ || queue_.empty() || state_ == state::closed) return;
+    writing_ = true;
+    queue_.gather(iov_, core_.options.write.max_gather);
+    stream_.async_write_some(std::span<const asio::const_buffer>(iov_),
+                             [self = this->shared_from_this()](std::error_code ec, std::size_t n) {
+                                 self->on_written(ec, n);
+                             });
+}
+
+template <class P> void connection<P>::on_written(std::error_code ec, std::size_t n) {
+    writing_ = false;
+    if (ec) {
+        if (state_ != state::closed) fail(ec);
+        wake_drain();
+        return;
+    }
+    queue_.consume(n);
+    detail::shard_counters::add(counters().bytes_out, n);
+    touch();
+    if (queue_.empty()) write_stall_since_ms.store(0, std::memory_order_relaxed);
+    else write_stall_since_ms.store(detail::coarse_now_ms(), std::memory_order_relaxed);
+    wake_drain();
+    if (!queue_.empty()) start_async_write();
+}
+
+template <class P> void connection<P>::wake_drain() noexcept {
+    if (drain_timer_ && (queue_.bytes() <= drain_target_ || state_ == state::closed)) {
+        drain_target_ = static_cast<std::size_t>(-1);
+        drain_timer_->cancel();
+    }
+}
+
+template <class P>
+asio::awaitable<std::error_code> connection<P>::wait_drain(std::size_t target) {
+    while (queue_.bytes() > target && state_ != state::closed) {
+        if (!drain_timer_) drain_timer_ = std::make_unique<asio::steady_timer>(executor_);
+        drain_target_ = std::min(drain_target_, target);
+        drain_timer_->expires_at(asio::steady_timer::time_point::max());
+        if (!writing_) flush_now();
+        if (queue_.bytes() <= target || state_ == state::closed) break;
+        co_await drain_timer_->async_wait(use_tuple);
+    }
+    if (state_ == state::closed) co_return close_reason_ ? close_reason_ : error::closed;
+    co_return std::error_code{};
+}
+
+template <class P>
+asio::awaitable<std::error_code> connection<P>::suspend_if_needed(send_result r) {
+    switch (r) {
+    case send_result::queued: co_return std::error_code{};
+    case send_result::dropped: co_return make_error_code(error::slow_consumer);
+    case send_result::closed: co_return close_reason_ ? close_reason_ : error::closed;
+    case send_result::backpressure: break;
+    }
+    if constexpr (backpressure == backpressure_action::suspend)
+        co_return co_await wait_drain(core_.options.write.low_water);
+    co_return std::error_code{};
+}
+
+template <class P> asio::awaitable<std::error_code> connection<P>::send(std::string_view data) {
+    co_return co_await suspend_if_needed(enqueue(data, nullptr, flush::now));
+}
+
+template <class P> asio::awaitable<std::error_code> connection<P>::send(shared_buffer data) {
+    co_return co_await suspend_if_needed(enqueue(data.view(), &data, flush::now));
+}
+
+template <class P> asio::awaitable<std::error_code> connection<P>::flush_all() {
+    co_return co_await wait_drain(0);
+}
+
+// --- the kernel's view ------------------------------------------------------------------------
+
+template <class P> std::size_t connection<P>::kernel_unread_bytes() const noexcept {
+    int v = 0;
+    if (::ioctl(transport_type::socket(stream_).native_handle(), SIOCINQ, &v) != 0) return 0;
+    return static_cast<std::size_t>(v);
+}
+template <class P> std::size_t connection<P>::kernel_unsent_bytes() const noexcept {
+    int v = 0;
+    if (::ioctl(transport_type::socket(stream_).native_handle(), SIOCOUTQ, &v) != 0) return 0;
+    return static_cast<std::size_t>(v);
+}
+template <class P> int connection<P>::send_buffer_size() const noexcept {
+    asio::socket_base::send_buffer_size o;
+    std::error_code ec;
+    transport_type::socket(stream_).get_option(o, ec);
+    return ec ? -1 : o.value();
+}
+template <class P> int connection<P>::receive_buffer_size() const noexcept {
+    asio::socket_base::receive_buffer_size o;
+    std::error_code ec;
+    transport_type::socket(stream_).get_option(o, ec);
+    return ec ? -1 : o.value();
+}
+template <class P> std::error_code connection<P>::set_send_buffer_size(int bytes) noexcept {
+    std::error_code ec;
+    transport_type::socket(stream_).set_option(asio::socket_base::send_buffer_size(bytes), ec);
+    return ec;
+}
+template <class P> std::error_code connection<P>::set_receive_buffer_size(int bytes) noexcept {
+    std::error_code ec;
+    transport_type::socket(stream_).set_option(asio::socket_base::receive_buffer_size(bytes), ec);
+    return ec;
+}
+
+// --- lifecycle --------------------------------------------------------------------------------
+
+template <class P> void connection<P>::close() noexcept {
+    if (!on_executor()) {
+        asio::post(executor_, [self = this->shared_from_this()] { self->close(); });
+        return;
+    }
+    if (close_requested_ || state_ == state::closed) return;
+    close_requested_ = true;
+    if (reading_) read_cancel_.emit(asio::cancellation_type::terminal);
+}
+
+template <class P> void connection<P>::abort(std::error_code why) noexcept {
+    if (!on_executor()) {
+        asio::post(executor_, [self = this->shared_from_this(), why] { self->abort(why); });
+        return;
+    }
+    fail(why);
+}
+
+template <class P> void connection<P>::fail(std::error_code why) noexcept {
+    if (state_ == state::closed) return;
+    if (!close_reason_) close_reason_ = why;
+    state_ = state::closed;
+    std::error_code ec;
+    transport_type::socket(stream_).close(ec);
+    queue_.clear();
+    write_stall_since_ms.store(0, std::memory_order_relaxed);
+    phase_deadline_ms.store(0, std::memory_order_relaxed);
+    wake_drain();
+}
+
+template <class P> void connection<P>::expire(std::error_code why) noexcept {
+    if (state_ == state::closed) return;
+    if (why == error::handshake_timeout) detail::shard_counters::add(counters().handshake_failures);
+    else if (why != error::shutting_down && why != error::closed)
+        detail::shard_counters::add(counters().timeouts);
+    fail(why);
+}
+
+template <class P> void connection<P>::begin_shutdown() noexcept {
+    if (shutting_down_ || state_ == state::closed) return;
+    shutting_down_ = true;
+    phase_kind.store(phase::shutdown, std::memory_order_relaxed);
+    phase_deadline_ms.store(detail::coarse_now_ms() + core_.options.timeouts.shutdown.count(),
+                            std::memory_order_relaxed);
+    // A handler waiting for a new message is interrupted; one in the middle of a message or a
+    // reply is left to finish it.
+    if (reading_ && buffer_.data().empty()) read_cancel_.emit(asio::cancellation_type::terminal);
+}
+
+template <class P> void connection<P>::post_expire(std::error_code why) {
+    if (auto self = this->weak_from_this().lock())
+        asio::post(executor_, [self = std::move(self), why] { self->expire(why); });
+}
+
+template <class P> void connection<P>::post_shutdown() {
+    if (auto self = this->weak_from_this().lock())
+        asio::post(executor_, [self = std::move(self)] { self->begin_shutdown(); });
+}
+
+// --- the connection's life --------------------------------------------------------------------
+
+template <class P>
+template <class Handler>
+asio::awaitable<void> connection<P>::serve(Handler& h) {
+    auto self = this->shared_from_this();
+    if (core_.stopping.load()) begin_shutdown();
+    const auto hs = core_.options.timeouts.handshake.count();
+    if (hs > 0) {
+        phase_kind.store(phase::handshake, std::memory_order_relaxed);
+        phase_deadline_ms.store(detail::coarse_now_ms() + hs, std::memory_order_relaxed);
+    }
+    std::error_code hec = co_await transport_type::handshake(stream_, ctx_);
+    if (state_ == state::closed) hec = close_reason_;
+    if (hec) {
+        if (hec != error::handshake_timeout)
+            detail::shard_counters::add(counters().handshake_failures);
+        detail::call_on_handshake_error(h, std::as_const(remote_), hec);
+        fail(hec);
+        co_return;
+    }
+    if (!shutting_down_) {
+        phase_kind.store(phase::none, std::memory_order_relaxed);
+        phase_deadline_ms.store(0, std::memory_order_relaxed);
+    }
+    touch();
+
+    detail::call_on_open(h, *this);
+    try {
+        if constexpr (stream_handler<Handler, connection>) co_await h(*this);
+        else co_await data_loop(h);
+    } catch (...) {
+        detail::shard_counters::add(counters().handler_errors);
+        fail(make_error_code(error::closed));
+    }
+    co_await finish();
+    detail::call_on_close(h, *this, std::as_const(close_reason_));
+}
+
+template <class P>
+template <class Handler>
+asio::awaitable<void> connection<P>::data_loop(Handler& h) {
+    for (;;) {
+        if (auto ec = co_await read()) {
+            if (!close_reason_ && ec != error::closed) close_reason_ = ec;
+            co_return;
+        }
+        while (state_ == state::open && !close_requested_) {
+            const std::string_view in = buffer_.data();
+            if (in.empty()) break;
+            std::size_t n;
+            if constexpr (scheduler_type::offloads)
+                n = co_await offload([&h, this, in] { return std::size_t(h.on_data(*this, in)); });
+            else n = h.on_data(*this, in);
+            if (n == 0) break;
+            consume(n);
+        }
+        if (state_ != state::open || close_requested_) co_return;
+    }
+}
+
+// The graceful end: flush, FIN, lingering read, close. Bounded by the write timeout (a stall),
+// the shutdown deadline and `timeouts.linger`.
+template <class P> asio::awaitable<void> connection<P>::finish() {
+    if (state_ == state::closed) co_return;
+    state_ = state::closing;
+    if (!queue_.empty()) {
+        // wait_drain checks `closed`; closing still writes.
+        while (!queue_.empty() && state_ != state::closed) {
+            if (!drain_timer_) drain_timer_ = std::make_unique<asio::steady_timer>(executor_);
+            drain_target_ = 0;
+            drain_timer_->expires_at(asio::steady_timer::time_point::max());
+            if (!writing_) flush_now();
+            if (queue_.empty() || state_ == state::closed) break;
+            co_await drain_timer_->async_wait(use_tuple);
+        }
+    }
+    if (state_ == state::closed) co_return;
+    co_await transport_type::shutdown(stream_);
+    if (state_ == state::closed) co_return;
+
+    const auto linger = core_.options.timeouts.linger.count();
+    const auto reason = close_reason_;
+    if (linger > 0 && !input_ended_) {
+        const auto until = detail::coarse_now_ms() + linger;
+        const auto current = phase_deadline_ms.load(std::memory_order_relaxed);
+        if (current == 0 || until < current) {
+            phase_kind.store(phase::linger, std::memory_order_relaxed);
+            phase_deadline_ms.store(until, std::memory_order_relaxed);
+        }
+        buffer_.consume(buffer_.data().size());
+        std::size_t discarded = 0;
+        while (state_ != state::closed && discarded < (std::size_t{1} << 20)) {
+            auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(), use_tuple);
+            if (ec) break;
+            discarded += n;
+        }
+        buffer_.release_if_empty();
+    }
+    // A deadline during the lingering read is not a failure of the connection.
+    fail(reason ? reason : error::closed);
+    close_reason_ = reason;
+}
+
+} // namespace pier

@@ -1,0 +1,314 @@
+// pier/impl/server.hpp: out-of-line definitions of pier::server.
+#pragma once
+
+#include <pier/server.hpp>
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <fstream>
+#include <string>
+#include <system_error>
+#include <thread>
+
+namespace pier {
+
+namespace detail {
+
+inline int system_max_backlog() noexcept {
+    std::ifstream f("/proc/sys/net/core/somaxconn");
+    int v = 0;
+    if (f >> v && v > 0) return v;
+    return SOMAXCONN;
+}
+
+inline std::size_t default_max_connections() noexcept {
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 1000000;
+    return rl.rlim_cur > 128 ? static_cast<std::size_t>(rl.rlim_cur) - 64
+                             : static_cast<std::size_t>(rl.rlim_cur) / 2;
+}
+
+inline bool is_resource_exhaustion(const std::error_code& ec) noexcept {
+    return ec == std::errc::too_many_files_open || ec == std::errc::too_many_files_open_in_system ||
+           ec == std::errc::no_buffer_space || ec == std::errc::not_enough_memory;
+}
+
+} // namespace detail
+
+inline std::size_t raise_fd_limit() noexcept {
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &rl);
+        ::getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    return static_cast<std::size_t>(rl.rlim_cur);
+}
+
+template <class H, class P>
+server<H, P>::server(server_options options, H handler)
+    : server(std::move(options), transport_options{}, std::move(handler)) {}
+
+template <class H, class P>
+server<H, P>::server(server_options options, transport_options transport, H handler)
+    : core_(std::move(options)), handler_(std::move(handler)), transport_(transport),
+      sched_(core_.options.threads ? core_.options.threads
+                                   : std::max(1u, std::thread::hardware_concurrency()),
+             core_.options.workers) {
+    init();
+}
+
+template <class H, class P>
+server<H, P>::server(asio::io_context& context, server_options options, H handler)
+    : server(context, std::move(options), transport_options{}, std::move(handler)) {}
+
+template <class H, class P>
+server<H, P>::server(asio::io_context& context, server_options options,
+                     transport_options transport, H handler)
+    : core_(std::move(options)), handler_(std::move(handler)), transport_(transport),
+      sched_(context, core_.options.workers) {
+    init();
+}
+
+template <class H, class P> void server<H, P>::init() {
+    core_.max_connections = core_.options.max_connections ? core_.options.max_connections
+                                                          : detail::default_max_connections();
+    for (std::size_t i = 0; i < sched_.size(); ++i)
+        core_.shards.push_back(std::make_unique<detail::shard>());
+    core_.on_drained = [this] { finish_stop(); };
+}
+
+template <class H, class P> server<H, P>::~server() {
+    stop();
+    wait();
+    if (spare_fd_ >= 0) ::close(spare_fd_);
+}
+
+template <class H, class P> void server<H, P>::open_listeners() {
+    const auto& o = core_.options;
+    std::error_code ec;
+    auto address = asio::ip::make_address(o.address, ec);
+    if (ec) throw std::system_error(ec, "pier: invalid address '" + o.address + "'");
+    asio::ip::tcp::endpoint ep(address, o.port);
+    const int backlog = o.listen.backlog > 0 ? o.listen.backlog : detail::system_max_backlog();
+    const std::size_t threads = sched_.size();
+    const std::size_t nlisteners = std::max<std::size_t>(1, accept_type::listeners(threads));
+    const std::size_t nloops = std::max<std::size_t>(1, accept_type::loops_per_listener(threads));
+
+    auto check = [&](const std::error_code& e, const char* what) {
+        if (e)
+            throw std::system_error(e, std::string("pier: ") + what + " " + o.address + ":" +
+                                           std::to_string(ep.port()));
+    };
+    for (std::size_t i = 0; i < nlisteners; ++i) {
+        const std::size_t slot = (i * nloops) % threads;
+        auto l = std::make_unique<listener>(asio::make_strand(sched_.context(slot)), slot);
+        auto& a = l->acceptor;
+        a.open(ep.protocol(), ec);
+        check(ec, "cannot open a socket for");
+        if (o.listen.reuse_address) a.set_option(asio::socket_base::reuse_address(true), ec);
+        if (accept_type::reuse_port) {
+            a.set_option(detail::reuse_port(1), ec);
+            check(ec, "cannot set SO_REUSEPORT on");
+        }
+        if (address.is_v6()) a.set_option(asio::ip::v6_only(o.listen.v6_only), ec);
+        a.bind(ep, ec);
+        check(ec, "cannot bind");
+        if (ep.port() == 0) ep.port(a.local_endpoint().port()); // the others join this port
+        // Options set on the listener are inherited by every accepted socket, which saves a
+        // setsockopt per connection.
+        a.set_option(asio::ip::tcp::no_delay(o.listen.no_delay), ec);
+        if (o.listen.linger)
+            a.set_option(asio::socket_base::linger(true, static_cast<int>(o.listen.linger->count())), ec);
+        if (o.socket_buffers.send > 0)
+            a.set_option(asio::socket_base::send_buffer_size(o.socket_buffers.send), ec);
+        if (o.socket_buffers.receive > 0)
+            a.set_option(asio::socket_base::receive_buffer_size(o.socket_buffers.receive), ec);
+        if (o.listen.defer_accept.count() > 0) {
+            a.set_option(detail::defer_accept(static_cast<int>(o.listen.defer_accept.count())), ec);
+            check(ec, "cannot set TCP_DEFER_ACCEPT on");
+        }
+        if (o.listen.fast_open > 0) {
+            a.set_option(detail::fast_open(o.listen.fast_open), ec);
+            check(ec, "cannot set TCP_FASTOPEN on");
+        }
+        a.listen(backlog, ec);
+        check(ec, "cannot listen on");
+        const int fd = a.native_handle();
+        listeners_.push_back(std::move(l));
+        for (std::size_t j = 1; j < nloops; ++j) {
+            const std::size_t s = (i * nloops + j) % threads;
+            int dupfd = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+            if (dupfd < 0) check(std::error_code(errno, std::system_category()), "cannot dup listener of");
+            auto extra = std::make_unique<listener>(asio::make_strand(sched_.context(s)), s);
+            extra->acceptor.assign(ep.protocol(), dupfd, ec);
+            if (ec) ::close(dupfd);
+            check(ec, "cannot assign listener of");
+            listeners_.push_back(std::move(extra));
+        }
+    }
+}
+
+template <class H, class P> void server<H, P>::start() {
+    if (started_) return;
+    spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    open_listeners();
+    started_ = true;
+    for (auto& l : listeners_) asio::co_spawn(l->acceptor.get_executor(), accept_loop(*l), asio::detached);
+    for (std::size_t i = 0; i < core_.shards.size(); ++i) {
+        sweepers_.push_back(std::make_unique<sweeper>(sched_.context(i)));
+        asio::co_spawn(sched_.context(i), sweep_loop(i), asio::detached);
+    }
+    if (core_.options.handle_signals) {
+        signals_.emplace(sched_.context(0), SIGINT, SIGTERM);
+        signals_->async_wait([this](std::error_code ec, int) {
+            if (!ec) stop();
+        });
+    }
+    sched_.start();
+}
+
+template <class H, class P> void server<H, P>::run() {
+    start();
+    wait();
+}
+
+template <class H, class P> void server<H, P>::wait() {
+    if (!started_) return;
+    sched_.join();
+}
+
+template <class H, class P> asio::ip::tcp::endpoint server<H, P>::local_endpoint() const {
+    if (listeners_.empty()) return {};
+    std::error_code ec;
+    return listeners_.front()->acceptor.local_endpoint(ec);
+}
+
+template <class H, class P>
+asio::awaitable<void> server<H, P>::accept_loop(listener& l) {
+    std::chrono::milliseconds backoff{0};
+    for (;;) {
+        const std::size_t slot = accept_type::local_placement
+                                     ? l.slot
+                                     : next_slot_.fetch_add(1, std::memory_order_relaxed) % sched_.size();
+        auto ex = sched_.make_executor(slot);
+        auto [ec, socket] = co_await l.acceptor.async_accept(ex, use_tuple);
+        if (core_.stopping.load(std::memory_order_acquire) || !l.acceptor.is_open()) {
+            if (!ec) {
+                std::error_code ignored;
+                socket.close(ignored);
+            }
+            co_return;
+        }
+        auto& counters = core_.shards[slot]->counters;
+        if (ec) {
+            if (ec == asio::error::operation_aborted) co_return;
+            detail::shard_counters::add(counters.accept_errors);
+            detail::call_on_accept_error(handler_, std::as_const(ec));
+            if (detail::is_resource_exhaustion(ec)) {
+                // Out of descriptors: the connection stays in the backlog and the listener stays
+                // readable, so retrying at once would spin. Close one pending connection
+                // cleanly with the spare descriptor, then back off.
+                shed_one(l);
+                backoff = std::clamp(backoff * 2, std::chrono::milliseconds(10),
+                                     std::chrono::milliseconds(1000));
+                l.backoff.expires_after(backoff);
+                co_await l.backoff.async_wait(use_tuple);
+            }
+            continue;
+        }
+        backoff = std::chrono::milliseconds(0);
+        if (core_.active.load(std::memory_order_relaxed) >= core_.max_connections) {
+            reject(socket, make_error_code(error::connection_limit));
+            detail::shard_counters::add(counters.rejected);
+            continue;
+        }
+        core_.active.fetch_add(1, std::memory_order_acq_rel);
+        detail::shard_counters::add(counters.accepted);
+        auto c = std::make_shared<connection_type>(
+            core_, *core_.shards[slot], sched_, transport_, std::move(socket),
+            core_.next_id.fetch_add(1, std::memory_order_relaxed));
+        asio::co_spawn(ex, serve_one(std::move(c), handler_), asio::detached);
+    }
+}
+
+template <class H, class P>
+void server<H, P>::reject(typename connection_type::socket_type& s, std::error_code why) {
+    detail::call_on_reject(handler_, s, std::as_const(why));
+    std::error_code ec;
+    s.close(ec);
+}
+
+template <class H, class P> void server<H, P>::shed_one(listener& l) {
+    std::lock_guard lock(spare_mutex_);
+    if (spare_fd_ < 0) return;
+    ::close(spare_fd_);
+    int fd = ::accept4(l.acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd >= 0) {
+        ::close(fd);
+        detail::shard_counters::add(core_.shards[l.slot]->counters.rejected);
+    }
+    spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+template <class H, class P> asio::awaitable<void> server<H, P>::sweep_loop(std::size_t i) {
+    auto& t = sweepers_[i]->timer;
+    auto& sh = *core_.shards[i];
+    const auto resolution = std::max(core_.options.timeouts.resolution, std::chrono::milliseconds(1));
+    while (!finished_.load(std::memory_order_acquire)) {
+        t.expires_after(resolution);
+        auto [ec] = co_await t.async_wait(use_tuple);
+        if (ec || finished_.load(std::memory_order_acquire)) co_return;
+        sh.sweep(core_.options.timeouts, detail::coarse_now_ms());
+    }
+}
+
+template <class H, class P> void server<H, P>::stop() noexcept {
+    if (core_.stopping.exchange(true)) return;
+    if (!started_) {
+        finished_ = true;
+        return;
+    }
+    for (auto& l : listeners_)
+        asio::post(l->acceptor.get_executor(), [l = l.get()] {
+            std::error_code ec;
+            l->acceptor.close(ec);
+            l->backoff.cancel();
+        });
+    for (auto& sh : core_.shards) sh->for_each([](detail::connection_base& c) { c.post_shutdown(); });
+    // A last resort should a handler not return after its connection was closed at the
+    // shutdown deadline.
+    asio::post(sched_.context(0), [this] {
+        stop_timer_.emplace(sched_.context(0));
+        stop_timer_->expires_after(core_.options.timeouts.shutdown +
+                                   core_.options.timeouts.resolution * 4 + std::chrono::seconds(1));
+        stop_timer_->async_wait([this](std::error_code ec) {
+            if (!ec) finish_stop();
+        });
+    });
+    if (core_.active.load(std::memory_order_acquire) == 0) finish_stop();
+}
+
+template <class H, class P> void server<H, P>::finish_stop() {
+    if (finished_.exchange(true)) return;
+    asio::post(sched_.context(0), [this] {
+        if (stop_timer_) stop_timer_->cancel();
+        if (signals_) {
+            std::error_code ec;
+            signals_->cancel(ec);
+        }
+    });
+    for (std::size_t i = 0; i < sweepers_.size(); ++i)
+        asio::post(sched_.context(i), [s = sweepers_[i].get()] { s->timer.cancel(); });
+    if (sched_.owns_threads()) sched_.stop();
+}
+
+} // namespace pier

@@ -1,0 +1,36 @@
+// pier/pier.hpp: everything pier offers, in one include.
+//
+// pier is a header-only C++20 library for fast, robust network servers on standalone Asio
+// and OpenSSL. Start with server.hpp (the server and its life cycle), connection.hpp (what a
+// handler sees), fwd.hpp (the policies and their defaults), concepts.hpp (what each policy
+// must provide) and options.hpp (every run-time tunable with its default).
+#pragma once
+
+#include <pier/config.hpp>
+#include <pier/error.hpp>
+#include <pier/fwd.hpp>
+#include <pier/options.hpp>
+#include <pier/concepts.hpp>
+#include <pier/stats.hpp>
+
+#include <pier/accept/multi.hpp>
+#include <pier/accept/reuseport.hpp>
+#include <pier/accept/single.hpp>
+
+#include <pier/sched/per_thread.hpp>
+#include <pier/sched/shared_pool.hpp>
+#include <pier/sched/worker_pool.hpp>
+#include <pier/sched/workers.hpp>
+
+#include <pier/buffer/fixed.hpp>
+#include <pier/buffer/pooled.hpp>
+#include <pier/buffer/shared_buffer.hpp>
+
+#include <pier/write/backpressure.hpp>
+#include <pier/write/queue.hpp>
+
+#include <pier/transport/tcp.hpp>
+
+#include <pier/policies.hpp>
+#include <pier/connection.hpp>
+#include <pier/server.hpp>

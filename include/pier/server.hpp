@@ -1,0 +1,145 @@
+// pier/server.hpp: `pier::server<Handler, Policies>`, a TCP server built from policies.
+//
+//     struct echo {
+//         asio::awaitable<void> operator()(pier::connection<pier::default_policies>& c) {
+//             while (!co_await c.read()) {
+//                 c.try_send(c.input());
+//                 c.consume(c.input().size());
+//             }
+//         }
+//     };
+//     pier::server<echo> srv({.address = "0.0.0.0", .port = 7000, .handle_signals = true});
+//     srv.run(); // until SIGINT/SIGTERM
+#pragma once
+
+#include <pier/accept/multi.hpp>
+#include <pier/accept/reuseport.hpp>
+#include <pier/accept/single.hpp>
+#include <pier/concepts.hpp>
+#include <pier/config.hpp>
+#include <pier/connection.hpp>
+#include <pier/detail/hooks.hpp>
+#include <pier/detail/registry.hpp>
+#include <pier/detail/socket_option.hpp>
+#include <pier/options.hpp>
+#include <pier/policies.hpp>
+#include <pier/stats.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+namespace pier {
+
+/// A server that accepts TCP connections and runs one `Handler` per connection, configured at
+/// compile time by `Policies` (see fwd.hpp for the defaults and concepts.hpp for what each
+/// policy does) and at run time by `server_options`.
+///
+/// The handler is one object shared by all connections; it must model `pier::handler` (a
+/// coroutine `operator()(connection&)` or an `on_data(connection&, std::string_view)`), and
+/// may have the optional hooks listed in concepts.hpp.
+///
+/// Life cycle: `start()` binds and begins accepting (throwing `std::system_error` if the
+/// address cannot be bound) and returns; `run()` is `start()` then `wait()`. `stop()` begins a
+/// graceful shutdown: listeners close, handlers waiting for a new message are told
+/// `error::shutting_down`, handlers in the middle of a reply finish it and their output is
+/// flushed, and after `timeouts.shutdown` whatever remains is closed. `wait()` returns when all
+/// of that is done and the owned threads have exited.
+///
+/// With an external io_context (the constructors taking `asio::io_context&`) the server owns
+/// no thread: the caller runs the io_context, which returns once the server has stopped and
+/// nothing else is pending. Destroy such a server only after its io_context stopped running.
+///
+/// Thread safety: `stop()`, `stats()` and `local_endpoint()` from any thread; the rest from
+/// the thread that owns the server object.
+template <class Handler, class Policies> class server {
+public:
+    using policies_type = Policies;
+    using handler_type = Handler;
+    using connection_type = connection<Policies>;
+    using scheduler_type = typename Policies::scheduler;
+    using accept_type = typename Policies::accept;
+    using transport_type = typename Policies::transport;
+    using transport_options = typename transport_type::options;
+    using transport_context = typename transport_type::context;
+
+    static_assert(pier::handler<Handler, connection_type>,
+                  "pier: the handler must model pier::handler: either "
+                  "`asio::awaitable<void> operator()(pier::connection<Policies>&)` or "
+                  "`std::size_t on_data(pier::connection<Policies>&, std::string_view)`");
+
+    explicit server(server_options options = {}, Handler handler = {});
+    server(server_options options, transport_options transport, Handler handler = {});
+    server(asio::io_context& context, server_options options, Handler handler = {});
+    server(asio::io_context& context, server_options options, transport_options transport,
+           Handler handler = {});
+    server(const server&) = delete;
+    server& operator=(const server&) = delete;
+    /// Stops (gracefully) and waits.
+    ~server();
+
+    void start();
+    void run();
+    void stop() noexcept;
+    void wait();
+
+    /// The address the first listener is bound to (with the real port when 0 was asked).
+    asio::ip::tcp::endpoint local_endpoint() const;
+    pier::stats stats() const { return core_.snapshot(); }
+    const server_options& options() const noexcept { return core_.options; }
+    Handler& handler() noexcept { return handler_; }
+    scheduler_type& scheduler() noexcept { return sched_; }
+    /// The transport's shared state (e.g. the TLS certificates to reload).
+    transport_context& transport() noexcept { return transport_; }
+
+private:
+    using acceptor_executor = asio::strand<asio::io_context::executor_type>;
+    using acceptor_type = asio::basic_socket_acceptor<asio::ip::tcp, acceptor_executor>;
+
+    struct listener {
+        acceptor_type acceptor;
+        std::size_t slot;
+        asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>, acceptor_executor> backoff;
+        listener(acceptor_executor ex, std::size_t s) : acceptor(ex), slot(s), backoff(ex) {}
+    };
+    struct sweeper {
+        asio::steady_timer timer;
+        explicit sweeper(asio::io_context& ctx) : timer(ctx) {}
+    };
+
+    void init();
+    void open_listeners();
+    asio::awaitable<void> accept_loop(listener& l);
+    asio::awaitable<void> sweep_loop(std::size_t shard);
+    void reject(typename connection_type::socket_type& s, std::error_code why);
+    void shed_one(listener& l);
+    void finish_stop();
+    static asio::awaitable<void> serve_one(std::shared_ptr<connection_type> c, Handler& h) {
+        co_await c->serve(h);
+    }
+
+    detail::server_core core_;
+    Handler handler_;
+    transport_context transport_;
+    scheduler_type sched_;
+    std::vector<std::unique_ptr<listener>> listeners_;
+    std::vector<std::unique_ptr<sweeper>> sweepers_;
+    std::optional<asio::signal_set> signals_;
+    std::optional<asio::steady_timer> stop_timer_;
+    std::atomic<std::size_t> next_slot_{0};
+    std::mutex spare_mutex_;
+    int spare_fd_ = -1;
+    bool started_ = false;
+    std::atomic<bool> finished_{false};
+};
+
+/// Raises this process's soft RLIMIT_NOFILE to its hard limit (servers need many
+/// descriptors; the default soft limit is often 1024). Returns the new soft limit.
+std::size_t raise_fd_limit() noexcept;
+
+} // namespace pier
+
+#include <pier/impl/server.hpp>

@@ -1,0 +1,79 @@
+// pier/transport/tcp.hpp: plain TCP, the innermost transport.
+#pragma once
+
+#include <pier/config.hpp>
+#include <pier/fwd.hpp>
+
+#include <cstddef>
+#include <span>
+#include <system_error>
+#include <utility>
+
+namespace pier::transport {
+
+/// The accepted TCP socket itself, in non-blocking mode so that pier can try a read or write
+/// without a round trip through the reactor and fall back to an async wait on `would_block`.
+template <class Executor> class tcp_stream {
+public:
+    using executor_type = Executor;
+    using socket_type = asio::basic_stream_socket<asio::ip::tcp, Executor>;
+
+    template <class Context>
+    tcp_stream(socket_type&& s, Context&) : socket_(std::move(s)) {
+        std::error_code ec;
+        socket_.non_blocking(true, ec);
+    }
+
+    executor_type get_executor() noexcept { return socket_.get_executor(); }
+    socket_type& socket() noexcept { return socket_; }
+
+    template <class MutableBuffers, class Token>
+    auto async_read_some(const MutableBuffers& b, Token&& token) {
+        return socket_.async_read_some(b, std::forward<Token>(token));
+    }
+    template <class ConstBuffers, class Token>
+    auto async_write_some(const ConstBuffers& b, Token&& token) {
+        return socket_.async_write_some(b, std::forward<Token>(token));
+    }
+
+private:
+    socket_type socket_;
+};
+
+/// Plain TCP: no handshake, gather writes straight to writev(2).
+struct tcp {
+    using category = pier::category::transport;
+    /// Nothing to configure.
+    struct options {};
+    struct context {
+        explicit context(const options&) noexcept {}
+    };
+    template <class Executor> using stream = tcp_stream<Executor>;
+
+    template <class E> static auto& socket(tcp_stream<E>& s) noexcept { return s.socket(); }
+
+    template <class E, class Context>
+    static asio::awaitable<std::error_code> handshake(tcp_stream<E>&, Context&) {
+        co_return std::error_code{};
+    }
+    template <class E>
+    static std::size_t try_read_some(tcp_stream<E>& s, asio::mutable_buffer b,
+                                     std::error_code& ec) {
+        return s.socket().read_some(b, ec);
+    }
+    template <class E>
+    static std::size_t try_write_some(tcp_stream<E>& s, std::span<const asio::const_buffer> b,
+                                      std::error_code& ec) {
+        return s.socket().write_some(b, ec);
+    }
+    template <class E> static constexpr bool buffered_input(tcp_stream<E>&) noexcept {
+        return false;
+    }
+    template <class E> static asio::awaitable<void> shutdown(tcp_stream<E>& s) {
+        std::error_code ec;
+        s.socket().shutdown(asio::socket_base::shutdown_send, ec);
+        co_return;
+    }
+};
+
+} // namespace pier::transport
