@@ -31,6 +31,9 @@
 
 #include <pier/transport/tcp.hpp>
 
+#include <pier/http/request.hpp>
+#include <pier/http/response.hpp>
+
 #include <pier/policies.hpp>
 #include <pier/connection.hpp>
 #include <pier/server.hpp>

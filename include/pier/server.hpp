@@ -88,6 +88,9 @@ public:
 
     /// The address the first listener is bound to (with the real port when 0 was asked).
     asio::ip::tcp::endpoint local_endpoint() const;
+    /// The listening sockets' descriptors, one per accept loop (dup'ed descriptors included),
+    /// e.g. to inspect their options; empty before `start()`.
+    std::vector<int> native_listener_handles();
     pier::stats stats() const { return core_.snapshot(); }
     const server_options& options() const noexcept { return core_.options; }
     Handler& handler() noexcept { return handler_; }

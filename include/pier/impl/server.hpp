@@ -192,6 +192,12 @@ template <class H, class P> asio::ip::tcp::endpoint server<H, P>::local_endpoint
     return listeners_.front()->acceptor.local_endpoint(ec);
 }
 
+template <class H, class P> std::vector<int> server<H, P>::native_listener_handles() {
+    std::vector<int> v;
+    for (auto& l : listeners_) v.push_back(l->acceptor.native_handle());
+    return v;
+}
+
 template <class H, class P>
 asio::awaitable<void> server<H, P>::accept_loop(listener& l) {
     std::chrono::milliseconds backoff{0};
