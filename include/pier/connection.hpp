@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <system_error>
@@ -79,6 +80,11 @@ public:
     asio::awaitable<std::error_code> read();
     /// All input received and not yet consumed.
     std::string_view input() const noexcept { return buffer_.data(); }
+    /// The same bytes, writable in place (e.g. to unmask WebSocket payloads).
+    std::span<char> mutable_input() noexcept {
+        auto d = buffer_.data();
+        return {const_cast<char*>(d.data()), d.size()};
+    }
     /// Marks the first `n` bytes of `input()` as used.
     void consume(std::size_t n) noexcept { buffer_.consume(n); }
 
@@ -88,6 +94,9 @@ public:
     send_result try_send(std::string_view data, flush when = flush::now);
     /// Sends `data` without copying it: many connections can share one payload.
     send_result try_send(const shared_buffer& data, flush when = flush::now);
+    /// Sends the concatenation of `parts` (e.g. a frame header and its payload) as one
+    /// message: one gather write when nothing is queued, copies only of what must wait.
+    send_result try_send_parts(std::span<const std::string_view> parts, flush when = flush::now);
     /// As `try_send`, but under `backpressure::suspend` waits while the queue is above the
     /// high-water mark (until it drains to `low_water`). Returns the connection's error if it
     /// closed, `error::slow_consumer` if the message was refused for the queue's limits.
@@ -143,7 +152,8 @@ public:
 private:
     enum class state : std::uint8_t { open, closing, closed };
 
-    send_result enqueue(std::string_view data, const shared_buffer* shared, flush when);
+    send_result enqueue(std::span<const std::string_view> parts, const shared_buffer* shared,
+                        flush when);
     void flush_now();
     void start_async_write();
     void on_written(std::error_code ec, std::size_t n);
@@ -153,13 +163,29 @@ private:
     void fail(std::error_code why) noexcept;
     void expire(std::error_code why) noexcept;
     void begin_shutdown() noexcept;
-    template <class Handler> asio::awaitable<void> data_loop(Handler& h);
+    std::optional<std::error_code> begin_read();
+    void arm_read() noexcept;
+    std::error_code end_read(std::error_code ec, std::size_t n);
+    void loop_read();
+    void loop_readable(std::error_code ec);
+    void loop_on_read(std::error_code ec, std::size_t n);
+    bool loop_dispatch();
+    void loop_fault();
+    void loop_end(std::error_code why);
+    static asio::awaitable<void> loop_tail(std::shared_ptr<connection> self);
     asio::awaitable<void> finish();
     void touch() noexcept {
         last_activity_ms.store(detail::coarse_now_ms(), std::memory_order_relaxed);
     }
     bool on_executor() const noexcept { return executor_.running_in_this_thread(); }
     detail::shard_counters& counters() noexcept { return shard_->counters; }
+
+    // The data handler's entry points, type-erased so that the loop is not a template.
+    struct data_hooks {
+        void* handler = nullptr;
+        std::size_t (*on_data)(void*, connection&, std::string_view) = nullptr;
+        void (*on_close)(void*, connection&, std::error_code) = nullptr;
+    };
 
     detail::server_core& core_;
     scheduler_type& sched_;
@@ -171,6 +197,8 @@ private:
     std::vector<asio::const_buffer> iov_;
     asio::cancellation_signal read_cancel_;
     std::unique_ptr<asio::steady_timer> drain_timer_;
+    std::shared_ptr<connection> self_; // keeps a data handler's connection alive
+    data_hooks hooks_;
     std::size_t drain_target_ = static_cast<std::size_t>(-1);
     asio::ip::tcp::endpoint remote_;
     std::error_code close_reason_;

@@ -8,8 +8,11 @@
 #include <linux/sockios.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
+#include <string>
 #include <exception>
+#include <optional>
 #include <utility>
 
 namespace pier {
@@ -40,10 +43,13 @@ template <class P> asio::ip::tcp::endpoint connection<P>::local_endpoint() const
 
 // --- input ------------------------------------------------------------------------------------
 
-template <class P> asio::awaitable<std::error_code> connection<P>::read() {
-    if (state_ == state::closed) co_return close_reason_ ? close_reason_ : error::closed;
-    if (close_requested_) co_return make_error_code(error::closed);
-    if (input_ended_) co_return make_error_code(asio::error::eof);
+// A read in three steps, shared by the coroutine `read()` and the callback loop that drives
+// data handlers: begin_read settles what needs no waiting, arm_read records the wait for the
+// sweeper, end_read interprets the outcome.
+template <class P> std::optional<std::error_code> connection<P>::begin_read() {
+    if (state_ == state::closed) return close_reason_ ? close_reason_ : error::closed;
+    if (close_requested_) return make_error_code(error::closed);
+    if (input_ended_) return make_error_code(asio::error::eof);
     if (!queue_.empty() && !writing_) flush_now();
     if (shutting_down_ && buffer_.data().empty()) {
         // Input the client sent before the shutdown is still answered; then we stop.
@@ -52,17 +58,48 @@ template <class P> asio::awaitable<std::error_code> connection<P>::read() {
         if (!ec && n > 0) {
             buffer_.commit(n);
             detail::shard_counters::add(counters().bytes_in, n);
-            co_return std::error_code{};
+            return std::error_code{};
         }
         buffer_.release_if_empty();
-        co_return make_error_code(error::shutting_down);
+        return make_error_code(error::shutting_down);
     }
     if (buffer_.holds_storage() && buffer_.prepare().size() == 0)
-        co_return make_error_code(error::buffer_full);
+        return make_error_code(error::buffer_full);
+    return std::nullopt;
+}
 
-    const auto now = detail::coarse_now_ms();
-    read_wait_since_ms.store(buffer_.data().empty() ? 0 : now, std::memory_order_relaxed);
+template <class P> void connection<P>::arm_read() noexcept {
+    read_wait_since_ms.store(buffer_.data().empty() ? 0 : detail::coarse_now_ms(),
+                             std::memory_order_relaxed);
     reading_ = true;
+}
+
+template <class P> std::error_code connection<P>::end_read(std::error_code ec, std::size_t n) {
+    reading_ = false;
+    read_wait_since_ms.store(0, std::memory_order_relaxed);
+    if (ec == asio::error::operation_aborted) {
+        if (state_ == state::closed) ec = close_reason_ ? close_reason_ : error::closed;
+        else if (close_requested_) ec = error::closed;
+        else if (shutting_down_) {
+            std::error_code ec2;
+            n = transport_type::try_read_some(stream_, buffer_.prepare(), ec2);
+            ec = (!ec2 && n > 0) ? std::error_code{} : make_error_code(error::shutting_down);
+        }
+    }
+    if (ec) {
+        buffer_.release_if_empty();
+        if (ec == asio::error::eof) input_ended_ = true;
+        return ec;
+    }
+    buffer_.commit(n);
+    detail::shard_counters::add(counters().bytes_in, n);
+    touch();
+    return {};
+}
+
+template <class P> asio::awaitable<std::error_code> connection<P>::read() {
+    if (auto settled = begin_read()) co_return *settled;
+    arm_read();
     std::error_code ec;
     std::size_t n = 0;
     if constexpr (!buffer_policy_type::holds_storage_when_idle) {
@@ -89,89 +126,192 @@ template <class P> asio::awaitable<std::error_code> connection<P>::read() {
         ec = rec;
         n = rn;
     }
-    reading_ = false;
-    read_wait_since_ms.store(0, std::memory_order_relaxed);
+    co_return end_read(ec, n);
+}
 
-    if (ec == asio::error::operation_aborted) {
-        if (state_ == state::closed) ec = close_reason_ ? close_reason_ : error::closed;
-        else if (close_requested_) ec = error::closed;
-        else if (shutting_down_) {
-            std::error_code ec2;
-            n = transport_type::try_read_some(stream_, buffer_.prepare(), ec2);
-            ec = (!ec2 && n > 0) ? std::error_code{} : make_error_code(error::shutting_down);
+// --- the data-handler loop ------------------------------------------------------------------
+//
+// Data handlers need no coroutine: plain completion handlers drive read -> on_data -> reply,
+// which keeps the per-message cost near that of a hand-written epoll loop. The connection is
+// kept alive by `self_` from loop_start to loop_end; no operation of the loop is pending when
+// loop_end runs.
+
+template <class P> void connection<P>::loop_read() {
+    for (;;) {
+        if (auto settled = begin_read()) {
+            if (*settled) return loop_end(*settled);
+            if (!loop_dispatch()) return;
+            continue;
+        }
+        arm_read();
+        if constexpr (!buffer_policy_type::holds_storage_when_idle) {
+            if (transport_type::buffered_input(stream_)) return loop_readable({});
+            transport_type::socket(stream_).async_wait(
+                asio::socket_base::wait_read,
+                asio::bind_cancellation_slot(read_cancel_.slot(),
+                                             [this](std::error_code ec) { loop_readable(ec); }));
+        } else {
+            stream_.async_read_some(
+                buffer_.prepare(),
+                asio::bind_cancellation_slot(read_cancel_.slot(),
+                                             [this](std::error_code ec, std::size_t n) {
+                                                 loop_on_read(ec, n);
+                                             }));
+        }
+        return;
+    }
+}
+
+template <class P> void connection<P>::loop_readable(std::error_code ec) {
+    std::size_t n = 0;
+    if (!ec) {
+        n = transport_type::try_read_some(stream_, buffer_.prepare(), ec);
+        if (ec == asio::error::would_block) {
+            buffer_.release_if_empty();
+            transport_type::socket(stream_).async_wait(
+                asio::socket_base::wait_read,
+                asio::bind_cancellation_slot(read_cancel_.slot(),
+                                             [this](std::error_code e) { loop_readable(e); }));
+            return;
         }
     }
-    if (ec) {
-        buffer_.release_if_empty();
-        if (ec == asio::error::eof) input_ended_ = true;
-        co_return ec;
+    loop_on_read(ec, n);
+}
+
+template <class P> void connection<P>::loop_on_read(std::error_code ec, std::size_t n) {
+    if (auto e = end_read(ec, n)) return loop_end(e);
+    if (loop_dispatch()) loop_read();
+}
+
+// Feeds input to on_data until it needs more; false when the loop continues elsewhere (an
+// offload) or has ended.
+template <class P> bool connection<P>::loop_dispatch() {
+    while (state_ == state::open && !close_requested_) {
+        const std::string_view in = buffer_.data();
+        if (in.empty()) break;
+        if constexpr (scheduler_type::offloads) {
+            async_offload(
+                sched_.pool(), [this, in] { return hooks_.on_data(hooks_.handler, *this, in); },
+                asio::bind_executor(executor_, [this](std::exception_ptr ep, std::size_t n) {
+                    if (ep) return loop_fault();
+                    if (n == 0) return loop_read();
+                    consume(n);
+                    if (loop_dispatch()) loop_read();
+                }));
+            return false;
+        } else {
+            std::size_t n;
+            try {
+                n = hooks_.on_data(hooks_.handler, *this, in);
+            } catch (...) {
+                loop_fault();
+                return false;
+            }
+            if (n == 0) break;
+            consume(n);
+        }
     }
-    buffer_.commit(n);
-    detail::shard_counters::add(counters().bytes_in, n);
-    touch();
-    co_return std::error_code{};
+    if (state_ != state::open || close_requested_) {
+        loop_end({});
+        return false;
+    }
+    return true;
+}
+
+template <class P> void connection<P>::loop_fault() {
+    detail::shard_counters::add(counters().handler_errors);
+    fail(make_error_code(error::closed));
+    loop_end({});
+}
+
+template <class P> void connection<P>::loop_end(std::error_code why) {
+    if (why && !close_reason_ && why != error::closed) close_reason_ = why;
+    asio::co_spawn(executor_, loop_tail(std::move(self_)), asio::detached);
+}
+
+template <class P>
+asio::awaitable<void> connection<P>::loop_tail(std::shared_ptr<connection> self) {
+    co_await self->finish();
+    self->hooks_.on_close(self->hooks_.handler, *self, self->close_reason_);
 }
 
 // --- output -----------------------------------------------------------------------------------
 
 template <class P> send_result connection<P>::try_send(std::string_view data, flush when) {
+    return try_send_parts(std::span<const std::string_view>(&data, 1), when);
+}
+
+template <class P>
+send_result connection<P>::try_send_parts(std::span<const std::string_view> parts, flush when) {
     if (!on_executor()) {
-        asio::post(executor_, [self = this->shared_from_this(), b = shared_buffer(data), when] {
-            self->enqueue(b.view(), &b, when);
+        std::size_t total = 0;
+        for (auto p : parts) total += p.size();
+        std::string joined;
+        joined.reserve(total);
+        for (auto p : parts) joined.append(p);
+        asio::post(executor_, [self = this->shared_from_this(), b = shared_buffer(joined), when] {
+            self->enqueue(std::span<const std::string_view>(), &b, when);
         });
         return send_result::queued;
     }
-    return enqueue(data, nullptr, when);
+    return enqueue(parts, nullptr, when);
 }
 
 template <class P> send_result connection<P>::try_send(const shared_buffer& data, flush when) {
     if (!on_executor()) {
         asio::post(executor_, [self = this->shared_from_this(), data, when] {
-            self->enqueue(data.view(), &data, when);
+            self->enqueue(std::span<const std::string_view>(), &data, when);
         });
         return send_result::queued;
     }
-    return enqueue(data.view(), &data, when);
+    return enqueue(std::span<const std::string_view>(), &data, when);
 }
 
+// `parts` are copied if they must be queued; `shared`, if given, is one more part after them,
+// queued by reference.
 template <class P>
-send_result connection<P>::enqueue(std::string_view data, const shared_buffer* shared,
-                                   flush when) {
+send_result connection<P>::enqueue(std::span<const std::string_view> parts,
+                                   const shared_buffer* shared, flush when) {
     if (state_ != state::open || close_requested_) return send_result::closed;
-    if (data.empty()) return send_result::queued;
+    constexpr std::size_t max_direct = 8;
+    std::size_t total = shared ? shared->size() : 0;
+    for (auto p : parts) total += p.size();
+    if (total == 0) return send_result::queued;
     const auto& w = core_.options.write;
 
-    if (queue_.empty() && !writing_ && when == flush::now) {
+    std::size_t written = 0;
+    if (queue_.empty() && !writing_ && when == flush::now && parts.size() < max_direct) {
+        std::array<asio::const_buffer, max_direct> bufs;
+        std::size_t n = 0;
+        for (auto p : parts) bufs[n++] = asio::const_buffer(p.data(), p.size());
+        if (shared) bufs[n++] = asio::const_buffer(shared->data(), shared->size());
         std::error_code ec;
-        const asio::const_buffer b(data.data(), data.size());
-        auto n = transport_type::try_write_some(stream_, std::span(&b, 1), ec);
+        written = transport_type::try_write_some(
+            stream_, std::span<const asio::const_buffer>(bufs.data(), n), ec);
         if (ec && ec != asio::error::would_block) {
             fail(ec);
             return send_result::closed;
         }
-        if (n > 0) {
-            detail::shard_counters::add(counters().bytes_out, n);
+        if (written > 0) {
+            detail::shard_counters::add(counters().bytes_out, written);
             touch();
         }
-        if (n == data.size()) return send_result::queued;
-        if (n > 0) {
-            data.remove_prefix(n);
-            shared = nullptr; // the tail is copied: a partial write is rare
-        }
+        if (written == total) return send_result::queued;
     }
 
-    if (queue_.bytes() + data.size() > w.max_queued) {
+    const std::size_t rest = total - written;
+    if (queue_.bytes() + rest > w.max_queued) {
         detail::shard_counters::add(counters().slow_consumers);
         fail(error::slow_consumer);
         return send_result::closed;
     }
     if constexpr (backpressure == backpressure_action::drop) {
-        if (queue_.bytes() + data.size() > w.high_water) {
+        if (written == 0 && queue_.bytes() + rest > w.high_water) {
             detail::shard_counters::add(counters().dropped_messages);
             return send_result::dropped;
         }
     } else if constexpr (backpressure == backpressure_action::close) {
-        if (queue_.bytes() + data.size() > w.high_water) {
+        if (queue_.bytes() + rest > w.high_water) {
             detail::shard_counters::add(counters().slow_consumers);
             fail(error::slow_consumer);
             return send_result::closed;
@@ -179,8 +319,20 @@ send_result connection<P>::enqueue(std::string_view data, const shared_buffer* s
     }
 
     const bool was_empty = queue_.empty();
-    if (shared) queue_.append_shared(*shared);
-    else queue_.append_copy(data);
+    // Skip what the direct write took; a partially written part is copied (rare).
+    std::size_t skip = written;
+    for (auto p : parts) {
+        if (skip >= p.size()) {
+            skip -= p.size();
+            continue;
+        }
+        queue_.append_copy(p.substr(skip));
+        skip = 0;
+    }
+    if (shared) {
+        if (skip == 0) queue_.append_shared(*shared);
+        else queue_.append_copy(shared->view().substr(skip));
+    }
     if (was_empty)
         write_stall_since_ms.store(detail::coarse_now_ms(), std::memory_order_relaxed);
 
@@ -283,11 +435,13 @@ asio::awaitable<std::error_code> connection<P>::suspend_if_needed(send_result r)
 }
 
 template <class P> asio::awaitable<std::error_code> connection<P>::send(std::string_view data) {
-    co_return co_await suspend_if_needed(enqueue(data, nullptr, flush::now));
+    co_return co_await suspend_if_needed(
+        enqueue(std::span<const std::string_view>(&data, 1), nullptr, flush::now));
 }
 
 template <class P> asio::awaitable<std::error_code> connection<P>::send(shared_buffer data) {
-    co_return co_await suspend_if_needed(enqueue(data.view(), &data, flush::now));
+    co_return co_await suspend_if_needed(
+        enqueue(std::span<const std::string_view>(), &data, flush::now));
 }
 
 template <class P> asio::awaitable<std::error_code> connection<P>::flush_all() {
@@ -418,36 +572,25 @@ asio::awaitable<void> connection<P>::serve(Handler& h) {
     touch();
 
     detail::call_on_open(h, *this);
-    try {
-        if constexpr (stream_handler<Handler, connection>) co_await h(*this);
-        else co_await data_loop(h);
-    } catch (...) {
-        detail::shard_counters::add(counters().handler_errors);
-        fail(make_error_code(error::closed));
-    }
-    co_await finish();
-    detail::call_on_close(h, *this, std::as_const(close_reason_));
-}
-
-template <class P>
-template <class Handler>
-asio::awaitable<void> connection<P>::data_loop(Handler& h) {
-    for (;;) {
-        if (auto ec = co_await read()) {
-            if (!close_reason_ && ec != error::closed) close_reason_ = ec;
-            co_return;
+    if constexpr (stream_handler<Handler, connection>) {
+        try {
+            co_await h(*this);
+        } catch (...) {
+            detail::shard_counters::add(counters().handler_errors);
+            fail(make_error_code(error::closed));
         }
-        while (state_ == state::open && !close_requested_) {
-            const std::string_view in = buffer_.data();
-            if (in.empty()) break;
-            std::size_t n;
-            if constexpr (scheduler_type::offloads)
-                n = co_await offload([&h, this, in] { return std::size_t(h.on_data(*this, in)); });
-            else n = h.on_data(*this, in);
-            if (n == 0) break;
-            consume(n);
-        }
-        if (state_ != state::open || close_requested_) co_return;
+        co_await finish();
+        detail::call_on_close(h, *this, std::as_const(close_reason_));
+    } else {
+        hooks_.handler = &h;
+        hooks_.on_data = [](void* p, connection& c, std::string_view in) -> std::size_t {
+            return static_cast<Handler*>(p)->on_data(c, in);
+        };
+        hooks_.on_close = [](void* p, connection& c, std::error_code why) {
+            detail::call_on_close(*static_cast<Handler*>(p), c, std::as_const(why));
+        };
+        self_ = std::move(self);
+        loop_read();
     }
 }
 
