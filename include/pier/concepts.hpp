@@ -17,6 +17,8 @@
 
 namespace pier {
 
+class worker_pool;
+
 // ---------------------------------------------------------------------------------------------
 // accept: how listening sockets and accept loops are laid out.
 //
@@ -43,7 +45,7 @@ concept accept_policy = requires(std::size_t threads) {
 // one thread, or a strand); pier relies on that instead of locks. `start()` launches owned
 // threads (and returns), `stop()` makes them return, `join()` waits for them. A scheduler built
 // from an external io_context owns no threads: the caller runs the io_context.
-// `offloads` says whether `offload(task)` runs blocking work on a worker pool (see
+// `offloads` says whether the scheduler runs blocking work on the worker pool `pool()` (see
 // sched::workers); `data_handler`s are then called there instead of on the event loop.
 template <class S>
 concept scheduler_policy = requires(S& s, const S& cs, std::size_t i) {
@@ -57,7 +59,8 @@ concept scheduler_policy = requires(S& s, const S& cs, std::size_t i) {
     { s.join() };
     { S::offloads } -> std::convertible_to<bool>;
 } && std::constructible_from<S, std::size_t, const worker_options&>
-  && std::constructible_from<S, asio::io_context&, const worker_options&>;
+  && std::constructible_from<S, asio::io_context&, const worker_options&>
+  && (!S::offloads || requires(S& s) { { s.pool() } -> std::same_as<worker_pool&>; });
 
 // ---------------------------------------------------------------------------------------------
 // buffer: the read buffer each connection reads into.
@@ -152,7 +155,8 @@ concept transport_policy = requires {
 // Optional hooks, detected by name (a hook with a wrong signature is an error, not ignored):
 //   void on_open(Connection&);                          after the handshake, before input
 //   void on_close(Connection&, std::error_code why);    once, after the connection ended
-//   void on_reject(asio::ip::tcp::socket&, std::error_code why);  connection limit reached
+//   void on_reject(typename Connection::socket_type&, std::error_code why);
+//                                                       connection limit reached
 template <class H, class Connection>
 concept stream_handler = requires(H& h, Connection& c) {
     { h(c) } -> std::same_as<asio::awaitable<void>>;

@@ -57,7 +57,8 @@ public:
 
     /// Used by the server.
     connection(detail::server_core& core, detail::shard& shard, scheduler_type& sched,
-               typename transport_type::context& ctx, socket_type&& socket, std::uint64_t id);
+               typename transport_type::context& ctx, socket_type&& socket,
+               const asio::ip::tcp::endpoint& remote, std::uint64_t id);
     ~connection() override;
 
     // --- identity -------------------------------------------------------------------------
@@ -113,7 +114,8 @@ public:
     std::size_t kernel_unread_bytes() const noexcept;
     /// Bytes in the kernel's send queue: not yet sent or not yet acknowledged (SIOCOUTQ).
     std::size_t kernel_unsent_bytes() const noexcept;
-    /// SO_SNDBUF / SO_RCVBUF as the kernel reports them (Linux doubles what was set).
+    /// SO_SNDBUF / SO_RCVBUF as set: Linux doubles the value for its bookkeeping and Asio
+    /// halves what getsockopt reports, so these read back what was set.
     int send_buffer_size() const noexcept;
     int receive_buffer_size() const noexcept;
     std::error_code set_send_buffer_size(int bytes) noexcept;
@@ -143,7 +145,9 @@ public:
         return async_offload(sched_.pool(), std::forward<F>(f), asio::use_awaitable);
     }
 
-    /// Used by the server: runs the handshake, the handler and the graceful end.
+    /// Used by the server: runs the handshake, the handler and the graceful end, on the
+    /// connection's executor. `self` is this connection.
+    template <class Handler> void start(Handler& h, std::shared_ptr<connection> self);
     template <class Handler> asio::awaitable<void> serve(Handler& h);
 
     void post_expire(std::error_code why) override;
@@ -173,6 +177,11 @@ private:
     void loop_fault();
     void loop_end(std::error_code why);
     static asio::awaitable<void> loop_tail(std::shared_ptr<connection> self);
+    template <class Handler> void start_data_loop(Handler& h, std::shared_ptr<connection> self);
+    template <class Handler>
+    static asio::awaitable<void> serve_owned(std::shared_ptr<connection> self, Handler& h) {
+        co_await self->serve(h);
+    }
     asio::awaitable<void> finish();
     void touch() noexcept {
         last_activity_ms.store(detail::coarse_now_ms(), std::memory_order_relaxed);
@@ -210,6 +219,11 @@ private:
     bool close_requested_ = false;
     bool shutting_down_ = false;
     bool input_ended_ = false;
+    bool shutdown_read_done_ = false; // the one read allowed after the shutdown began
+    // Slow-loris defence: when the handler began waiting on the current partial input, and
+    // how much input there was after the last read (less at the next wait = progress).
+    std::int64_t partial_since_ms_ = 0;
+    std::size_t pending_after_read_ = 0;
 };
 
 } // namespace pier

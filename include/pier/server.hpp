@@ -120,9 +120,6 @@ private:
     void reject(typename connection_type::socket_type& s, std::error_code why);
     void shed_one(listener& l);
     void finish_stop();
-    static asio::awaitable<void> serve_one(std::shared_ptr<connection_type> c, Handler& h) {
-        co_await c->serve(h);
-    }
 
     detail::server_core core_;
     Handler handler_;

@@ -34,4 +34,11 @@ PIER_DETAIL_HOOK(on_accept_error, "void on_accept_error(std::error_code)")
 
 #undef PIER_DETAIL_HOOK
 
+/// Whether a transport's handshake does anything (transports may say `has_handshake = false`).
+template <class T>
+inline constexpr bool has_handshake = [] {
+    if constexpr (requires { T::has_handshake; }) return bool(T::has_handshake);
+    else return true;
+}();
+
 } // namespace pier::detail

@@ -20,11 +20,9 @@ namespace pier {
 template <class P>
 connection<P>::connection(detail::server_core& core, detail::shard& shard, scheduler_type& sched,
                           typename transport_type::context& ctx, socket_type&& socket,
-                          std::uint64_t id)
+                          const asio::ip::tcp::endpoint& remote, std::uint64_t id)
     : core_(core), sched_(sched), ctx_(ctx), executor_(socket.get_executor()),
-      stream_(std::move(socket), ctx), id_(id) {
-    std::error_code ec;
-    remote_ = transport_type::socket(stream_).remote_endpoint(ec);
+      stream_(std::move(socket), ctx), remote_(remote), id_(id) {
     shard.insert(this);
 }
 
@@ -52,13 +50,18 @@ template <class P> std::optional<std::error_code> connection<P>::begin_read() {
     if (input_ended_) return make_error_code(asio::error::eof);
     if (!queue_.empty() && !writing_) flush_now();
     if (shutting_down_ && buffer_.data().empty()) {
-        // Input the client sent before the shutdown is still answered; then we stop.
-        std::error_code ec;
-        auto n = transport_type::try_read_some(stream_, buffer_.prepare(), ec);
-        if (!ec && n > 0) {
-            buffer_.commit(n);
-            detail::shard_counters::add(counters().bytes_in, n);
-            return std::error_code{};
+        // Input the client sent before the shutdown is still answered; then we stop. One read
+        // only: a client that sends its next request as soon as a reply arrives would
+        // otherwise hold the connection open until the shutdown deadline cuts a reply short.
+        if (!shutdown_read_done_) {
+            shutdown_read_done_ = true;
+            std::error_code ec;
+            auto n = transport_type::try_read_some(stream_, buffer_.prepare(), ec);
+            if (!ec && n > 0) {
+                buffer_.commit(n);
+                detail::shard_counters::add(counters().bytes_in, n);
+                return std::error_code{};
+            }
         }
         buffer_.release_if_empty();
         return make_error_code(error::shutting_down);
@@ -69,8 +72,13 @@ template <class P> std::optional<std::error_code> connection<P>::begin_read() {
 }
 
 template <class P> void connection<P>::arm_read() noexcept {
-    read_wait_since_ms.store(buffer_.data().empty() ? 0 : detail::coarse_now_ms(),
-                             std::memory_order_relaxed);
+    // The read timeout counts from the first wait on the current partial input, so a client
+    // that trickles a message byte by byte cannot reset it; consumed input is progress.
+    const std::size_t pending = buffer_.data().size();
+    if (pending == 0) partial_since_ms_ = 0;
+    else if (partial_since_ms_ == 0 || pending < pending_after_read_)
+        partial_since_ms_ = detail::coarse_now_ms();
+    read_wait_since_ms.store(partial_since_ms_, std::memory_order_relaxed);
     reading_ = true;
 }
 
@@ -81,6 +89,7 @@ template <class P> std::error_code connection<P>::end_read(std::error_code ec, s
         if (state_ == state::closed) ec = close_reason_ ? close_reason_ : error::closed;
         else if (close_requested_) ec = error::closed;
         else if (shutting_down_) {
+            shutdown_read_done_ = true;
             std::error_code ec2;
             n = transport_type::try_read_some(stream_, buffer_.prepare(), ec2);
             ec = (!ec2 && n > 0) ? std::error_code{} : make_error_code(error::shutting_down);
@@ -92,6 +101,7 @@ template <class P> std::error_code connection<P>::end_read(std::error_code ec, s
         return ec;
     }
     buffer_.commit(n);
+    pending_after_read_ = buffer_.data().size();
     detail::shard_counters::add(counters().bytes_in, n);
     touch();
     return {};
@@ -571,8 +581,8 @@ asio::awaitable<void> connection<P>::serve(Handler& h) {
     }
     touch();
 
-    detail::call_on_open(h, *this);
     if constexpr (stream_handler<Handler, connection>) {
+        detail::call_on_open(h, *this);
         try {
             co_await h(*this);
         } catch (...) {
@@ -582,15 +592,35 @@ asio::awaitable<void> connection<P>::serve(Handler& h) {
         co_await finish();
         detail::call_on_close(h, *this, std::as_const(close_reason_));
     } else {
-        hooks_.handler = &h;
-        hooks_.on_data = [](void* p, connection& c, std::string_view in) -> std::size_t {
-            return static_cast<Handler*>(p)->on_data(c, in);
-        };
-        hooks_.on_close = [](void* p, connection& c, std::error_code why) {
-            detail::call_on_close(*static_cast<Handler*>(p), c, std::as_const(why));
-        };
-        self_ = std::move(self);
-        loop_read();
+        start_data_loop(h, std::move(self));
+    }
+}
+
+template <class P>
+template <class Handler>
+void connection<P>::start_data_loop(Handler& h, std::shared_ptr<connection> self) {
+    detail::call_on_open(h, *this);
+    hooks_.handler = &h;
+    hooks_.on_data = [](void* p, connection& c, std::string_view in) -> std::size_t {
+        return static_cast<Handler*>(p)->on_data(c, in);
+    };
+    hooks_.on_close = [](void* p, connection& c, std::error_code why) {
+        detail::call_on_close(*static_cast<Handler*>(p), c, std::as_const(why));
+    };
+    self_ = std::move(self);
+    loop_read();
+}
+
+template <class P>
+template <class Handler>
+void connection<P>::start(Handler& h, std::shared_ptr<connection> self) {
+    // A data handler over a transport without a handshake needs no coroutine at all.
+    if constexpr (data_handler<Handler, connection> && !stream_handler<Handler, connection> &&
+                  !detail::has_handshake<transport_type>) {
+        if (core_.stopping.load()) begin_shutdown();
+        start_data_loop(h, std::move(self));
+    } else {
+        asio::co_spawn(executor_, serve_owned(std::move(self), h), asio::detached);
     }
 }
 
@@ -616,7 +646,14 @@ template <class P> asio::awaitable<void> connection<P>::finish() {
 
     const auto linger = core_.options.timeouts.linger.count();
     const auto reason = close_reason_;
-    if (linger > 0 && !input_ended_) {
+    // Linger only where the peer may still be sending: unread input now, or an end the
+    // handler did not choose (shutdown, deadline, error). A handler that closed after its
+    // reply (HTTP `Connection: close`) with nothing unread closes at once: close(2) sends the
+    // FIN, and the cost of a lingering read is saved on every connect-per-request exchange.
+    const bool unread = !buffer_.data().empty() || kernel_unread_bytes() > 0;
+    if (linger > 0 && !input_ended_ && (unread || !close_requested_)) {
+        std::error_code ignored;
+        transport_type::socket(stream_).shutdown(asio::socket_base::shutdown_send, ignored);
         const auto until = detail::coarse_now_ms() + linger;
         const auto current = phase_deadline_ms.load(std::memory_order_relaxed);
         if (current == 0 || until < current) {

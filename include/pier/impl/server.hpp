@@ -206,7 +206,8 @@ asio::awaitable<void> server<H, P>::accept_loop(listener& l) {
                                      ? l.slot
                                      : next_slot_.fetch_add(1, std::memory_order_relaxed) % sched_.size();
         auto ex = sched_.make_executor(slot);
-        auto [ec, socket] = co_await l.acceptor.async_accept(ex, use_tuple);
+        asio::ip::tcp::endpoint peer;
+        auto [ec, socket] = co_await l.acceptor.async_accept(ex, peer, use_tuple);
         if (core_.stopping.load(std::memory_order_acquire) || !l.acceptor.is_open()) {
             if (!ec) {
                 std::error_code ignored;
@@ -240,9 +241,12 @@ asio::awaitable<void> server<H, P>::accept_loop(listener& l) {
         core_.active.fetch_add(1, std::memory_order_acq_rel);
         detail::shard_counters::add(counters.accepted);
         auto c = std::make_shared<connection_type>(
-            core_, *core_.shards[slot], sched_, transport_, std::move(socket),
+            core_, *core_.shards[slot], sched_, transport_, std::move(socket), peer,
             core_.next_id.fetch_add(1, std::memory_order_relaxed));
-        asio::co_spawn(ex, serve_one(std::move(c), handler_), asio::detached);
+        asio::dispatch(ex, [c = std::move(c), this]() mutable {
+            auto& conn = *c;
+            conn.start(handler_, std::move(c));
+        });
     }
 }
 
@@ -314,7 +318,9 @@ template <class H, class P> void server<H, P>::finish_stop() {
     });
     for (std::size_t i = 0; i < sweepers_.size(); ++i)
         asio::post(sched_.context(i), [s = sweepers_[i].get()] { s->timer.cancel(); });
-    if (sched_.owns_threads()) sched_.stop();
+    // stop() ends only threads the scheduler started (concepts.hpp): an external io_context
+    // is left to its caller.
+    sched_.stop();
 }
 
 } // namespace pier

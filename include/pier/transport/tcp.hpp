@@ -49,6 +49,8 @@ struct tcp {
         explicit context(const options&) noexcept {}
     };
     template <class Executor> using stream = tcp_stream<Executor>;
+    /// `handshake` completes at once: pier may skip it (and the coroutine it costs).
+    static constexpr bool has_handshake = false;
 
     template <class E> static auto& socket(tcp_stream<E>& s) noexcept { return s.socket(); }
 
@@ -69,11 +71,9 @@ struct tcp {
     template <class E> static constexpr bool buffered_input(tcp_stream<E>&) noexcept {
         return false;
     }
-    template <class E> static asio::awaitable<void> shutdown(tcp_stream<E>& s) {
-        std::error_code ec;
-        s.socket().shutdown(asio::socket_base::shutdown_send, ec);
-        co_return;
-    }
+    /// Nothing to do: close(2) sends the FIN (pier shuts the socket down itself when it
+    /// lingers to drain the peer's input).
+    template <class E> static asio::awaitable<void> shutdown(tcp_stream<E>&) { co_return; }
 };
 
 } // namespace pier::transport
