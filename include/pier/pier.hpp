@@ -34,6 +34,12 @@
 #include <pier/http/request.hpp>
 #include <pier/http/response.hpp>
 
+#include <pier/ws/close_code.hpp>
+#include <pier/ws/deflate.hpp>
+#include <pier/ws/frame.hpp>
+#include <pier/ws/handshake.hpp>
+#include <pier/ws/utf8.hpp>
+
 #include <pier/policies.hpp>
 #include <pier/connection.hpp>
 #include <pier/server.hpp>

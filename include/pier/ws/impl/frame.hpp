@@ -1,0 +1,235 @@
+// pier/ws/impl/frame.hpp: out-of-line definitions for <pier/ws/frame.hpp>.
+#pragma once
+
+#include <pier/ws/frame.hpp>
+
+#include <cstring>
+
+namespace pier::ws {
+
+inline void frame_parser::reset() noexcept {
+    in_message_ = false;
+    compressed_ = false;
+    msg_op_ = opcode::binary;
+    failed_ = 0;
+    msg_size_ = 0;
+}
+
+inline frame_result frame_parser::fail(close_code c) noexcept {
+    failed_ = static_cast<std::uint16_t>(c);
+    return {frame_result::error, 0, c};
+}
+
+inline frame_result frame_parser::parse(std::span<const std::uint8_t> in,
+                                        frame_header& out) noexcept {
+    if (failed_ != 0)
+        return {frame_result::error, 0, static_cast<close_code>(failed_)};
+    if (in.size() < 2)
+        return {};
+    const std::uint8_t b0 = in[0];
+    const std::uint8_t b1 = in[1];
+    const auto op = static_cast<opcode>(b0 & 0x0f);
+    const bool fin = (b0 & 0x80) != 0;
+    const bool rsv1 = (b0 & 0x40) != 0;
+    const bool masked = (b1 & 0x80) != 0;
+    const std::uint8_t len7 = b1 & 0x7f;
+
+    switch (op) {
+    case opcode::continuation:
+    case opcode::text:
+    case opcode::binary:
+    case opcode::close:
+    case opcode::ping:
+    case opcode::pong:
+        break;
+    default:
+        return fail(close_code::protocol_error); // §5.2: reserved opcode
+    }
+    const bool control = is_control(op);
+    if ((b0 & 0x30) != 0)
+        return fail(close_code::protocol_error); // RSV2/RSV3
+    if (rsv1 && (!rsv1_ok_ || control || op == opcode::continuation))
+        return fail(close_code::protocol_error); // RFC 7692 §6.1
+    if (masked != (role_ == role::server))
+        return fail(close_code::protocol_error); // §5.1
+    if (control) {
+        if (!fin || len7 > max_control_payload)
+            return fail(close_code::protocol_error); // §5.5
+    } else if ((op == opcode::continuation) != in_message_) {
+        return fail(close_code::protocol_error); // §5.4
+    }
+
+    std::size_t hs = 2;
+    std::uint64_t len = len7;
+    if (len7 == 126) {
+        hs = 4;
+        if (in.size() < hs)
+            return {};
+        len = (std::uint64_t{in[2]} << 8) | in[3];
+        if (len < 126)
+            return fail(close_code::protocol_error);
+    } else if (len7 == 127) {
+        hs = 10;
+        if (in.size() < hs)
+            return {};
+        len = 0;
+        for (std::size_t i = 2; i < 10; ++i)
+            len = (len << 8) | in[i];
+        if ((len >> 63) != 0 || len <= 0xffff)
+            return fail(close_code::protocol_error);
+    }
+    if (!control) {
+        if (len > lim_.max_frame_size)
+            return fail(close_code::message_too_big);
+        const std::uint64_t before = op == opcode::continuation ? msg_size_ : 0;
+        if (before > lim_.max_message_size || len > lim_.max_message_size - before)
+            return fail(close_code::message_too_big);
+    }
+    if (masked) {
+        if (in.size() < hs + 4)
+            return {};
+        std::memcpy(out.key.data(), in.data() + hs, 4);
+        hs += 4;
+    } else {
+        out.key = {};
+    }
+
+    out.op = op;
+    out.fin = fin;
+    out.rsv1 = rsv1;
+    out.rsv2 = out.rsv3 = false;
+    out.masked = masked;
+    out.size = static_cast<std::uint8_t>(hs);
+    out.payload_size = len;
+    if (!control) {
+        if (op == opcode::continuation) {
+            msg_size_ += len;
+        } else {
+            msg_op_ = op;
+            compressed_ = rsv1;
+            msg_size_ = len;
+        }
+        in_message_ = !fin;
+    }
+    return {frame_result::complete, hs, close_code::normal};
+}
+
+inline std::size_t apply_mask(std::span<std::uint8_t> data, const std::array<std::uint8_t, 4>& key,
+                              std::size_t offset) noexcept {
+    // The key rotated to `offset` and repeated to 8 bytes: byte order in memory is the order
+    // of the payload bytes, so this is endian-neutral.
+    std::uint8_t k[8];
+    for (std::size_t i = 0; i < 8; ++i)
+        k[i] = key[(offset + i) & 3];
+    std::uint64_t k8;
+    std::memcpy(&k8, k, 8);
+    std::uint8_t* const p = data.data();
+    const std::size_t n = data.size();
+    std::size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        std::uint64_t w[4];
+        std::memcpy(w, p + i, 32);
+        w[0] ^= k8;
+        w[1] ^= k8;
+        w[2] ^= k8;
+        w[3] ^= k8;
+        std::memcpy(p + i, w, 32);
+    }
+    for (; i + 8 <= n; i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, p + i, 8);
+        w ^= k8;
+        std::memcpy(p + i, &w, 8);
+    }
+    for (; i < n; ++i)
+        p[i] ^= k[i & 7];
+    return (offset + n) & 3;
+}
+
+namespace detail {
+
+inline std::size_t put_frame_header(std::uint8_t* out, opcode op, std::uint64_t len, bool fin,
+                                    bool rsv1, bool masked) noexcept {
+    out[0] = static_cast<std::uint8_t>((fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) |
+                                       static_cast<std::uint8_t>(op));
+    const std::uint8_t m = masked ? 0x80 : 0;
+    if (len < 126) {
+        out[1] = static_cast<std::uint8_t>(m | len);
+        return 2;
+    }
+    if (len <= 0xffff) {
+        out[1] = m | 126;
+        out[2] = static_cast<std::uint8_t>(len >> 8);
+        out[3] = static_cast<std::uint8_t>(len);
+        return 4;
+    }
+    out[1] = m | 127;
+    for (int i = 0; i < 8; ++i)
+        out[2 + i] = static_cast<std::uint8_t>(len >> (56 - 8 * i));
+    return 10;
+}
+
+} // namespace detail
+
+inline std::size_t write_frame_header(std::span<std::uint8_t, max_server_frame_header_size> out,
+                                      opcode op, std::uint64_t payload_size, bool fin,
+                                      bool rsv1) noexcept {
+    return detail::put_frame_header(out.data(), op, payload_size, fin, rsv1, false);
+}
+
+inline std::size_t write_masked_frame_header(std::span<std::uint8_t, max_frame_header_size> out,
+                                             opcode op, std::uint64_t payload_size,
+                                             const std::array<std::uint8_t, 4>& key, bool fin,
+                                             bool rsv1) noexcept {
+    const std::size_t n = detail::put_frame_header(out.data(), op, payload_size, fin, rsv1, true);
+    std::memcpy(out.data() + n, key.data(), 4);
+    return n + 4;
+}
+
+inline close_payload_result parse_close_payload(std::span<const std::uint8_t> payload) noexcept {
+    close_payload_result r;
+    if (payload.empty()) {
+        r.ok = true;
+        return r;
+    }
+    if (payload.size() == 1 || payload.size() > max_control_payload) {
+        r.err = close_code::protocol_error;
+        return r;
+    }
+    r.code = static_cast<std::uint16_t>((payload[0] << 8) | payload[1]);
+    if (!is_valid_close_code(r.code)) {
+        r.err = close_code::protocol_error;
+        return r;
+    }
+    r.reason = {reinterpret_cast<const char*>(payload.data() + 2), payload.size() - 2};
+    if (!is_valid_utf8(r.reason)) {
+        r.reason = {};
+        r.err = close_code::invalid_payload;
+        return r;
+    }
+    r.ok = true;
+    return r;
+}
+
+inline std::size_t write_close_payload(std::span<std::uint8_t, max_control_payload> out,
+                                       close_code code, std::string_view reason) noexcept {
+    const auto c = static_cast<std::uint16_t>(code);
+    if (!is_valid_close_code(c))
+        return 0;
+    out[0] = static_cast<std::uint8_t>(c >> 8);
+    out[1] = static_cast<std::uint8_t>(c);
+    if (!is_valid_utf8(reason))
+        return 2;
+    std::size_t n = reason.size();
+    if (n > max_control_payload - 2) {
+        n = max_control_payload - 2;
+        // Back up to the start of the code point that straddles the cut.
+        while (n > 0 && (static_cast<unsigned char>(reason[n]) & 0xc0) == 0x80)
+            --n;
+    }
+    if (n != 0)
+        std::memcpy(out.data() + 2, reason.data(), n);
+    return 2 + n;
+}
+
+} // namespace pier::ws
