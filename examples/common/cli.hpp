@@ -90,7 +90,32 @@ template <class... Ps> struct type_list {};
 
 /// Calls `f.template operator()<pier::policies<Accept, Sched, Buffer, Extra...>>()` for the
 /// policies named on the command line: compile-time policies, chosen at run time.
+#ifndef PIER_EXAMPLES_POLICY_MATRIX
+#define PIER_EXAMPLES_POLICY_MATRIX 1
+#endif
+
+/// The common subset of `with_policies`: accept=single, sched=per-thread|workers, either
+/// buffer. Examples whose transport already multiplies the instantiations (TLS, WebSocket) use
+/// it, and so does every example in builds that only need working examples (sanitizer and
+/// single-header test builds): every policy combination is covered by the core tests.
+template <class... Extra, class F> int with_common_policies(const cli& c, F&& f) {
+    if (c.accept != "single" || c.sched == "shared") {
+        std::fprintf(stderr, "this example (in this build) offers --accept single and "
+                             "--sched per-thread|workers only\n");
+        return 2;
+    }
+    auto by_buffer_small = [&]<class S>() {
+        if (c.buffer == "fixed") return f.template operator()<pier::policies<pier::accept::single, S, pier::buffer::fixed<16384>, Extra...>>();
+        return f.template operator()<pier::policies<pier::accept::single, S, pier::buffer::pooled<16384>, Extra...>>();
+    };
+    if (c.sched == "workers") return by_buffer_small.template operator()<pier::sched::workers<>>();
+    return by_buffer_small.template operator()<pier::sched::per_thread>();
+}
+
 template <class... Extra, class F> int with_policies(const cli& c, F&& f) {
+#if !PIER_EXAMPLES_POLICY_MATRIX
+    return with_common_policies<Extra...>(c, std::forward<F>(f));
+#else
     auto by_buffer = [&]<class A, class S>() {
         if (c.buffer == "fixed") return f.template operator()<pier::policies<A, S, pier::buffer::fixed<16384>, Extra...>>();
         return f.template operator()<pier::policies<A, S, pier::buffer::pooled<16384>, Extra...>>();
@@ -103,6 +128,7 @@ template <class... Extra, class F> int with_policies(const cli& c, F&& f) {
     if (c.accept == "multi") return by_sched.template operator()<pier::accept::multi<>>();
     if (c.accept == "reuseport") return by_sched.template operator()<pier::accept::reuseport>();
     return by_sched.template operator()<pier::accept::single>();
+#endif
 }
 
 /// Starts `srv`, prints the listening line, and runs until SIGINT/SIGTERM.

@@ -43,3 +43,10 @@
 #include <pier/policies.hpp>
 #include <pier/connection.hpp>
 #include <pier/server.hpp>
+
+// --- WebSocket (issue 4): sessions, ws::server, transport::websocket ----------------------
+#include <pier/ws/options.hpp>
+#include <pier/ws/session.hpp>
+#include <pier/ws/server.hpp>
+#include <pier/transport/websocket.hpp>
+// --- end WebSocket ---------------------------------------------------------------------------

@@ -118,7 +118,7 @@ private:
     asio::awaitable<void> accept_loop(listener& l);
     asio::awaitable<void> sweep_loop(std::size_t shard);
     void reject(typename connection_type::socket_type& s, std::error_code why);
-    void shed_one(listener& l);
+    void shed_pending(listener& l);
     void finish_stop();
 
     detail::server_core core_;

@@ -36,8 +36,13 @@ inline std::size_t default_max_connections() noexcept {
 }
 
 inline bool is_resource_exhaustion(const std::error_code& ec) noexcept {
-    return ec == std::errc::too_many_files_open || ec == std::errc::too_many_files_open_in_system ||
-           ec == std::errc::no_buffer_space || ec == std::errc::not_enough_memory;
+    // Asio reports socket errors in its own system category ("asio.system"), which does not map
+    // to std::errc: compare the errno values.
+    if (ec.category() != asio::error::get_system_category() &&
+        ec.category() != std::system_category() && ec.category() != std::generic_category())
+        return false;
+    const int v = ec.value();
+    return v == EMFILE || v == ENFILE || v == ENOBUFS || v == ENOMEM;
 }
 
 } // namespace detail
@@ -222,9 +227,10 @@ asio::awaitable<void> server<H, P>::accept_loop(listener& l) {
             detail::call_on_accept_error(handler_, std::as_const(ec));
             if (detail::is_resource_exhaustion(ec)) {
                 // Out of descriptors: the connection stays in the backlog and the listener stays
-                // readable, so retrying at once would spin. Close one pending connection
-                // cleanly with the spare descriptor, then back off.
-                shed_one(l);
+                // readable, so retrying at once would spin. Close the pending connections
+                // cleanly with the spare descriptor (their clients learn at once instead of
+                // waiting in the backlog), then back off.
+                shed_pending(l);
                 backoff = std::clamp(backoff * 2, std::chrono::milliseconds(10),
                                      std::chrono::milliseconds(1000));
                 l.backoff.expires_after(backoff);
@@ -257,12 +263,15 @@ void server<H, P>::reject(typename connection_type::socket_type& s, std::error_c
     s.close(ec);
 }
 
-template <class H, class P> void server<H, P>::shed_one(listener& l) {
+// libuv's uv__emfile_trick: one spare descriptor lets us accept and close what is pending.
+template <class H, class P> void server<H, P>::shed_pending(listener& l) {
     std::lock_guard lock(spare_mutex_);
     if (spare_fd_ < 0) return;
     ::close(spare_fd_);
-    int fd = ::accept4(l.acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (fd >= 0) {
+    // Bounded, so that a flood of new connections cannot keep this loop going.
+    for (int i = 0; i < 1024; ++i) {
+        int fd = ::accept4(l.acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) break;
         ::close(fd);
         detail::shard_counters::add(core_.shards[l.slot]->counters.rejected);
     }

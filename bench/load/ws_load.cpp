@@ -1,0 +1,865 @@
+// ws_load: WebSocket load generator for bench/run.py (RFC 6455 client side, one thread, epoll).
+//
+// Modes (--mode):
+//   echo       --conns connections each keep --depth messages of --size bytes in flight (binary
+//              unless --text) and send a new one per echo received. Work = echoes received;
+//              latency = send to echo.
+//   broadcast  --conns subscribers plus one publisher. The publisher sends text messages
+//              "broadcast:<seq>:<send time>..." of --size bytes, keeping at most --window messages
+//              not yet received by every subscriber. Work = deliveries to subscribers; latency =
+//              publisher's send to a subscriber's receipt (one clock: same process).
+//   storm      --conns slots each loop: connect, opening handshake, close handshake (client close
+//              frame, server close frame, server FIN), close. Work = completed opening handshakes;
+//              latency = connect() to the 101 response.
+//   idle       opens --conns connections from --sources loopback addresses (127.0.0.1..N),
+//              prints `@ready <n>` once all are open, answers pings, and holds them until
+//              SIGTERM/SIGINT, end of stdin (--until-stdin-eof) or --hold seconds.
+//
+// Every client frame is masked with a fresh key (RFC 6455 §5.3). The server's frames are checked:
+// masked frames, bad opcodes and an unexpected echo size are errors, counted and reported.
+// Bounded: the measured window ends after --duration seconds or --count units of work, and the
+// process stops itself at --timeout seconds whatever happens.
+//
+// Output protocol: see common.hpp (`@start`, `@stop`, one JSON line).
+
+#include "common.hpp"
+
+#include <openssl/evp.h>
+#include <sys/epoll.h>
+
+#include <csignal>
+#include <deque>
+
+namespace {
+
+const char* usage_text =
+    "usage: ws_load --port P --mode echo|broadcast|storm|idle [--host 127.0.0.1] [--path /]\n"
+    "               [--conns 64] [--size 64] [--depth 1] [--text] [--window 16]\n"
+    "               [--duration 5] [--warmup 1] [--count N] [--sources 1] [--hold 60]\n"
+    "               [--until-stdin-eof] [--max-pending 256] [--timeout T]\n";
+
+enum class mode { echo, broadcast, storm, idle };
+enum class state { idle, connecting, handshaking, open, closing };
+
+constexpr std::string_view broadcast_prefix = "broadcast:";
+constexpr std::size_t head_keep = 64; // payload bytes of a message's first frame kept for checks
+
+struct connection {
+    int fd = -1;
+    std::uint32_t generation = 0;
+    state st = state::idle;
+    std::string accept_expected;
+    std::vector<char> in; // unparsed bytes left from the previous read, then room for the next
+    std::size_t in_len = 0;
+    std::string out; // bytes the kernel has not accepted yet
+    std::size_t out_off = 0;
+    std::uint64_t started = 0;
+    // message being received
+    bool in_message = false;
+    std::size_t msg_size = 0;
+    std::size_t head_len = 0;
+    char head[head_keep];
+    // echo: send times of the messages in flight, oldest first
+    std::deque<std::uint64_t> sent;
+    bool close_sent = false;
+    bool want_write = false;
+};
+
+std::string base64(const unsigned char* p, std::size_t n) {
+    std::string out(4 * ((n + 2) / 3), '\0');
+    int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), p, int(n));
+    out.resize(std::size_t(len));
+    return out;
+}
+
+// Sec-WebSocket-Accept for a key (RFC 6455 §4.2.2): base64(SHA-1(key + GUID)). OpenSSL does the
+// hashing rather than a hand-written SHA-1.
+std::string accept_for(const std::string& key) {
+    std::string s = key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_Digest(s.data(), s.size(), md, &len, EVP_sha1(), nullptr);
+    return base64(md, len);
+}
+
+bool iequal_prefix(std::string_view s, std::string_view lower) {
+    if (s.size() < lower.size())
+        return false;
+    for (std::size_t i = 0; i < lower.size(); ++i) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z')
+            c = char(c - 'A' + 'a');
+        if (c != lower[i])
+            return false;
+    }
+    return true;
+}
+
+void mask_in_place(char* p, std::size_t n, std::uint32_t key) {
+    std::uint64_t k8 = (std::uint64_t(key) << 32) | key; // key bytes in memory order, twice
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, p + i, 8);
+        w ^= k8;
+        std::memcpy(p + i, &w, 8);
+    }
+    auto* kb = reinterpret_cast<const unsigned char*>(&key);
+    for (; i < n; ++i)
+        p[i] = char(p[i] ^ char(kb[i & 3]));
+}
+
+class load {
+public:
+    // configuration
+    mode md = mode::echo;
+    sockaddr_in target{};
+    std::string host_header;
+    std::string path = "/";
+    bench::sources srcs{1};
+    unsigned conns = 64;
+    std::size_t size = 64;
+    unsigned depth = 1;
+    bool text = false;
+    unsigned window = 16;
+    double duration = 5;
+    double warmup = 1;
+    std::uint64_t count = ~std::uint64_t(0);
+    double hold = 60;
+    bool until_stdin_eof = false;
+    unsigned max_pending = 256;
+    double timeout = 0;
+
+    int run();
+
+private:
+    // ---- connection plumbing ----
+    std::uint64_t tag(std::size_t i) const { return (std::uint64_t(c_[i].generation) << 32) | i; }
+
+    void open_conn(std::size_t i) {
+        connection& c = c_[i];
+        c.started = bench::now_ns();
+        c.fd = bench::start_connect(target, srcs.pick());
+        if (c.fd < 0) {
+            note_error(errno, "connect");
+            c.st = state::idle;
+            return;
+        }
+        ++c.generation;
+        c.st = state::connecting;
+        c.in_len = 0;
+        c.out.clear();
+        c.out_off = 0;
+        c.in_message = false;
+        c.sent.clear();
+        c.close_sent = false;
+        ++pending_;
+        epoll_event e{};
+        e.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+        e.data.u64 = tag(i);
+        epoll_ctl(ep_, EPOLL_CTL_ADD, c.fd, &e);
+    }
+
+    void drop(std::size_t i) {
+        connection& c = c_[i];
+        if (c.fd < 0)
+            return;
+        if (c.st == state::connecting || c.st == state::handshaking)
+            --pending_;
+        if (c.st == state::open)
+            --open_;
+        if (c.st == state::closing)
+            --open_closing_;
+        ::close(c.fd);
+        c.fd = -1;
+        c.st = state::idle;
+        std::vector<char>().swap(c.in);
+        c.in_len = 0;
+        std::string().swap(c.out);
+    }
+
+    void note_error(int err, const char* what) {
+        ++errors_;
+        if (last_error_.empty())
+            last_error_ = std::string(what) + ": " + std::strerror(err);
+    }
+    void note_error(const char* what) {
+        ++errors_;
+        if (last_error_.empty())
+            last_error_ = what;
+    }
+
+    void fail(std::size_t i, const char* what) {
+        note_error(what);
+        drop(i);
+    }
+
+    void flush(std::size_t i) {
+        connection& c = c_[i];
+        while (c.out_off < c.out.size()) {
+            ssize_t n = ::write(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                if (errno == EAGAIN)
+                    return;
+                note_error(errno, "write");
+                return drop(i);
+            }
+            c.out_off += std::size_t(n);
+        }
+        c.out.clear();
+        c.out_off = 0;
+    }
+
+    void queue_frame(connection& c, unsigned opcode, const char* payload, std::size_t n) {
+        char hdr[14];
+        std::size_t h = 0;
+        hdr[h++] = char(0x80 | opcode);
+        if (n < 126) {
+            hdr[h++] = char(0x80 | n);
+        } else if (n <= 0xffff) {
+            hdr[h++] = char(0x80 | 126);
+            hdr[h++] = char(n >> 8);
+            hdr[h++] = char(n);
+        } else {
+            hdr[h++] = char(0x80 | 127);
+            for (int s = 56; s >= 0; s -= 8)
+                hdr[h++] = char(std::uint64_t(n) >> s);
+        }
+        auto key = std::uint32_t(rng_.next());
+        std::memcpy(hdr + h, &key, 4);
+        h += 4;
+        std::size_t at = c.out.size();
+        c.out.append(hdr, h);
+        c.out.append(payload, n);
+        mask_in_place(c.out.data() + at + h, n, key);
+    }
+
+    // ---- handshake ----
+    void send_upgrade(std::size_t i) {
+        connection& c = c_[i];
+        unsigned char raw[16];
+        std::uint64_t a = rng_.next(), b = rng_.next();
+        std::memcpy(raw, &a, 8);
+        std::memcpy(raw + 8, &b, 8);
+        std::string key = base64(raw, 16);
+        c.accept_expected = accept_for(key);
+        c.out += "GET " + path + " HTTP/1.1\r\nHost: " + host_header +
+                 "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
+                 "\r\nSec-WebSocket-Version: 13\r\n\r\n";
+        c.st = state::handshaking;
+        flush(i);
+    }
+
+    // Returns bytes consumed from data (0 = head incomplete), or npos after dropping c.
+    std::size_t on_handshake(std::size_t i, std::string_view data) {
+        connection& c = c_[i];
+        auto end = data.find("\r\n\r\n");
+        if (end == std::string_view::npos) {
+            if (data.size() > 16384) {
+                fail(i, "handshake response head too large");
+                return std::string_view::npos;
+            }
+            return 0;
+        }
+        std::string_view head = data.substr(0, end + 2);
+        if (head.substr(0, 12) != "HTTP/1.1 101") {
+            fail(i, "handshake not answered 101");
+            return std::string_view::npos;
+        }
+        bool accepted = false;
+        std::size_t pos = head.find("\r\n") + 2;
+        while (pos < head.size()) {
+            auto eol = head.find("\r\n", pos);
+            std::string_view line = head.substr(pos, eol - pos);
+            pos = eol + 2;
+            if (iequal_prefix(line, "sec-websocket-accept:")) {
+                auto v = line.substr(21);
+                while (!v.empty() && v.front() == ' ')
+                    v.remove_prefix(1);
+                while (!v.empty() && v.back() == ' ')
+                    v.remove_suffix(1);
+                accepted = v == c.accept_expected;
+            }
+        }
+        if (!accepted) {
+            fail(i, "wrong or missing Sec-WebSocket-Accept");
+            return std::string_view::npos;
+        }
+        --pending_;
+        ++open_;
+        c.st = state::open;
+        on_open(i);
+        return end + 4;
+    }
+
+    // ---- frames from the server ----
+    // Parses complete frames from data; returns bytes consumed, or npos after dropping c.
+    std::size_t on_frames(std::size_t i, std::string_view data) {
+        std::size_t used = 0;
+        while (c_[i].fd >= 0) {
+            std::string_view d = data.substr(used);
+            if (d.size() < 2)
+                break;
+            auto b0 = static_cast<unsigned char>(d[0]);
+            auto b1 = static_cast<unsigned char>(d[1]);
+            if (b1 & 0x80) {
+                fail(i, "server frame is masked (RFC 6455 5.1)");
+                return std::string_view::npos;
+            }
+            std::size_t h = 2;
+            std::uint64_t len = b1 & 0x7f;
+            if (len == 126) {
+                if (d.size() < 4)
+                    break;
+                len = (std::uint64_t(static_cast<unsigned char>(d[2])) << 8) |
+                      static_cast<unsigned char>(d[3]);
+                h = 4;
+            } else if (len == 127) {
+                if (d.size() < 10)
+                    break;
+                len = 0;
+                for (int k = 2; k < 10; ++k)
+                    len = (len << 8) | static_cast<unsigned char>(d[std::size_t(k)]);
+                h = 10;
+            }
+            if (len > (64u << 20)) {
+                fail(i, "server frame larger than 64 MiB");
+                return std::string_view::npos;
+            }
+            if (d.size() < h + len)
+                break;
+            std::string_view payload = d.substr(h, std::size_t(len));
+            used += h + std::size_t(len);
+            if (!on_frame(i, b0 & 0x0f, (b0 & 0x80) != 0, payload))
+                return std::string_view::npos;
+        }
+        return used;
+    }
+
+    bool on_frame(std::size_t i, unsigned opcode, bool fin, std::string_view payload) {
+        connection& c = c_[i];
+        switch (opcode) {
+        case 0x1:
+        case 0x2:
+            if (c.in_message)
+                return fail(i, "new data frame inside a fragmented message"), false;
+            c.in_message = true;
+            c.msg_size = 0;
+            c.head_len = std::min(payload.size(), head_keep);
+            std::memcpy(c.head, payload.data(), c.head_len);
+            break;
+        case 0x0:
+            if (!c.in_message)
+                return fail(i, "continuation frame outside a message"), false;
+            break;
+        case 0x8:
+            if (!c.close_sent) {
+                queue_frame(c, 0x8, payload.data(), std::min<std::size_t>(payload.size(), 2));
+                c.close_sent = true;
+                flush(i);
+            }
+            if (c.fd >= 0 && c.st == state::open) {
+                --open_;
+                ++open_closing_;
+                c.st = state::closing;
+            }
+            return c_[i].fd >= 0;
+        case 0x9:
+            queue_frame(c, 0xA, payload.data(), payload.size());
+            c.want_write = true;
+            return true;
+        case 0xA:
+            return true;
+        default:
+            return fail(i, "reserved opcode from server"), false;
+        }
+        c.msg_size += payload.size();
+        if (!fin)
+            return true;
+        c.in_message = false;
+        on_message(i, std::string_view(c.head, c.head_len), c.msg_size);
+        return c_[i].fd >= 0;
+    }
+
+    // eof_pending: the event said the peer's FIN is queued, and edge-triggered epoll will not say
+    // it again, so reading goes on until read() returns 0.
+    void on_readable(std::size_t i, bool eof_pending) {
+        constexpr std::size_t room = 64 * 1024;
+        for (;;) {
+            connection& c = c_[i];
+            if (c.fd < 0)
+                return;
+            // Small messages are parsed straight from the shared scratch buffer; only a partial
+            // frame left at the end of a read moves to the connection's own buffer, and the next
+            // read lands behind it (no copy of the whole read).
+            bool own = c.in_len > 0;
+            char* dst = scratch_.data();
+            std::size_t cap = scratch_.size();
+            if (own) {
+                if (c.in.size() - c.in_len < room)
+                    c.in.resize(c.in_len + room);
+                dst = c.in.data() + c.in_len;
+                cap = c.in.size() - c.in_len;
+            }
+            ssize_t n = ::read(c.fd, dst, cap);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                if (errno == EAGAIN)
+                    return;
+                note_error(errno, "read");
+                return drop(i);
+            }
+            if (n == 0)
+                return on_eof(i);
+            std::string_view data = own ? std::string_view(c.in.data(), c.in_len + std::size_t(n))
+                                        : std::string_view(scratch_.data(), std::size_t(n));
+            std::size_t used = 0;
+            if (c.st == state::handshaking) {
+                std::size_t k = on_handshake(i, data);
+                if (k == std::string_view::npos)
+                    return;
+                used = k;
+            }
+            if (c_[i].st != state::handshaking) {
+                std::size_t k = on_frames(i, data.substr(used));
+                if (k == std::string_view::npos || c_[i].fd < 0)
+                    return;
+                used += k;
+            }
+            connection& c2 = c_[i];
+            std::size_t left = data.size() - used;
+            if (own) {
+                std::memmove(c2.in.data(), c2.in.data() + used, left);
+            } else if (left > 0) {
+                if (c2.in.size() < left + room)
+                    c2.in.resize(left + room);
+                std::memcpy(c2.in.data(), data.data() + used, left);
+            }
+            c2.in_len = left;
+            if (left == 0 && c2.in.size() > (1u << 20))
+                std::vector<char>().swap(c2.in);
+            if (c2.want_write) {
+                c2.want_write = false;
+                flush(i);
+                if (c_[i].fd < 0)
+                    return;
+            }
+            if (std::size_t(n) < cap && !eof_pending)
+                return; // drained; a new edge reports more
+        }
+    }
+
+    void on_eof(std::size_t i) {
+        if (c_[i].st == state::closing) {
+            if (md == mode::storm)
+                return storm_done(i);
+            return drop(i);
+        }
+        if (!stopping_)
+            note_error("server closed the connection");
+        drop(i);
+    }
+
+    void dispatch(const epoll_event& e) {
+        auto i = std::size_t(std::uint32_t(e.data.u64));
+        if (i >= c_.size() || c_[i].fd < 0 || tag(i) != e.data.u64)
+            return;
+        connection& c = c_[i];
+        if (c.st == state::connecting) {
+            if (!(e.events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+                return;
+            int err = 0;
+            socklen_t len = sizeof err;
+            getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+            if (err) {
+                note_error(err, "connect");
+                return drop(i);
+            }
+            send_upgrade(i);
+            if (c_[i].fd < 0)
+                return;
+        } else if (e.events & EPOLLOUT) {
+            flush(i);
+            if (c_[i].fd < 0)
+                return;
+        }
+        if (e.events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            on_readable(i, (e.events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
+    }
+
+    // ---- modes ----
+    void on_open(std::size_t i) {
+        if (md == mode::echo && sending_)
+            echo_fill(i);
+        if (md == mode::storm) {
+            if (measuring_)
+                hist_.record(bench::now_ns() - c_[i].started);
+            if (measuring_)
+                ++work_;
+            connection& c = c_[i];
+            const char code[2] = {char(1000 >> 8), char(1000 & 0xff)};
+            queue_frame(c, 0x8, code, 2);
+            c.close_sent = true;
+            c.want_write = true;
+            --open_;
+            ++open_closing_;
+            c.st = state::closing;
+        }
+    }
+
+    void echo_fill(std::size_t i) {
+        connection& c = c_[i];
+        bool any = false;
+        while (c.sent.size() < depth) {
+            c.sent.push_back(bench::now_ns());
+            queue_frame(c, text ? 0x1 : 0x2, payload_.data(), size);
+            any = true;
+        }
+        if (any)
+            c.want_write = true;
+    }
+
+    void on_message(std::size_t i, std::string_view head, std::size_t n) {
+        connection& c = c_[i];
+        std::uint64_t now = bench::now_ns();
+        if (md == mode::echo) {
+            if (c.sent.empty())
+                return fail(i, "echo without a request");
+            if (n != size || head != std::string_view(payload_).substr(0, head.size()))
+                return fail(i, "echo differs from the message sent");
+            std::uint64_t t = c.sent.front();
+            c.sent.pop_front();
+            if (measuring_) {
+                hist_.record(now - t);
+                ++work_;
+            }
+            if (sending_)
+                echo_fill(i);
+        } else if (md == mode::broadcast) {
+            if (head.substr(0, broadcast_prefix.size()) != broadcast_prefix || head.size() < 44)
+                return fail(i, "unexpected message in broadcast mode");
+            std::uint64_t seq =
+                std::strtoull(std::string(head.substr(10, 16)).c_str(), nullptr, 16);
+            std::uint64_t ts = std::strtoull(std::string(head.substr(27, 16)).c_str(), nullptr, 16);
+            if (i == 0)
+                return; // the publisher's own copy
+            if (seq >= completed_ && seq < published_) {
+                auto& slot = delivered_[seq % window];
+                if (++slot == conns)
+                    complete_in_order();
+            }
+            if (measuring_) {
+                hist_.record(now - ts);
+                ++work_;
+            }
+        }
+    }
+
+    void complete_in_order() {
+        while (completed_ < published_ && delivered_[completed_ % window] >= conns) {
+            delivered_[completed_ % window] = 0;
+            ++completed_;
+        }
+    }
+
+    void publish() {
+        connection& p = c_[0];
+        if (p.fd < 0 || p.st != state::open)
+            return;
+        std::uint64_t now = bench::now_ns();
+        // A message that some subscriber has not received for 2 s is written off, so a server
+        // that drops messages under load shows up as stalls instead of hanging the run.
+        if (completed_ < published_ && now - publish_time_[completed_ % window] > 2'000'000'000u) {
+            ++stalls_;
+            delivered_[completed_ % window] = conns;
+            complete_in_order();
+        }
+        bool any = false;
+        while (published_ - completed_ < window) {
+            char msg_head[64];
+            std::snprintf(msg_head, sizeof msg_head,
+                          "broadcast:%016llx:%016llx:", (unsigned long long)published_,
+                          (unsigned long long)now);
+            std::memcpy(bcast_.data(), msg_head, 44);
+            publish_time_[published_ % window] = now;
+            delivered_[published_ % window] = 0;
+            ++published_;
+            queue_frame(p, 0x1, bcast_.data(), bcast_.size());
+            any = true;
+        }
+        if (any)
+            flush(0);
+    }
+
+    void storm_done(std::size_t i) {
+        drop(i);
+        if (!stopping_)
+            open_conn(i);
+    }
+
+    // ---- state ----
+    std::vector<connection> c_;
+    std::vector<char> scratch_ = std::vector<char>(256 * 1024);
+    std::string payload_;
+    std::string bcast_;
+    bench::fast_rng rng_{0};
+    int ep_ = -1;
+    unsigned pending_ = 0; // connecting or handshaking
+    unsigned open_ = 0;
+    unsigned open_closing_ = 0;
+    bool sending_ = false;
+    bool measuring_ = false;
+    bool stopping_ = false;
+    std::uint64_t measure_start_ = 0;
+    std::uint64_t work_ = 0;
+    std::uint64_t errors_ = 0;
+    std::string last_error_;
+    bench::histogram hist_;
+    // broadcast
+    std::uint64_t published_ = 0;
+    std::uint64_t completed_ = 0;
+    std::uint64_t stalls_ = 0;
+    std::vector<unsigned> delivered_;
+    std::vector<std::uint64_t> publish_time_;
+};
+
+volatile std::sig_atomic_t g_stop = 0;
+void on_signal(int) {
+    g_stop = 1;
+}
+
+int load::run() {
+    std::uint64_t seed = 0;
+    if (getentropy(&seed, sizeof seed) != 0)
+        seed = bench::now_ns();
+    rng_ = bench::fast_rng(seed);
+    ep_ = epoll_create1(EPOLL_CLOEXEC);
+    unsigned total = md == mode::broadcast ? conns + 1 : conns;
+    c_.resize(total);
+    payload_.resize(size);
+    for (std::size_t k = 0; k < size; ++k)
+        payload_[k] = char('a' + k % 26);
+    if (md == mode::broadcast) {
+        if (size < 44)
+            size = 44;
+        bcast_.assign(size, '.');
+        delivered_.assign(window, 0);
+        publish_time_.assign(window, 0);
+    }
+    if (timeout <= 0)
+        timeout = (md == mode::idle ? hold : warmup + duration) + 60;
+
+    std::uint64_t t0 = bench::now_ns();
+    std::uint64_t hard_stop = t0 + std::uint64_t(timeout * 1e9);
+    std::uint64_t connect_deadline = t0 + 30'000'000'000u;
+    std::uint64_t all_open_at = 0;
+    std::uint64_t warm_until = 0;
+    std::uint64_t measure_end = 0;
+    std::uint64_t hold_until = 0;
+    std::size_t next_to_open = 0;
+    bool ready = false;
+    int exit_code = 0;
+
+    if (until_stdin_eof) {
+        epoll_event e{};
+        e.events = EPOLLIN | EPOLLHUP;
+        e.data.u64 = ~std::uint64_t(0);
+        epoll_ctl(ep_, EPOLL_CTL_ADD, 0, &e);
+    }
+
+    std::vector<epoll_event> events(1024);
+    while (true) {
+        // Open connections with at most max_pending handshakes outstanding, so a listen backlog
+        // never overflows (a dropped SYN costs a 1 s retransmission, not a measurement).
+        if (md != mode::storm) {
+            while (next_to_open < total && pending_ < max_pending)
+                open_conn(next_to_open++);
+        } else if (next_to_open < total) {
+            while (next_to_open < total)
+                open_conn(next_to_open++);
+            sending_ = true;
+            warm_until = bench::now_ns() + std::uint64_t(warmup * 1e9);
+        }
+        int n = epoll_wait(ep_, events.data(), int(events.size()), 5);
+        for (int k = 0; k < n; ++k) {
+            if (events[std::size_t(k)].data.u64 == ~std::uint64_t(0)) {
+                char b[256];
+                if (::read(0, b, sizeof b) <= 0)
+                    g_stop = 1;
+                continue;
+            }
+            dispatch(events[std::size_t(k)]);
+        }
+        for (std::size_t i = 0; i < c_.size(); ++i) {
+            connection& c = c_[i];
+            if (c.fd >= 0 && c.want_write) {
+                c.want_write = false;
+                flush(i);
+            }
+        }
+        std::uint64_t now = bench::now_ns();
+        if (g_stop) {
+            if (md != mode::idle)
+                exit_code = 1;
+            break;
+        }
+        if (now >= hard_stop) {
+            note_error("--timeout reached");
+            exit_code = 1;
+            break;
+        }
+
+        if (md == mode::storm) {
+            // Slots whose connect() failed outright retry here.
+            if (!stopping_)
+                for (std::size_t i = 0; i < c_.size(); ++i)
+                    if (c_[i].fd < 0)
+                        open_conn(i);
+        } else if (all_open_at == 0) {
+            if (open_ == total) {
+                all_open_at = now;
+                if (md == mode::idle) {
+                    std::printf("@ready %u\n", open_);
+                    std::fflush(stdout);
+                    ready = true;
+                    hold_until = now + std::uint64_t(hold * 1e9);
+                } else {
+                    sending_ = true;
+                    warm_until = now + std::uint64_t(warmup * 1e9);
+                    if (md == mode::echo)
+                        for (std::size_t i = 0; i < c_.size(); ++i)
+                            echo_fill(i), flush(i);
+                }
+            } else if (now > connect_deadline || (next_to_open == total && pending_ == 0)) {
+                note_error("not every connection opened");
+                exit_code = 1;
+                break;
+            }
+            continue;
+        }
+
+        if (md == mode::idle) {
+            if (ready && (now >= hold_until))
+                break;
+            if (open_ < total && !last_error_.empty()) {
+                exit_code = 1;
+                break;
+            }
+            continue;
+        }
+        if (md == mode::broadcast && sending_)
+            publish();
+        if (!measuring_ && !stopping_ && now >= warm_until) {
+            measuring_ = true;
+            measure_start_ = now;
+            work_ = 0;
+            bench::marker("@start");
+        } else if (measuring_ &&
+                   (now - measure_start_ >= std::uint64_t(duration * 1e9) || work_ >= count)) {
+            measuring_ = false;
+            stopping_ = true;
+            sending_ = false;
+            measure_end = now;
+            bench::marker("@stop");
+            break;
+        }
+        if (md != mode::storm && open_ < total) {
+            exit_code = 1;
+            break;
+        }
+    }
+    std::uint64_t end = bench::now_ns();
+    std::size_t still_open = open_ + open_closing_;
+    for (std::size_t i = 0; i < c_.size(); ++i)
+        drop(i);
+
+    double secs = measure_start_ && measure_end ? double(measure_end - measure_start_) / 1e9 : 0.0;
+    const char* names[] = {"echo", "broadcast", "storm", "idle"};
+    std::string extra;
+    char buf[256];
+    if (md == mode::broadcast) {
+        std::snprintf(buf, sizeof buf,
+                      ",\"subscribers\":%u,\"published\":%llu,\"window\":%u,\"stalls\":%llu", conns,
+                      (unsigned long long)published_, window, (unsigned long long)stalls_);
+        extra = buf;
+    } else if (md == mode::idle) {
+        double cs = all_open_at ? double(all_open_at - t0) / 1e9 : 0.0;
+        std::snprintf(buf, sizeof buf,
+                      ",\"connected\":%zu,\"connect_seconds\":%.3f,\"held_seconds\":%.3f",
+                      still_open, cs, all_open_at ? double(end - all_open_at) / 1e9 : 0.0);
+        extra = buf;
+        work_ = still_open;
+        if (!ready)
+            exit_code = 1;
+    } else if (md == mode::echo) {
+        std::snprintf(buf, sizeof buf, ",\"depth\":%u,\"text\":%s", depth, text ? "true" : "false");
+        extra = buf;
+    }
+    std::string err = last_error_;
+    for (auto& ch : err)
+        if (ch == '"' || ch == '\\')
+            ch = '\'';
+    std::printf(
+        "{\"client\":\"ws_load\",\"mode\":\"%s\",\"conns\":%u,\"size\":%zu%s,\"seconds\":%.3f,"
+        "\"work\":%llu,\"work_per_s\":%.1f,%s,\"errors\":%llu,\"last_error\":\"%s\"}\n",
+        names[int(md)], conns, size, extra.c_str(), secs, (unsigned long long)work_,
+        secs > 0 ? double(work_) / secs : 0.0, hist_.json("lat_us").c_str(),
+        (unsigned long long)errors_, err.c_str());
+    std::fflush(stdout);
+    if (md != mode::idle && work_ == 0)
+        exit_code = 1;
+    return exit_code;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    std::signal(SIGPIPE, SIG_IGN);
+    std::signal(SIGTERM, on_signal);
+    std::signal(SIGINT, on_signal);
+    bench::args a(argc, argv, {"--text", "--until-stdin-eof"}, usage_text);
+    load l;
+    std::string m = a.str("--mode", "echo");
+    if (m == "echo")
+        l.md = mode::echo;
+    else if (m == "broadcast")
+        l.md = mode::broadcast;
+    else if (m == "storm")
+        l.md = mode::storm;
+    else if (m == "idle")
+        l.md = mode::idle;
+    else {
+        std::fputs(usage_text, stderr);
+        return 2;
+    }
+    std::string host = a.str("--host", "127.0.0.1");
+    auto port = unsigned(a.num("--port", 0));
+    l.target = bench::make_target(host, port);
+    l.host_header = host + ":" + std::to_string(port);
+    l.path = a.str("--path", "/");
+    l.conns = unsigned(a.num("--conns", 64));
+    l.size = std::size_t(a.num("--size", 64));
+    l.depth = unsigned(a.num("--depth", 1));
+    l.text = a.flag("--text");
+    l.window = unsigned(a.num("--window", 16));
+    l.duration = a.num("--duration", 5);
+    l.warmup = a.num("--warmup", 1);
+    double cnt = a.num("--count", 0);
+    if (cnt > 0)
+        l.count = std::uint64_t(cnt);
+    l.srcs = bench::sources(unsigned(a.num("--sources", 1)));
+    l.hold = a.num("--hold", 60);
+    l.until_stdin_eof = a.flag("--until-stdin-eof");
+    l.max_pending = unsigned(a.num("--max-pending", 256));
+    l.timeout = a.num("--timeout", 0);
+    a.done();
+    if (port == 0 || l.conns == 0 || l.depth == 0 || l.window == 0 || l.max_pending == 0) {
+        std::fputs(usage_text, stderr);
+        return 2;
+    }
+    bench::raise_fd_limit(l.conns + 64);
+    return l.run();
+}

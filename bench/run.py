@@ -1,0 +1,1297 @@
+#!/usr/bin/env python3
+"""pier's benchmark runner: builds the reference servers, load clients and pier's examples, runs
+every scenario against pier and the references under one protocol, and rewrites bench/RESULTS.md.
+
+Protocol (2-core machine): the server under test is pinned to CPU 0 and the load generator to
+CPU 1 (taskset); every server of a scenario is started once and the servers take turns, run by
+run, for --reps repetitions (interleaved, so slow drifts of the machine hit all of them alike);
+the figures are medians with their spread (min..max). The headline figure is work per server
+CPU-second: the server's utime+stime from /proc/<pid>/stat (all threads, plus child processes
+such as nginx's worker) over exactly the measured window, which the C++ load clients mark with
+`@start`/`@stop` lines. Plain throughput is reported beside it, as is the CPU time that other
+processes used during each window (a busy neighbour shows up there instead of silently skewing
+throughput).
+
+Plain Python 3 standard library only. Usage:
+    bench/run.py                 # everything, ~15 minutes, rewrites bench/RESULTS.md
+    bench/run.py --smoke         # ~2 minutes: builds, runs each scenario once briefly, checks
+                                 # answers and non-zero work; writes build/bench/RESULTS-smoke.md
+    bench/run.py --only http_ka_1k,ws_echo_64 --reps 5
+    bench/run.py --list          # scenario names
+Exit status: 0 when every run that was attempted produced sane output, 1 otherwise, 77 when a
+dependency could not be installed (ctest's "skipped").
+"""
+
+import argparse
+import base64
+import datetime
+import hashlib
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import ssl
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+HZ = os.sysconf("SC_CLK_TCK")
+SERVER_CPU = "0"
+LOAD_CPU = "1"
+FD_LIMIT = 65536
+
+# --------------------------------------------------------------------------------------------
+# Scenarios. `servers` lists (kind, pier example or None); kind "pier" is the candidate, every
+# other kind a reference. Work units: req = HTTP responses, tx = transactions, msg = echoed
+# messages, delivery = broadcast messages received, handshake = WebSocket opening handshakes,
+# B/conn = resident bytes per idle connection (lower is better).
+# --------------------------------------------------------------------------------------------
+SCENARIOS = [
+    dict(name="http_ka_1k", title="HTTP, 1 kB body, keep-alive (tcpserver test 2)", unit="req",
+         servers=[("pier", "http_hello"), ("epoll", None), ("nginx", None)],
+         load=dict(kind="wrk", conns=50), body=1024),
+    dict(name="http_close_1k", title="HTTP, 1 kB body, new connection per request (test 1)",
+         unit="req", servers=[("pier", "http_hello"), ("epoll", None), ("nginx", None)],
+         load=dict(kind="wrk", conns=50, close=True), body=1024),
+    dict(name="https_ka_1k", title="HTTPS, 1 kB body, keep-alive (test 2, TLS)", unit="req",
+         servers=[("pier", "tls_http_hello"), ("nginx", None)],
+         load=dict(kind="wrk", conns=50, tls=True), body=1024, tls=True),
+    dict(name="https_close_1k", title="HTTPS, 1 kB body, new connection per request (test 1, TLS)",
+         unit="req", servers=[("pier", "tls_http_hello"), ("nginx", None)],
+         load=dict(kind="wrk", conns=50, tls=True, close=True), body=1024, tls=True),
+    dict(name="http_sleep_128", title="HTTP, 128 B body, 1 ms sleep in the handler, keep-alive (test 5)",
+         unit="req", servers=[("pier", "blocking"), ("epoll", None), ("nginx", None)],
+         load=dict(kind="wrk", conns=100), body=128, sleep_ms=1),
+    dict(name="http_close_16k", title="HTTP, 16 kB body, new connection per request (test 6)",
+         unit="req", servers=[("pier", "http_hello"), ("epoll", None), ("nginx", None)],
+         load=dict(kind="wrk", conns=50, close=True), body=16384),
+    dict(name="conn_latency_c1", title="Connect per transaction, 3000 B x 2 round trips, concurrency 1",
+         unit="tx", servers=[("pier", "echo"), ("epoll", None)],
+         load=dict(kind="conn_latency", conns=1, count=20000), echo=True),
+    dict(name="conn_latency_c32", title="Connect per transaction, 3000 B x 2 round trips, concurrency 32",
+         unit="tx", servers=[("pier", "echo"), ("epoll", None)],
+         load=dict(kind="conn_latency", conns=32, count=100000), echo=True),
+    dict(name="ws_echo_64", title="WebSocket echo, 64 B binary, 64 connections x 8 in flight",
+         unit="msg", servers=[("pier", "ws_echo"), ("beast", None)],
+         load=dict(kind="ws", mode="echo", conns=64, depth=8, size=64), ws=True),
+    dict(name="ws_echo_16k", title="WebSocket echo, 16 KiB binary, 64 connections x 2 in flight",
+         unit="msg", servers=[("pier", "ws_echo"), ("beast", None)],
+         load=dict(kind="ws", mode="echo", conns=64, depth=2, size=16384), ws=True),
+    dict(name="ws_broadcast_1000", title="WebSocket broadcast, 64 B to 1,000 subscribers, 16 in flight",
+         unit="delivery", servers=[("pier", "ws_echo"), ("beast", None)],
+         load=dict(kind="ws", mode="broadcast", conns=1000, size=64, window=16), ws=True),
+    dict(name="ws_connect_storm", title="WebSocket connect storm (open + close handshakes), 32 at once",
+         unit="handshake", servers=[("pier", "ws_echo"), ("beast", None)],
+         load=dict(kind="ws", mode="storm", conns=32, sources=8), ws=True),
+    dict(name="ws_idle_10k", title="WebSocket idle memory, 10,000 connections",
+         unit="B/conn", servers=[("pier", "ws_echo"), ("beast", None)],
+         load=dict(kind="ws_idle", conns=10000, sources=8), ws=True, fresh_server=True),
+]
+
+# Smoke mode: the same scenarios, scaled down to seconds.
+SMOKE_LOAD = {
+    "conn_latency_c1": dict(count=300),
+    "conn_latency_c32": dict(count=2000),
+    "ws_broadcast_1000": dict(conns=100),
+    "ws_idle_10k": dict(conns=500),
+}
+
+
+def log(*a):
+    print(*a, flush=True)
+
+
+def run_quiet(cmd, **kw):
+    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+
+# --------------------------------------------------------------------------------------------
+# dependencies and build
+# --------------------------------------------------------------------------------------------
+def ensure_packages(need_micro):
+    wanted = []
+    if not shutil.which("wrk"):
+        wanted.append("wrk")
+    if not shutil.which("nginx") and not os.path.exists("/usr/sbin/nginx"):
+        wanted.append("nginx-light")
+    if not os.path.exists("/usr/lib/nginx/modules/ngx_http_echo_module.so"):
+        wanted.append("libnginx-mod-http-echo")
+    if not os.path.exists("/usr/include/boost/beast.hpp"):
+        wanted.append("libboost-dev")
+    if not shutil.which("taskset"):
+        wanted.append("util-linux")
+    if not shutil.which("openssl"):
+        wanted.append("openssl")
+    if not shutil.which("cmake"):
+        wanted.append("cmake")
+    if not shutil.which("ninja"):
+        wanted.append("ninja-build")
+    if not os.path.exists("/usr/include/openssl/evp.h"):
+        wanted.append("libssl-dev")
+    if need_micro and not os.path.exists("/usr/include/benchmark/benchmark.h"):
+        wanted.append("libbenchmark-dev")
+    if not wanted:
+        return True
+    log(f"installing {' '.join(wanted)} with apt-get")
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        log("cannot install packages (not root or no apt-get)")
+        return False
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    run_quiet(["apt-get", "update"], env=env)
+    r = run_quiet(["apt-get", "install", "-y", "--no-install-recommends"] + wanted, env=env)
+    if r.returncode != 0:
+        log(r.stdout[-2000:])
+        return False
+    return True
+
+
+TOOLS = ["epoll_http", "beast_ws", "conn_latency", "ws_load"]
+
+
+def configure(build_dir, source, extra):
+    args = ["cmake", "-S", source, "-B", build_dir, "-DCMAKE_BUILD_TYPE=Release",
+            "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG"] + extra
+    if shutil.which("ninja") and not os.path.exists(os.path.join(build_dir, "CMakeCache.txt")):
+        args += ["-G", "Ninja"]
+    return run_quiet(args)
+
+
+def build(args, pier_examples):
+    """Returns (dirs to search for binaries, notes). Builds the tools (which must succeed) and
+    each pier example on its own (a failing example is reported, not fatal)."""
+    notes = []
+    jobs = str(os.cpu_count() or 2)
+    top = os.path.join(REPO, "CMakeLists.txt")
+    umbrella = os.path.join(REPO, "include", "pier", "pier.hpp")
+    build_dir = args.build_dir
+    if os.path.exists(top) and os.path.exists(umbrella):
+        r = configure(build_dir, REPO, ["-DPIER_BUILD_TESTS=OFF", "-DPIER_BUILD_EXAMPLES=ON",
+                                        "-DPIER_BUILD_BENCH=ON", "-DPIER_INSTALL=OFF"])
+        if r.returncode == 0:
+            r = run_quiet(["cmake", "--build", build_dir, "-j", jobs, "--target", "pier_bench_tools"])
+            if r.returncode != 0:
+                raise SystemExit("building the bench tools failed:\n" + r.stdout[-4000:])
+            for ex in sorted(pier_examples):
+                if not os.path.exists(os.path.join(REPO, "examples", ex + ".cpp")):
+                    continue
+                r = run_quiet(["cmake", "--build", build_dir, "-j", jobs, "--target", ex])
+                if r.returncode != 0:
+                    notes.append(f"pier example `{ex}` did not build: "
+                                 + (r.stdout.strip().splitlines() or ["?"])[-1][:200])
+            return [os.path.join(build_dir, "bench"), os.path.join(build_dir, "examples")], notes
+        notes.append("configuring the repository failed; built bench/ standalone, without pier: "
+                     + (r.stdout.strip().splitlines() or ["?"])[-1][:200])
+    standalone = build_dir + "-standalone"
+    r = configure(standalone, HERE, [])
+    if r.returncode != 0:
+        raise SystemExit("configuring bench/ failed:\n" + r.stdout[-4000:])
+    r = run_quiet(["cmake", "--build", standalone, "-j", jobs, "--target", "pier_bench_tools"])
+    if r.returncode != 0:
+        raise SystemExit("building the bench tools failed:\n" + r.stdout[-4000:])
+    return [standalone], notes
+
+
+def find_binary(dirs, name):
+    for d in dirs:
+        p = os.path.join(d, name)
+        if os.path.isfile(p) and os.access(p, os.X_OK):
+            return p
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# /proc sampling
+# --------------------------------------------------------------------------------------------
+def proc_children():
+    kids = {}
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                s = f.read()
+            ppid = int(s[s.rindex(")") + 2:].split()[1])
+            kids.setdefault(ppid, []).append(int(p))
+        except (OSError, ValueError, IndexError):
+            pass
+    return kids
+
+
+def tree(pid):
+    kids = proc_children()
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(kids.get(p, []))
+    return out
+
+
+def proc_cpu_seconds(pid):
+    """utime+stime of one process, all its threads, in seconds (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            s = f.read()
+        fields = s[s.rindex(")") + 2:].split()
+        return (int(fields[11]) + int(fields[12])) / HZ
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def tree_cpu_seconds(pids):
+    return sum(proc_cpu_seconds(p) for p in pids)
+
+
+def tree_rss_bytes(pids):
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return total
+
+
+def cpu_stat():
+    """{cpu: (busy_ticks, steal_ticks)} from /proc/stat."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            if not line.startswith("cpu"):
+                break
+            name, *v = line.split()
+            v = [int(x) for x in v]
+            user, nice, system, idle, iowait, irq, softirq, steal = (v + [0] * 8)[:8]
+            out[name] = (user + nice + system + irq + softirq, steal)
+    return out
+
+
+class sample:
+    def __init__(self, server_pids, client_pid=None):
+        self.t = time.monotonic()
+        self.server_cpu = tree_cpu_seconds(server_pids)
+        self.client_cpu = proc_cpu_seconds(client_pid) if client_pid else 0.0
+        self.stat = cpu_stat()
+
+
+def window(a, b):
+    """Figures for the window between two samples."""
+    secs = b.t - a.t
+    busy = (b.stat["cpu"][0] - a.stat["cpu"][0]) / HZ
+    server = b.server_cpu - a.server_cpu
+    client = b.client_cpu - a.client_cpu
+    steal = {c: (b.stat[c][1] - a.stat[c][1]) / HZ / secs if secs > 0 else 0.0
+             for c in ("cpu0", "cpu1") if c in a.stat}
+    return dict(seconds=secs, server_cpu=server, client_cpu=client,
+                other_cpu=max(0.0, busy - server - client), steal=steal)
+
+
+# --------------------------------------------------------------------------------------------
+# servers
+# --------------------------------------------------------------------------------------------
+def boost_priority(pid, ctx):
+    """Gives the process's autogroup the runner's niceness. With autogroup scheduling (on in most
+    kernels), `nice` only ranks processes within one session; every process the runner starts
+    leads a session of its own, and this sets that session's weight against the rest of the
+    machine."""
+    if not ctx.nice:
+        return
+    try:
+        with open(f"/proc/{pid}/autogroup", "w") as f:
+            f.write(str(ctx.nice))
+    except OSError:
+        pass
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def raise_limits():
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (FD_LIMIT, FD_LIMIT))
+    except (ValueError, OSError):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def make_cert(workdir, key_type):
+    cert, key = os.path.join(workdir, "cert.pem"), os.path.join(workdir, "key.pem")
+    if os.path.exists(cert) and os.path.exists(key):
+        return cert, key
+    if key_type == "rsa":
+        newkey = ["-newkey", "rsa:2048"]
+    else:
+        newkey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+    r = run_quiet(["openssl", "req", "-x509", "-nodes", "-days", "7", "-subj", "/CN=localhost",
+                   "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"] + newkey
+                  + ["-keyout", key, "-out", cert])
+    if r.returncode != 0:
+        raise SystemExit("openssl req failed:\n" + r.stdout)
+    return cert, key
+
+
+NGINX_CONF = """\
+{load_module}
+daemon off;
+master_process on;
+worker_processes 1;
+worker_cpu_affinity 1;
+worker_rlimit_nofile {fd_limit};
+user root;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{
+    worker_connections {fd_limit};
+    use epoll;
+}}
+http {{
+    access_log off;
+    default_type text/plain;
+    keepalive_requests 1000000;
+    keepalive_timeout 300s;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    open_file_cache max=16 inactive=600s;
+    client_body_temp_path {d}/client_body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+{ssl_http}
+    server {{
+        listen 127.0.0.1:{port} backlog=4096 reuseport{ssl_listen};
+{location}
+    }}
+}}
+"""
+
+ECHO_MODULE = "/usr/lib/nginx/modules/ngx_http_echo_module.so"
+
+
+def nginx_config(d, port, sc, cert_key):
+    body = "x" * sc["body"]
+    load_module = ""
+    if sc.get("sleep_ms"):
+        # The echo module's sleep is a timer, not a blocking call: nginx has no blocking handler.
+        # Its response is chunked (no Content-Length).
+        load_module = f"load_module {ECHO_MODULE};"
+        location = (f"        location / {{\n            echo_sleep {sc['sleep_ms'] / 1000:.3f};\n"
+                    f"            echo -n \"{body}\";\n        }}")
+    elif sc["body"] <= 2048:
+        # nginx's configuration tokens are limited to 4 kB, so larger bodies are a static file.
+        location = f"        location / {{\n            return 200 \"{body}\";\n        }}"
+    else:
+        www = os.path.join(d, "www")
+        os.makedirs(www, exist_ok=True)
+        with open(os.path.join(www, "body.bin"), "w") as f:
+            f.write(body)
+        location = (f"        location / {{\n            root {www};\n"
+                    f"            rewrite ^ /body.bin break;\n        }}")
+    ssl_http, ssl_listen = "", ""
+    if sc.get("tls"):
+        cert, key = cert_key
+        ssl_listen = " ssl"
+        ssl_http = (f"    ssl_certificate {cert};\n    ssl_certificate_key {key};\n"
+                    f"    ssl_protocols TLSv1.2 TLSv1.3;\n")
+    conf = NGINX_CONF.format(load_module=load_module, d=d, port=port, fd_limit=FD_LIMIT,
+                             ssl_http=ssl_http, ssl_listen=ssl_listen, location=location)
+    path = os.path.join(d, "nginx.conf")
+    with open(path, "w") as f:
+        f.write(conf)
+    return path
+
+
+class server:
+    def __init__(self, kind, example, sc, ctx):
+        self.kind, self.example, self.sc, self.ctx = kind, example, sc, ctx
+        self.label = f"pier {example}" if kind == "pier" else {
+            "epoll": "epoll_http", "nginx": "nginx", "beast": "Beast"}[kind]
+        self.proc = None
+        self.pids = []
+        self.port = None
+        self.dir = None
+
+    def command(self):
+        sc, ctx, port = self.sc, self.ctx, str(self.port)
+        if self.kind == "epoll":
+            cmd = [ctx.bins["epoll_http"], "--port", port]
+            if sc.get("echo"):
+                return cmd + ["--echo"]
+            cmd += ["--body-size", str(sc["body"])]
+            if sc.get("sleep_ms"):
+                cmd += ["--sleep-ms", str(sc["sleep_ms"])]
+            return cmd
+        if self.kind == "beast":
+            return [ctx.bins["beast_ws"], "--port", port]
+        if self.kind == "nginx":
+            conf = nginx_config(self.dir, self.port, sc, ctx.cert_key if sc.get("tls") else None)
+            return [ctx.nginx, "-p", self.dir, "-c", conf, "-e", os.path.join(self.dir, "error.log")]
+        # pier's examples share one command line convention (bench/README.md).
+        cmd = [ctx.pier_bins[self.example], "--port", port, "--threads", "1"]
+        if "body" in sc and not sc.get("echo"):
+            cmd += ["--body-size", str(sc["body"])]
+        if sc.get("sleep_ms"):
+            cmd += ["--sleep-ms", str(sc["sleep_ms"])]
+        if sc.get("tls"):
+            cmd += ["--cert", ctx.cert_key[0], "--key", ctx.cert_key[1]]
+        return cmd
+
+    def start(self):
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix=f"pier-bench-{self.kind}-", dir=self.ctx.workdir)
+        cmd = self.ctx.prefix + ["taskset", "-c", SERVER_CPU] + self.command()
+        self.out_path = os.path.join(self.dir, "server.log")
+        out = open(self.out_path, "w")
+        self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     preexec_fn=raise_limits, start_new_session=True, cwd=self.dir)
+        out.close()
+        boost_priority(self.proc.pid, self.ctx)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.label} exited at start: {self.tail()}")
+            if self.kind != "nginx" and "listening on" not in self.read_log():
+                time.sleep(0.02)
+                continue
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.02)
+        else:
+            self.stop()
+            raise RuntimeError(f"{self.label} did not start listening within 15 s: {self.tail()}")
+        time.sleep(0.1)  # nginx's worker forks after the master listens
+        self.pids = tree(self.proc.pid)
+
+    def read_log(self):
+        try:
+            with open(self.out_path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def tail(self):
+        text = self.read_log()
+        if self.kind == "nginx":
+            try:
+                with open(os.path.join(self.dir, "error.log"), errors="replace") as f:
+                    text += f.read()
+            except OSError:
+                pass
+        return " | ".join(text.strip().splitlines()[-5:])
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        if not self.proc:
+            return
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)  # the session this runner created
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc = None
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
+# sanity checks: each server must answer correctly before it is measured
+# --------------------------------------------------------------------------------------------
+def recv_exact(s, n):
+    data = b""
+    while len(data) < n:
+        chunk = s.recv(n - len(data))
+        if not chunk:
+            raise RuntimeError(f"connection closed after {len(data)} of {n} bytes")
+        data += chunk
+    return data
+
+
+def check_http(port, sc):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    if sc.get("tls"):
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        s = ctx.wrap_socket(s, server_hostname="localhost")
+    with s:
+        for _ in range(2):  # two requests: keep-alive must work
+            s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = s.recv(1)
+                if not chunk:
+                    raise RuntimeError("connection closed before the response head")
+                head += chunk
+            lines = head.decode("latin-1").split("\r\n")
+            if not lines[0].startswith("HTTP/1.1 200"):
+                raise RuntimeError(f"status line {lines[0]!r}")
+            headers = {l.split(":", 1)[0].strip().lower(): l.split(":", 1)[1].strip()
+                       for l in lines[1:] if ":" in l}
+            if "content-length" in headers:
+                body = recv_exact(s, int(headers["content-length"]))
+            elif headers.get("transfer-encoding", "").lower() == "chunked":
+                body = b""
+                while True:
+                    size_line = b""
+                    while not size_line.endswith(b"\r\n"):
+                        size_line += recv_exact(s, 1)
+                    n = int(size_line.split(b";")[0], 16)
+                    body += recv_exact(s, n + 2)[:n]
+                    if n == 0:
+                        break
+            else:
+                raise RuntimeError("response has neither Content-Length nor chunked encoding")
+            if len(body) != sc["body"]:
+                raise RuntimeError(f"body of {len(body)} bytes, expected {sc['body']}")
+
+
+def check_echo(port, sc):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        msg = bytes(i % 251 for i in range(3000))
+        s.sendall(msg)
+        if recv_exact(s, len(msg)) != msg:
+            raise RuntimeError("echo differs")
+
+
+def ws_frame(opcode, payload):
+    mask = os.urandom(4)
+    n = len(payload)
+    if n < 126:
+        head = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
+    elif n < 65536:
+        head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
+    else:
+        head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def ws_read_message(s):
+    data, first_op = b"", None
+    while True:
+        b0, b1 = recv_exact(s, 2)
+        n = b1 & 0x7F
+        if n == 126:
+            n = struct.unpack("!H", recv_exact(s, 2))[0]
+        elif n == 127:
+            n = struct.unpack("!Q", recv_exact(s, 8))[0]
+        if b1 & 0x80:
+            raise RuntimeError("server frame is masked")
+        payload = recv_exact(s, n)
+        op = b0 & 0x0F
+        if op in (0x9, 0xA):
+            continue
+        if first_op is None:
+            first_op = op
+        data += payload
+        if b0 & 0x80:
+            return first_op, data
+
+
+def check_ws(port, sc):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        key = base64.b64encode(os.urandom(16)).decode()
+        s.sendall((f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                   f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                   f"Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += recv_exact(s, 1)
+        expect = base64.b64encode(hashlib.sha1(
+            (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+        if not head.startswith(b"HTTP/1.1 101") or expect.encode() not in head:
+            raise RuntimeError(f"bad handshake response {head[:60]!r}")
+        s.sendall(ws_frame(0x2, b"\x00\x01binary"))
+        if ws_read_message(s) != (0x2, b"\x00\x01binary"):
+            raise RuntimeError("binary echo differs")
+        s.sendall(ws_frame(0x1, b"hello"))
+        if ws_read_message(s) != (0x1, b"hello"):
+            raise RuntimeError("text echo differs")
+        s.sendall(ws_frame(0x1, b"broadcast:sanity"))
+        if ws_read_message(s) != (0x1, b"broadcast:sanity"):
+            raise RuntimeError("broadcast not delivered unchanged to its sender")
+        s.sendall(ws_frame(0x8, struct.pack("!H", 1000)))
+        op, _ = ws_read_message(s)
+        if op != 0x8:
+            raise RuntimeError("no close frame in answer to ours")
+
+
+def sanity(srv):
+    sc = srv.sc
+    if sc.get("ws"):
+        check_ws(srv.port, sc)
+    elif sc.get("echo"):
+        check_echo(srv.port, sc)
+    else:
+        check_http(srv.port, sc)
+
+
+# --------------------------------------------------------------------------------------------
+# load
+# --------------------------------------------------------------------------------------------
+WRK_UNITS = {"us": 1.0, "ms": 1e3, "s": 1e6}
+
+
+def parse_wrk(text):
+    m = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m),", text)
+    if not m:
+        raise RuntimeError("wrk printed no request count: " + text[-300:])
+    secs = float(m.group(2)) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[m.group(3)]
+    res = dict(work=int(m.group(1)), client_seconds=secs)
+    lat = {}
+    for pct, val, unit in re.findall(r"^\s*(50|90|99)%\s+([\d.]+)(us|ms|s)\s*$", text, re.M):
+        lat["p" + pct] = float(val) * WRK_UNITS[unit]
+    res["lat_us"] = lat
+    errors = 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    if m:
+        errors += sum(int(x) for x in m.groups())
+        res["socket_errors"] = m.group(0)
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    if m:
+        errors += int(m.group(1))
+    res["errors"] = errors
+    return res
+
+
+def load_command(sc, srv, ctx, duration, warmup):
+    ld = dict(sc["load"])
+    if ctx.smoke:
+        ld.update(SMOKE_LOAD.get(sc["name"], {}))
+    port = str(srv.port)
+    kind = ld["kind"]
+    if kind == "wrk":
+        scheme = "https" if ld.get("tls") else "http"
+        cmd = [ctx.wrk, "-t1", f"-c{ld['conns']}", f"-d{max(1, round(duration))}s", "--latency",
+               "--timeout", "5s"]
+        if ld.get("close"):
+            cmd += ["-H", "Connection: close"]
+        return cmd + [f"{scheme}://127.0.0.1:{port}/"], ld
+    if kind == "conn_latency":
+        return [ctx.bins["conn_latency"], "--port", port, "--conns", str(ld["conns"]),
+                "--size", "3000", "--rounds", "2", "--count", str(ld["count"]),
+                "--duration", str(duration), "--warmup", "20" if ctx.smoke else "200",
+                "--sources", "4", "--timeout", str(duration + 30)], ld
+    if kind == "ws":
+        cmd = [ctx.bins["ws_load"], "--port", port, "--mode", ld["mode"], "--conns", str(ld["conns"]),
+               "--duration", str(duration), "--warmup", str(warmup), "--timeout", str(duration + warmup + 60)]
+        for k in ("size", "depth", "window", "sources"):
+            if k in ld:
+                cmd += [f"--{k}", str(ld[k])]
+        return cmd, ld
+    if kind == "ws_idle":
+        return [ctx.bins["ws_load"], "--port", port, "--mode", "idle", "--conns", str(ld["conns"]),
+                "--sources", str(ld["sources"]), "--until-stdin-eof", "--hold", "120",
+                "--timeout", "180"], ld
+    raise ValueError(kind)
+
+
+def run_load(sc, srv, ctx, duration, warmup):
+    """One measured run; returns a result dict (ok False with error on failure)."""
+    cmd, ld = load_command(sc, srv, ctx, duration, warmup)
+    full = ctx.prefix + ["taskset", "-c", LOAD_CPU] + cmd
+    kind = ld["kind"]
+    marks, lines = {}, []
+    ready = threading.Event()
+    rss = {}
+    if kind == "ws_idle":
+        rss["before"] = tree_rss_bytes(srv.pids)
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.Popen(full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.PIPE if kind == "ws_idle" else subprocess.DEVNULL,
+                            preexec_fn=raise_limits, start_new_session=True)
+    boost_priority(proc.pid, ctx)
+    first = sample(srv.pids, proc.pid)
+
+    def reader():
+        for line in proc.stdout:
+            s = line.strip()
+            if s in ("@start", "@stop"):
+                marks[s] = sample(srv.pids, proc.pid)
+            elif s.startswith("@ready"):
+                ready.set()
+            else:
+                lines.append(s)
+
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    limit = duration + warmup + 90
+    res = dict(scenario=sc["name"], server=srv.label, ok=False)
+    try:
+        if kind == "ws_idle":
+            if not ready.wait(timeout=120):
+                raise RuntimeError("idle connections were not all open within 120 s")
+            time.sleep(1.0)  # let the server finish whatever each accept left to do
+            rss["after"] = tree_rss_bytes(srv.pids)
+            proc.stdin.close()
+        try:
+            proc.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise RuntimeError(f"load client still running after {limit:.0f} s, killed")
+        last = sample(srv.pids, None)
+        t.join(timeout=5)
+        err = proc.stderr.read().strip()
+        out = "\n".join(lines)
+        if kind == "wrk":
+            w = parse_wrk(out)
+            win = window(first, last)
+            # wrk has exited: its CPU time comes from the rusage of reaped children (the servers
+            # are still running, so this is wrk's alone).
+            ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+            win["client_cpu"] = (ru.ru_utime + ru.ru_stime) - (children_before.ru_utime + children_before.ru_stime)
+            win["other_cpu"] = max(0.0, win["other_cpu"] - win["client_cpu"])
+            res.update(w)
+            res.update(win)
+            res["seconds"] = w["client_seconds"]
+        else:
+            js = None
+            for l in reversed(lines):
+                if l.startswith("{"):
+                    js = json.loads(l)
+                    break
+            if js is None:
+                raise RuntimeError(f"no JSON result (exit {proc.returncode}): {err[-300:]}")
+            res["client"] = js
+            res["work"] = js["work"]
+            res["errors"] = js.get("errors", 0)
+            res["lat_us"] = js.get("lat_us", {})
+            for k in ("over_100ms", "over_1s", "stalls"):
+                if k in js:
+                    res[k] = js[k]
+            if kind == "ws_idle":
+                n = js.get("connected", 0)
+                res["connected"] = n
+                res["rss_before"] = rss.get("before", 0)
+                res["rss_after"] = rss.get("after", 0)
+                res["bytes_per_conn"] = (rss["after"] - rss["before"]) / n if n else 0.0
+                res.update(window(first, last))
+                if n < ld["conns"]:
+                    raise RuntimeError(f"only {n} of {ld['conns']} idle connections open: {js.get('last_error')}")
+            else:
+                if "@start" not in marks or "@stop" not in marks:
+                    raise RuntimeError(f"client did not mark its window (exit {proc.returncode}): {err[-300:]}")
+                res.update(window(marks["@start"], marks["@stop"]))
+                res["seconds"] = js.get("seconds") or res["seconds"]
+            if proc.returncode != 0:
+                raise RuntimeError(f"client exit {proc.returncode}: {js.get('last_error') or err[-300:]}")
+        if kind != "ws_idle":
+            if res["work"] <= 0:
+                raise RuntimeError("no work done")
+            res["throughput"] = res["work"] / res["seconds"] if res["seconds"] > 0 else 0.0
+            res["per_cpu"] = res["work"] / res["server_cpu"] if res["server_cpu"] > 0 else None
+            if res["server_cpu"] <= 0:
+                raise RuntimeError("server used no CPU time: is it the process being measured?")
+        if res.get("errors"):
+            res["note"] = f"{res['errors']} client-side errors"
+            if kind == "wrk" and res["errors"] > 0.001 * res["work"]:
+                raise RuntimeError(f"{res['errors']} errors or non-2xx responses for {res['work']} requests"
+                                   f" ({res.get('socket_errors', '')})")
+        if not srv.alive():
+            raise RuntimeError("server died during the run: " + srv.tail())
+        res["ok"] = True
+    except (RuntimeError, ValueError, KeyError) as e:
+        res["error"] = str(e)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return res
+
+
+# --------------------------------------------------------------------------------------------
+# results
+# --------------------------------------------------------------------------------------------
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def fmt_num(x, unit=""):
+    if x is None:
+        return "–"
+    if abs(x) >= 1e6:
+        return f"{x / 1e6:.2f}M{unit}"
+    if abs(x) >= 1e4:
+        return f"{x / 1e3:.1f}k{unit}"
+    if abs(x) >= 100:
+        return f"{x:.0f}{unit}"
+    return f"{x:.2f}{unit}" if abs(x) < 10 else f"{x:.1f}{unit}"
+
+
+def fmt_us(x):
+    if x is None:
+        return "–"
+    if x >= 1e6:
+        return f"{x / 1e6:.2f} s"
+    if x >= 1e3:
+        return f"{x / 1e3:.2f} ms"
+    return f"{x:.0f} µs"
+
+
+def spread(xs):
+    xs = [x for x in xs if x is not None]
+    if len(xs) < 2:
+        return ""
+    return f"{fmt_num(min(xs))}–{fmt_num(max(xs))}"
+
+
+def summarize(runs):
+    ok = [r for r in runs if r.get("ok")]
+    if not ok:
+        return None
+    s = dict(n=len(ok), n_failed=len(runs) - len(ok))
+    for k in ("throughput", "per_cpu", "bytes_per_conn", "other_cpu", "seconds", "server_cpu"):
+        vals = [r.get(k) for r in ok]
+        s[k] = med(vals)
+        s[k + "_all"] = [v for v in vals if v is not None]
+    s["cpu_util"] = med([r["server_cpu"] / r["seconds"] for r in ok if r.get("seconds")])
+    s["other_util"] = med([r["other_cpu"] / r["seconds"] for r in ok if r.get("seconds")])
+    s["steal0"] = med([r.get("steal", {}).get("cpu0") for r in ok])
+    s["steal1"] = med([r.get("steal", {}).get("cpu1") for r in ok])
+    for p in ("p50", "p99", "p999", "max"):
+        s[p] = med([r.get("lat_us", {}).get(p) for r in ok])
+    for k in ("over_100ms", "over_1s", "stalls"):
+        vals = [r[k] for r in ok if k in r]
+        if vals:
+            s[k] = sum(vals)
+    return s
+
+
+def headline(sc, s):
+    """(value, label) of the figure a scenario is judged by."""
+    if s is None:
+        return None
+    if sc["unit"] == "B/conn":
+        return s["bytes_per_conn"]
+    return s["per_cpu"]
+
+
+def machine_info():
+    info = {}
+    r = run_quiet(["lscpu"])
+    for line in r.stdout.splitlines():
+        k, _, v = line.partition(":")
+        info[k.strip()] = v.strip()
+    mem = ""
+    try:
+        with open("/proc/meminfo") as f:
+            mem = f"{int(f.readline().split()[1]) / 1024 / 1024:.0f} GiB"
+    except OSError:
+        pass
+
+    def first_line(cmd):
+        try:
+            r = run_quiet(cmd)
+            return (r.stdout.strip().splitlines() or [""])[0]
+        except OSError:
+            return "?"
+    boost = "?"
+    try:
+        with open("/usr/include/boost/version.hpp") as f:
+            m = re.search(r'BOOST_LIB_VERSION "([\d_]+)"', f.read())
+            boost = m.group(1).replace("_", ".") if m else "?"
+    except OSError:
+        pass
+    commit = first_line(["git", "-C", REPO, "rev-parse", "--short", "HEAD"])
+    if not re.fullmatch(r"[0-9a-f]{4,40}", commit):
+        commit = "(no commit yet)"
+    return dict(
+        cpu=info.get("Model name", platform.processor()), cpus=info.get("CPU(s)", "?"),
+        hypervisor=info.get("Hypervisor vendor", "none"), kernel=platform.release(), memory=mem,
+        compiler=first_line(["c++", "--version"]), nginx=first_line(["nginx", "-v"]).replace("nginx version: ", ""),
+        wrk=first_line(["wrk", "-v"]).split(" [")[0], openssl=first_line(["openssl", "version"]),
+        boost=boost, python=platform.python_version(), commit=commit)
+
+
+def ratio(p, r, lower_better=False):
+    if p is None or r is None or r == 0:
+        return None
+    return p / r
+
+
+def write_results(path, ctx, results, notes, info, started, elapsed):
+    L = []
+    w = L.append
+    mode = "smoke (sanity check only, not a measurement)" if ctx.smoke else "full"
+    w("# pier benchmark results")
+    w("")
+    w(f"Written by `bench/run.py` ({mode}) on {started} UTC in {elapsed / 60:.1f} minutes "
+      f"({ctx.build_seconds / 60:.1f} of them building); rerun it rather than editing this file.")
+    w("")
+    w("## Machine")
+    w("")
+    w(f"- CPU: {info['cpu']}, {info['cpus']} CPUs (hypervisor: {info['hypervisor']}), {info['memory']} RAM")
+    w(f"- Kernel: Linux {info['kernel']}")
+    w(f"- Compiler: {info['compiler']}, `-O2 -DNDEBUG` (CMake Release with -O2)")
+    w(f"- References: nginx {info['nginx']}, Boost.Beast (Boost {info['boost']}), "
+      f"{info['openssl']}; load: {info['wrk']}, bench/load clients")
+    w(f"- pier commit: {info['commit']}")
+    w("")
+    w("## Protocol")
+    w("")
+    w(f"- Server pinned to CPU {SERVER_CPU} (`taskset`), load generator to CPU {LOAD_CPU}, both at niceness "
+      f"{ctx.nice} (and so is each one's autogroup) so that other work on the machine yields to them; "
+      "pier's examples run with `--threads 1` "
+      "(a worker pool, where an example has one, shares CPU 0).")
+    w(f"- Each scenario starts its servers once; runs alternate between servers (interleaved), "
+      f"{ctx.reps} repetition(s) of {ctx.duration:g} s after a {ctx.warmup:g} s warm-up; figures are "
+      "medians, with the range over repetitions beside them.")
+    w("- **Work per server CPU-second**: work done in the measured window divided by the server's "
+      "utime+stime over that window (`/proc/<pid>/stat`, all threads and child processes). This is the "
+      "headline figure: on a shared 2-vCPU VM it is far steadier than throughput. Throughput (work per "
+      "wall-clock second) is given too.")
+    w("- *Other CPU*: CPU time used by every other process during the window (CPU-seconds per second, "
+      "both CPUs); *steal*: the hypervisor's steal time on the server's CPU. High values mean a noisy run.")
+    w("- HTTP load: wrk, 1 thread; `Connection: close` scenarios make wrk open a new connection per "
+      "request (the server closes, so TIME_WAIT stays on the server side). TLS: self-signed "
+      f"{'ECDSA P-256' if ctx.key_type == 'ec' else 'RSA-2048'} certificate, TLS 1.2/1.3 as negotiated "
+      "(wrk does not resume sessions, so every new connection is a full handshake).")
+    w("- WebSocket convention: a text message starting with `broadcast:` is sent unchanged to every "
+      "connected client (its sender included); anything else is echoed.")
+    w("")
+    # ---- summary
+    w("## Summary")
+    w("")
+    w("Work per server CPU-second (idle memory: resident bytes per connection, lower is better). "
+      "Ratio = pier / reference; above 1 means pier does more work per CPU-second "
+      "(for memory, below 1 means pier uses less).")
+    w("")
+    w("| Scenario | pier | Reference | pier / reference |")
+    w("|---|---:|---|---:|")
+    for sc, per_server in results:
+        pier = [(srv, s) for srv, s in per_server if srv.kind == "pier"]
+        refs = [(srv, s) for srv, s in per_server if srv.kind != "pier"]
+        if pier and pier[0][1].get("summary"):
+            pv = headline(sc, pier[0][1]["summary"])
+            ptxt = fmt_num(pv)
+        else:
+            pv, ptxt = None, pier[0][1].get("status", "not yet") if pier else "–"
+        for srv, s in refs:
+            rv = headline(sc, s.get("summary")) if s.get("summary") else None
+            rtxt = f"{srv.label} {fmt_num(rv)}" if rv is not None else f"{srv.label} ({s.get('status', 'failed')})"
+            rt = ratio(pv, rv)
+            w(f"| {sc['name']} | {ptxt} | {rtxt} | {f'{rt:.2f}' if rt is not None else '–'} |")
+    w("")
+    # ---- details
+    w("## Details")
+    w("")
+    for sc, per_server in results:
+        w(f"### {sc['name']}: {sc['title']}")
+        w("")
+        unit = sc["unit"]
+        if unit == "B/conn":
+            w("| Server | B/conn | range | RSS before → after | connections | runs |")
+            w("|---|---:|---|---|---:|---:|")
+        elif sc["load"]["kind"] == "conn_latency":
+            w(f"| Server | {unit}/CPU-s | range | {unit}/s | range | p50 | p99 | p99.9 | max | >100 ms | >1 s "
+              "| server CPU | other CPU | steal | runs |")
+            w("|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        else:
+            w(f"| Server | {unit}/CPU-s | range | {unit}/s | range | p50 | p99 | server CPU | other CPU "
+              "| steal | runs |")
+            w("|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|")
+        for srv, st in per_server:
+            s = st.get("summary")
+            if s is None:
+                w(f"| {srv.label} | {st.get('status', 'failed')} |" + " |" * (4 if unit == "B/conn" else 9))
+                continue
+            runs = f"{s['n']}" + (f" ({s['n_failed']} failed)" if s["n_failed"] else "")
+            if unit == "B/conn":
+                okr = [r for r in st["runs"] if r.get("ok")]
+                rb = med([r["rss_before"] for r in okr])
+                ra = med([r["rss_after"] for r in okr])
+                w(f"| {srv.label} | {fmt_num(s['bytes_per_conn'])} | {spread(s['bytes_per_conn_all'])} | "
+                  f"{rb / 2**20:.1f} → {ra / 2**20:.1f} MiB | {okr[0]['connected']} | {runs} |")
+                continue
+            common = (f"| {srv.label} | {fmt_num(s['per_cpu'])} | {spread(s['per_cpu_all'])} | "
+                      f"{fmt_num(s['throughput'])} | {spread(s['throughput_all'])} | {fmt_us(s['p50'])} | "
+                      f"{fmt_us(s['p99'])} |")
+            tail = (f" {s['cpu_util'] * 100:.0f}% | {s['other_util']:.2f} | "
+                    f"{(s['steal0'] or 0) * 100:.0f}% | {runs} |")
+            if sc["load"]["kind"] == "conn_latency":
+                w(common + f" {fmt_us(s['p999'])} | {fmt_us(s['max'])} | {s.get('over_100ms', 0)} | "
+                  f"{s.get('over_1s', 0)} |" + tail)
+            else:
+                w(common + tail)
+        errs = [f"{srv.label}: {r['error']}" for srv, st in per_server for r in st.get("runs", [])
+                if not r.get("ok")]
+        for e in errs[:6]:
+            w(f"- failed run: {e}")
+        stalls = [(srv.label, st["summary"].get("stalls")) for srv, st in per_server
+                  if st.get("summary") and st["summary"].get("stalls")]
+        for label, n in stalls:
+            w(f"- {label}: {n} broadcast message(s) not delivered to every subscriber within 2 s")
+        w("")
+    # ---- notes
+    w("## Notes and shortfalls")
+    w("")
+    for n in notes:
+        w(f"- {n}")
+    w("")
+    with open(path, "w") as f:
+        f.write("\n".join(L))
+
+
+# --------------------------------------------------------------------------------------------
+# main
+# --------------------------------------------------------------------------------------------
+class context:
+    pass
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--smoke", action="store_true", help="seconds per scenario; checks, does not measure")
+    ap.add_argument("--only", default="", help="comma-separated scenario names or name prefixes")
+    ap.add_argument("--servers", default="", help="comma-separated server kinds: pier,epoll,nginx,beast")
+    ap.add_argument("--reps", type=int, help="repetitions per server (default 3; smoke 1)")
+    ap.add_argument("--duration", type=float, help="measured seconds per run (default 5; smoke 1)")
+    ap.add_argument("--warmup", type=float, help="warm-up seconds (default 1; smoke 0.3)")
+    ap.add_argument("--time-limit", type=float, help="overall bound in seconds (default 1800; smoke 240)")
+    ap.add_argument("--build-dir", default=os.path.join(REPO, "build", "bench"))
+    ap.add_argument("--no-build", action="store_true", help="use the binaries already in --build-dir")
+    ap.add_argument("--pier-bin-dir", default="", help="take pier's examples from here (e.g. build/default/examples)")
+    ap.add_argument("--results", help="markdown output (default bench/RESULTS.md; smoke: <build-dir>/RESULTS-smoke.md)")
+    ap.add_argument("--json", help="raw results (default <build-dir>/results[-smoke].json)")
+    ap.add_argument("--tls-key", choices=("ec", "rsa"), default="ec", help="certificate key type (default ec)")
+    ap.add_argument("--nice", type=int, default=-20,
+                    help="niceness of servers and load clients (default -20, needs root; 0 = leave alone)")
+    ap.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    args = ap.parse_args()
+
+    if args.list:
+        for sc in SCENARIOS:
+            log(f"{sc['name']:20} {sc['title']}")
+        return 0
+
+    t0 = time.monotonic()
+    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    ctx = context()
+    ctx.smoke = args.smoke
+    ctx.reps = args.reps or (1 if args.smoke else 3)
+    ctx.duration = args.duration or (1.0 if args.smoke else 5.0)
+    ctx.warmup = args.warmup if args.warmup is not None else (0.3 if args.smoke else 1.0)
+    ctx.key_type = args.tls_key
+    # A high CFS weight keeps other processes on the machine (other builds, other tenants' work
+    # scheduled into this VM) from taking the measured CPUs; everything measured gets the same.
+    ctx.nice = args.nice if (args.nice >= 0 or os.geteuid() == 0) else 0
+    ctx.prefix = ["nice", "-n", str(ctx.nice)] if ctx.nice else []
+    time_limit = args.time_limit or (240.0 if args.smoke else 1800.0)
+    results_path = args.results or (os.path.join(args.build_dir, "RESULTS-smoke.md") if args.smoke
+                                    else os.path.join(HERE, "RESULTS.md"))
+    json_path = args.json or os.path.join(args.build_dir, "results-smoke.json" if args.smoke else "results.json")
+
+    only = [x for x in args.only.split(",") if x]
+    kinds = [x for x in args.servers.split(",") if x]
+    scenarios = [sc for sc in SCENARIOS if not only or any(sc["name"].startswith(o) for o in only)]
+    if not scenarios:
+        log(f"no scenario matches --only {args.only}; --list shows them")
+        return 2
+    if len(os.sched_getaffinity(0)) < 2 or os.cpu_count() < 2:
+        log("needs two CPUs (server on CPU 0, load on CPU 1)")
+        return 77
+
+    micro = os.path.isdir(os.path.join(HERE, "micro")) and any(
+        f.endswith(".cpp") for f in os.listdir(os.path.join(HERE, "micro")))
+    if not ensure_packages(micro and not args.no_build):
+        return 77
+
+    pier_examples = {ex for sc in scenarios for kind, ex in sc["servers"] if kind == "pier"}
+    notes = []
+    if args.no_build:
+        dirs = [os.path.join(args.build_dir, "bench"), os.path.join(args.build_dir, "examples"),
+                args.build_dir, args.build_dir + "-standalone"]
+    else:
+        log(f"building in {args.build_dir} ...")
+        dirs, build_notes = build(args, pier_examples)
+        notes += build_notes
+    pier_dirs = [args.pier_bin_dir] if args.pier_bin_dir else dirs
+    ctx.bins = {}
+    for t in TOOLS:
+        p = find_binary(dirs, t)
+        if not p:
+            log(f"{t} not found in {dirs}")
+            return 1
+        ctx.bins[t] = p
+    ctx.pier_bins = {ex: find_binary(pier_dirs, ex) for ex in pier_examples}
+    ctx.wrk = shutil.which("wrk")
+    ctx.nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    os.makedirs(args.build_dir, exist_ok=True)
+    ctx.workdir = tempfile.mkdtemp(prefix="pier-bench-", dir=args.build_dir)
+    ctx.cert_key = make_cert(ctx.workdir, args.tls_key)
+    info = machine_info()
+    log(f"machine: {info['cpu']}, {info['cpus']} CPUs, Linux {info['kernel']}")
+    build_seconds = time.monotonic() - t0
+    ctx.build_seconds = build_seconds
+    # The bound covers the measurements; compiling (minutes when pier's headers changed) is not
+    # counted, so a slow build does not silently turn into a run that measured nothing.
+    deadline = time.monotonic() + time_limit
+
+    for ex, p in sorted(ctx.pier_bins.items()):
+        if not p:
+            log(f"pier {ex}: not yet (no examples/{ex}.cpp or no binary) — skipped")
+            notes.append(f"pier `{ex}`: not yet — the example does not exist (or did not build); "
+                         "its scenarios show the references only.")
+
+    failures = 0
+    results = []
+    per_run = ctx.duration + ctx.warmup + 2.5
+    for sc in scenarios:
+        per_server = []
+        for kind, ex in sc["servers"]:
+            if kinds and kind not in kinds:
+                continue
+            srv = server(kind, ex, sc, ctx)
+            st = dict(runs=[])
+            if kind == "pier" and not ctx.pier_bins.get(ex):
+                st["status"] = "not yet"
+            if kind == "nginx" and sc.get("sleep_ms") and not os.path.exists(ECHO_MODULE):
+                st["status"] = "no echo module"
+            per_server.append((srv, st))
+        active = [(srv, st) for srv, st in per_server if "status" not in st]
+        log(f"\n== {sc['name']}: {sc['title']}")
+        for srv, st in per_server:
+            if "status" in st:
+                log(f"   {srv.label}: {st['status']}")
+        # Start (and check) every server of the scenario.
+        for srv, st in active:
+            if sc.get("fresh_server"):
+                continue
+            try:
+                srv.start()
+                sanity(srv)
+            except (RuntimeError, OSError, ValueError) as e:
+                st["status"] = "failed to start or answer"
+                st["runs"].append(dict(ok=False, error=f"{type(e).__name__}: {e}"))
+                log(f"   {srv.label}: FAILED sanity check: {e}")
+                failures += 1
+                srv.stop()
+        # Warm-up: one short unrecorded run per server.
+        if not ctx.smoke and not sc.get("fresh_server"):
+            for srv, st in active:
+                if "status" not in st and time.monotonic() + 3 < deadline:
+                    run_load(sc, srv, ctx, 1.0, 0.2)
+        for rep in range(ctx.reps):
+            order = [x for x in active if "status" not in x[1]]
+            if not order:
+                break
+            k = rep % len(order)
+            order = order[k:] + order[:k]  # rotate who goes first
+            for srv, st in order:
+                if time.monotonic() + per_run > deadline:
+                    st.setdefault("skipped_for_time", 0)
+                    st["skipped_for_time"] += 1
+                    log(f"   [{rep + 1}/{ctx.reps}] {srv.label:18} skipped: the {time_limit:.0f} s time limit")
+                    if ctx.smoke:
+                        failures += 1  # a smoke run exists to run everything once
+                    continue
+                if sc.get("fresh_server"):
+                    try:
+                        srv.start()
+                        sanity(srv)
+                    except (RuntimeError, OSError, ValueError) as e:
+                        st["runs"].append(dict(ok=False, error=f"{type(e).__name__}: {e}"))
+                        failures += 1
+                        srv.stop()
+                        continue
+                r = run_load(sc, srv, ctx, ctx.duration, ctx.warmup)
+                r["rep"] = rep
+                st["runs"].append(r)
+                if sc.get("fresh_server"):
+                    srv.stop()
+                if r["ok"]:
+                    if sc["unit"] == "B/conn":
+                        log(f"   [{rep + 1}/{ctx.reps}] {srv.label:18} {r['bytes_per_conn']:10.0f} B/conn "
+                            f"({r['connected']} connections, RSS {r['rss_before'] / 2**20:.1f} -> "
+                            f"{r['rss_after'] / 2**20:.1f} MiB)")
+                    else:
+                        lat = r.get("lat_us", {})
+                        log(f"   [{rep + 1}/{ctx.reps}] {srv.label:18} {fmt_num(r['throughput']):>8} {sc['unit']}/s  "
+                            f"{fmt_num(r['per_cpu']):>8} {sc['unit']}/CPU-s  server CPU {r['server_cpu']:.2f}s "
+                            f"of {r['seconds']:.2f}s  other {r['other_cpu']:.2f}s  p50 {fmt_us(lat.get('p50'))} "
+                            f"p99 {fmt_us(lat.get('p99'))}")
+                else:
+                    failures += 1
+                    log(f"   [{rep + 1}/{ctx.reps}] {srv.label:18} FAILED: {r['error']}")
+                    if not srv.alive() and not sc.get("fresh_server"):
+                        st["status"] = "died"
+        for srv, st in per_server:
+            srv.stop()
+            st["summary"] = summarize(st["runs"]) if st["runs"] else None
+            if st.get("skipped_for_time"):
+                notes.append(f"{sc['name']} / {srv.label}: {st['skipped_for_time']} run(s) skipped to stay "
+                             f"within the {time_limit:.0f} s time limit.")
+            if st["summary"] is None and "status" not in st:
+                st["status"] = "failed" if st["runs"] else "skipped (time)"
+        results.append((sc, per_server))
+
+    shutil.rmtree(ctx.workdir, ignore_errors=True)
+    elapsed = time.monotonic() - t0
+    notes += standard_notes(results, ctx)
+    write_results(results_path, ctx, results, notes, info, started, elapsed)
+    with open(json_path, "w") as f:
+        json.dump(dict(machine=info, started=started, smoke=ctx.smoke, reps=ctx.reps, duration=ctx.duration,
+                       scenarios=[dict(name=sc["name"], servers=[dict(server=srv.label, kind=srv.kind,
+                                                                       status=st.get("status"), runs=st["runs"])
+                                                                  for srv, st in ps]) for sc, ps in results]),
+                  f, indent=1, default=str)
+    log(f"\nwrote {results_path} and {json_path} in {elapsed:.0f} s (build {build_seconds:.0f} s); "
+        f"{failures} failure(s)")
+    return 1 if failures else 0
+
+
+def standard_notes(results, ctx):
+    notes = []
+    names = {sc["name"] for sc, _ in results}
+    if "http_sleep_128" in names:
+        notes.append("http_sleep_128: nginx sleeps with the echo module's `echo_sleep` (a timer, its "
+                     "response is chunked) and epoll_http with a timerfd queue: neither blocks a thread. "
+                     "pier's `blocking` example really blocks, in its worker pool; the Go tcpserver test "
+                     "this mirrors blocks a goroutine.")
+    if any(n.startswith("http") for n in names):
+        notes.append("nginx answers with `return 200 \"...\"` up to 2 kB bodies and with a static file "
+                     "(sendfile, open_file_cache) above, because its configuration tokens are limited to 4 kB.")
+    if "ws_echo_16k" in names:
+        notes.append("Beast fragments server messages larger than its 4 kB write buffer (its default "
+                     "`auto_fragment`), so its 16 KiB echoes arrive as four frames; ws_load reassembles them.")
+    if "ws_broadcast_1000" in names:
+        notes.append("Broadcast: one publisher keeps at most 16 messages in flight (a message is in flight "
+                     "until every subscriber has it); delivery latency is measured from the publisher's send "
+                     "to each subscriber's receipt, in one process on one clock.")
+    if "ws_idle_10k" in names:
+        notes.append("Idle memory: the server's VmRSS (with its children) after all connections are open and "
+                     "one settling second, minus VmRSS before the client started, divided by the connections. "
+                     "Connections come from 127.0.0.1–127.0.0.8.")
+    notes.append("This VM's two vCPUs are shared with other tenants and, in this project, with other "
+                 "engineers' builds: throughput and tail latency swing from run to run (see the *other CPU* "
+                 "and *steal* columns); work per server CPU-second is the figure to compare.")
+    return notes
+
+
+if __name__ == "__main__":
+    sys.exit(main())

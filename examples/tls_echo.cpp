@@ -1,0 +1,134 @@
+// tls_echo: sends every byte back, over TLS. The coroutine handler style with the TLS
+// transport; SIGHUP reloads the certificates without dropping connections.
+//
+//   tls_echo --cert FILE --key FILE [--sni NAME=CERT:KEY]... [--alpn P1,P2]
+//            [--handshake-timeout-ms N] [common options: --address, --port, --threads, …]
+//
+// Try it (tools/make-cert.sh makes a self-signed certificate):
+//   tools/make-cert.sh --cert /tmp/cert.pem --key /tmp/key.pem
+//   tls_echo --cert /tmp/cert.pem --key /tmp/key.pem --port 8443 &
+//   openssl s_client -connect 127.0.0.1:8443 -servername localhost -CAfile /tmp/cert.pem
+#include "common/cli.hpp"
+
+#include <pier/pier.hpp>
+#include <pier/transport/tls.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+// --- the TLS command line (the same in tls_http_hello.cpp) -----------------------------------
+
+std::vector<std::string> split(std::string_view s, char sep) {
+    std::vector<std::string> out;
+    for (std::size_t start = 0;;) {
+        const auto end = s.find(sep, start);
+        out.emplace_back(s.substr(start, end - start));
+        if (end == std::string_view::npos)
+            return out;
+        start = end + 1;
+    }
+}
+
+/// Takes `--sni NAME=CERT:KEY` (repeatable, which examples::parse cannot hold) out of argv,
+/// then parses the rest with the shared parser plus the TLS keys.
+pier::tls::options parse_tls(int argc, char** argv, examples::cli& cli) {
+    std::vector<char*> rest{argv[0]};
+    std::vector<std::string> sni;
+    for (int i = 1; i < argc; ++i) {
+        if (std::string_view(argv[i]) == "--sni" && i + 1 < argc)
+            sni.emplace_back(argv[++i]);
+        else
+            rest.push_back(argv[i]);
+    }
+    cli = examples::parse(static_cast<int>(rest.size()), rest.data(),
+                          {"cert", "key", "alpn", "handshake-timeout-ms"},
+                          " --cert FILE --key FILE [--sni NAME=CERT:KEY]... [--alpn P1,P2]\n"
+                          "          [--handshake-timeout-ms N]");
+    pier::tls::options tls;
+    const std::string cert = cli.get("cert", ""), key = cli.get("key", "");
+    if (cert.empty() || key.empty()) {
+        std::fprintf(stderr,
+                     "%s: --cert and --key are required (tools/make-cert.sh makes a "
+                     "self-signed pair)\n",
+                     argv[0]);
+        std::exit(2);
+    }
+    tls.certificates.push_back({.cert_chain_file = cert, .key_file = key});
+    for (const auto& s : sni) {
+        const auto eq = s.find('='), colon = s.rfind(':');
+        if (eq == std::string::npos || colon == std::string::npos || colon < eq) {
+            std::fprintf(stderr, "%s: --sni wants NAME=CERT:KEY, got '%s'\n", argv[0], s.c_str());
+            std::exit(2);
+        }
+        tls.certificates.push_back({.cert_chain_file = s.substr(eq + 1, colon - eq - 1),
+                                    .key_file = s.substr(colon + 1),
+                                    .names = {s.substr(0, eq)}});
+    }
+    if (auto alpn = cli.get("alpn", ""); !alpn.empty())
+        tls.alpn = split(alpn, ',');
+    cli.options.timeouts.handshake =
+        std::chrono::milliseconds(cli.get_int("handshake-timeout-ms", 10000));
+    return tls;
+}
+
+/// SIGHUP: re-read the certificate files. Runs on event loop 0, which pauses for the few
+/// milliseconds a reload takes; handshakes already under way finish with the old certificate.
+template <class Server> void reload_on_sighup(Server& srv, asio::signal_set& signals) {
+    signals.async_wait([&srv, &signals](std::error_code ec, int) {
+        if (ec)
+            return;
+        const auto r = srv.transport().reload();
+        if (r.ok())
+            std::cout << "pier: certificates reloaded" << std::endl;
+        else
+            std::cout << "pier: certificate reload failed: " << r.message << std::endl;
+        reload_on_sighup(srv, signals);
+    });
+}
+
+// --- the handler ----------------------------------------------------------------------------
+
+struct tls_echo {
+    template <class Connection> asio::awaitable<void> operator()(Connection& c) {
+        for (;;) {
+            // (g++ 12 miscompiles co_await inside a loop condition: keep it a statement.)
+            auto ec = co_await c.read();
+            if (ec)
+                co_return;
+            ec = co_await c.send(c.input());
+            if (ec)
+                co_return;
+            c.consume(c.input().size());
+        }
+    }
+    // Plaintext, stalls and failed handshakes end here, with OpenSSL's reason.
+    void on_handshake_error(const asio::ip::tcp::endpoint& peer, std::error_code ec) {
+        std::fprintf(stderr, "pier: TLS handshake with %s:%u failed: %s\n",
+                     peer.address().to_string().c_str(), unsigned(peer.port()),
+                     ec.message().c_str());
+    }
+};
+
+} // namespace
+
+int main(int argc, char** argv) {
+    examples::cli cli;
+    const auto tls = parse_tls(argc, argv, cli);
+    pier::raise_fd_limit();
+    try {
+        return examples::with_common_policies<pier::transport::tls>(cli, [&]<class Policies>() {
+            pier::server<tls_echo, Policies> srv(cli.options, tls);
+            asio::signal_set hup(srv.scheduler().context(0), SIGHUP);
+            reload_on_sighup(srv, hup);
+            return examples::serve(srv);
+        });
+    } catch (const std::exception& e) { // e.g. a certificate that cannot be loaded
+        std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
+        return 1;
+    }
+}

@@ -1,0 +1,57 @@
+// pier/ws/options.hpp: every run-time tunable of the WebSocket layer, with its default and why.
+//
+// The TCP-level deadlines (idle, read, write, shutdown) and the write queue's limits
+// (`write_options`: high/low water, max_queued) are the core's `server_options`; they apply
+// to WebSocket connections unchanged, so a WebSocket connection's buffered amount is bounded
+// by the same backpressure policy as any other connection.
+#pragma once
+
+#include <pier/http/request.hpp>
+#include <pier/ws/deflate.hpp>
+#include <pier/ws/frame.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pier::ws {
+
+/// Options of a `ws::server`.
+struct options {
+    /// Frame and message size limits (1009 when passed). Defaults 1 MiB each, see
+    /// frame.hpp: a server with many connections must bound what each can make it buffer.
+    /// Frames are streamed through the read buffer, so a frame may be larger than it.
+    frame_limits limits{};
+    /// Limits of the opening handshake's HTTP request head (431/414 when passed).
+    http::limits http{};
+    /// The opening handshake (from accept to the 101 response) must complete within this,
+    /// else the connection is closed. Default 10 s: a real client sends its request at once;
+    /// a slow-loris client must not hold a descriptor. Zero disables it.
+    std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
+    /// After pier sent a Close frame, it waits this long for the peer's Close before it
+    /// closes the TCP connection anyway (RFC 6455 §7.1.1). Default 5 s.
+    std::chrono::milliseconds close_timeout{std::chrono::seconds(5)};
+    /// Origins (e.g. "https://example.com") allowed to open connections; empty (default)
+    /// allows all. Browsers always send Origin, so a list stops other sites' pages from
+    /// using a user's cookies (cross-site WebSocket hijacking, RFC 6455 §10.2).
+    std::vector<std::string> allowed_origins{};
+    /// With a non-empty allow-list: whether a request without Origin (non-browser clients)
+    /// is accepted. Default true.
+    bool allow_missing_origin = true;
+    /// Subprotocols the server speaks, in its order of preference; the first one the client
+    /// also offers is answered (RFC 6455 §4.2.2). Empty (default): none is answered unless
+    /// the handler's `accept` hook picks one.
+    std::vector<std::string> subprotocols{};
+    /// permessage-deflate (RFC 7692): enabled by default with a 4 KiB window both ways,
+    /// about 50 KiB of zlib state per connection while compressing, allocated on first use.
+    /// `deflate_options::for_memory_budget(bytes)` picks settings for a per-connection bound.
+    deflate_options deflate{};
+    /// Outgoing messages smaller than this are sent uncompressed even when deflate was
+    /// negotiated (RFC 7692 allows either per message): below ~64 bytes deflate's framing
+    /// overhead eats the gain and the CPU is wasted. Default 64.
+    std::size_t deflate_min_size = 64;
+};
+
+} // namespace pier::ws

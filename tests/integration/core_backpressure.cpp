@@ -1,0 +1,434 @@
+// Backpressure against a client that does not read: `suspend` makes `co_await send()` wait
+// and keeps the queue bounded by the high-water mark, `drop` refuses messages while the queue
+// is full, `close` ends the connection with error::slow_consumer, and `max_queued` is a hard
+// limit for every policy. Small kernel socket buffers make "the client stopped reading"
+// visible to pier within a few hundred kilobytes.
+#include <pier/pier.hpp>
+
+#include <boost/test/unit_test.hpp>
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+class watchdog {
+public:
+    watchdog() : name_(boost::unit_test::framework::current_test_case().full_name()) {
+        thread_ = std::thread([this] {
+            std::unique_lock lock(m_);
+            if (!cv_.wait_for(lock, 120s, [&] { return done_; })) {
+                std::fprintf(stderr, "watchdog: %s hung for 120 s\n", name_.c_str());
+                std::_Exit(124);
+            }
+        });
+    }
+    ~watchdog() {
+        {
+            std::lock_guard lock(m_);
+            done_ = true;
+        }
+        cv_.notify_all();
+        thread_.join();
+    }
+
+private:
+    std::string name_;
+    std::mutex m_;
+    std::condition_variable cv_;
+    bool done_ = false;
+    std::thread thread_;
+};
+
+template <class Pred> bool eventually(Pred pred, std::chrono::milliseconds limit = 10s) {
+    const auto until = steady::now() + limit;
+    while (!pred()) {
+        if (steady::now() > until)
+            return pred();
+        std::this_thread::sleep_for(5ms);
+    }
+    return true;
+}
+
+/// A client with a small receive buffer that reads only when told to.
+class lazy_client {
+public:
+    explicit lazy_client(const asio::ip::tcp::endpoint& ep) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int rcvbuf = 4096;
+        ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+        timeval tv{10, 0};
+        ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        if (::connect(fd_, ep.data(), static_cast<socklen_t>(ep.size())) != 0) {
+            ::close(fd_);
+            fd_ = -1;
+        }
+    }
+    ~lazy_client() {
+        if (fd_ >= 0)
+            ::close(fd_);
+    }
+    bool connected() const { return fd_ >= 0; }
+    bool send(std::string_view s) {
+        return fd_ >= 0 &&
+               ::send(fd_, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size());
+    }
+    /// Reads until EOF, an error, `max` bytes, or `idle` without data; `ended` tells EOF/error.
+    std::string drain(std::size_t max, bool& ended, std::chrono::milliseconds idle = 10s) {
+        std::string out;
+        ended = false;
+        char buf[65536];
+        while (out.size() < max) {
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, static_cast<int>(idle.count())) <= 0)
+                break;
+            auto r = ::recv(fd_, buf, std::min(sizeof buf, max - out.size()), 0);
+            if (r <= 0) {
+                ended = true;
+                break;
+            }
+            out.append(buf, static_cast<std::size_t>(r));
+        }
+        return out;
+    }
+
+private:
+    int fd_ = -1;
+};
+
+constexpr std::size_t chunk = 16384;
+
+/// A 16 KiB message whose every byte tells its index (mod 251), and whose first 8 bytes hold
+/// the index in decimal, so a reader can tell which messages arrived and that none is torn.
+std::string message(std::size_t i) {
+    std::string m(chunk, static_cast<char>('!' + i % 90));
+    char head[9];
+    std::snprintf(head, sizeof head, "%08zu", i);
+    std::memcpy(m.data(), head, 8);
+    return m;
+}
+
+/// Splits a received stream into message indices; -1 for a torn or corrupt message.
+std::vector<long> indices(const std::string& s) {
+    std::vector<long> v;
+    for (std::size_t off = 0; off + chunk <= s.size(); off += chunk) {
+        const long i = std::strtol(s.substr(off, 8).c_str(), nullptr, 10);
+        v.push_back(s.compare(off, chunk, message(static_cast<std::size_t>(i))) == 0 ? i : -1);
+    }
+    if (s.size() % chunk)
+        v.push_back(-1);
+    return v;
+}
+
+struct probe {
+    std::atomic<std::size_t> produced{0}; // messages accepted by send/try_send
+    std::atomic<std::size_t> max_queued{0};
+    std::atomic<bool> done{false};
+    std::mutex m;
+    std::vector<pier::send_result> results;
+    std::error_code send_error, close_reason;
+    std::atomic<int> closed{0};
+
+    void saw_queue(std::size_t q) {
+        auto cur = max_queued.load();
+        while (q > cur && !max_queued.compare_exchange_weak(cur, q)) {
+        }
+    }
+};
+
+struct hooks {
+    probe* p;
+    template <class C> void on_close(C&, std::error_code why) {
+        {
+            std::lock_guard l(p->m);
+            p->close_reason = why;
+        }
+        p->closed.fetch_add(1);
+    }
+};
+
+pier::server_options small_buffers() {
+    pier::server_options o{.threads = 1};
+    o.socket_buffers.send = 4096;
+    o.write.high_water = 256 * 1024;
+    o.write.low_water = 64 * 1024;
+    o.write.max_queued = 1024 * 1024;
+    o.timeouts.write = 60s; // not what these tests are about
+    return o;
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(core_backpressure, watchdog)
+
+// --- suspend ------------------------------------------------------------------------------------
+
+namespace {
+constexpr std::size_t total_messages = 200; // 3.2 MiB, far more than the queue may hold
+
+/// Sends `total_messages` with co_await send(), recording the queue after each.
+struct suspending_producer : hooks {
+    template <class C> asio::awaitable<void> operator()(C& c) {
+        for (std::size_t i = 0; i < total_messages; ++i) {
+            auto ec = co_await c.send(message(i));
+            p->saw_queue(c.queued_bytes());
+            if (ec) {
+                std::lock_guard l(p->m);
+                p->send_error = ec;
+                co_return;
+            }
+            p->produced.fetch_add(1);
+        }
+        p->done = true;
+    }
+};
+} // namespace
+
+BOOST_AUTO_TEST_CASE(suspend_waits_and_bounds_the_queue) {
+    probe p;
+    const auto o = small_buffers();
+    pier::server<suspending_producer, pier::policies<pier::backpressure::suspend>> srv(
+        o, suspending_producer{{&p}});
+    srv.start();
+    lazy_client c(srv.local_endpoint());
+    BOOST_TEST_REQUIRE(c.connected());
+
+    // The client does not read: the producer gets stuck, with the queue near the high-water
+    // mark, instead of buffering all 3.2 MiB.
+    BOOST_TEST(eventually([&] { return p.produced.load() > 0; }));
+    std::size_t stalled_at = 0;
+    BOOST_TEST(eventually(
+        [&] {
+            const auto before = p.produced.load();
+            std::this_thread::sleep_for(300ms);
+            stalled_at = p.produced.load();
+            return stalled_at == before;
+        },
+        20s));
+    BOOST_TEST(stalled_at < total_messages);
+    BOOST_TEST(!p.done.load());
+    const auto s = srv.stats();
+    // What was accepted but not written is pier's queue: at most the high-water mark.
+    BOOST_TEST(static_cast<long long>(stalled_at * chunk) - static_cast<long long>(s.bytes_out) <=
+               static_cast<long long>(o.write.high_water));
+    BOOST_TEST(p.max_queued.load() <= o.write.high_water);
+
+    // Once the client reads, the producer resumes and everything arrives, in order, whole.
+    bool ended = false;
+    const auto all = c.drain(total_messages * chunk, ended);
+    BOOST_TEST(all.size() == total_messages * chunk);
+    auto got = indices(all);
+    bool in_order = got.size() == total_messages;
+    for (std::size_t i = 0; in_order && i < got.size(); ++i)
+        in_order = got[i] == static_cast<long>(i);
+    BOOST_TEST(in_order);
+    BOOST_TEST(eventually([&] { return p.done.load(); }));
+    BOOST_TEST(!p.send_error);
+    BOOST_TEST(srv.stats().slow_consumers == 0u);
+}
+
+// --- try_send under suspend: the hard limit -----------------------------------------------------
+
+namespace {
+/// try_send() cannot wait: it keeps queuing until the hard limit closes the connection.
+struct impatient_producer : hooks {
+    template <class C> asio::awaitable<void> operator()(C& c) {
+        for (std::size_t i = 0; i < 1000; ++i) {
+            const auto r = c.try_send(message(i));
+            p->saw_queue(c.queued_bytes());
+            {
+                std::lock_guard l(p->m);
+                p->results.push_back(r);
+            }
+            if (r == pier::send_result::closed)
+                break;
+        }
+        p->done = true;
+        co_return;
+    }
+};
+} // namespace
+
+BOOST_AUTO_TEST_CASE(max_queued_is_a_hard_limit) {
+    probe p;
+    const auto o = small_buffers();
+    pier::server<impatient_producer> srv(o, impatient_producer{{&p}});
+    srv.start();
+    lazy_client c(srv.local_endpoint());
+    BOOST_TEST_REQUIRE(eventually([&] { return p.done.load() && p.closed.load() == 1; }));
+    std::lock_guard l(p.m);
+    BOOST_TEST_REQUIRE(!p.results.empty());
+    // queued ... backpressure ... then closed, never more than max_queued held.
+    BOOST_TEST((p.results.back() == pier::send_result::closed));
+    BOOST_TEST(
+        (std::count(p.results.begin(), p.results.end(), pier::send_result::backpressure) > 0));
+    BOOST_TEST(p.results.size() < 1000u);
+    BOOST_TEST(p.max_queued.load() <= o.write.max_queued);
+    BOOST_TEST(p.max_queued.load() > o.write.high_water);
+    BOOST_TEST((p.close_reason == pier::error::slow_consumer), p.close_reason.message());
+    BOOST_TEST(srv.stats().slow_consumers == 1u);
+}
+
+// --- drop ---------------------------------------------------------------------------------------
+
+namespace {
+/// try_send() until five messages were dropped; then waits for the queue to drain and sends
+/// one more (the connection lives on), then an end marker.
+struct dropping_producer : hooks {
+    template <class C> asio::awaitable<void> operator()(C& c) {
+        int drops = 0;
+        std::size_t i = 0;
+        for (; drops < 5 && i < 1000; ++i) {
+            const auto r = c.try_send(message(i));
+            p->saw_queue(c.queued_bytes());
+            {
+                std::lock_guard l(p->m);
+                p->results.push_back(r);
+            }
+            drops += r == pier::send_result::dropped;
+        }
+        // co_await send() of a refused message reports it without closing.
+        auto ec = co_await c.send(message(i++));
+        {
+            std::lock_guard l(p->m);
+            p->send_error = ec;
+        }
+        p->done = true;
+        ec = co_await c.flush_all();
+        if (ec)
+            co_return;
+        // Drained: accepted again.
+        const auto r = c.try_send(message(i));
+        {
+            std::lock_guard l(p->m);
+            p->results.push_back(r);
+        }
+        ec = co_await c.read(); // stay connected until the client leaves
+    }
+};
+} // namespace
+
+BOOST_AUTO_TEST_CASE(drop_refuses_while_full_and_keeps_the_connection) {
+    probe p;
+    const auto o = small_buffers();
+    pier::server<dropping_producer, pier::policies<pier::backpressure::drop>> srv(
+        o, dropping_producer{{&p}});
+    srv.start();
+    lazy_client c(srv.local_endpoint());
+    BOOST_TEST_REQUIRE(eventually([&] { return p.done.load(); }));
+    {
+        std::lock_guard l(p.m);
+        BOOST_TEST((p.send_error == pier::error::slow_consumer), p.send_error.message());
+    }
+    BOOST_TEST(p.max_queued.load() <= o.write.high_water); // drop never queues beyond it
+    BOOST_TEST(srv.stats().dropped_messages == 6u);        // five try_send + one send
+    BOOST_TEST(srv.stats().slow_consumers == 0u);
+
+    bool ended = false;
+    const auto all = c.drain(100 * 1024 * 1024, ended, 2s);
+    std::vector<long> expected;
+    {
+        std::lock_guard l(p.m);
+        for (std::size_t i = 0; i < p.results.size(); ++i)
+            if (p.results[i] != pier::send_result::dropped)
+                expected.push_back(static_cast<long>(i < p.results.size() - 1 ? i : i + 1));
+        BOOST_TEST((p.results.back() == pier::send_result::queued));
+    }
+    // Exactly the accepted messages arrived, whole and in order; the dropped ones are gaps.
+    const auto got = indices(all);
+    BOOST_TEST(got == expected, boost::test_tools::per_element());
+    BOOST_TEST(p.closed.load() == 0); // still connected
+}
+
+// --- close --------------------------------------------------------------------------------------
+
+namespace {
+struct closing_producer : hooks {
+    template <class C> asio::awaitable<void> operator()(C& c) {
+        for (std::size_t i = 0; i < 1000; ++i) {
+            auto ec = co_await c.send(message(i));
+            p->saw_queue(c.queued_bytes());
+            if (ec) {
+                std::lock_guard l(p->m);
+                p->send_error = ec;
+                break;
+            }
+            p->produced.fetch_add(1);
+        }
+        p->done = true;
+    }
+};
+} // namespace
+
+BOOST_AUTO_TEST_CASE(close_ends_a_slow_consumer) {
+    probe p;
+    const auto o = small_buffers();
+    pier::server<closing_producer, pier::policies<pier::backpressure::close>> srv(
+        o, closing_producer{{&p}});
+    srv.start();
+    lazy_client c(srv.local_endpoint());
+    BOOST_TEST_REQUIRE(eventually([&] { return p.done.load() && p.closed.load() == 1; }));
+    {
+        std::lock_guard l(p.m);
+        BOOST_TEST((p.send_error == pier::error::slow_consumer), p.send_error.message());
+        BOOST_TEST((p.close_reason == pier::error::slow_consumer), p.close_reason.message());
+    }
+    BOOST_TEST(p.max_queued.load() <= o.write.high_water);
+    BOOST_TEST(p.produced.load() < 1000u);
+    BOOST_TEST(srv.stats().slow_consumers == 1u);
+    // The client sees its connection end (after whatever the kernel already held).
+    bool ended = false;
+    c.drain(100 * 1024 * 1024, ended);
+    BOOST_TEST(ended);
+}
+
+// --- deferred flushes coalesce ------------------------------------------------------------------
+
+namespace {
+struct burst : hooks {
+    template <class C> asio::awaitable<void> operator()(C& c) {
+        auto ec = co_await c.read();
+        if (ec)
+            co_return;
+        // Many small messages in one event-loop pass leave in one gather write.
+        for (int i = 0; i < 1000; ++i)
+            c.try_send("msg " + std::to_string(i) + "\n", pier::flush::deferred);
+        p->saw_queue(c.queued_bytes());
+        ec = co_await c.flush_all();
+        p->done = true;
+    }
+};
+} // namespace
+
+BOOST_AUTO_TEST_CASE(deferred_sends_arrive_complete_and_in_order) {
+    probe p;
+    pier::server<burst> srv({.threads = 1}, burst{{&p}});
+    srv.start();
+    lazy_client c(srv.local_endpoint());
+    BOOST_TEST(c.send("go"));
+    BOOST_TEST_REQUIRE(eventually([&] { return p.done.load(); }));
+    std::string want;
+    for (int i = 0; i < 1000; ++i)
+        want += "msg " + std::to_string(i) + "\n";
+    // Nothing was written before the pass ended: all 1000 were queued.
+    BOOST_TEST(p.max_queued.load() == want.size());
+    bool ended = false;
+    BOOST_TEST(c.drain(want.size(), ended) == want);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,325 @@
+// pier-test: serial
+//
+// Running out of file descriptors. The server runs in a forked child whose RLIMIT_NOFILE is
+// 64 (forked first thing, before this process has any thread); the parent opens 200 clients
+// against it. Asserts that the server does not busy-spin on EMFILE, that clients it cannot
+// take see their connection closed instead of hanging in the backlog, that existing clients
+// are still served, that the counters show it, and that it serves new clients once the
+// pressure is gone.
+#include <pier/pier.hpp>
+
+#include <boost/test/unit_test.hpp>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+struct echo {
+    template <class C> asio::awaitable<void> operator()(C& c) {
+        for (;;) {
+            auto ec = co_await c.read();
+            if (!ec)
+                ec = co_await c.send(c.input());
+            if (ec)
+                co_return;
+            c.consume(c.input().size());
+        }
+    }
+};
+
+struct report {
+    std::uint64_t accepted, rejected, accept_errors, active;
+    double cpu_seconds; // user + system time of the whole child
+};
+
+// --- the child: the server under a 64-descriptor limit ------------------------------------------
+
+[[noreturn]] void run_server_child(int commands, int replies) {
+    rlimit rl{};
+    ::getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = 64;
+    if (::setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        ::_exit(2);
+    try {
+        // max_connections far above the descriptor limit: the limit that bites is EMFILE.
+        pier::server<echo> srv({.threads = 1, .max_connections = 100000});
+        srv.start();
+        const std::uint16_t port = srv.local_endpoint().port();
+        if (::write(replies, &port, sizeof port) != sizeof port)
+            ::_exit(3);
+        for (;;) {
+            char cmd = 0;
+            if (::read(commands, &cmd, 1) != 1 || cmd == 'q')
+                break; // EOF: the parent died
+            rusage ru{};
+            ::getrusage(RUSAGE_SELF, &ru);
+            const auto s = srv.stats();
+            const report r{s.accepted, s.rejected, s.accept_errors, s.active,
+                           static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                               static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) /
+                                   1e6};
+            if (::write(replies, &r, sizeof r) != sizeof r)
+                ::_exit(4);
+        }
+        srv.stop();
+        srv.wait();
+    } catch (...) {
+        ::_exit(5);
+    }
+    ::_exit(0);
+}
+
+// --- the parent's side --------------------------------------------------------------------------
+
+bool read_within(int fd, void* data, std::size_t size, std::chrono::milliseconds limit) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(limit.count())) != 1)
+        return false;
+    return ::read(fd, data, size) == static_cast<ssize_t>(size);
+}
+
+class child_process {
+public:
+    child_process() {
+        int c[2], r[2];
+        if (::pipe2(c, O_CLOEXEC) != 0 || ::pipe2(r, O_CLOEXEC) != 0)
+            return;
+        pid_ = ::fork();
+        if (pid_ == 0) {
+            ::close(c[1]);
+            ::close(r[0]);
+            run_server_child(c[0], r[1]);
+        }
+        ::close(c[0]);
+        ::close(r[1]);
+        commands_ = c[1];
+        replies_ = r[0];
+    }
+    ~child_process() {
+        if (pid_ > 0 && !reaped_) {
+            ::kill(pid_, SIGKILL);
+            ::waitpid(pid_, nullptr, 0);
+        }
+        if (commands_ >= 0)
+            ::close(commands_);
+        if (replies_ >= 0)
+            ::close(replies_);
+    }
+    bool started() const { return pid_ > 0; }
+    std::uint16_t port() {
+        std::uint16_t p = 0;
+        return read_within(replies_, &p, sizeof p, 20s) ? p : 0;
+    }
+    bool ask(report& r) {
+        return ::write(commands_, "s", 1) == 1 && read_within(replies_, &r, sizeof r, 10s);
+    }
+    /// Asks the child to stop; its exit status, or -1 if it had to be killed.
+    int quit(std::chrono::milliseconds limit) {
+        if (::write(commands_, "q", 1) != 1)
+            return -1;
+        const auto until = steady::now() + limit;
+        while (steady::now() < until) {
+            int status = 0;
+            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+                reaped_ = true;
+                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            }
+            std::this_thread::sleep_for(10ms);
+        }
+        return -1;
+    }
+
+private:
+    pid_t pid_ = -1;
+    bool reaped_ = false;
+    int commands_ = -1, replies_ = -1;
+};
+
+int connect_nonblocking(std::uint16_t port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const asio::ip::tcp::endpoint ep(asio::ip::address_v4::loopback(), port);
+    if (::connect(fd, ep.data(), static_cast<socklen_t>(ep.size())) != 0 && errno != EINPROGRESS) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+enum class outcome { served, closed, hung };
+
+/// Sends `msg` on each socket and waits until each either echoes it (served) or ends
+/// (closed: EOF or RST), all within `limit`.
+std::vector<outcome> probe(const std::vector<int>& fds, const std::string& msg,
+                           std::chrono::milliseconds limit) {
+    std::vector<outcome> out(fds.size(), outcome::hung);
+    std::vector<std::string> got(fds.size());
+    std::vector<bool> done(fds.size(), false);
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+        pollfd p{fds[i], POLLOUT, 0};
+        ::poll(&p, 1, 1000);
+        if (::send(fds[i], msg.data(), msg.size(), MSG_NOSIGNAL) < 0 && errno != EAGAIN) {
+            out[i] = outcome::closed;
+            done[i] = true;
+        }
+    }
+    const auto until = steady::now() + limit;
+    std::vector<pollfd> pfds(fds.size());
+    while (steady::now() < until) {
+        std::size_t pending = 0;
+        for (std::size_t i = 0; i < fds.size(); ++i) {
+            pfds[i] = {done[i] ? -1 : fds[i], POLLIN, 0};
+            pending += !done[i];
+        }
+        if (pending == 0)
+            break;
+        if (::poll(pfds.data(), pfds.size(), 50) <= 0)
+            continue;
+        for (std::size_t i = 0; i < fds.size(); ++i) {
+            if (done[i] || !(pfds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            char buf[256];
+            auto n = ::recv(fds[i], buf, sizeof buf, 0);
+            if (n <= 0) {
+                out[i] = outcome::closed;
+                done[i] = true;
+                continue;
+            }
+            got[i].append(buf, static_cast<std::size_t>(n));
+            if (got[i].size() >= msg.size()) {
+                out[i] = got[i] == msg ? outcome::served : outcome::hung;
+                done[i] = true;
+            }
+        }
+    }
+    return out;
+}
+
+/// Exits the process if the test case hangs (created after the fork: the child must not
+/// inherit a thread).
+class watchdog {
+public:
+    explicit watchdog(std::chrono::seconds limit) {
+        thread_ = std::thread([this, limit] {
+            std::unique_lock lock(m_);
+            if (!cv_.wait_for(lock, limit, [&] { return done_; })) {
+                std::fprintf(stderr, "watchdog: core_fd_exhaustion hung\n");
+                std::_Exit(124);
+            }
+        });
+    }
+    ~watchdog() {
+        {
+            std::lock_guard lock(m_);
+            done_ = true;
+        }
+        cv_.notify_all();
+        thread_.join();
+    }
+
+private:
+    std::mutex m_;
+    std::condition_variable cv_;
+    bool done_ = false;
+    std::thread thread_;
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(core_fd_exhaustion)
+
+BOOST_AUTO_TEST_CASE(server_survives_descriptor_exhaustion) {
+    child_process child; // fork first: no thread exists yet in this process
+    BOOST_TEST_REQUIRE(child.started());
+    watchdog guard(180s);
+    pier::raise_fd_limit();
+    const std::uint16_t port = child.port();
+    BOOST_TEST_REQUIRE(port != 0);
+
+    // Clients that were there before the pressure.
+    std::vector<int> existing;
+    for (int i = 0; i < 10; ++i)
+        existing.push_back(connect_nonblocking(port));
+    for (auto o : probe(existing, "hello", 10s))
+        BOOST_TEST((o == outcome::served));
+
+    // The pressure: far more clients than the child has descriptors.
+    std::vector<int> pressure;
+    for (int i = 0; i < 200; ++i) {
+        int fd = connect_nonblocking(port);
+        BOOST_TEST_REQUIRE(fd >= 0);
+        pressure.push_back(fd);
+    }
+    std::this_thread::sleep_for(500ms);
+
+    // No busy loop on EMFILE: over a second of pressure the child's CPU time stays far below
+    // the wall time (a spinning accept loop would burn the whole second).
+    report before{}, after{};
+    BOOST_TEST_REQUIRE(child.ask(before));
+    std::this_thread::sleep_for(1s);
+    BOOST_TEST_REQUIRE(child.ask(after));
+    BOOST_TEST_MESSAGE("child CPU over 1 s of pressure: " << after.cpu_seconds - before.cpu_seconds
+                                                          << " s");
+    BOOST_TEST(after.cpu_seconds - before.cpu_seconds < 0.5);
+
+    // Existing clients are still served.
+    for (auto o : probe(existing, "still there?", 10s))
+        BOOST_TEST((o == outcome::served));
+
+    // Every new client is either served or sees its connection closed; none is left hanging.
+    const auto outcomes = probe(pressure, "p", 5s);
+    int served = 0, closed = 0, hung = 0;
+    for (auto o : outcomes) {
+        served += o == outcome::served;
+        closed += o == outcome::closed;
+        hung += o == outcome::hung;
+    }
+    BOOST_TEST_MESSAGE("pressure clients: " << served << " served, " << closed << " closed, "
+                                            << hung << " hung");
+    BOOST_TEST(hung == 0);
+    BOOST_TEST(served > 0);
+    BOOST_TEST(closed > 0);
+
+    report r{};
+    BOOST_TEST_REQUIRE(child.ask(r));
+    BOOST_TEST(r.accept_errors > 0u);
+    BOOST_TEST(r.rejected > 0u);
+
+    // The pressure ends: the child serves new clients again.
+    for (int fd : pressure)
+        ::close(fd);
+    bool recovered = false;
+    for (int attempt = 0; attempt < 20 && !recovered; ++attempt) {
+        std::vector<int> fresh{connect_nonblocking(port)};
+        recovered = probe(fresh, "back to normal", 3s)[0] == outcome::served;
+        ::close(fresh[0]);
+        if (!recovered)
+            std::this_thread::sleep_for(200ms);
+    }
+    BOOST_TEST(recovered);
+    for (auto o : probe(existing, "bye", 10s))
+        BOOST_TEST((o == outcome::served));
+    for (int fd : existing)
+        ::close(fd);
+
+    BOOST_TEST(child.quit(30s) == 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# tools/setup.sh: installs everything pier's build, tests, examples and benches need, from
+# Debian's apt and (for Node's `ws`) npm. Idempotent and quick when all is there: it asks dpkg
+# first and runs `apt-get update` only when something is missing.
+#
+#   tools/setup.sh              the base set (compilers, CMake, Asio, OpenSSL, zlib, Boost.Test,
+#                               Google Benchmark, curl, wrk, nginx, python3-websockets, node)
+#   tools/setup.sh --node-ws    also Node's `ws` package, into tests/peers/node_modules (ignored
+#                               by git; the peer tests get it on NODE_PATH)
+#   tools/setup.sh --browser    also Debian's chromium and chromium-driver
+#   tools/setup.sh --redis      also redis-server (for benches against a reference server)
+#   tools/setup.sh --quiet      print only what is being installed
+#
+# tools/test.sh and tools/run.sh call this; tools/test.sh adds --node-ws / --browser when a peer
+# test mentions them. Needs root (or sudo) only when something has to be installed.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+BASE_PACKAGES=(
+    build-essential g++ clang lld cmake ninja-build pkg-config python3
+    libasio-dev libssl-dev openssl zlib1g-dev
+    libboost-test-dev libboost-dev libbenchmark-dev
+    wrk curl nginx-light python3-websockets nodejs
+    iproute2 procps psmisc
+)
+BROWSER_PACKAGES=(chromium chromium-driver)
+REDIS_PACKAGES=(redis-server)
+# Pinned so that a run next month tests against the same peer; bump deliberately.
+NODE_WS_VERSION="8.18.0"
+
+QUIET=0
+log() { [[ $QUIET == 1 ]] || echo "setup: $*"; }
+
+as_root() {
+    if [[ $(id -u) == 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        echo "setup: need root to run: $*" >&2
+        return 1
+    fi
+}
+
+# missing_packages NAME...: prints the packages dpkg does not report as installed (one dpkg
+# call for all of them: a call costs about half a second).
+missing_packages() {
+    local installed
+    installed="$(dpkg-query -W -f='${Package} ${Status}\n' "$@" 2>/dev/null |
+        awk '$NF == "installed" && $(NF-1) == "ok" { print $1 }')" || true
+    local p
+    for p in "$@"; do
+        if ! grep -qxF "$p" <<<"$installed"; then
+            echo "$p"
+        fi
+    done
+}
+
+APT_UPDATED=0
+apt_install() {
+    local missing
+    mapfile -t missing < <(missing_packages "$@")
+    if [[ ${#missing[@]} == 0 ]]; then
+        return 0
+    fi
+    echo "setup: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    if [[ $APT_UPDATED == 0 ]]; then
+        as_root apt-get update -qq
+        APT_UPDATED=1
+    fi
+    # Packages such as nginx-light start their service from postinst; a test machine must not
+    # grow daemons on port 80. policy-rc.d exit 101 = "action forbidden" (invoke-rc.d's
+    # convention), only for the duration of this install and only if none exists already.
+    local policy=/usr/sbin/policy-rc.d created_policy=0
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+        as_root chmod +x "$policy"
+        created_policy=1
+    fi
+    local rc=0
+    as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" || rc=$?
+    if [[ $created_policy == 1 ]]; then
+        as_root rm -f "$policy"
+    fi
+    return $rc
+}
+
+# npm: Debian's npm package conflicts with NodeSource's nodejs (which bundles npm), so install
+# it from apt only when no npm is on PATH at all.
+ensure_npm() {
+    if ! command -v npm >/dev/null 2>&1; then
+        apt_install npm
+    fi
+}
+
+# setup_node_ws: Node's `ws` into tests/peers/node_modules, where `require('ws')` from a script
+# in tests/peers/ finds it (NODE_PATH covers scripts elsewhere). --no-save: no package.json or
+# lock file appears in the source tree.
+setup_node_ws() {
+    local dir="$ROOT/tests/peers"
+    if [[ -f $dir/node_modules/ws/package.json ]] &&
+        grep -q "\"version\": \"$NODE_WS_VERSION\"" "$dir/node_modules/ws/package.json"; then
+        return 0
+    fi
+    ensure_npm
+    echo "setup: installing node ws@$NODE_WS_VERSION into tests/peers/node_modules"
+    mkdir -p "$dir/node_modules"
+    (cd "$dir" && npm install --no-save --no-audit --no-fund --loglevel=error \
+        --prefix "$dir" "ws@$NODE_WS_VERSION" >/dev/null)
+}
+
+main() {
+    local want_node_ws=0 want_browser=0 want_redis=0
+    local arg
+    for arg in "$@"; do
+        case "$arg" in
+        --node-ws) want_node_ws=1 ;;
+        --browser) want_browser=1 ;;
+        --redis) want_redis=1 ;;
+        --quiet | -q) QUIET=1 ;;
+        -h | --help)
+            sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+            return 0
+            ;;
+        *)
+            echo "setup: unknown option $arg (see --help)" >&2
+            return 2
+            ;;
+        esac
+    done
+
+    if ! command -v dpkg-query >/dev/null 2>&1; then
+        echo "setup: not a Debian-based system; install the equivalents of:" >&2
+        echo "  ${BASE_PACKAGES[*]}" >&2
+        return 1
+    fi
+
+    local packages=("${BASE_PACKAGES[@]}")
+    [[ $want_browser == 0 ]] || packages+=("${BROWSER_PACKAGES[@]}")
+    [[ $want_redis == 0 ]] || packages+=("${REDIS_PACKAGES[@]}")
+    apt_install "${packages[@]}"
+    ensure_npm
+    [[ $want_node_ws == 0 ]] || setup_node_ws
+    log "all dependencies present"
+}
+
+# Sourcing this file (`. tools/setup.sh`) only defines the functions above.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+    main "$@"
+fi
