@@ -345,8 +345,12 @@ def http_tests(port):
         s.close()
         return out.decode(errors="replace")
 
+    # One port serves a page and the WebSocket: ws_echo's on_http answers GET / with its test
+    # page; any other plain request is told to upgrade.
     r = ask(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-    check("plain GET -> 426 Upgrade Required", r.startswith("HTTP/1.1 426"), r[:80])
+    check("plain GET / -> 200 page from on_http", r.startswith("HTTP/1.1 200"), r[:80])
+    r = ask(b"GET /elsewhere HTTP/1.1\r\nHost: x\r\n\r\n")
+    check("plain GET /elsewhere -> 426 Upgrade Required", r.startswith("HTTP/1.1 426"), r[:80])
     r = ask(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
     check("version 8 -> 426 with Sec-WebSocket-Version: 13",
