@@ -2,7 +2,11 @@
 // transport; SIGHUP reloads the certificates without dropping connections.
 //
 //   tls_echo --cert FILE --key FILE [--sni NAME=CERT:KEY]... [--alpn P1,P2]
-//            [--handshake-timeout-ms N] [common options: --address, --port, --threads, …]
+//            [--handshake-timeout-ms N] [--address A] [--port P] [--threads N]
+//            [--buffer fixed|pooled] [--sched per-thread|workers]
+//
+// The TLS examples offer the common policy subset (examples::with_common_policies): TLS
+// already multiplies the instantiations, and the tests cover the other policies with TLS.
 //
 // Try it (tools/make-cert.sh makes a self-signed certificate):
 //   tools/make-cert.sh --cert /tmp/cert.pem --key /tmp/key.pem
@@ -11,7 +15,6 @@
 #include "common/cli.hpp"
 
 #include <pier/pier.hpp>
-#include <pier/transport/tls.hpp>
 
 #include <cstdio>
 #include <iostream>

@@ -3,7 +3,8 @@
 // SIGHUP. For curl, and for wrk against nginx over TLS.
 //
 //   tls_http_hello --cert FILE --key FILE [--sni NAME=CERT:KEY]... [--alpn P1,P2]
-//                  [--handshake-timeout-ms N] [--body-size N] [common options]
+//                  [--handshake-timeout-ms N] [--body-size N] [--address A] [--port P]
+//                  [--threads N] [--buffer fixed|pooled] [--sched per-thread|workers]
 //
 // Try it (tools/make-cert.sh makes a self-signed certificate):
 //   tools/make-cert.sh --cert /tmp/cert.pem --key /tmp/key.pem
@@ -13,7 +14,6 @@
 #include "common/http_hello.hpp"
 
 #include <pier/pier.hpp>
-#include <pier/transport/tls.hpp>
 
 #include <cstdio>
 #include <iostream>

@@ -12,8 +12,6 @@
 #include "common/ws_page.hpp"
 
 #include <pier/pier.hpp>
-#include <pier/transport/tls.hpp>
-#include <pier/ws/server.hpp>
 
 #include <cstdio>
 

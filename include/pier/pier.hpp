@@ -30,6 +30,7 @@
 #include <pier/write/queue.hpp>
 
 #include <pier/transport/tcp.hpp>
+#include <pier/transport/tls.hpp>
 
 #include <pier/http/request.hpp>
 #include <pier/http/response.hpp>

@@ -1454,6 +1454,1434 @@ struct tcp {
 
 } // namespace pier::transport
 // ----- end <pier/transport/tcp.hpp> -----
+// ----- begin <pier/transport/tls.hpp> -----
+// pier/transport/tls.hpp: TLS over TCP on OpenSSL, as a transport policy.
+//
+//     pier::tls::options tls;
+//     tls.certificates.push_back({.cert_chain_file = "cert.pem", .key_file = "key.pem"});
+//     tls.alpn = {"http/1.1"};
+//     pier::server<my_handler, pier::policies<pier::transport::tls>> srv(opts, tls);
+//     ...
+//     srv.transport().reload();      // e.g. on SIGHUP, after the certificates were renewed
+//
+// In a handler, `c.stream().alpn()` and `c.stream().server_name()` tell what the client
+// negotiated. Works with every accept, scheduler and buffer policy.
+
+// ----- begin <pier/tls/context.hpp> -----
+// pier/tls/context.hpp: the certificates and settings every TLS connection of a server starts
+// from, reloadable while the server runs (`pier::transport::tls::context`).
+
+// ----- begin <pier/tls/detail/openssl.hpp> -----
+// pier/tls/detail/openssl.hpp: small RAII and error helpers over OpenSSL's C API.
+
+
+#include <asio/ssl/error.hpp>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+
+namespace pier::tls::detail {
+
+struct ssl_ctx_deleter {
+    void operator()(SSL_CTX* p) const noexcept { ::SSL_CTX_free(p); }
+};
+struct bio_deleter {
+    void operator()(BIO* p) const noexcept { ::BIO_free(p); }
+};
+struct x509_deleter {
+    void operator()(X509* p) const noexcept { ::X509_free(p); }
+};
+struct evp_pkey_deleter {
+    void operator()(EVP_PKEY* p) const noexcept { ::EVP_PKEY_free(p); }
+};
+using ssl_ctx_ptr = std::unique_ptr<SSL_CTX, ssl_ctx_deleter>;
+using bio_ptr = std::unique_ptr<BIO, bio_deleter>;
+using x509_ptr = std::unique_ptr<X509, x509_deleter>;
+using evp_pkey_ptr = std::unique_ptr<EVP_PKEY, evp_pkey_deleter>;
+
+/// Converts one packed OpenSSL error (`ERR_get_error()`) into an error_code. Library errors use
+/// Asio's SSL category, whose message() is OpenSSL's reason string ("http request (SSL
+/// routines)", "wrong version number (SSL routines)"), so that what a hook logs is what
+/// OpenSSL would print; system errors that OpenSSL 3 wraps keep the system category.
+inline std::error_code to_error_code(unsigned long e) noexcept {
+#ifdef ERR_SYSTEM_ERROR
+    if (ERR_SYSTEM_ERROR(e))
+        return {static_cast<int>(ERR_GET_REASON(e)), std::system_category()};
+#endif
+    return {static_cast<int>(e), asio::error::get_ssl_category()};
+}
+
+/// The oldest error in this thread's OpenSSL queue (the root cause; later entries are the
+/// callers that passed it on), as an error_code, then clears the queue so that it cannot
+/// leak into the next connection handled on this thread. `fallback` if the queue was empty.
+inline std::error_code take_error(std::error_code fallback) noexcept {
+    const unsigned long e = ::ERR_get_error();
+    ::ERR_clear_error();
+    return e ? to_error_code(e) : fallback;
+}
+
+/// The packed reason of an error_code made by to_error_code, or 0.
+inline int ssl_reason(const std::error_code& ec) noexcept {
+    if (ec.category() != asio::error::get_ssl_category())
+        return 0;
+    return ERR_GET_REASON(static_cast<unsigned long>(static_cast<unsigned int>(ec.value())));
+}
+
+} // namespace pier::tls::detail
+// ----- end <pier/tls/detail/openssl.hpp> -----
+// ----- begin <pier/tls/options.hpp> -----
+// pier/tls/options.hpp: what a TLS server is configured with (`pier::transport::tls::options`).
+//
+//     pier::tls::options tls;
+//     tls.certificates.push_back({.cert_chain_file = "example.org.pem",
+//                                 .key_file = "example.org.key"});   // the default
+//     tls.certificates.push_back({.cert_chain_file = "api.pem", .key_file = "api.key",
+//                                 .names = {"api.example.org"}});
+//     tls.alpn = {"http/1.1"};
+//     pier::server<handler, pier::policies<pier::transport::tls>> srv(opts, tls);
+//
+// The defaults follow Mozilla's "intermediate" server profile (TLS 1.2 and 1.3, AEAD cipher
+// suites with forward secrecy only), which every browser and TLS library of the last ten years
+// speaks. Every field can be overridden, and `configure` reaches the raw SSL_CTX for anything
+// not listed here.
+
+
+#include <functional>
+
+namespace pier::tls {
+
+/// TLS protocol versions pier can be limited to. Older versions (SSL 3, TLS 1.0, 1.1) are
+/// deprecated by RFC 8996 and not offered.
+enum class protocol_version {
+    tls1_2, ///< RFC 5246
+    tls1_3, ///< RFC 8446
+};
+
+/// Whether clients must present a certificate (mutual TLS, RFC 8446 §4.3.2).
+enum class client_verify {
+    none,     ///< no certificate is asked for (the default: ordinary web servers)
+    optional, ///< asked for; a client without one is accepted, a bad one is refused
+    required, ///< asked for and required; the handshake fails without a valid one
+};
+
+/// One certificate with its private key, and the host names it is served for.
+///
+/// Either files or PEM text: when `cert_chain_file` is set the files are read (again on every
+/// `context::reload()`, which is how renewed certificates are picked up), otherwise
+/// `cert_chain_pem` / `key_pem` are used as given.
+struct certificate {
+    /// PEM file: the certificate first, then its intermediate CA certificates, leaf to root
+    /// (the root itself is not needed). What certbot calls fullchain.pem.
+    std::string cert_chain_file{};
+    /// PEM file with the private key (RSA, EC or Ed25519; PKCS#8 or traditional format).
+    std::string key_file{};
+    /// PEM text, used when `cert_chain_file` is empty.
+    std::string cert_chain_pem{};
+    std::string key_pem{};
+    /// The key's passphrase if it is encrypted; empty: the key must be unencrypted (OpenSSL
+    /// never prompts on a terminal).
+    std::string key_password{};
+    /// Host names this certificate is served for (SNI, RFC 6066 §3): exact ("example.org") or
+    /// a wildcard for one label ("*.example.org" matches "a.example.org", neither
+    /// "example.org" nor "a.b.example.org", as RFC 6125 §6.4.3 has clients check). Empty (the
+    /// default): the certificate's own DNS subjectAltNames, or its subject CN when it has none.
+    /// Matching ignores case; an exact name wins over a wildcard, an earlier certificate over
+    /// a later one.
+    std::vector<std::string> names{};
+};
+
+/// Everything a TLS server is configured with. A plain value: copy it, change it and hand it
+/// to `context::reload(options)` to change the configuration of a running server.
+struct options {
+    /// The certificates, at least one. The first is the default: it is served to clients that
+    /// send no server name (SNI) or one that matches no certificate's names.
+    std::vector<certificate> certificates{};
+
+    /// Oldest protocol version accepted. Default TLS 1.2: RFC 8996 deprecates 1.0 and 1.1, and
+    /// all current clients speak 1.2.
+    protocol_version min_version = protocol_version::tls1_2;
+    /// Newest protocol version offered. Default TLS 1.3, which clients prefer when offered: one
+    /// round trip less per handshake and only AEAD suites with forward secrecy.
+    protocol_version max_version = protocol_version::tls1_3;
+
+    /// TLS 1.2 cipher suites, in OpenSSL's cipher-list syntax (`openssl ciphers -v '…'` shows
+    /// what a string selects). Default: Mozilla's intermediate list without the DHE suites
+    /// (ECDHE key exchange and AEAD ciphers only: forward secrecy, no CBC padding oracles).
+    std::string ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                          "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                          "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+    /// TLS 1.3 cipher suites (RFC 8446 §B.4), colon separated. Default: the three every TLS
+    /// 1.3 stack implements; AES-GCM first because servers have AES-NI.
+    std::string ciphersuites =
+        "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+    /// Key-exchange groups, most preferred first. Default X25519 (fastest), then the NIST
+    /// curves that some clients require.
+    std::string groups = "X25519:P-256:P-384";
+    /// TLS 1.2: pick the cipher suite by the server's order instead of the client's. Default
+    /// false, as Mozilla recommends when every suite offered is strong: a phone without AES
+    /// hardware may then choose ChaCha20.
+    bool prefer_server_ciphers = false;
+
+    /// ALPN protocols (RFC 7301) in the server's order of preference, e.g. {"h2",
+    /// "http/1.1"}. The first one the client also offers is chosen (`stream::alpn()`); a
+    /// client whose list shares none gets the fatal no_application_protocol alert that RFC
+    /// 7301 §3.2 asks for. Empty (the default): ALPN is not negotiated and clients' lists are
+    /// ignored.
+    std::vector<std::string> alpn{};
+
+    /// Session resumption with tickets (RFC 8446 §4.6.1, RFC 5077): a returning client skips
+    /// the certificate and key exchange, which saves most of a handshake's CPU. Default on.
+    /// The ticket keys live in the server's memory and change on every `reload()`, so tickets
+    /// issued before a reload fall back to a full handshake (and see the new certificate).
+    bool session_tickets = true;
+    /// TLS 1.2 session-ID resumption cache, in sessions (about 1 KiB each), per reload
+    /// generation. Default 20480, OpenSSL's own default (~20 MiB at worst). 0 turns the cache
+    /// off (OpenSSL would read 0 as "unbounded"; pier does not).
+    std::size_t session_cache_size = 20480;
+    /// How long a session (cached or in a ticket) can be resumed. Default 2 hours, OpenSSL's
+    /// default and RFC 5077's suggestion of hours, not days: a resumed session reuses keys
+    /// derived from the original handshake.
+    std::chrono::seconds session_timeout{7200};
+
+    /// Refuse clients whose SNI name matches no certificate (fatal unrecognized_name alert,
+    /// RFC 6066 §3) instead of serving the default certificate. Default false: clients that
+    /// connect by IP address or with an unexpected name still get a handshake, and a browser
+    /// shows a name mismatch rather than a connection error.
+    bool reject_unknown_server_names = false;
+
+    /// Client certificates (mutual TLS). Default none.
+    client_verify verify_client = client_verify::none;
+    /// PEM file with the CA certificates client certificates must chain to; needed unless
+    /// `verify_client` is none.
+    std::string client_ca_file{};
+
+    /// Free OpenSSL's per-connection record buffers (a read and a write buffer of ~17 KiB
+    /// each) whenever a connection has nothing buffered (SSL_MODE_RELEASE_BUFFERS), as nginx
+    /// does. Default true: an idle TLS connection then holds only OpenSSL's ~14 KiB of session
+    /// and cipher state (measured with OpenSSL 3.0), at the price of a malloc/free pair per
+    /// burst of records.
+    bool release_buffers = true;
+    /// A client that speaks plain HTTP to the TLS port (OpenSSL recognises "GET ", "POST " …
+    /// as the first bytes) gets a short `400 Bad Request` saying so, in plain text, before
+    /// the connection is closed, as nginx does; what it still sends is read and dropped until
+    /// it closes, for at most the handshake deadline, so that the answer is not reset in
+    /// flight. Default true. Either way the handshake fails with OpenSSL's "http request"
+    /// error.
+    bool answer_plain_http = true;
+
+    /// Called with every SSL_CTX pier builds, after pier's own settings and before the
+    /// certificate is loaded: for anything not covered above (e.g. SSL_CTX_set_num_tickets,
+    /// SSL_CTX_set_max_send_fragment, a keylog callback). Runs in `context`'s constructor and
+    /// in `reload()`; must not throw.
+    std::function<void(SSL_CTX*)> configure{};
+};
+
+} // namespace pier::tls
+// ----- end <pier/tls/options.hpp> -----
+
+#include <atomic>
+
+namespace pier::tls {
+
+/// The outcome of building the OpenSSL contexts from `options`: `ok()`, or the error with a
+/// message that names the certificate and file at fault.
+struct load_result {
+    std::error_code error;
+    std::string message;
+    bool ok() const noexcept { return !error; }
+};
+
+namespace detail {
+
+/// One immutable generation of contexts: an SSL_CTX per certificate, all built from the same
+/// options, and the SNI name table that picks one. A connection keeps the generation it started
+/// its handshake with alive (a shared_ptr in the stream), which is what keeps the raw pointers
+/// the OpenSSL callbacks receive valid however reloads interleave with handshakes.
+class context_set {
+public:
+    /// Builds every context; on failure returns null and fills `result`.
+    static std::shared_ptr<const context_set> build(const options& o, std::uint64_t generation,
+                                                    load_result& result);
+
+    /// The context connections start with: the first certificate's.
+    SSL_CTX* initial() const noexcept { return contexts_.front().get(); }
+    /// The context whose names match `host` (case-insensitive, wildcards for one label), or
+    /// null.
+    SSL_CTX* find(std::string_view host) const noexcept;
+    bool answer_plain_http() const noexcept { return answer_plain_http_; }
+    /// Which `context::generation()` this is.
+    std::uint64_t generation() const noexcept { return generation_; }
+    std::size_t size() const noexcept { return contexts_.size(); }
+
+private:
+    static int on_server_name(SSL* ssl, int* alert, void* arg);
+    static int on_alpn(SSL* ssl, const unsigned char** out, unsigned char* outlen,
+                       const unsigned char* in, unsigned int inlen, void* arg);
+    ssl_ctx_ptr make_context(const options& o, const certificate& c, std::size_t index,
+                             load_result& result);
+
+    std::vector<ssl_ctx_ptr> contexts_;
+    // Sorted by name for binary search; wildcards are stored without their "*.".
+    std::vector<std::pair<std::string, SSL_CTX*>> exact_;
+    std::vector<std::pair<std::string, SSL_CTX*>> wildcard_;
+    std::string alpn_wire_; // RFC 7301 §3.1 ProtocolNameList, without the length prefix
+    std::uint64_t generation_ = 0;
+    bool reject_unknown_ = false;
+    bool answer_plain_http_ = true;
+};
+
+} // namespace detail
+
+/// The TLS state shared by all connections of a server: the certificates (one SSL_CTX per
+/// certificate, picked by the client's SNI name) and every setting from `options`.
+///
+/// Reload: `reload()` reads the certificate and key files again and `reload(options)` applies
+/// a new configuration. Either builds a complete new generation of contexts first; only if
+/// every certificate loads and matches its key is the new generation swapped in, atomically:
+/// handshakes that start afterwards use it, connections that already started keep the one
+/// they started with until they end (OpenSSL reference-counts each SSL_CTX). On failure the
+/// running configuration stays and the result says why. Nothing is dropped either way.
+///
+/// Thread safety: every member function may be called from any thread, concurrently with
+/// connections being accepted. Concurrent reloads are serialised.
+class context {
+public:
+    /// Builds the first generation. Throws `std::system_error` (what() names the certificate
+    /// and file) if any certificate cannot be loaded: a server should not start without them.
+    explicit context(const options& o);
+    context(const context&) = delete;
+    context& operator=(const context&) = delete;
+
+    /// Re-reads the certificate and key files of the current options.
+    load_result reload();
+    /// Switches to `o` (certificates, versions, ciphers, ALPN, …) for new handshakes.
+    load_result reload(const options& o);
+
+    /// A copy of the options in force.
+    options current_options() const;
+    /// 1 after construction, +1 for every successful reload: lets a caller (or a test) tell
+    /// which configuration a handshake started from.
+    std::uint64_t generation() const noexcept {
+        return generation_.load(std::memory_order_acquire);
+    }
+
+    /// Used by `tls::stream` when a handshake starts: the generation in force.
+    std::shared_ptr<const detail::context_set> snapshot() const;
+
+private:
+    load_result install(const options& o);
+
+    mutable std::mutex mutex_; // guards set_ and options_; held only to copy or swap them
+    std::mutex reload_mutex_;  // serialises reloads, which take milliseconds
+    std::shared_ptr<const detail::context_set> set_;
+    options options_;
+    std::atomic<std::uint64_t> generation_{0};
+};
+
+} // namespace pier::tls
+
+// ----- begin <pier/tls/impl/context.hpp> -----
+// pier/tls/impl/context.hpp: out-of-line definitions of pier::tls::context.
+
+
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include <array>
+#include <cerrno>
+#include <limits>
+
+namespace pier::tls {
+
+namespace detail {
+
+inline char ascii_lower(char c) noexcept {
+    return (c >= 'A' && c <= 'Z') ? char(c + 32) : c;
+}
+
+inline std::string lower_name(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out)
+        c = ascii_lower(c);
+    if (!out.empty() && out.back() == '.')
+        out.pop_back();
+    return out;
+}
+
+inline bool read_file(const std::string& path, std::string& out, std::error_code& ec) {
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) {
+        ec = std::error_code(errno, std::system_category());
+        return false;
+    }
+    out.clear();
+    char buf[8192];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0)
+        out.append(buf, n);
+    const bool bad = std::ferror(f) != 0;
+    std::fclose(f);
+    if (bad) {
+        ec = std::make_error_code(std::errc::io_error);
+        return false;
+    }
+    return true;
+}
+
+inline int openssl_version(protocol_version v) noexcept {
+    return v == protocol_version::tls1_2 ? TLS1_2_VERSION : TLS1_3_VERSION;
+}
+
+// OpenSSL's default passphrase callback prompts on the terminal; a server must never do that.
+inline int password_callback(char* buf, int size, int, void* user) {
+    const auto* pw = static_cast<const std::string*>(user);
+    if (!pw || pw->empty() || pw->size() > static_cast<std::size_t>(size))
+        return -1;
+    std::memcpy(buf, pw->data(), pw->size());
+    return static_cast<int>(pw->size());
+}
+
+// The DNS names a certificate is valid for: its dNSName subjectAltNames, else its subject CN
+// (RFC 6125 §6.4.4 lets clients fall back to the CN only without SANs).
+inline std::vector<std::string> certificate_names(X509* cert) {
+    std::vector<std::string> names;
+    auto* sans = static_cast<GENERAL_NAMES*>(
+        ::X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+    if (sans) {
+        for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
+            const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans, i);
+            if (gn->type != GEN_DNS)
+                continue;
+            const ASN1_STRING* s = gn->d.dNSName;
+            names.emplace_back(reinterpret_cast<const char*>(::ASN1_STRING_get0_data(s)),
+                               static_cast<std::size_t>(::ASN1_STRING_length(s)));
+        }
+        sk_GENERAL_NAME_pop_free(sans, GENERAL_NAME_free);
+    }
+    if (names.empty()) {
+        X509_NAME* subject = ::X509_get_subject_name(cert);
+        const int i = ::X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+        if (i >= 0) {
+            const ASN1_STRING* s = ::X509_NAME_ENTRY_get_data(::X509_NAME_get_entry(subject, i));
+            names.emplace_back(reinterpret_cast<const char*>(::ASN1_STRING_get0_data(s)),
+                               static_cast<std::size_t>(::ASN1_STRING_length(s)));
+        }
+    }
+    return names;
+}
+
+inline SSL_CTX* context_set::find(std::string_view host) const noexcept {
+    // A DNS name is at most 253 characters (RFC 1035 §2.3.4); anything longer matches nothing.
+    std::array<char, 256> buf;
+    if (!host.empty() && host.back() == '.')
+        host.remove_suffix(1);
+    if (host.empty() || host.size() > 253)
+        return nullptr;
+    for (std::size_t i = 0; i < host.size(); ++i)
+        buf[i] = ascii_lower(host[i]);
+    const std::string_view name(buf.data(), host.size());
+    auto lookup = [](const auto& table, std::string_view key) -> SSL_CTX* {
+        auto it = std::lower_bound(table.begin(), table.end(), key,
+                                   [](const auto& e, std::string_view k) { return e.first < k; });
+        return it != table.end() && it->first == key ? it->second : nullptr;
+    };
+    if (SSL_CTX* c = lookup(exact_, name))
+        return c;
+    const auto dot = name.find('.');
+    if (dot == std::string_view::npos || dot == 0)
+        return nullptr;
+    return lookup(wildcard_, name.substr(dot + 1));
+}
+
+// SNI (RFC 6066 §3): switch the connection to the certificate for the name the client asked
+// for. OpenSSL calls this from SSL_do_handshake when the ClientHello has been read; `arg` is
+// the generation the connection started with, which the stream keeps alive.
+inline int context_set::on_server_name(SSL* ssl, int* alert, void* arg) {
+    const auto* set = static_cast<const context_set*>(arg);
+    const char* name = ::SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    if (!name || !*name)
+        return SSL_TLSEXT_ERR_NOACK;
+    SSL_CTX* ctx = set->find(name);
+    if (!ctx) {
+        if (!set->reject_unknown_)
+            return SSL_TLSEXT_ERR_OK; // the default certificate
+        *alert = SSL_AD_UNRECOGNIZED_NAME;
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+    // SSL_set_SSL_CTX takes a reference on ctx and switches certificate and key; every other
+    // setting is identical across a generation, so nothing else changes.
+    if (ctx != ::SSL_get_SSL_CTX(ssl) && !::SSL_set_SSL_CTX(ssl, ctx)) {
+        *alert = SSL_AD_INTERNAL_ERROR;
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+    return SSL_TLSEXT_ERR_OK;
+}
+
+// ALPN (RFC 7301 §3.2): the first of the server's protocols that the client also offers.
+inline int context_set::on_alpn(SSL*, const unsigned char** out, unsigned char* outlen,
+                                const unsigned char* in, unsigned int inlen, void* arg) {
+    const auto* set = static_cast<const context_set*>(arg);
+    if (inlen == 0)
+        return SSL_TLSEXT_ERR_NOACK;
+    unsigned char* selected = nullptr;
+    unsigned char selected_len = 0;
+    const auto* server = reinterpret_cast<const unsigned char*>(set->alpn_wire_.data());
+    if (::SSL_select_next_proto(&selected, &selected_len, server,
+                                static_cast<unsigned int>(set->alpn_wire_.size()), in,
+                                inlen) != OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_ALERT_FATAL; // OpenSSL sends no_application_protocol
+    *out = selected;
+    *outlen = selected_len;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+inline ssl_ctx_ptr context_set::make_context(const options& o, const certificate& c,
+                                             std::size_t index, load_result& r) {
+    const std::string what =
+        "certificate #" + std::to_string(index + 1) +
+        (c.cert_chain_file.empty() ? std::string(" (PEM text)") : " (" + c.cert_chain_file + ")");
+    auto fail = [&](std::string msg, std::error_code ec) {
+        r.error = ec;
+        r.message = "pier::tls: " + what + ": " + msg + ": " + ec.message();
+        return ssl_ctx_ptr();
+    };
+    auto ssl_fail = [&](std::string msg) {
+        return fail(std::move(msg), take_error(std::make_error_code(std::errc::invalid_argument)));
+    };
+
+    ssl_ctx_ptr ctx(::SSL_CTX_new(::TLS_server_method()));
+    if (!ctx)
+        return ssl_fail("cannot create an SSL_CTX");
+    SSL_CTX* x = ctx.get();
+
+    if (!::SSL_CTX_set_min_proto_version(x, openssl_version(o.min_version)) ||
+        !::SSL_CTX_set_max_proto_version(x, openssl_version(o.max_version)))
+        return ssl_fail("cannot set the protocol versions");
+    std::uint64_t flags = SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION;
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+    // A TCP FIN without close_notify ends the input like close_notify would. Browsers, curl
+    // and wrk routinely close that way; HTTP and WebSocket framing, not TLS, tell a complete
+    // message from a truncated one. Without the flag OpenSSL 3 reports an error and
+    // invalidates the session.
+    flags |= SSL_OP_IGNORE_UNEXPECTED_EOF;
+#endif
+    if (o.prefer_server_ciphers)
+        flags |= SSL_OP_CIPHER_SERVER_PREFERENCE;
+    if (!o.session_tickets)
+        flags |= SSL_OP_NO_TICKET;
+    ::SSL_CTX_set_options(x, flags);
+    // pier retries a blocked write from its own queue, whose bytes do not stay at one address.
+    long mode = SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER;
+    if (o.release_buffers)
+        mode |= SSL_MODE_RELEASE_BUFFERS;
+    ::SSL_CTX_set_mode(x, mode);
+    // Read whole TCP segments, not a 5-byte record header and then the body: one recv(2) per
+    // burst of records instead of two per record.
+    ::SSL_CTX_set_read_ahead(x, 1);
+
+    if (!o.ciphers.empty() && ::SSL_CTX_set_cipher_list(x, o.ciphers.c_str()) != 1)
+        return ssl_fail("invalid TLS 1.2 cipher list '" + o.ciphers + "'");
+    if (!o.ciphersuites.empty() && ::SSL_CTX_set_ciphersuites(x, o.ciphersuites.c_str()) != 1)
+        return ssl_fail("invalid TLS 1.3 cipher suites '" + o.ciphersuites + "'");
+    if (!o.groups.empty() && ::SSL_CTX_set1_groups_list(x, o.groups.c_str()) != 1)
+        return ssl_fail("invalid groups '" + o.groups + "'");
+
+    static constexpr unsigned char sid_context[] = {'p', 'i', 'e', 'r'};
+    ::SSL_CTX_set_session_id_context(x, sid_context, sizeof sid_context);
+    if (o.session_cache_size == 0) {
+        ::SSL_CTX_set_session_cache_mode(x, SSL_SESS_CACHE_OFF);
+        if (!o.session_tickets)
+            ::SSL_CTX_set_num_tickets(x, 0);
+    } else {
+        ::SSL_CTX_set_session_cache_mode(x, SSL_SESS_CACHE_SERVER);
+        ::SSL_CTX_sess_set_cache_size(
+            x, static_cast<long>(
+                   std::min<std::size_t>(o.session_cache_size, std::numeric_limits<long>::max())));
+    }
+    ::SSL_CTX_set_timeout(x, static_cast<long>(o.session_timeout.count()));
+
+    ::SSL_CTX_set_tlsext_servername_callback(x, &context_set::on_server_name);
+    ::SSL_CTX_set_tlsext_servername_arg(x, this);
+    if (!alpn_wire_.empty())
+        ::SSL_CTX_set_alpn_select_cb(x, &context_set::on_alpn, this);
+
+    if (o.verify_client != client_verify::none) {
+        if (o.client_ca_file.empty())
+            return fail("verify_client needs client_ca_file",
+                        std::make_error_code(std::errc::invalid_argument));
+        if (::SSL_CTX_load_verify_locations(x, o.client_ca_file.c_str(), nullptr) != 1)
+            return ssl_fail("cannot load client CA file " + o.client_ca_file);
+        STACK_OF(X509_NAME)* cas = ::SSL_load_client_CA_file(o.client_ca_file.c_str());
+        if (!cas)
+            return ssl_fail("no CA certificate in " + o.client_ca_file);
+        ::SSL_CTX_set_client_CA_list(x, cas);
+        int verify = SSL_VERIFY_PEER;
+        if (o.verify_client == client_verify::required)
+            verify |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+        ::SSL_CTX_set_verify(x, verify, nullptr);
+    }
+
+    if (o.configure)
+        o.configure(x);
+
+    // The certificate chain and key: files are read into memory first, so that one code path
+    // (PEM text) serves both and a missing file reports errno with its name.
+    std::string cert_pem_storage, key_pem_storage;
+    const std::string* cert_pem = &c.cert_chain_pem;
+    const std::string* key_pem = &c.key_pem;
+    std::error_code ec;
+    if (!c.cert_chain_file.empty()) {
+        if (!read_file(c.cert_chain_file, cert_pem_storage, ec))
+            return fail("cannot read " + c.cert_chain_file, ec);
+        cert_pem = &cert_pem_storage;
+        if (c.key_file.empty())
+            return fail("no key_file", std::make_error_code(std::errc::invalid_argument));
+        if (!read_file(c.key_file, key_pem_storage, ec))
+            return fail("cannot read " + c.key_file, ec);
+        key_pem = &key_pem_storage;
+    }
+    if (cert_pem->empty() || key_pem->empty())
+        return fail("no certificate or no key given",
+                    std::make_error_code(std::errc::invalid_argument));
+    ::ERR_clear_error();
+
+    bio_ptr bio(::BIO_new_mem_buf(cert_pem->data(), static_cast<int>(cert_pem->size())));
+    if (!bio)
+        return ssl_fail("out of memory");
+    x509_ptr leaf(::PEM_read_bio_X509_AUX(bio.get(), nullptr, nullptr, nullptr));
+    if (!leaf)
+        return ssl_fail("no PEM certificate found");
+    if (::SSL_CTX_use_certificate(x, leaf.get()) != 1)
+        return ssl_fail("certificate refused");
+    ::SSL_CTX_clear_chain_certs(x);
+    for (;;) {
+        X509* ca = ::PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr);
+        if (!ca)
+            break;
+        if (::SSL_CTX_add0_chain_cert(x, ca) != 1) {
+            ::X509_free(ca);
+            return ssl_fail("intermediate certificate refused");
+        }
+    }
+    // The end of the PEM text shows up as "no start line"; anything else is a damaged block.
+    if (const unsigned long e = ::ERR_peek_last_error();
+        e && !(ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE))
+        return ssl_fail("damaged intermediate certificate");
+    ::ERR_clear_error();
+
+    bio_ptr key_bio(::BIO_new_mem_buf(key_pem->data(), static_cast<int>(key_pem->size())));
+    if (!key_bio)
+        return ssl_fail("out of memory");
+    evp_pkey_ptr key(::PEM_read_bio_PrivateKey(key_bio.get(), nullptr, &password_callback,
+                                               const_cast<std::string*>(&c.key_password)));
+    if (!key)
+        return ssl_fail("cannot read the private key" +
+                        (c.key_file.empty() ? std::string() : " " + c.key_file));
+    if (::SSL_CTX_use_PrivateKey(x, key.get()) != 1 || ::SSL_CTX_check_private_key(x) != 1) {
+        const unsigned long e = ::ERR_peek_error();
+        return ssl_fail(ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH
+                            ? "the private key does not match the certificate"
+                            : "private key refused");
+    }
+
+    // Names: explicit ones, or the certificate's own.
+    const auto names = c.names.empty() ? certificate_names(leaf.get()) : c.names;
+    for (const auto& n : names) {
+        std::string name = lower_name(n);
+        if (name.starts_with("*.")) {
+            if (name.size() > 2)
+                wildcard_.emplace_back(name.substr(2), x);
+        } else if (!name.empty()) {
+            exact_.emplace_back(std::move(name), x);
+        }
+    }
+    return ctx;
+}
+
+inline std::shared_ptr<const context_set>
+context_set::build(const options& o, std::uint64_t generation, load_result& r) {
+    ::ERR_clear_error();
+    auto set = std::make_shared<context_set>();
+    set->generation_ = generation;
+    auto invalid = [&](std::string msg) {
+        r.error = std::make_error_code(std::errc::invalid_argument);
+        r.message = "pier::tls: " + std::move(msg);
+        return nullptr;
+    };
+    if (o.certificates.empty())
+        return invalid("no certificate configured (tls::options::certificates is empty)");
+    if (o.min_version > o.max_version)
+        return invalid("min_version is newer than max_version");
+    for (const auto& p : o.alpn) {
+        if (p.empty() || p.size() > 255)
+            return invalid("ALPN protocol names must be 1 to 255 bytes (RFC 7301 §3.1)");
+        set->alpn_wire_.push_back(static_cast<char>(p.size()));
+        set->alpn_wire_ += p;
+    }
+    set->reject_unknown_ = o.reject_unknown_server_names;
+    set->answer_plain_http_ = o.answer_plain_http;
+    for (std::size_t i = 0; i < o.certificates.size(); ++i) {
+        auto ctx = set->make_context(o, o.certificates[i], i, r);
+        if (!ctx)
+            return nullptr;
+        set->contexts_.push_back(std::move(ctx));
+    }
+    // Stable: for a name listed twice, the earlier certificate wins.
+    auto by_name = [](const auto& a, const auto& b) { return a.first < b.first; };
+    auto same_name = [](const auto& a, const auto& b) { return a.first == b.first; };
+    for (auto* table : {&set->exact_, &set->wildcard_}) {
+        std::stable_sort(table->begin(), table->end(), by_name);
+        table->erase(std::unique(table->begin(), table->end(), same_name), table->end());
+    }
+    return set;
+}
+
+} // namespace detail
+
+inline context::context(const options& o) {
+    auto r = install(o);
+    if (!r.ok())
+        throw std::system_error(r.error, r.message);
+}
+
+inline load_result context::install(const options& o) {
+    load_result r;
+    // Reloads are serialised (reload_mutex_, or the constructor), so nothing else changes
+    // the generation meanwhile.
+    const auto next = generation_.load(std::memory_order_acquire) + 1;
+    auto set = detail::context_set::build(o, next, r);
+    if (!set)
+        return r;
+    {
+        std::lock_guard lock(mutex_);
+        std::swap(set_, set);
+        options_ = o;
+        generation_.store(next, std::memory_order_release);
+    }
+    // `set` now holds the previous generation: released here, outside the lock; its contexts
+    // live on in the connections that still use them.
+    return r;
+}
+
+inline load_result context::reload() {
+    std::lock_guard reloading(reload_mutex_);
+    return install(current_options());
+}
+
+inline load_result context::reload(const options& o) {
+    std::lock_guard reloading(reload_mutex_);
+    return install(o);
+}
+
+inline options context::current_options() const {
+    std::lock_guard lock(mutex_);
+    return options_;
+}
+
+inline std::shared_ptr<const detail::context_set> context::snapshot() const {
+    std::lock_guard lock(mutex_);
+    return set_;
+}
+
+} // namespace pier::tls
+// ----- end <pier/tls/impl/context.hpp> -----
+// ----- end <pier/tls/context.hpp> -----
+// ----- begin <pier/tls/stream.hpp> -----
+// pier/tls/stream.hpp: a TLS server stream over a non-blocking TCP socket
+// (`pier::transport::tls::stream<Executor>`).
+
+// ----- begin <pier/tls/detail/socket_bio.hpp> -----
+// pier/tls/detail/socket_bio.hpp: an OpenSSL BIO that reads and writes an Asio socket
+// without blocking.
+
+
+#include <openssl/bio.h>
+
+
+namespace pier::tls::detail {
+
+/// What a socket BIO works on: the stream's socket, and what the last read or write saw that
+/// OpenSSL's return codes cannot carry.
+template <class Socket> struct socket_io {
+    Socket* socket = nullptr;
+    std::error_code error; ///< the first hard error (reset, broken pipe, closed descriptor)
+    bool eof = false;      ///< the peer's FIN was read
+};
+
+/// OpenSSL's own socket BIO would do, but it writes with write(2), which raises SIGPIPE on a
+/// connection the peer reset, and holds a raw descriptor, which pier's deadline sweeper may
+/// close (and the kernel reuse for another connection) at any time. This one goes through the
+/// Asio socket: send(2) with MSG_NOSIGNAL, `bad_descriptor` once the socket was closed, and
+/// `would_block` mapped to OpenSSL's retry flags, because the socket is non-blocking.
+template <class Socket> class socket_bio {
+public:
+    /// A new BIO over `io` (which must outlive it), or null when out of memory.
+    static BIO* make(socket_io<Socket>* io) noexcept {
+        BIO_METHOD* m = method();
+        if (!m)
+            return nullptr;
+        BIO* b = ::BIO_new(m);
+        if (b)
+            ::BIO_set_data(b, io);
+        return b;
+    }
+
+private:
+    static BIO_METHOD* method() noexcept {
+        // One method table per socket type for the life of the process, as OpenSSL's built-in
+        // BIOs have: it is never freed, and reachable, so leak checkers do not report it.
+        static BIO_METHOD* const m = create();
+        return m;
+    }
+
+    static BIO_METHOD* create() noexcept {
+        BIO_METHOD* m = ::BIO_meth_new(BIO_TYPE_SOURCE_SINK | ::BIO_get_new_index(), "pier socket");
+        if (!m)
+            return nullptr;
+        ::BIO_meth_set_write_ex(m, &write_ex);
+        ::BIO_meth_set_read_ex(m, &read_ex);
+        ::BIO_meth_set_ctrl(m, &ctrl);
+        ::BIO_meth_set_create(m, &on_create);
+        ::BIO_meth_set_destroy(m, &on_destroy);
+        return m;
+    }
+
+    static socket_io<Socket>& io_of(BIO* b) noexcept {
+        return *static_cast<socket_io<Socket>*>(::BIO_get_data(b));
+    }
+
+    static bool retry(const std::error_code& ec) noexcept {
+        return ec == asio::error::would_block || ec == asio::error::try_again ||
+               ec == asio::error::interrupted;
+    }
+
+    static int write_ex(BIO* b, const char* data, std::size_t len, std::size_t* written) {
+        auto& io = io_of(b);
+        ::BIO_clear_retry_flags(b);
+        std::error_code ec;
+        const std::size_t n = io.socket->write_some(asio::const_buffer(data, len), ec);
+        if (!ec) {
+            *written = n;
+            return 1;
+        }
+        if (retry(ec))
+            ::BIO_set_retry_write(b);
+        else if (!io.error)
+            io.error = ec;
+        return 0;
+    }
+
+    static int read_ex(BIO* b, char* data, std::size_t len, std::size_t* read) {
+        auto& io = io_of(b);
+        ::BIO_clear_retry_flags(b);
+        std::error_code ec;
+        const std::size_t n = io.socket->read_some(asio::mutable_buffer(data, len), ec);
+        if (!ec) {
+            *read = n;
+            return 1;
+        }
+        if (retry(ec))
+            ::BIO_set_retry_read(b);
+        else if (ec == asio::error::eof)
+            io.eof = true;
+        else if (!io.error)
+            io.error = ec;
+        return 0;
+    }
+
+    static long ctrl(BIO* b, int cmd, long, void*) {
+        switch (cmd) {
+        case BIO_CTRL_FLUSH:
+            return 1; // nothing is buffered here
+        // OpenSSL asks after a failed read whether it was the end of the stream, to tell a
+        // FIN from an error.
+        case BIO_CTRL_EOF:
+            return io_of(b).eof ? 1 : 0;
+        default:
+            return 0;
+        }
+    }
+
+    static int on_create(BIO* b) {
+        ::BIO_set_init(b, 1);
+        return 1;
+    }
+    static int on_destroy(BIO*) { return 1; }
+};
+
+} // namespace pier::tls::detail
+// ----- end <pier/tls/detail/socket_bio.hpp> -----
+
+
+namespace pier::tls {
+
+/// The server side of one TLS connection (RFC 8446, RFC 5246), driving OpenSSL directly on
+/// the accepted socket.
+///
+/// Why not `asio::ssl::stream`: pier needs non-blocking attempts (`try_read_some`,
+/// `try_write_some`) that fail with `would_block` and leave nothing half done, to answer
+/// without a trip through the reactor, and a gather write that turns many queued messages into
+/// few records. asio::ssl::stream offers neither (its synchronous calls block or lose data
+/// on a non-blocking socket, and its async_write_some writes only the first buffer). OpenSSL's
+/// own non-blocking mode has exactly the semantics wanted, so the stream calls SSL_read_ex /
+/// SSL_write_ex on a BIO over the Asio socket and waits for readiness with `async_wait`.
+///
+/// Writes: the buffers are cut into records of up to `max_record` plaintext bytes; small
+/// buffers are copied into one record (a per-thread 16 KiB staging area) so that a batch of
+/// small messages costs one record and one send(2) rather than one each. A write that would
+/// block reports the bytes of the records that went out; OpenSSL keeps the record it could
+/// not finish, and the next write must start with the same bytes (pier's write queue does).
+///
+/// Reads: one call returns the plaintext of at most one record. OpenSSL reads ahead, so
+/// decrypted or received bytes can be waiting inside it that no socket readiness would
+/// announce: `buffered_input()` says so.
+///
+/// After the handshake the negotiated parameters are available: `alpn()`, `server_name()`,
+/// `version()`, `cipher()`, `session_reused()`.
+///
+/// Thread safety: distinct objects safe; a shared object unsafe (use it on its executor, as
+/// pier's connection does). One read and one write may be outstanding at the same time.
+template <class Executor> class stream {
+public:
+    using executor_type = Executor;
+    using socket_type = asio::basic_stream_socket<asio::ip::tcp, Executor>;
+
+    /// The largest plaintext of one TLS record (RFC 8446 §5.1): the unit writes are cut into.
+    static constexpr std::size_t max_record = 16384;
+
+    /// Takes over an accepted socket (made non-blocking). No I/O happens before `handshake()`.
+    stream(socket_type&& socket, context& ctx) noexcept;
+    ~stream();
+    stream(const stream&) = delete;
+    stream& operator=(const stream&) = delete;
+
+    executor_type get_executor() noexcept { return socket_.get_executor(); }
+    socket_type& socket() noexcept { return socket_; }
+    const socket_type& socket() const noexcept { return socket_; }
+    /// The OpenSSL connection, null before `handshake()` started; for what pier does not wrap
+    /// (e.g. SSL_get0_peer_certificate under mutual TLS).
+    SSL* native_handle() noexcept { return ssl_; }
+
+    // --- what was negotiated (empty before the handshake completed) -----------------------
+
+    bool handshake_done() const noexcept { return handshake_done_; }
+    /// The ALPN protocol chosen (RFC 7301), e.g. "http/1.1" or "h2"; empty if none.
+    std::string_view alpn() const noexcept;
+    /// The host name the client asked for with SNI (RFC 6066 §3), as sent; empty if none.
+    std::string_view server_name() const noexcept;
+    /// "TLSv1.3" or "TLSv1.2".
+    std::string_view version() const noexcept;
+    /// The cipher suite's OpenSSL name, e.g. "TLS_AES_128_GCM_SHA256".
+    std::string_view cipher() const noexcept;
+    /// Whether the client resumed an earlier session (ticket or session ID).
+    bool session_reused() const noexcept;
+    /// The context generation the handshake started from (see `context::generation()`).
+    std::uint64_t generation() const noexcept;
+
+    // --- the transport contract (see pier/concepts.hpp) ----------------------------------
+
+    /// Runs the server handshake; the caller bounds it in time (pier: timeouts.handshake,
+    /// enforced by closing the socket, which ends the wait here). Errors: OpenSSL's reason in
+    /// Asio's SSL category (e.g. "http request" for plain HTTP, "wrong version number" for
+    /// other plaintext, "no shared cipher"), `asio::error::eof` if the client left, or the
+    /// socket's error.
+    asio::awaitable<std::error_code> handshake();
+    /// Sends close_notify (RFC 8446 §6.1) without waiting for the client's, then FIN.
+    asio::awaitable<void> shutdown();
+    /// Plaintext into `b` without waiting: `would_block` when a whole record is not there yet.
+    /// `asio::error::eof` after the client's close_notify or FIN.
+    std::size_t try_read_some(asio::mutable_buffer b, std::error_code& ec);
+    /// Encrypts and sends as much of `b` as the socket takes without waiting; `would_block` if
+    /// not even one record went out (see the class comment for the retry rule).
+    std::size_t try_write_some(std::span<const asio::const_buffer> b, std::error_code& ec);
+    /// Whether OpenSSL holds received bytes (decrypted or not) that a read should look at
+    /// before waiting for the socket.
+    bool buffered_input() const noexcept;
+
+    /// Asio-style: completes with `(std::error_code, std::size_t)` once at least one byte was
+    /// read into the first non-empty buffer of `buffers`.
+    template <class MutableBufferSequence, class Token>
+    auto async_read_some(const MutableBufferSequence& buffers, Token&& token);
+    /// Asio-style: completes with `(std::error_code, std::size_t)` once at least one record of
+    /// `buffers` was sent. All buffers take part (unlike asio::ssl::stream).
+    template <class ConstBufferSequence, class Token>
+    auto async_write_some(const ConstBufferSequence& buffers, Token&& token);
+
+private:
+    enum class want : std::uint8_t { nothing, read, write };
+    struct read_op;
+    struct write_op;
+
+    std::error_code failure(int ret, want& w) noexcept;
+    bool begin(std::error_code& ec) noexcept;
+    asio::awaitable<void> answer_plain_http();
+    static asio::socket_base::wait_type wait_for(want w) noexcept {
+        return w == want::write ? asio::socket_base::wait_write : asio::socket_base::wait_read;
+    }
+
+    socket_type socket_;
+    context* context_;
+    std::shared_ptr<const detail::context_set> set_; // keeps the callbacks' state alive
+    detail::socket_io<socket_type> io_;
+    SSL* ssl_ = nullptr;
+    std::error_code error_;         // sticky after a fatal error
+    std::size_t pending_write_ = 0; // length of a blocked SSL_write that must be repeated
+    want read_want_ = want::read;   // what the last blocked read waits for
+    want write_want_ = want::write; // what the last blocked write waits for
+    bool handshake_done_ = false;
+};
+
+} // namespace pier::tls
+
+// ----- begin <pier/tls/impl/stream.hpp> -----
+// pier/tls/impl/stream.hpp: out-of-line definitions of pier::tls::stream.
+
+
+
+namespace pier::tls {
+
+namespace detail {
+
+/// Where small buffers are gathered into one record. SSL_write_ex encrypts them into OpenSSL's
+/// own record buffer before returning (even when the send blocks), so the area is free again
+/// after every call and one per thread serves all connections. Allocated on first use, so
+/// threads that never write TLS pay nothing.
+inline char* staging_area(std::size_t size) {
+    thread_local std::unique_ptr<char[]> area;
+    if (!area)
+        area.reset(new char[size]);
+    return area.get();
+}
+
+inline constexpr std::string_view plain_http_body =
+    "This port speaks HTTPS (TLS); plain HTTP was refused.\n";
+inline constexpr std::string_view plain_http_answer =
+    "HTTP/1.1 400 Bad Request\r\n"
+    "Content-Type: text/plain\r\n"
+    "Content-Length: 54\r\n"
+    "Connection: close\r\n"
+    "\r\n"
+    "This port speaks HTTPS (TLS); plain HTTP was refused.\n";
+static_assert(plain_http_answer.ends_with(plain_http_body) && plain_http_body.size() == 54,
+              "Content-Length must match the body");
+
+} // namespace detail
+
+template <class E>
+stream<E>::stream(socket_type&& socket, context& ctx) noexcept
+    : socket_(std::move(socket)), context_(&ctx) {
+    io_.socket = &socket_;
+    std::error_code ec;
+    socket_.non_blocking(true, ec);
+}
+
+template <class E> stream<E>::~stream() {
+    if (ssl_)
+        ::SSL_free(ssl_); // frees the BIO too; neither does I/O
+}
+
+// --- negotiated parameters ----------------------------------------------------------------
+
+template <class E> std::string_view stream<E>::alpn() const noexcept {
+    if (!ssl_)
+        return {};
+    const unsigned char* p = nullptr;
+    unsigned int len = 0;
+    ::SSL_get0_alpn_selected(ssl_, &p, &len);
+    return p ? std::string_view(reinterpret_cast<const char*>(p), len) : std::string_view();
+}
+
+template <class E> std::string_view stream<E>::server_name() const noexcept {
+    if (!ssl_)
+        return {};
+    const char* name = ::SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name);
+    return name ? std::string_view(name) : std::string_view();
+}
+
+template <class E> std::string_view stream<E>::version() const noexcept {
+    return handshake_done_ ? std::string_view(::SSL_get_version(ssl_)) : std::string_view();
+}
+
+template <class E> std::string_view stream<E>::cipher() const noexcept {
+    if (!handshake_done_)
+        return {};
+    const char* name = ::SSL_CIPHER_get_name(::SSL_get_current_cipher(ssl_));
+    return name ? std::string_view(name) : std::string_view();
+}
+
+template <class E> bool stream<E>::session_reused() const noexcept {
+    return handshake_done_ && ::SSL_session_reused(ssl_) == 1;
+}
+
+template <class E> std::uint64_t stream<E>::generation() const noexcept {
+    return set_ ? set_->generation() : 0;
+}
+
+// --- errors -------------------------------------------------------------------------------
+
+// Classifies the failure of an SSL_* call that returned `ret`: a wait (`w` says for what and
+// the code is would_block) or an error, which is then sticky: OpenSSL forbids further I/O
+// (and SSL_shutdown) after SSL_ERROR_SSL or SSL_ERROR_SYSCALL.
+template <class E> std::error_code stream<E>::failure(int ret, want& w) noexcept {
+    w = want::nothing;
+    switch (::SSL_get_error(ssl_, ret)) {
+    case SSL_ERROR_WANT_READ:
+        w = want::read;
+        return make_error_code(asio::error::would_block);
+    case SSL_ERROR_WANT_WRITE:
+        w = want::write;
+        return make_error_code(asio::error::would_block);
+    case SSL_ERROR_ZERO_RETURN: // close_notify, or a FIN (SSL_OP_IGNORE_UNEXPECTED_EOF)
+        ::ERR_clear_error();
+        return make_error_code(asio::error::eof);
+    case SSL_ERROR_SYSCALL:
+        ::ERR_clear_error();
+        error_ = io_.error ? io_.error
+                 : io_.eof ? make_error_code(asio::error::eof)
+                           : make_error_code(asio::error::connection_aborted);
+        return error_;
+    default:
+        error_ = detail::take_error(make_error_code(asio::ssl::error::unexpected_result));
+        return error_;
+    }
+}
+
+// --- handshake and shutdown -----------------------------------------------------------------
+
+template <class E> bool stream<E>::begin(std::error_code& ec) noexcept {
+    // The generation in force now is the one this connection keeps, whatever reloads follow.
+    set_ = context_->snapshot();
+    ::ERR_clear_error();
+    ssl_ = set_ ? ::SSL_new(set_->initial()) : nullptr;
+    BIO* bio = ssl_ ? detail::socket_bio<socket_type>::make(&io_) : nullptr;
+    if (!bio) {
+        ec = detail::take_error(make_error_code(std::errc::not_enough_memory));
+        return false;
+    }
+    ::SSL_set_bio(ssl_, bio, bio); // one BIO for both directions; the SSL owns it
+    ::SSL_set_accept_state(ssl_);
+    return true;
+}
+
+template <class E> asio::awaitable<std::error_code> stream<E>::handshake() {
+    if (handshake_done_)
+        co_return std::error_code{};
+    if (!ssl_) {
+        std::error_code ec;
+        if (!begin(ec)) {
+            error_ = ec;
+            co_return ec;
+        }
+    }
+    for (;;) {
+        ::ERR_clear_error();
+        const int r = ::SSL_do_handshake(ssl_);
+        if (r == 1) {
+            handshake_done_ = true;
+            co_return std::error_code{};
+        }
+        want w;
+        std::error_code ec = failure(r, w);
+        if (w == want::nothing) {
+            if (detail::ssl_reason(ec) == SSL_R_HTTP_REQUEST && set_->answer_plain_http())
+                co_await answer_plain_http();
+            if (!error_)
+                error_ = ec;
+            co_return ec;
+        }
+        auto [wec] = co_await socket_.async_wait(wait_for(w), use_tuple);
+        if (wec) {
+            error_ = wec;
+            co_return wec;
+        }
+    }
+}
+
+// OpenSSL stops at the first bytes of "GET " & co. and sends no alert (SSL_AD_NO_ALERT), so
+// the socket is still clean for a plaintext answer. Then FIN, and the rest of the request is
+// read and dropped until the client closes: closing with unread input would make the kernel
+// send RST, which can destroy the answer before the client reads it (nginx's lingering close).
+// Bounded by the handshake deadline, which closes the socket, and by 64 KiB.
+template <class E> asio::awaitable<void> stream<E>::answer_plain_http() {
+    std::error_code ec;
+    const auto& a = detail::plain_http_answer;
+    if (socket_.write_some(asio::const_buffer(a.data(), a.size()), ec) != a.size() || ec)
+        co_return;
+    socket_.shutdown(asio::socket_base::shutdown_send, ec);
+    char sink[2048];
+    for (std::size_t dropped = 0; dropped < 65536;) {
+        const std::size_t n = socket_.read_some(asio::buffer(sink), ec);
+        if (ec == asio::error::would_block) {
+            auto [wec] = co_await socket_.async_wait(asio::socket_base::wait_read, use_tuple);
+            if (wec)
+                co_return;
+            continue;
+        }
+        if (ec)
+            co_return; // the client closed: done
+        dropped += n;
+    }
+}
+
+template <class E> asio::awaitable<void> stream<E>::shutdown() {
+    if (ssl_ && handshake_done_ && !error_ && socket_.is_open()) {
+        for (int attempt = 0; attempt < 2; ++attempt) {
+            ::ERR_clear_error();
+            const int r = ::SSL_shutdown(ssl_);
+            if (r >= 0)
+                break; // sent; RFC 8446 §6.1 lets us close without the client's reply
+            want w;
+            failure(r, w);
+            if (w != want::write || attempt == 1)
+                break;
+            // The socket buffer is full: wait for room once. A client that reads nothing more
+            // keeps this waiting until the idle deadline closes the socket.
+            auto [ec] = co_await socket_.async_wait(asio::socket_base::wait_write, use_tuple);
+            if (ec)
+                break;
+        }
+        ::ERR_clear_error();
+    }
+    std::error_code ec;
+    socket_.shutdown(asio::socket_base::shutdown_send, ec);
+}
+
+// --- non-blocking reads and writes ----------------------------------------------------------
+
+template <class E> bool stream<E>::buffered_input() const noexcept {
+    return handshake_done_ && !error_ && ::SSL_has_pending(ssl_) == 1;
+}
+
+template <class E>
+std::size_t stream<E>::try_read_some(asio::mutable_buffer b, std::error_code& ec) {
+    if (error_ || !handshake_done_) {
+        ec = error_ ? error_ : make_error_code(asio::error::not_connected);
+        return 0;
+    }
+    ec.clear();
+    if (b.size() == 0)
+        return 0;
+    ::ERR_clear_error();
+    std::size_t n = 0;
+    const int r = ::SSL_read_ex(ssl_, b.data(), b.size(), &n);
+    if (r == 1)
+        return n;
+    want w;
+    ec = failure(r, w);
+    if (w != want::nothing)
+        read_want_ = w;
+    return 0;
+}
+
+template <class E>
+std::size_t stream<E>::try_write_some(std::span<const asio::const_buffer> bufs,
+                                      std::error_code& ec) {
+    if (error_ || !handshake_done_) {
+        ec = error_ ? error_ : make_error_code(asio::error::not_connected);
+        return 0;
+    }
+    ec.clear();
+    std::size_t total = 0;
+    std::size_t index = 0; // cursor: bufs[index], `offset` bytes in
+    std::size_t offset = 0;
+    for (;;) {
+        while (index < bufs.size() && offset == bufs[index].size()) {
+            ++index;
+            offset = 0;
+        }
+        if (index == bufs.size())
+            return total;
+
+        // One record's worth: the bytes of the blocked record if there is one (OpenSSL insists
+        // on seeing them again), else as much as fits.
+        const std::size_t limit = pending_write_ ? pending_write_ : max_record;
+        const char* first = static_cast<const char*>(bufs[index].data()) + offset;
+        std::size_t len = std::min(bufs[index].size() - offset, limit);
+        const char* data = first;
+        if (len < limit && index + 1 < bufs.size()) {
+            // Gather the following small buffers into the same record.
+            char* area = detail::staging_area(max_record);
+            std::memcpy(area, first, len);
+            for (std::size_t i = index + 1; i < bufs.size() && len < limit; ++i) {
+                const std::size_t take = std::min(bufs[i].size(), limit - len);
+                std::memcpy(area + len, bufs[i].data(), take);
+                len += take;
+            }
+            data = area;
+        }
+
+        ::ERR_clear_error();
+        std::size_t written = 0;
+        const int r = ::SSL_write_ex(ssl_, data, len, &written);
+        if (r != 1) {
+            want w;
+            const std::error_code err = failure(r, w);
+            if (w != want::nothing) {
+                pending_write_ = len;
+                write_want_ = w;
+                if (total == 0)
+                    ec = err;
+                return total;
+            }
+            pending_write_ = 0;
+            if (total == 0)
+                ec = err; // else reported by the next call (error_ is sticky)
+            return total;
+        }
+        pending_write_ = 0;
+        total += written;
+        // Advance the cursor by `written` bytes.
+        for (std::size_t left = written; left > 0;) {
+            const std::size_t step = std::min(left, bufs[index].size() - offset);
+            offset += step;
+            left -= step;
+            if (offset == bufs[index].size() && left > 0) {
+                ++index;
+                offset = 0;
+            }
+        }
+    }
+}
+
+// --- asynchronous operations ----------------------------------------------------------------
+
+// Both operations try first and wait for readiness only on would_block. A result available at
+// once is delivered through the executor, as Asio's own operations do, never from inside the
+// initiating call.
+template <class E> struct stream<E>::read_op {
+    stream* s;
+    asio::mutable_buffer buffer;
+    std::error_code ec{};
+    std::size_t n = 0;
+    enum class step : std::uint8_t { start, waiting, done } at = step::start;
+
+    template <class Self> void operator()(Self& self, std::error_code wait_ec = {}) {
+        if (at == step::done)
+            return self.complete(ec, n);
+        if (at == step::waiting && wait_ec)
+            return self.complete(wait_ec, std::size_t(0));
+        n = s->try_read_some(buffer, ec);
+        if (ec == asio::error::would_block) {
+            at = step::waiting;
+            s->socket_.async_wait(wait_for(s->read_want_), std::move(self));
+            return;
+        }
+        if (at == step::start) {
+            at = step::done;
+            asio::post(std::move(self));
+            return;
+        }
+        self.complete(ec, n);
+    }
+};
+
+template <class E> struct stream<E>::write_op {
+    stream* s;
+    std::vector<asio::const_buffer> owned; // a copy of a sequence that is not a span already
+    std::span<const asio::const_buffer> buffers;
+    std::error_code ec{};
+    std::size_t n = 0;
+    enum class step : std::uint8_t { start, waiting, done } at = step::start;
+
+    template <class Self> void operator()(Self& self, std::error_code wait_ec = {}) {
+        if (at == step::done)
+            return self.complete(ec, n);
+        if (at == step::waiting && wait_ec)
+            return self.complete(wait_ec, std::size_t(0));
+        n = s->try_write_some(buffers, ec);
+        if (ec == asio::error::would_block) {
+            at = step::waiting;
+            s->socket_.async_wait(wait_for(s->write_want_), std::move(self));
+            return;
+        }
+        if (at == step::start) {
+            at = step::done;
+            asio::post(std::move(self));
+            return;
+        }
+        self.complete(ec, n);
+    }
+};
+
+template <class E>
+template <class MutableBufferSequence, class Token>
+auto stream<E>::async_read_some(const MutableBufferSequence& buffers, Token&& token) {
+    asio::mutable_buffer first;
+    for (auto it = asio::buffer_sequence_begin(buffers); it != asio::buffer_sequence_end(buffers);
+         ++it) {
+        asio::mutable_buffer b(*it);
+        if (b.size() > 0) {
+            first = b;
+            break;
+        }
+    }
+    return asio::async_compose<Token, void(std::error_code, std::size_t)>(read_op{this, first},
+                                                                          token, socket_);
+}
+
+template <class E>
+template <class ConstBufferSequence, class Token>
+auto stream<E>::async_write_some(const ConstBufferSequence& buffers, Token&& token) {
+    write_op op{this, {}, {}};
+    if constexpr (std::is_convertible_v<const ConstBufferSequence&,
+                                        std::span<const asio::const_buffer>>) {
+        op.buffers = buffers; // the caller keeps the sequence alive, as Asio requires
+    } else {
+        for (auto it = asio::buffer_sequence_begin(buffers);
+             it != asio::buffer_sequence_end(buffers); ++it)
+            op.owned.emplace_back(*it);
+        op.buffers = op.owned; // heap storage: stays put when the operation is moved
+    }
+    return asio::async_compose<Token, void(std::error_code, std::size_t)>(std::move(op), token,
+                                                                          socket_);
+}
+
+} // namespace pier::tls
+// ----- end <pier/tls/impl/stream.hpp> -----
+// ----- end <pier/tls/stream.hpp> -----
+
+
+namespace pier::transport {
+
+/// TLS 1.2/1.3 (RFC 5246, RFC 8446) on OpenSSL: `options` are pier::tls::options (certificates,
+/// SNI names, versions, ciphers, ALPN, sessions), `context` is pier::tls::context (the
+/// reloadable certificate store, `server::transport()`), `stream` is pier::tls::stream.
+///
+/// The handshake runs before the handler is called and is bounded by
+/// `timeout_options::handshake`; a client that stalls, speaks plaintext or fails the handshake
+/// is closed, counted in `stats::handshake_failures` and reported to the handler's
+/// `on_handshake_error(endpoint, error)` hook with OpenSSL's reason (or
+/// `pier::error::handshake_timeout`).
+struct tls {
+    using category = pier::category::transport;
+    using options = pier::tls::options;
+    using context = pier::tls::context;
+    template <class Executor> using stream = pier::tls::stream<Executor>;
+
+    template <class E> static auto& socket(stream<E>& s) noexcept { return s.socket(); }
+
+    template <class E> static asio::awaitable<std::error_code> handshake(stream<E>& s, context&) {
+        return s.handshake();
+    }
+    template <class E>
+    static std::size_t try_read_some(stream<E>& s, asio::mutable_buffer b, std::error_code& ec) {
+        return s.try_read_some(b, ec);
+    }
+    template <class E>
+    static std::size_t try_write_some(stream<E>& s, std::span<const asio::const_buffer> b,
+                                      std::error_code& ec) {
+        return s.try_write_some(b, ec);
+    }
+    template <class E> static bool buffered_input(stream<E>& s) noexcept {
+        return s.buffered_input();
+    }
+    template <class E> static asio::awaitable<void> shutdown(stream<E>& s) { return s.shutdown(); }
+};
+
+} // namespace pier::transport
+// ----- end <pier/transport/tls.hpp> -----
 
 // ----- begin <pier/http/request.hpp> -----
 // pier/http/request.hpp: a strict, allocation-free HTTP/1.1 request-head parser (RFC 9112).
@@ -1494,7 +2922,6 @@ struct tcp {
 // pier/http/detail/chars.hpp: character classes and list helpers shared by the HTTP and
 // WebSocket protocol code (RFC 9110 §5.5, §5.6). Internal: never part of a public signature.
 
-#include <array>
 
 namespace pier::http::detail {
 
@@ -4431,8 +5858,6 @@ inline std::int64_t coarse_now_ms() noexcept {
 // deadlines, shutdown and stats, independent of the policies.
 
 
-#include <atomic>
-#include <functional>
 
 namespace pier::detail {
 
@@ -5677,7 +7102,6 @@ std::size_t raise_fd_limit() noexcept;
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <csignal>
 #include <fstream>
 

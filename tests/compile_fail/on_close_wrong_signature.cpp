@@ -1,6 +1,5 @@
 // expect: pier: the handler's on_close must be callable as void on_close\(connection&
-// pier: the handler's on_close must be callable as void on_close\(connection&, std::error_code\) A
-// hook with the right name but a wrong signature is an error, not silently skipped.
+// A hook with the right name but a wrong signature is an error, not silently skipped.
 #include <pier/pier.hpp>
 
 struct echo {

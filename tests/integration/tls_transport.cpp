@@ -6,7 +6,6 @@
 //
 // pier-test: timeout=240
 #include <pier/pier.hpp>
-#include <pier/transport/tls.hpp>
 
 #include "unit/tls_test_certs.hpp"
 
@@ -544,6 +543,11 @@ BOOST_AUTO_TEST_CASE(plain_http_gets_400_and_is_counted) {
         },
         3s);
     BOOST_TEST(answer.starts_with("HTTP/1.1 400 Bad Request\r\n"), answer);
+    // A well-framed answer: the body is exactly Content-Length bytes.
+    const auto head_end = answer.find("\r\n\r\n");
+    const auto cl = answer.find("Content-Length: ");
+    BOOST_REQUIRE(head_end != std::string::npos && cl != std::string::npos);
+    BOOST_TEST(std::stoul(answer.substr(cl + 16)) == answer.size() - head_end - 4);
     BOOST_TEST(eventually([&] { return s.srv.stats().handshake_failures == 1u; }));
     s.p.locked([](probe& p) {
         BOOST_REQUIRE(p.handshake_errors.size() == 1u);
@@ -656,29 +660,34 @@ BOOST_AUTO_TEST_CASE(garbage_handshakes_never_hurt) {
             in += char(next() >> 24);
             in += char(i % 2 ? 0x01 : next() >> 24);
         }
-        while (in.size() < n) in += char(next() >> 24);
+        while (in.size() < n)
+            in += char(next() >> 24);
         inputs.push_back(std::move(in));
     }
     std::vector<std::chrono::steady_clock::duration> lifetimes;
-    run_client([&](asio::io_context& ioc) -> asio::awaitable<void> {
-        for (const auto& in : inputs) {
-            tcp::socket sock(ioc);
-            co_await sock.async_connect({asio::ip::make_address("127.0.0.1"), s.port()},
-                                        asio::use_awaitable);
-            const auto start = std::chrono::steady_clock::now();
-            co_await asio::async_write(sock, asio::buffer(in), asio::use_awaitable);
-            char b[4096];
-            for (;;) {
-                auto [ec, n] = co_await sock.async_read_some(asio::buffer(b), pier::use_tuple);
-                if (ec) break;
+    run_client(
+        [&](asio::io_context& ioc) -> asio::awaitable<void> {
+            for (const auto& in : inputs) {
+                tcp::socket sock(ioc);
+                co_await sock.async_connect({asio::ip::make_address("127.0.0.1"), s.port()},
+                                            asio::use_awaitable);
+                const auto start = std::chrono::steady_clock::now();
+                co_await asio::async_write(sock, asio::buffer(in), asio::use_awaitable);
+                char b[4096];
+                for (;;) {
+                    auto [ec, n] = co_await sock.async_read_some(asio::buffer(b), pier::use_tuple);
+                    if (ec)
+                        break;
+                }
+                lifetimes.push_back(std::chrono::steady_clock::now() - start);
             }
-            lifetimes.push_back(std::chrono::steady_clock::now() - start);
-        }
-    }, 120s);
+        },
+        120s);
     BOOST_REQUIRE(lifetimes.size() == inputs.size());
     for (auto l : lifetimes)
         BOOST_TEST(std::chrono::duration_cast<std::chrono::milliseconds>(l).count() < 1500);
-    BOOST_TEST(eventually([&] { return s.srv.stats().handshake_failures == unsigned(connections); }));
+    BOOST_TEST(
+        eventually([&] { return s.srv.stats().handshake_failures == unsigned(connections); }));
     BOOST_TEST(eventually([&] { return s.srv.stats().active == 0u; }));
     run_client([&](asio::io_context& ioc) -> asio::awaitable<void> {
         auto c = co_await connect_tls(ioc, s.port());
@@ -729,7 +738,8 @@ BOOST_AUTO_TEST_CASE(reload_keeps_live_connections_and_serves_new_certificate) {
         co_await old->round_trip("still");
     });
     // The last client did not wait for the server to finish its side of the handshake.
-    BOOST_TEST(eventually([&] { return s.p.locked([](probe& p) { return p.opened.size() == 4u; }); }));
+    BOOST_TEST(
+        eventually([&] { return s.p.locked([](probe& p) { return p.opened.size() == 4u; }); }));
     s.p.locked([](probe& p) {
         BOOST_REQUIRE(p.opened.size() == 4u);
         BOOST_TEST(p.opened[0].generation == 1u);

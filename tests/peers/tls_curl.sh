@@ -39,6 +39,7 @@ make_cert() { "$source_dir/tools/make-cert.sh" --cert "$1.pem" --key "$1.key" "$
 make_cert default localhost 127.0.0.1
 make_cert api api.test
 
+: >server.out
 "$server_bin" --port 0 --threads 2 --cert default.pem --key default.key \
     --sni api.test=api.pem:api.key --body-size 1024 >server.out 2>server.err &
 server_pid=$!
@@ -90,6 +91,8 @@ check "... which curl rightly refuses for that name" has "$out" "no alternative 
 # --- plain HTTP to the TLS port -------------------------------------------------------------
 out="$(c "http://127.0.0.1:$port/")"
 check "plain HTTP gets a 400 saying to use TLS" has "$out" "This port speaks HTTPS"
+out="$(c -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/")"
+check "... a complete, well-framed 400 ($out)" test "$out" = "400"
 
 # --- reload by SIGHUP -------------------------------------------------------------------------
 make_cert renewed localhost 127.0.0.1
@@ -109,6 +112,7 @@ server_pid=""
 check "SIGTERM stops the server with exit code 0 (got $exit_code)" test "$exit_code" -eq 0
 
 # --- a larger body -----------------------------------------------------------------------------
+: >server2.out
 "$server_bin" --port 0 --threads 1 --cert renewed.pem --key renewed.key --body-size 1000000 \
     >server2.out 2>server2.err &
 server_pid=$!

@@ -38,6 +38,7 @@ make_cert default localhost 127.0.0.1
 make_cert api api.test
 make_cert wild '*.wild.test'
 
+: >server.out
 "$server_bin" --port 0 --threads 2 --cert default.pem --key default.key \
     --sni api.test=api.pem:api.key --sni '*.wild.test=wild.pem:wild.key' \
     --alpn h2,http/1.1 --handshake-timeout-ms 1500 >server.out 2>server.err &
@@ -91,6 +92,8 @@ out="$(s_client_full -servername localhost -alpn http/1.1)"
 check "ALPN http/1.1" has "$out" "ALPN protocol: http/1.1"
 out="$(s_client_full -servername localhost -alpn http/1.1,h2)"
 check "ALPN picks the server's preference (h2)" has "$out" "ALPN protocol: h2"
+out="$(s_client_full -servername api.test -alpn http/1.1,h2)"
+check "ALPN after an SNI switch of certificate" has "$out" "ALPN protocol: h2"
 out="$(s_client -servername localhost -alpn spdy/3)"
 check "ALPN without overlap is refused" has "$out" "no application protocol"
 

@@ -3,7 +3,6 @@
 // configuration gets, and reloads (atomic swap, old generation kept alive, failure keeps the
 // current certificates).
 #include <pier/pier.hpp>
-#include <pier/transport/tls.hpp>
 
 #include "unit/tls_test_certs.hpp"
 

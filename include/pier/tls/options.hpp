@@ -137,8 +137,10 @@ struct options {
     bool release_buffers = true;
     /// A client that speaks plain HTTP to the TLS port (OpenSSL recognises "GET ", "POST " …
     /// as the first bytes) gets a short `400 Bad Request` saying so, in plain text, before
-    /// the connection is closed, as nginx does. Default true. Either way the handshake fails
-    /// with OpenSSL's "http request" error.
+    /// the connection is closed, as nginx does; what it still sends is read and dropped until
+    /// it closes, for at most the handshake deadline, so that the answer is not reset in
+    /// flight. Default true. Either way the handshake fails with OpenSSL's "http request"
+    /// error.
     bool answer_plain_http = true;
 
     /// Called with every SSL_CTX pier builds, after pier's own settings and before the

@@ -116,7 +116,7 @@ private:
 
     std::error_code failure(int ret, want& w) noexcept;
     bool begin(std::error_code& ec) noexcept;
-    void answer_plain_http() noexcept;
+    asio::awaitable<void> answer_plain_http();
     static asio::socket_base::wait_type wait_for(want w) noexcept {
         return w == want::write ? asio::socket_base::wait_write : asio::socket_base::wait_read;
     }

@@ -25,13 +25,17 @@ inline char* staging_area(std::size_t size) {
     return area.get();
 }
 
+inline constexpr std::string_view plain_http_body =
+    "This port speaks HTTPS (TLS); plain HTTP was refused.\n";
 inline constexpr std::string_view plain_http_answer =
     "HTTP/1.1 400 Bad Request\r\n"
     "Content-Type: text/plain\r\n"
-    "Content-Length: 53\r\n"
+    "Content-Length: 54\r\n"
     "Connection: close\r\n"
     "\r\n"
     "This port speaks HTTPS (TLS); plain HTTP was refused.\n";
+static_assert(plain_http_answer.ends_with(plain_http_body) && plain_http_body.size() == 54,
+              "Content-Length must match the body");
 
 } // namespace detail
 
@@ -152,7 +156,7 @@ template <class E> asio::awaitable<std::error_code> stream<E>::handshake() {
         std::error_code ec = failure(r, w);
         if (w == want::nothing) {
             if (detail::ssl_reason(ec) == SSL_R_HTTP_REQUEST && set_->answer_plain_http())
-                answer_plain_http();
+                co_await answer_plain_http();
             if (!error_)
                 error_ = ec;
             co_return ec;
@@ -166,11 +170,29 @@ template <class E> asio::awaitable<std::error_code> stream<E>::handshake() {
 }
 
 // OpenSSL stops at the first bytes of "GET " & co. and sends no alert (SSL_AD_NO_ALERT), so
-// the socket is still clean for a plaintext answer. Best effort: one non-blocking send.
-template <class E> void stream<E>::answer_plain_http() noexcept {
+// the socket is still clean for a plaintext answer. Then FIN, and the rest of the request is
+// read and dropped until the client closes: closing with unread input would make the kernel
+// send RST, which can destroy the answer before the client reads it (nginx's lingering close).
+// Bounded by the handshake deadline, which closes the socket, and by 64 KiB.
+template <class E> asio::awaitable<void> stream<E>::answer_plain_http() {
     std::error_code ec;
-    socket_.write_some(
-        asio::const_buffer(detail::plain_http_answer.data(), detail::plain_http_answer.size()), ec);
+    const auto& a = detail::plain_http_answer;
+    if (socket_.write_some(asio::const_buffer(a.data(), a.size()), ec) != a.size() || ec)
+        co_return;
+    socket_.shutdown(asio::socket_base::shutdown_send, ec);
+    char sink[2048];
+    for (std::size_t dropped = 0; dropped < 65536;) {
+        const std::size_t n = socket_.read_some(asio::buffer(sink), ec);
+        if (ec == asio::error::would_block) {
+            auto [wec] = co_await socket_.async_wait(asio::socket_base::wait_read, use_tuple);
+            if (wec)
+                co_return;
+            continue;
+        }
+        if (ec)
+            co_return; // the client closed: done
+        dropped += n;
+    }
 }
 
 template <class E> asio::awaitable<void> stream<E>::shutdown() {
