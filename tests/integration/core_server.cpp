@@ -631,6 +631,8 @@ BOOST_AUTO_TEST_CASE(connection_limit) {
         for (auto ec : p.reject_reasons)
             BOOST_TEST((ec == pier::error::connection_limit));
     }
+    // The counter is bumped after the hook ran.
+    BOOST_TEST(eventually([&] { return srv.stats().rejected == 2u; }));
     auto s = srv.stats();
     BOOST_TEST(s.rejected == 2u);
     BOOST_TEST(s.accepted == 3u);

@@ -500,8 +500,9 @@ BOOST_AUTO_TEST_CASE(worker_pool_stop_finishes_queued_work_then_refuses) {
 }
 
 BOOST_AUTO_TEST_CASE(async_offload_completes_on_the_callers_executor) {
-    pier::worker_pool pool({.min_workers = 0, .max_workers = 2, .max_queue = 1});
+    // The io_context outlives the pool: a worker may still be inside post() when run returns.
     asio::io_context io;
+    pier::worker_pool pool({.min_workers = 0, .max_workers = 2, .max_queue = 1});
     int value = 0;
     std::string error;
     std::thread::id io_thread, work_thread;
@@ -532,8 +533,8 @@ BOOST_AUTO_TEST_CASE(async_offload_completes_on_the_callers_executor) {
 }
 
 BOOST_AUTO_TEST_CASE(async_offload_reports_overload) {
-    pier::worker_pool pool({.min_workers = 0, .max_workers = 1, .max_queue = 0});
     asio::io_context io;
+    pier::worker_pool pool({.min_workers = 0, .max_workers = 1, .max_queue = 0});
     std::error_code code;
     asio::co_spawn(
         io,
