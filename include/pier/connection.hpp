@@ -134,6 +134,19 @@ public:
     /// Why the connection ended (empty while open or after a clean end by the handler).
     std::error_code close_reason() const noexcept { return close_reason_; }
 
+    /// Keep-alive probe, for protocol layers (the WebSocket session sets one that sends a
+    /// Ping): with `timeouts.keepalive` set, `probe(ctx)` runs on the connection's executor
+    /// when nothing was received for that long; if still nothing arrives within
+    /// `timeouts.keepalive_timeout`, the connection ends with `error::keepalive_timeout`.
+    /// nullptr disarms it. Call on the executor; `ctx` must stay valid until disarmed.
+    void set_keepalive(void (*probe)(void*), void* ctx) noexcept {
+        keepalive_probe_ = probe;
+        keepalive_ctx_ = ctx;
+        last_read_ms.store(detail::coarse_now_ms(), std::memory_order_relaxed);
+        keepalive_sent_ms.store(0, std::memory_order_relaxed);
+        keepalive_armed.store(probe != nullptr, std::memory_order_relaxed);
+    }
+
     // --- blocking work ---------------------------------------------------------------------
 
     /// Runs `f()` on the worker pool of `sched::workers` and resumes on this connection's
@@ -152,6 +165,7 @@ public:
 
     void post_expire(std::error_code why) override;
     void post_shutdown() override;
+    void post_keepalive() override;
 
 private:
     enum class state : std::uint8_t { open, closing, closed };
@@ -186,6 +200,14 @@ private:
     void touch() noexcept {
         last_activity_ms.store(detail::coarse_now_ms(), std::memory_order_relaxed);
     }
+    // Input arrived: also answers an outstanding keep-alive probe.
+    void touch_read() noexcept {
+        const auto now = detail::coarse_now_ms();
+        last_activity_ms.store(now, std::memory_order_relaxed);
+        last_read_ms.store(now, std::memory_order_relaxed);
+        if (keepalive_sent_ms.load(std::memory_order_relaxed) != 0)
+            keepalive_sent_ms.store(0, std::memory_order_relaxed);
+    }
     bool on_executor() const noexcept { return executor_.running_in_this_thread(); }
     detail::shard_counters& counters() noexcept { return shard_->counters; }
 
@@ -208,6 +230,8 @@ private:
     std::unique_ptr<asio::steady_timer> drain_timer_;
     std::shared_ptr<connection> self_; // keeps a data handler's connection alive
     data_hooks hooks_;
+    void (*keepalive_probe_)(void*) = nullptr;
+    void* keepalive_ctx_ = nullptr;
     std::size_t drain_target_ = static_cast<std::size_t>(-1);
     asio::ip::tcp::endpoint remote_;
     std::error_code close_reason_;

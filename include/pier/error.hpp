@@ -35,6 +35,9 @@ enum class error {
     connection_limit,
     /// The adaptive worker pool's queue is full (`workers_options::max_queue`).
     overloaded,
+    /// The peer did not answer a keep-alive probe (a WebSocket Ping) within
+    /// `server_options::timeouts.keepalive_timeout`.
+    keepalive_timeout,
 };
 
 namespace detail {
@@ -53,6 +56,7 @@ public:
         case error::closed: return "connection closed locally";
         case error::connection_limit: return "connection limit reached";
         case error::overloaded: return "worker pool queue full";
+        case error::keepalive_timeout: return "keep-alive probe not answered";
         }
         return "unknown pier error";
     }

@@ -852,6 +852,42 @@ BOOST_AUTO_TEST_CASE(external_io_context) {
     BOOST_TEST(srv.stats().closed == 1u);
 }
 
+// An idle connection holds no read buffer (buffer::pooled): once its input is consumed, the
+// block is back in the thread's pool before the connection waits again. Checked on the loop's
+// own thread, where the pool's free list is, for both the coroutine and the data-handler path.
+template <class Handler> void idle_connections_hold_no_block() {
+    using pool = pier::buffer::pooled<>::pool;
+    probe p;
+    asio::io_context ctx;
+    pier::server<Handler> srv(ctx, {}, Handler{{&p}});
+    srv.start();
+    std::thread runner([&] { ctx.run(); });
+    auto retained = [&] {
+        std::promise<std::size_t> n;
+        asio::post(ctx, [&] { n.set_value(pool::retained()); });
+        return n.get_future().get();
+    };
+    const auto before = retained();
+    {
+        std::vector<std::unique_ptr<client>> cs;
+        for (int i = 0; i < 8; ++i) {
+            cs.push_back(std::make_unique<client>(srv.local_endpoint()));
+            BOOST_TEST(round_trip(*cs.back(), "hello " + std::to_string(i)) ==
+                       "hello " + std::to_string(i));
+        }
+        // All eight are open and idle now: every block they used is back in the pool.
+        BOOST_TEST(eventually([&] { return retained() >= before + 1; }));
+        BOOST_TEST(srv.stats().active == 8u);
+    }
+    srv.stop();
+    runner.join();
+}
+
+BOOST_AUTO_TEST_CASE(idle_connections_hold_no_read_buffer) {
+    idle_connections_hold_no_block<echo>();
+    idle_connections_hold_no_block<data_echo>();
+}
+
 // --- socket options -----------------------------------------------------------------------------
 
 namespace {

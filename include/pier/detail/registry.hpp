@@ -35,6 +35,9 @@ public:
     virtual void post_expire(std::error_code why) = 0;
     /// Thread-safe: tells the connection that the server is stopping.
     virtual void post_shutdown() = 0;
+    /// Thread-safe: asks the connection, on its own executor, to run its keep-alive hook
+    /// (e.g. send a WebSocket Ping). Only called while `keepalive_armed` is set.
+    virtual void post_keepalive() = 0;
 
     enum class phase : int { none, handshake, linger, shutdown };
 
@@ -43,6 +46,12 @@ public:
     std::atomic<std::int64_t> write_stall_since_ms{0}; // 0: nothing queued
     std::atomic<std::int64_t> phase_deadline_ms{0};    // 0: none
     std::atomic<phase> phase_kind{phase::none};
+    /// Keep-alive (timeouts.keepalive): set while a protocol layer has a hook to probe the
+    /// peer with. `keepalive_sent_ms` is when the last probe went out, 0 once input arrived
+    /// after it (the read path clears it).
+    std::atomic<bool> keepalive_armed{false};
+    std::atomic<std::int64_t> last_read_ms{coarse_now_ms()};
+    std::atomic<std::int64_t> keepalive_sent_ms{0};
 
     shard* shard_ = nullptr;
     connection_base* prev_ = nullptr;
@@ -92,9 +101,11 @@ struct shard {
         for (auto* c = head; c; c = c->next_) f(*c);
     }
 
-    /// One sweep: ends every connection whose deadline passed.
+    /// One sweep: ends every connection whose deadline passed, and probes those that were
+    /// silent for `keepalive`.
     void sweep(const timeout_options& t, std::int64_t now) {
         const auto idle = t.idle.count(), read = t.read.count(), write = t.write.count();
+        const auto ka = t.keepalive.count(), ka_wait = t.keepalive_timeout.count();
         for_each([&](connection_base& c) {
             std::error_code why;
             auto pd = c.phase_deadline_ms.load(std::memory_order_relaxed);
@@ -113,6 +124,16 @@ struct shard {
             } else if (idle > 0 &&
                        now - c.last_activity_ms.load(std::memory_order_relaxed) >= idle) {
                 why = error::idle_timeout;
+            } else if (ka > 0 && c.keepalive_armed.load(std::memory_order_relaxed)) {
+                // A probe is outstanding until input arrives (any input: a Pong, or data that
+                // was in flight). Silence on the read side is what counts: a server that keeps
+                // writing to a dead peer would otherwise never find out.
+                if (auto sent = c.keepalive_sent_ms.load(std::memory_order_relaxed); sent != 0) {
+                    if (ka_wait > 0 && now - sent >= ka_wait) why = error::keepalive_timeout;
+                } else if (now - c.last_read_ms.load(std::memory_order_relaxed) >= ka) {
+                    c.keepalive_sent_ms.store(now, std::memory_order_relaxed);
+                    c.post_keepalive();
+                }
             }
             if (why) c.post_expire(why);
         });

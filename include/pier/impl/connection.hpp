@@ -103,7 +103,7 @@ template <class P> std::error_code connection<P>::end_read(std::error_code ec, s
     buffer_.commit(n);
     pending_after_read_ = buffer_.data().size();
     detail::shard_counters::add(counters().bytes_in, n);
-    touch();
+    touch_read();
     return {};
 }
 
@@ -116,6 +116,9 @@ template <class P> asio::awaitable<std::error_code> connection<P>::read() {
         bool ready = transport_type::buffered_input(stream_);
         for (;;) {
             if (!ready) {
+                // Nothing buffered: the block goes back to the pool for the wait, so an idle
+                // connection holds none (16 KiB each, most of an idle WebSocket's memory).
+                buffer_.release_if_empty();
                 auto [wec] = co_await transport_type::socket(stream_).async_wait(
                     asio::socket_base::wait_read,
                     asio::bind_cancellation_slot(read_cancel_.slot(), use_tuple));
@@ -156,6 +159,7 @@ template <class P> void connection<P>::loop_read() {
         arm_read();
         if constexpr (!buffer_policy_type::holds_storage_when_idle) {
             if (transport_type::buffered_input(stream_)) return loop_readable({});
+            buffer_.release_if_empty();
             transport_type::socket(stream_).async_wait(
                 asio::socket_base::wait_read,
                 asio::bind_cancellation_slot(read_cancel_.slot(),
@@ -547,6 +551,14 @@ template <class P> void connection<P>::begin_shutdown() noexcept {
 template <class P> void connection<P>::post_expire(std::error_code why) {
     if (auto self = this->weak_from_this().lock())
         asio::post(executor_, [self = std::move(self), why] { self->expire(why); });
+}
+
+template <class P> void connection<P>::post_keepalive() {
+    if (auto self = this->weak_from_this().lock())
+        asio::post(executor_, [self = std::move(self)] {
+            if (self->keepalive_probe_ && self->is_open())
+                self->keepalive_probe_(self->keepalive_ctx_);
+        });
 }
 
 template <class P> void connection<P>::post_shutdown() {
