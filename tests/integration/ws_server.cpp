@@ -645,6 +645,22 @@ BOOST_AUTO_TEST_CASE(plain_http_and_bad_upgrades) {
         BOOST_TEST(c.round_trip("after http") == "after http");
     }
     {
+        // Pipelined: two plain requests and the upgrade in one write are all answered
+        // without the client sending anything more.
+        client c(web.local_endpoint());
+        const std::string get = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+        BOOST_TEST_REQUIRE(c.send(get + get + upgrade_request()));
+        for (int i = 0; i < 2; ++i) {
+            auto r = c.read_response(2s);
+            BOOST_TEST_REQUIRE(r.has_value());
+            BOOST_TEST(r->status_line == "HTTP/1.1 200 OK");
+        }
+        auto up = c.read_response(2s);
+        BOOST_TEST_REQUIRE(up.has_value());
+        BOOST_TEST(up->status_line == "HTTP/1.1 101 Switching Protocols");
+        BOOST_TEST(c.round_trip("pipelined") == "pipelined");
+    }
+    {
         // on_http declines: the default answer.
         client c(web.local_endpoint());
         BOOST_TEST_REQUIRE(c.send("GET /other HTTP/1.1\r\nHost: x\r\n\r\n"));
@@ -725,7 +741,7 @@ BOOST_AUTO_TEST_CASE(plain_http_and_bad_upgrades) {
             BOOST_TEST(c.ended());
         }
     }
-    BOOST_TEST(p.opened.load() == 1);
+    BOOST_TEST(p.opened.load() == 2); // the upgrade after on_http, and the pipelined one
 }
 
 // --- 5. the handshake deadline ------------------------------------------------------------------

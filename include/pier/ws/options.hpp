@@ -33,6 +33,16 @@ struct options {
     /// After pier sent a Close frame, it waits this long for the peer's Close before it
     /// closes the TCP connection anyway (RFC 6455 §7.1.1). Default 5 s.
     std::chrono::milliseconds close_timeout{std::chrono::seconds(5)};
+    /// Automatic keep-alive: a connection from which nothing arrived for this long is sent a
+    /// Ping (RFC 6455 §5.5.2); browsers and other clients answer with a Pong on their own.
+    /// Default 30 s, below the usual 60 s idle timeouts of proxies and NATs, so idle but live
+    /// connections survive them. Zero disables pings (and `pong_timeout`).
+    std::chrono::milliseconds ping_interval{std::chrono::seconds(30)};
+    /// After an automatic Ping, the connection is closed (on_close sees 1006, the stats count
+    /// a timeout) if nothing at all arrives within this. Default 15 s: a dead peer or a
+    /// vanished NAT mapping is found within ping_interval + pong_timeout, long before TCP's
+    /// own retransmission timeout (about 15 minutes). Zero: ping, but never close for it.
+    std::chrono::milliseconds pong_timeout{std::chrono::seconds(15)};
     /// Origins (e.g. "https://example.com") allowed to open connections; empty (default)
     /// allows all. Browsers always send Origin, so a list stops other sites' pages from
     /// using a user's cookies (cross-site WebSocket hijacking, RFC 6455 §10.2).

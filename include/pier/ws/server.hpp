@@ -31,9 +31,11 @@ namespace pier::ws {
 /// (including non-upgrade requests, see session.hpp's `on_http`), runs the frame loop of
 /// every connection and calls `Handler`'s hooks (session.hpp). Life cycle, thread safety and
 /// the run-time options are those of `pier::server`; `ws::options` adds the WebSocket ones.
-/// Deadlines: `timeouts.idle` of server_options also closes idle WebSocket connections
-/// (send pings from the application to keep wanted ones busy), `ws::options` has the
-/// handshake and close deadlines.
+/// Deadlines: `ws::options` has the handshake and close deadlines and the automatic
+/// keep-alive (`ping_interval`, `pong_timeout`), which the server copies into the core's
+/// `timeouts.keepalive`/`keepalive_timeout`. `timeouts.idle` of server_options still closes
+/// connections with no traffic at all; answered pings count as traffic, so with pings on it
+/// only ends peers that stopped answering.
 template <class Handler, class Policies = default_policies>
 class server : public pier::server<detail::adapter<Handler, Policies>, Policies> {
     using base = pier::server<detail::adapter<Handler, Policies>, Policies>;
@@ -48,18 +50,26 @@ public:
         "pier::ws::message)`");
 
     explicit server(server_options so = {}, options wo = {}, Handler h = {})
-        : base(std::move(so), detail::adapter<Handler, Policies>(std::move(wo), std::move(h))) {}
+        : base(with_keepalive(std::move(so), wo),
+               detail::adapter<Handler, Policies>(std::move(wo), std::move(h))) {}
     server(server_options so, transport_options to, options wo = {}, Handler h = {})
-        : base(std::move(so), std::move(to),
+        : base(with_keepalive(std::move(so), wo), std::move(to),
                detail::adapter<Handler, Policies>(std::move(wo), std::move(h))) {}
     server(asio::io_context& ctx, server_options so, options wo = {}, Handler h = {})
-        : base(ctx, std::move(so),
+        : base(ctx, with_keepalive(std::move(so), wo),
                detail::adapter<Handler, Policies>(std::move(wo), std::move(h))) {}
 
     /// The user's handler (`handler()` is the adapter around it).
     Handler& ws_handler() noexcept { return base::handler().handler(); }
     const options& ws_options() const noexcept {
         return const_cast<server*>(this)->base::handler().ws_options();
+    }
+
+private:
+    static server_options with_keepalive(server_options so, const options& wo) {
+        so.timeouts.keepalive = wo.ping_interval;
+        so.timeouts.keepalive_timeout = wo.pong_timeout;
+        return so;
     }
 };
 

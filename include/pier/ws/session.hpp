@@ -161,6 +161,8 @@ public:
     bool done() const noexcept { return done_; }
     /// The connection ended: reports on_close (1006 unless a close was already reported).
     template <class Handler> void ended(Handler& h, std::error_code why);
+    /// Lets the core's keep-alive sweep ping this session (until `ended`).
+    void arm_keepalive() noexcept;
 
 private:
     send_result send_frame(opcode op, std::string_view payload, flush when);
@@ -171,6 +173,7 @@ private:
     template <class Handler> bool control_frame(Handler& h);
     template <class Handler> void report_close(Handler& h, close_code code, std::string_view why);
     void arm_close_deadline() noexcept;
+    static void keepalive_probe(void* self);
     bool on_executor() const noexcept { return conn_->get_executor().running_in_this_thread(); }
 
     std::shared_ptr<connection_type> conn_;

@@ -67,6 +67,7 @@ public:
                 "void on_open(session&)");
             handler_.on_open(*s);
         }
+        s->arm_keepalive();
         std::error_code ec;
         try {
             for (;;) {
@@ -105,13 +106,19 @@ private:
             c.phase_deadline_ms.store(pier::detail::coarse_now_ms() + hs,
                                       std::memory_order_relaxed);
         }
+        // After a plain request answered by on_http, the next one (or the upgrade) may be in
+        // the buffer already (pipelining): parse before waiting for more bytes.
+        bool need_read = true;
         for (;;) {
-            auto ec = co_await c.read();
-            if (ec) {
-                if (ec == pier::error::buffer_full)
-                    send_http_error(c, 431);
-                co_return nullptr;
+            if (need_read) {
+                auto ec = co_await c.read();
+                if (ec) {
+                    if (ec == pier::error::buffer_full)
+                        send_http_error(c, 431);
+                    co_return nullptr;
+                }
             }
+            need_read = true;
             http::request_head req;
             const auto r = http::parse_request(c.input(), req, opts_.http);
             if (r.st == http::parse_result::incomplete)
@@ -143,6 +150,7 @@ private:
                             c.close();
                             co_return nullptr;
                         }
+                        need_read = c.input().empty();
                         continue;
                     }
                 }

@@ -493,10 +493,13 @@ deflate_status deflate_codec::inflate_piece(const std::uint8_t* data, std::size_
             // Never offer more room than the limit plus one byte: a bomb stops right there.
             const std::uint64_t allowance =
                 max_message_size_ - inflated_ + (max_message_size_ == UINT64_MAX ? 0 : 1);
-            const std::size_t room = static_cast<std::size_t>(std::min<std::uint64_t>(
-                allowance,
-                std::clamp<std::size_t>(std::size_t{z.avail_in} * 4, 16384, std::size_t{1} << 20)));
+            // Room grows with the input and with what is already out (geometrically across
+            // rounds); it starts small because resize() zero-fills it: a fixed 16 KiB made
+            // memset most of a small message's inflate cost.
             const std::size_t old = out.size();
+            const std::size_t room = static_cast<std::size_t>(std::min<std::uint64_t>(
+                allowance, std::clamp<std::size_t>(std::max(std::size_t{z.avail_in} * 4, old), 256,
+                                                   std::size_t{1} << 20)));
             out.resize(old + room);
             z.next_out = reinterpret_cast<Bytef*>(out.data()) + old;
             z.avail_out = static_cast<uInt>(room);

@@ -115,6 +115,19 @@ template <class P> send_result session<P>::close(close_code code, std::string_vi
     return r;
 }
 
+// Keep-alive: the core's sweep calls the probe, on the executor, when nothing arrived for
+// ping_interval; any input (the Pong) answers it. No timer per connection.
+template <class P> void session<P>::arm_keepalive() noexcept {
+    if (opts_.ping_interval.count() > 0)
+        conn_->set_keepalive(&session::keepalive_probe, this);
+}
+
+template <class P> void session<P>::keepalive_probe(void* p) {
+    auto& s = *static_cast<session*>(p);
+    if (!s.close_sent_ && !s.done_)
+        s.send_control(opcode::ping, {});
+}
+
 // The core's sweeper enforces the wait for the peer's Close: a phase deadline costs no timer.
 template <class P> void session<P>::arm_close_deadline() noexcept {
     const auto t = opts_.close_timeout.count();
@@ -323,6 +336,7 @@ template <class P>
 template <class Handler>
 void session<P>::ended(Handler& h, std::error_code why) {
     (void)why;
+    conn_->set_keepalive(nullptr, nullptr);
     done_ = true;
     std::string().swap(msg_);
     report_close(h, close_code::abnormal, {});

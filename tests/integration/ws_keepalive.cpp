@@ -1,0 +1,276 @@
+// WebSocket keep-alive on real loopback sockets: the server pings a silent connection every
+// ping_interval, a client that answers stays connected, one that does not is closed after
+// pong_timeout (on_close sees 1006, the stats count a timeout), and ping_interval = 0 sends
+// no ping at all.
+//
+// The client is a raw POSIX socket with poll(2) deadlines (neither pier nor Asio), speaking
+// just enough RFC 6455 for this: the upgrade request, masked frames out, unmasked frames in.
+#include <pier/pier.hpp>
+
+#include <boost/test/unit_test.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using namespace std::chrono_literals;
+using std::chrono::milliseconds;
+using steady = std::chrono::steady_clock;
+
+struct frame {
+    unsigned opcode = 0;
+    std::string payload;
+};
+
+/// A blocking WebSocket client over a loopback TCP socket; every wait is bounded.
+class client {
+public:
+    explicit client(std::uint16_t port) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        BOOST_REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+        const std::string req = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                                "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+        write_all(req);
+        while (in_.find("\r\n\r\n") == std::string::npos)
+            BOOST_REQUIRE_MESSAGE(fill(10s), "no handshake response");
+        const auto end = in_.find("\r\n\r\n") + 4;
+        BOOST_REQUIRE(in_.starts_with("HTTP/1.1 101"));
+        in_.erase(0, end);
+    }
+    ~client() {
+        if (fd_ >= 0)
+            ::close(fd_);
+    }
+
+    /// The next frame, or nullopt on EOF/timeout (`eof()` tells which).
+    std::optional<frame> next(milliseconds limit) {
+        const auto deadline = steady::now() + limit;
+        for (;;) {
+            if (auto f = parse())
+                return f;
+            const auto left = std::chrono::duration_cast<milliseconds>(deadline - steady::now());
+            if (left <= 0ms || !fill(left))
+                return std::nullopt;
+        }
+    }
+    void send(unsigned opcode, std::string_view payload) {
+        std::string f;
+        f += static_cast<char>(0x80 | opcode);
+        f += static_cast<char>(0x80 | payload.size()); // tests send < 126 bytes
+        const char key[4] = {0x11, 0x22, 0x33, 0x44};
+        f.append(key, 4);
+        for (std::size_t i = 0; i < payload.size(); ++i)
+            f += static_cast<char>(payload[i] ^ key[i % 4]);
+        write_all(f);
+    }
+    bool eof() const noexcept { return eof_; }
+
+private:
+    void write_all(std::string_view d) {
+        while (!d.empty()) {
+            const auto n = ::send(fd_, d.data(), d.size(), MSG_NOSIGNAL);
+            BOOST_REQUIRE(n > 0);
+            d.remove_prefix(static_cast<std::size_t>(n));
+        }
+    }
+    bool fill(milliseconds limit) {
+        pollfd p{fd_, POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(limit.count())) <= 0)
+            return false;
+        char buf[4096];
+        const auto n = ::recv(fd_, buf, sizeof buf, 0);
+        if (n <= 0) {
+            eof_ = true;
+            return false;
+        }
+        in_.append(buf, static_cast<std::size_t>(n));
+        return true;
+    }
+    std::optional<frame> parse() {
+        if (in_.size() < 2)
+            return std::nullopt;
+        const auto b0 = static_cast<unsigned char>(in_[0]);
+        const auto b1 = static_cast<unsigned char>(in_[1]);
+        BOOST_REQUIRE((b1 & 0x80) == 0); // server frames are unmasked
+        std::size_t len = b1 & 0x7f, off = 2;
+        if (len == 126) {
+            if (in_.size() < 4)
+                return std::nullopt;
+            len = (static_cast<unsigned char>(in_[2]) << 8) | static_cast<unsigned char>(in_[3]);
+            off = 4;
+        }
+        BOOST_REQUIRE(len != 127);
+        if (in_.size() < off + len)
+            return std::nullopt;
+        frame f{b0 & 0x0fu, in_.substr(off, len)};
+        in_.erase(0, off + len);
+        return f;
+    }
+
+    int fd_ = -1;
+    std::string in_;
+    bool eof_ = false;
+};
+
+struct observed {
+    std::mutex m;
+    std::vector<pier::ws::close_code> closes;
+    std::atomic<int> opened{0};
+};
+
+struct handler {
+    observed* seen = nullptr;
+    template <class Session> void on_open(Session&) { ++seen->opened; }
+    template <class Session> void on_message(Session& s, pier::ws::message m) {
+        s.send_text(m.data());
+    }
+    template <class Session> void on_close(Session&, pier::ws::close_code c, std::string_view) {
+        std::lock_guard lock(seen->m);
+        seen->closes.push_back(c);
+    }
+};
+
+struct fixture_server {
+    observed seen;
+    pier::ws::server<handler> srv;
+
+    fixture_server(milliseconds ping, milliseconds pong)
+        : srv(server_options(), ws_options(ping, pong), handler{&seen}) {
+        srv.start();
+    }
+    ~fixture_server() { srv.stop(); }
+    std::uint16_t port() const { return srv.local_endpoint().port(); }
+
+    static pier::server_options server_options() {
+        pier::server_options o;
+        o.address = "127.0.0.1";
+        o.port = 0;
+        o.threads = 1;
+        o.timeouts.resolution = 50ms;
+        return o;
+    }
+    static pier::ws::options ws_options(milliseconds ping, milliseconds pong) {
+        pier::ws::options w;
+        w.ping_interval = ping;
+        w.pong_timeout = pong;
+        return w;
+    }
+};
+
+template <class F> bool eventually(F f, milliseconds limit = 10s) {
+    const auto deadline = steady::now() + limit;
+    while (steady::now() < deadline) {
+        if (f())
+            return true;
+        std::this_thread::sleep_for(10ms);
+    }
+    return f();
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(ws_keepalive)
+
+BOOST_AUTO_TEST_CASE(answered_pings_keep_a_silent_connection_open) {
+    fixture_server s(200ms, 300ms);
+    client c(s.port());
+    // Several ping intervals and pong timeouts pass; every ping is answered.
+    int pings = 0;
+    const auto until = steady::now() + 1500ms;
+    while (steady::now() < until) {
+        auto f = c.next(2s);
+        BOOST_REQUIRE_MESSAGE(f.has_value(), "connection ended or went silent");
+        BOOST_TEST(f->opcode == 0x9u);
+        BOOST_TEST(f->payload.empty());
+        ++pings;
+        c.send(0xA, f->payload);
+    }
+    BOOST_TEST(pings >= 3);
+    // Still open and working.
+    c.send(0x1, "still here");
+    for (;;) {
+        auto f = c.next(5s);
+        BOOST_REQUIRE(f.has_value());
+        if (f->opcode == 0x9) {
+            c.send(0xA, f->payload);
+            continue;
+        }
+        BOOST_TEST(f->opcode == 0x1u);
+        BOOST_TEST(f->payload == "still here");
+        break;
+    }
+    BOOST_TEST(s.srv.stats().timeouts == 0u);
+    std::lock_guard lock(s.seen.m);
+    BOOST_TEST(s.seen.closes.empty());
+}
+
+BOOST_AUTO_TEST_CASE(data_counts_as_an_answer) {
+    fixture_server s(200ms, 300ms);
+    client c(s.port());
+    // A client that talks more often than ping_interval is never pinged.
+    const auto until = steady::now() + 1s;
+    while (steady::now() < until) {
+        c.send(0x1, "tick");
+        auto f = c.next(2s);
+        BOOST_REQUIRE(f.has_value());
+        BOOST_TEST(f->opcode == 0x1u);
+        std::this_thread::sleep_for(50ms);
+    }
+    BOOST_TEST(s.srv.stats().timeouts == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(unanswered_ping_closes_the_connection) {
+    fixture_server s(200ms, 300ms);
+    client c(s.port());
+    BOOST_REQUIRE(eventually([&] { return s.seen.opened.load() == 1; }));
+    const auto t0 = steady::now();
+    auto f = c.next(5s);
+    BOOST_REQUIRE(f.has_value());
+    BOOST_TEST(f->opcode == 0x9u);
+    // No Pong: the server closes within pong_timeout (plus sweep resolution; generous bound).
+    for (;;) {
+        auto g = c.next(10s);
+        if (!g)
+            break;
+        BOOST_TEST(g->opcode == 0x9u); // nothing but pings before the close
+    }
+    BOOST_TEST(c.eof());
+    BOOST_TEST((steady::now() - t0) >= 250ms);
+    BOOST_TEST(eventually([&] { return s.srv.stats().timeouts == 1u; }));
+    BOOST_TEST(eventually([&] {
+        std::lock_guard lock(s.seen.m);
+        return s.seen.closes.size() == 1u;
+    }));
+    std::lock_guard lock(s.seen.m);
+    BOOST_TEST((s.seen.closes.at(0) == pier::ws::close_code::abnormal));
+}
+
+BOOST_AUTO_TEST_CASE(zero_interval_sends_no_ping) {
+    fixture_server s(0ms, 300ms);
+    client c(s.port());
+    auto f = c.next(1200ms);
+    BOOST_TEST(!f.has_value());
+    BOOST_TEST(!c.eof());
+    BOOST_TEST(s.srv.stats().timeouts == 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
