@@ -93,6 +93,9 @@ enum class error {
     connection_limit,
     /// The adaptive worker pool's queue is full (`workers_options::max_queue`).
     overloaded,
+    /// The peer did not answer a keep-alive probe (a WebSocket Ping) within
+    /// `server_options::timeouts.keepalive_timeout`.
+    keepalive_timeout,
 };
 
 namespace detail {
@@ -111,6 +114,7 @@ public:
         case error::closed: return "connection closed locally";
         case error::connection_limit: return "connection limit reached";
         case error::overloaded: return "worker pool queue full";
+        case error::keepalive_timeout: return "keep-alive probe not answered";
         }
         return "unknown pier error";
     }
@@ -269,6 +273,14 @@ struct timeout_options {
     /// most this long, before closing: closing with unread input makes the kernel send RST,
     /// which can destroy the reply still in flight (nginx's lingering_close).
     std::chrono::milliseconds linger{std::chrono::seconds(2)};
+    /// Keep-alive probes, for connections whose protocol layer has a probe (WebSocket: a Ping;
+    /// `ws::server` sets both from `ws::options::ping_interval`/`pong_timeout`). A connection
+    /// that received nothing for `keepalive` is probed; if nothing arrives within
+    /// `keepalive_timeout` after the probe, it is closed (`error::keepalive_timeout`). This
+    /// finds dead peers (a crashed host, a NAT that forgot the flow) long before TCP would,
+    /// and keeps idle connections through middleboxes. Zero (default here) disables it.
+    std::chrono::milliseconds keepalive{0};
+    std::chrono::milliseconds keepalive_timeout{0};
     /// How often each thread sweeps its connections for expired deadlines.
     std::chrono::milliseconds resolution{250};
 };
@@ -4802,10 +4814,13 @@ deflate_status deflate_codec::inflate_piece(const std::uint8_t* data, std::size_
             // Never offer more room than the limit plus one byte: a bomb stops right there.
             const std::uint64_t allowance =
                 max_message_size_ - inflated_ + (max_message_size_ == UINT64_MAX ? 0 : 1);
-            const std::size_t room = static_cast<std::size_t>(std::min<std::uint64_t>(
-                allowance,
-                std::clamp<std::size_t>(std::size_t{z.avail_in} * 4, 16384, std::size_t{1} << 20)));
+            // Room grows with the input and with what is already out (geometrically across
+            // rounds); it starts small because resize() zero-fills it: a fixed 16 KiB made
+            // memset most of a small message's inflate cost.
             const std::size_t old = out.size();
+            const std::size_t room = static_cast<std::size_t>(std::min<std::uint64_t>(
+                allowance, std::clamp<std::size_t>(std::max(std::size_t{z.avail_in} * 4, old), 256,
+                                                   std::size_t{1} << 20)));
             out.resize(old + room);
             z.next_out = reinterpret_cast<Bytef*>(out.data()) + old;
             z.avail_out = static_cast<uInt>(room);
@@ -5877,6 +5892,9 @@ public:
     virtual void post_expire(std::error_code why) = 0;
     /// Thread-safe: tells the connection that the server is stopping.
     virtual void post_shutdown() = 0;
+    /// Thread-safe: asks the connection, on its own executor, to run its keep-alive hook
+    /// (e.g. send a WebSocket Ping). Only called while `keepalive_armed` is set.
+    virtual void post_keepalive() = 0;
 
     enum class phase : int { none, handshake, linger, shutdown };
 
@@ -5885,6 +5903,12 @@ public:
     std::atomic<std::int64_t> write_stall_since_ms{0}; // 0: nothing queued
     std::atomic<std::int64_t> phase_deadline_ms{0};    // 0: none
     std::atomic<phase> phase_kind{phase::none};
+    /// Keep-alive (timeouts.keepalive): set while a protocol layer has a hook to probe the
+    /// peer with. `keepalive_sent_ms` is when the last probe went out, 0 once input arrived
+    /// after it (the read path clears it).
+    std::atomic<bool> keepalive_armed{false};
+    std::atomic<std::int64_t> last_read_ms{coarse_now_ms()};
+    std::atomic<std::int64_t> keepalive_sent_ms{0};
 
     shard* shard_ = nullptr;
     connection_base* prev_ = nullptr;
@@ -5934,9 +5958,11 @@ struct shard {
         for (auto* c = head; c; c = c->next_) f(*c);
     }
 
-    /// One sweep: ends every connection whose deadline passed.
+    /// One sweep: ends every connection whose deadline passed, and probes those that were
+    /// silent for `keepalive`.
     void sweep(const timeout_options& t, std::int64_t now) {
         const auto idle = t.idle.count(), read = t.read.count(), write = t.write.count();
+        const auto ka = t.keepalive.count(), ka_wait = t.keepalive_timeout.count();
         for_each([&](connection_base& c) {
             std::error_code why;
             auto pd = c.phase_deadline_ms.load(std::memory_order_relaxed);
@@ -5955,6 +5981,16 @@ struct shard {
             } else if (idle > 0 &&
                        now - c.last_activity_ms.load(std::memory_order_relaxed) >= idle) {
                 why = error::idle_timeout;
+            } else if (ka > 0 && c.keepalive_armed.load(std::memory_order_relaxed)) {
+                // A probe is outstanding until input arrives (any input: a Pong, or data that
+                // was in flight). Silence on the read side is what counts: a server that keeps
+                // writing to a dead peer would otherwise never find out.
+                if (auto sent = c.keepalive_sent_ms.load(std::memory_order_relaxed); sent != 0) {
+                    if (ka_wait > 0 && now - sent >= ka_wait) why = error::keepalive_timeout;
+                } else if (now - c.last_read_ms.load(std::memory_order_relaxed) >= ka) {
+                    c.keepalive_sent_ms.store(now, std::memory_order_relaxed);
+                    c.post_keepalive();
+                }
             }
             if (why) c.post_expire(why);
         });
@@ -6123,6 +6159,19 @@ public:
     /// Why the connection ended (empty while open or after a clean end by the handler).
     std::error_code close_reason() const noexcept { return close_reason_; }
 
+    /// Keep-alive probe, for protocol layers (the WebSocket session sets one that sends a
+    /// Ping): with `timeouts.keepalive` set, `probe(ctx)` runs on the connection's executor
+    /// when nothing was received for that long; if still nothing arrives within
+    /// `timeouts.keepalive_timeout`, the connection ends with `error::keepalive_timeout`.
+    /// nullptr disarms it. Call on the executor; `ctx` must stay valid until disarmed.
+    void set_keepalive(void (*probe)(void*), void* ctx) noexcept {
+        keepalive_probe_ = probe;
+        keepalive_ctx_ = ctx;
+        last_read_ms.store(detail::coarse_now_ms(), std::memory_order_relaxed);
+        keepalive_sent_ms.store(0, std::memory_order_relaxed);
+        keepalive_armed.store(probe != nullptr, std::memory_order_relaxed);
+    }
+
     // --- blocking work ---------------------------------------------------------------------
 
     /// Runs `f()` on the worker pool of `sched::workers` and resumes on this connection's
@@ -6141,6 +6190,7 @@ public:
 
     void post_expire(std::error_code why) override;
     void post_shutdown() override;
+    void post_keepalive() override;
 
 private:
     enum class state : std::uint8_t { open, closing, closed };
@@ -6175,6 +6225,14 @@ private:
     void touch() noexcept {
         last_activity_ms.store(detail::coarse_now_ms(), std::memory_order_relaxed);
     }
+    // Input arrived: also answers an outstanding keep-alive probe.
+    void touch_read() noexcept {
+        const auto now = detail::coarse_now_ms();
+        last_activity_ms.store(now, std::memory_order_relaxed);
+        last_read_ms.store(now, std::memory_order_relaxed);
+        if (keepalive_sent_ms.load(std::memory_order_relaxed) != 0)
+            keepalive_sent_ms.store(0, std::memory_order_relaxed);
+    }
     bool on_executor() const noexcept { return executor_.running_in_this_thread(); }
     detail::shard_counters& counters() noexcept { return shard_->counters; }
 
@@ -6197,6 +6255,8 @@ private:
     std::unique_ptr<asio::steady_timer> drain_timer_;
     std::shared_ptr<connection> self_; // keeps a data handler's connection alive
     data_hooks hooks_;
+    void (*keepalive_probe_)(void*) = nullptr;
+    void* keepalive_ctx_ = nullptr;
     std::size_t drain_target_ = static_cast<std::size_t>(-1);
     asio::ip::tcp::endpoint remote_;
     std::error_code close_reason_;
@@ -6355,7 +6415,7 @@ template <class P> std::error_code connection<P>::end_read(std::error_code ec, s
     buffer_.commit(n);
     pending_after_read_ = buffer_.data().size();
     detail::shard_counters::add(counters().bytes_in, n);
-    touch();
+    touch_read();
     return {};
 }
 
@@ -6368,6 +6428,9 @@ template <class P> asio::awaitable<std::error_code> connection<P>::read() {
         bool ready = transport_type::buffered_input(stream_);
         for (;;) {
             if (!ready) {
+                // Nothing buffered: the block goes back to the pool for the wait, so an idle
+                // connection holds none (16 KiB each, most of an idle WebSocket's memory).
+                buffer_.release_if_empty();
                 auto [wec] = co_await transport_type::socket(stream_).async_wait(
                     asio::socket_base::wait_read,
                     asio::bind_cancellation_slot(read_cancel_.slot(), use_tuple));
@@ -6408,6 +6471,7 @@ template <class P> void connection<P>::loop_read() {
         arm_read();
         if constexpr (!buffer_policy_type::holds_storage_when_idle) {
             if (transport_type::buffered_input(stream_)) return loop_readable({});
+            buffer_.release_if_empty();
             transport_type::socket(stream_).async_wait(
                 asio::socket_base::wait_read,
                 asio::bind_cancellation_slot(read_cancel_.slot(),
@@ -6799,6 +6863,14 @@ template <class P> void connection<P>::begin_shutdown() noexcept {
 template <class P> void connection<P>::post_expire(std::error_code why) {
     if (auto self = this->weak_from_this().lock())
         asio::post(executor_, [self = std::move(self), why] { self->expire(why); });
+}
+
+template <class P> void connection<P>::post_keepalive() {
+    if (auto self = this->weak_from_this().lock())
+        asio::post(executor_, [self = std::move(self)] {
+            if (self->keepalive_probe_ && self->is_open())
+                self->keepalive_probe_(self->keepalive_ctx_);
+        });
 }
 
 template <class P> void connection<P>::post_shutdown() {
@@ -7452,6 +7524,16 @@ struct options {
     /// After pier sent a Close frame, it waits this long for the peer's Close before it
     /// closes the TCP connection anyway (RFC 6455 §7.1.1). Default 5 s.
     std::chrono::milliseconds close_timeout{std::chrono::seconds(5)};
+    /// Automatic keep-alive: a connection from which nothing arrived for this long is sent a
+    /// Ping (RFC 6455 §5.5.2); browsers and other clients answer with a Pong on their own.
+    /// Default 30 s, below the usual 60 s idle timeouts of proxies and NATs, so idle but live
+    /// connections survive them. Zero disables pings (and `pong_timeout`).
+    std::chrono::milliseconds ping_interval{std::chrono::seconds(30)};
+    /// After an automatic Ping, the connection is closed (on_close sees 1006, the stats count
+    /// a timeout) if nothing at all arrives within this. Default 15 s: a dead peer or a
+    /// vanished NAT mapping is found within ping_interval + pong_timeout, long before TCP's
+    /// own retransmission timeout (about 15 minutes). Zero: ping, but never close for it.
+    std::chrono::milliseconds pong_timeout{std::chrono::seconds(15)};
     /// Origins (e.g. "https://example.com") allowed to open connections; empty (default)
     /// allows all. Browsers always send Origin, so a list stops other sites' pages from
     /// using a user's cookies (cross-site WebSocket hijacking, RFC 6455 §10.2).
@@ -7624,6 +7706,8 @@ public:
     bool done() const noexcept { return done_; }
     /// The connection ended: reports on_close (1006 unless a close was already reported).
     template <class Handler> void ended(Handler& h, std::error_code why);
+    /// Lets the core's keep-alive sweep ping this session (until `ended`).
+    void arm_keepalive() noexcept;
 
 private:
     send_result send_frame(opcode op, std::string_view payload, flush when);
@@ -7634,6 +7718,7 @@ private:
     template <class Handler> bool control_frame(Handler& h);
     template <class Handler> void report_close(Handler& h, close_code code, std::string_view why);
     void arm_close_deadline() noexcept;
+    static void keepalive_probe(void* self);
     bool on_executor() const noexcept { return conn_->get_executor().running_in_this_thread(); }
 
     std::shared_ptr<connection_type> conn_;
@@ -7768,6 +7853,19 @@ template <class P> send_result session<P>::close(close_code code, std::string_vi
     auto r = send_control(opcode::close, {reinterpret_cast<const char*>(buf.data()), n});
     arm_close_deadline();
     return r;
+}
+
+// Keep-alive: the core's sweep calls the probe, on the executor, when nothing arrived for
+// ping_interval; any input (the Pong) answers it. No timer per connection.
+template <class P> void session<P>::arm_keepalive() noexcept {
+    if (opts_.ping_interval.count() > 0)
+        conn_->set_keepalive(&session::keepalive_probe, this);
+}
+
+template <class P> void session<P>::keepalive_probe(void* p) {
+    auto& s = *static_cast<session*>(p);
+    if (!s.close_sent_ && !s.done_)
+        s.send_control(opcode::ping, {});
 }
 
 // The core's sweeper enforces the wait for the peer's Close: a phase deadline costs no timer.
@@ -7978,6 +8076,7 @@ template <class P>
 template <class Handler>
 void session<P>::ended(Handler& h, std::error_code why) {
     (void)why;
+    conn_->set_keepalive(nullptr, nullptr);
     done_ = true;
     std::string().swap(msg_);
     report_close(h, close_code::abnormal, {});
@@ -8062,6 +8161,7 @@ public:
                 "void on_open(session&)");
             handler_.on_open(*s);
         }
+        s->arm_keepalive();
         std::error_code ec;
         try {
             for (;;) {
@@ -8100,13 +8200,19 @@ private:
             c.phase_deadline_ms.store(pier::detail::coarse_now_ms() + hs,
                                       std::memory_order_relaxed);
         }
+        // After a plain request answered by on_http, the next one (or the upgrade) may be in
+        // the buffer already (pipelining): parse before waiting for more bytes.
+        bool need_read = true;
         for (;;) {
-            auto ec = co_await c.read();
-            if (ec) {
-                if (ec == pier::error::buffer_full)
-                    send_http_error(c, 431);
-                co_return nullptr;
+            if (need_read) {
+                auto ec = co_await c.read();
+                if (ec) {
+                    if (ec == pier::error::buffer_full)
+                        send_http_error(c, 431);
+                    co_return nullptr;
+                }
             }
+            need_read = true;
             http::request_head req;
             const auto r = http::parse_request(c.input(), req, opts_.http);
             if (r.st == http::parse_result::incomplete)
@@ -8138,6 +8244,7 @@ private:
                             c.close();
                             co_return nullptr;
                         }
+                        need_read = c.input().empty();
                         continue;
                     }
                 }
@@ -8227,9 +8334,11 @@ namespace pier::ws {
 /// (including non-upgrade requests, see session.hpp's `on_http`), runs the frame loop of
 /// every connection and calls `Handler`'s hooks (session.hpp). Life cycle, thread safety and
 /// the run-time options are those of `pier::server`; `ws::options` adds the WebSocket ones.
-/// Deadlines: `timeouts.idle` of server_options also closes idle WebSocket connections
-/// (send pings from the application to keep wanted ones busy), `ws::options` has the
-/// handshake and close deadlines.
+/// Deadlines: `ws::options` has the handshake and close deadlines and the automatic
+/// keep-alive (`ping_interval`, `pong_timeout`), which the server copies into the core's
+/// `timeouts.keepalive`/`keepalive_timeout`. `timeouts.idle` of server_options still closes
+/// connections with no traffic at all; answered pings count as traffic, so with pings on it
+/// only ends peers that stopped answering.
 template <class Handler, class Policies = default_policies>
 class server : public pier::server<detail::adapter<Handler, Policies>, Policies> {
     using base = pier::server<detail::adapter<Handler, Policies>, Policies>;
@@ -8244,18 +8353,26 @@ public:
         "pier::ws::message)`");
 
     explicit server(server_options so = {}, options wo = {}, Handler h = {})
-        : base(std::move(so), detail::adapter<Handler, Policies>(std::move(wo), std::move(h))) {}
+        : base(with_keepalive(std::move(so), wo),
+               detail::adapter<Handler, Policies>(std::move(wo), std::move(h))) {}
     server(server_options so, transport_options to, options wo = {}, Handler h = {})
-        : base(std::move(so), std::move(to),
+        : base(with_keepalive(std::move(so), wo), std::move(to),
                detail::adapter<Handler, Policies>(std::move(wo), std::move(h))) {}
     server(asio::io_context& ctx, server_options so, options wo = {}, Handler h = {})
-        : base(ctx, std::move(so),
+        : base(ctx, with_keepalive(std::move(so), wo),
                detail::adapter<Handler, Policies>(std::move(wo), std::move(h))) {}
 
     /// The user's handler (`handler()` is the adapter around it).
     Handler& ws_handler() noexcept { return base::handler().handler(); }
     const options& ws_options() const noexcept {
         return const_cast<server*>(this)->base::handler().ws_options();
+    }
+
+private:
+    static server_options with_keepalive(server_options so, const options& wo) {
+        so.timeouts.keepalive = wo.ping_interval;
+        so.timeouts.keepalive_timeout = wo.pong_timeout;
+        return so;
     }
 };
 
