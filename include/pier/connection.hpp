@@ -138,8 +138,10 @@ public:
     /// Ping): with `timeouts.keepalive` set, `probe(ctx)` runs on the connection's executor
     /// when nothing was received for that long; if still nothing arrives within
     /// `timeouts.keepalive_timeout`, the connection ends with `error::keepalive_timeout`.
-    /// nullptr disarms it. Call on the executor; `ctx` must stay valid until disarmed.
-    void set_keepalive(void (*probe)(void*), void* ctx) noexcept {
+    /// The probe returns whether it sent anything (false: no wait starts, a later sweep asks
+    /// again). nullptr disarms it; so does the connection's end. Call on the executor; `ctx`
+    /// must stay valid until disarmed.
+    void set_keepalive(bool (*probe)(void*), void* ctx) noexcept {
         keepalive_probe_ = probe;
         keepalive_ctx_ = ctx;
         last_read_ms.store(detail::coarse_now_ms(), std::memory_order_relaxed);
@@ -230,7 +232,7 @@ private:
     std::unique_ptr<asio::steady_timer> drain_timer_;
     std::shared_ptr<connection> self_; // keeps a data handler's connection alive
     data_hooks hooks_;
-    void (*keepalive_probe_)(void*) = nullptr;
+    bool (*keepalive_probe_)(void*) = nullptr;
     void* keepalive_ctx_ = nullptr;
     std::size_t drain_target_ = static_cast<std::size_t>(-1);
     asio::ip::tcp::endpoint remote_;

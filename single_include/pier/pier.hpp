@@ -4787,7 +4787,7 @@ deflate_status deflate_codec::decompress(std::span<const std::uint8_t> in, Buffe
     if (!ensure_inflate())
         return deflate_status::out_of_memory;
     inflate_mid_ = true;
-    deflate_status st = inflate_piece(in.data(), in.size(), out);
+    deflate_status st = in.empty() ? deflate_status::ok : inflate_piece(in.data(), in.size(), out);
     if (st == deflate_status::ok && fin) {
         static constexpr std::uint8_t tail[4] = {0x00, 0x00, 0xff, 0xff};
         st = inflate_piece(tail, 4, out); // §7.2.2
@@ -4806,6 +4806,7 @@ template <deflate_buffer Buffer>
 deflate_status deflate_codec::inflate_piece(const std::uint8_t* data, std::size_t size,
                                             Buffer& out) {
     z_stream& z = inflater_->z;
+    const std::size_t start = out.size();
     for (;;) {
         const auto take = static_cast<uInt>(std::min<std::size_t>(size, std::size_t{1} << 30));
         z.next_in = const_cast<Bytef*>(data);
@@ -4814,13 +4815,15 @@ deflate_status deflate_codec::inflate_piece(const std::uint8_t* data, std::size_
             // Never offer more room than the limit plus one byte: a bomb stops right there.
             const std::uint64_t allowance =
                 max_message_size_ - inflated_ + (max_message_size_ == UINT64_MAX ? 0 : 1);
-            // Room grows with the input and with what is already out (geometrically across
-            // rounds); it starts small because resize() zero-fills it: a fixed 16 KiB made
-            // memset most of a small message's inflate cost.
+            // Room grows with the input and with what this call produced (geometrically
+            // across rounds); it starts small because resize() zero-fills it: a fixed 16 KiB
+            // made memset most of a small message's inflate cost. 1 KiB keeps zlib on its
+            // fast path (it needs 258 bytes of room).
             const std::size_t old = out.size();
             const std::size_t room = static_cast<std::size_t>(std::min<std::uint64_t>(
-                allowance, std::clamp<std::size_t>(std::max(std::size_t{z.avail_in} * 4, old), 256,
-                                                   std::size_t{1} << 20)));
+                allowance,
+                std::clamp<std::size_t>(std::max(std::size_t{z.avail_in} * 4, old - start), 1024,
+                                        std::size_t{1} << 20)));
             out.resize(old + room);
             z.next_out = reinterpret_cast<Bytef*>(out.data()) + old;
             z.avail_out = static_cast<uInt>(room);
@@ -5986,7 +5989,13 @@ struct shard {
                 // was in flight). Silence on the read side is what counts: a server that keeps
                 // writing to a dead peer would otherwise never find out.
                 if (auto sent = c.keepalive_sent_ms.load(std::memory_order_relaxed); sent != 0) {
-                    if (ka_wait > 0 && now - sent >= ka_wait) why = error::keepalive_timeout;
+                    // While output is queued the probe may still be waiting behind it: the
+                    // wait counts from when the queue was last seen empty (a peer that stopped
+                    // reading is the write timeout's case).
+                    if (c.write_stall_since_ms.load(std::memory_order_relaxed) != 0)
+                        c.keepalive_sent_ms.store(now, std::memory_order_relaxed);
+                    else if (ka_wait > 0 && now - sent >= ka_wait)
+                        why = error::keepalive_timeout;
                 } else if (now - c.last_read_ms.load(std::memory_order_relaxed) >= ka) {
                     c.keepalive_sent_ms.store(now, std::memory_order_relaxed);
                     c.post_keepalive();
@@ -6163,8 +6172,10 @@ public:
     /// Ping): with `timeouts.keepalive` set, `probe(ctx)` runs on the connection's executor
     /// when nothing was received for that long; if still nothing arrives within
     /// `timeouts.keepalive_timeout`, the connection ends with `error::keepalive_timeout`.
-    /// nullptr disarms it. Call on the executor; `ctx` must stay valid until disarmed.
-    void set_keepalive(void (*probe)(void*), void* ctx) noexcept {
+    /// The probe returns whether it sent anything (false: no wait starts, a later sweep asks
+    /// again). nullptr disarms it; so does the connection's end. Call on the executor; `ctx`
+    /// must stay valid until disarmed.
+    void set_keepalive(bool (*probe)(void*), void* ctx) noexcept {
         keepalive_probe_ = probe;
         keepalive_ctx_ = ctx;
         last_read_ms.store(detail::coarse_now_ms(), std::memory_order_relaxed);
@@ -6255,7 +6266,7 @@ private:
     std::unique_ptr<asio::steady_timer> drain_timer_;
     std::shared_ptr<connection> self_; // keeps a data handler's connection alive
     data_hooks hooks_;
-    void (*keepalive_probe_)(void*) = nullptr;
+    bool (*keepalive_probe_)(void*) = nullptr;
     void* keepalive_ctx_ = nullptr;
     std::size_t drain_target_ = static_cast<std::size_t>(-1);
     asio::ip::tcp::endpoint remote_;
@@ -6372,6 +6383,7 @@ template <class P> std::optional<std::error_code> connection<P>::begin_read() {
             if (!ec && n > 0) {
                 buffer_.commit(n);
                 detail::shard_counters::add(counters().bytes_in, n);
+                touch_read();
                 return std::error_code{};
             }
         }
@@ -6838,6 +6850,9 @@ template <class P> void connection<P>::fail(std::error_code why) noexcept {
     queue_.clear();
     write_stall_since_ms.store(0, std::memory_order_relaxed);
     phase_deadline_ms.store(0, std::memory_order_relaxed);
+    keepalive_armed.store(false, std::memory_order_relaxed);
+    keepalive_probe_ = nullptr;
+    keepalive_ctx_ = nullptr;
     wake_drain();
 }
 
@@ -6868,8 +6883,9 @@ template <class P> void connection<P>::post_expire(std::error_code why) {
 template <class P> void connection<P>::post_keepalive() {
     if (auto self = this->weak_from_this().lock())
         asio::post(executor_, [self = std::move(self)] {
-            if (self->keepalive_probe_ && self->is_open())
-                self->keepalive_probe_(self->keepalive_ctx_);
+            if (!self->keepalive_probe_ || !self->is_open() ||
+                !self->keepalive_probe_(self->keepalive_ctx_))
+                self->keepalive_sent_ms.store(0, std::memory_order_relaxed);
         });
 }
 
@@ -7718,7 +7734,7 @@ private:
     template <class Handler> bool control_frame(Handler& h);
     template <class Handler> void report_close(Handler& h, close_code code, std::string_view why);
     void arm_close_deadline() noexcept;
-    static void keepalive_probe(void* self);
+    static bool keepalive_probe(void* self);
     bool on_executor() const noexcept { return conn_->get_executor().running_in_this_thread(); }
 
     std::shared_ptr<connection_type> conn_;
@@ -7862,10 +7878,12 @@ template <class P> void session<P>::arm_keepalive() noexcept {
         conn_->set_keepalive(&session::keepalive_probe, this);
 }
 
-template <class P> void session<P>::keepalive_probe(void* p) {
+template <class P> bool session<P>::keepalive_probe(void* p) {
     auto& s = *static_cast<session*>(p);
-    if (!s.close_sent_ && !s.done_)
-        s.send_control(opcode::ping, {});
+    if (s.close_sent_ || s.done_)
+        return false;
+    const auto r = s.send_control(opcode::ping, {});
+    return r == send_result::queued || r == send_result::backpressure;
 }
 
 // The core's sweeper enforces the wait for the peer's Close: a phase deadline costs no timer.
@@ -8244,6 +8262,8 @@ private:
                             c.close();
                             co_return nullptr;
                         }
+                        if (!c.is_open()) // on_http closed it, or its reply failed
+                            co_return nullptr;
                         need_read = c.input().empty();
                         continue;
                     }

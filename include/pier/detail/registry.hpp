@@ -129,7 +129,13 @@ struct shard {
                 // was in flight). Silence on the read side is what counts: a server that keeps
                 // writing to a dead peer would otherwise never find out.
                 if (auto sent = c.keepalive_sent_ms.load(std::memory_order_relaxed); sent != 0) {
-                    if (ka_wait > 0 && now - sent >= ka_wait) why = error::keepalive_timeout;
+                    // While output is queued the probe may still be waiting behind it: the
+                    // wait counts from when the queue was last seen empty (a peer that stopped
+                    // reading is the write timeout's case).
+                    if (c.write_stall_since_ms.load(std::memory_order_relaxed) != 0)
+                        c.keepalive_sent_ms.store(now, std::memory_order_relaxed);
+                    else if (ka_wait > 0 && now - sent >= ka_wait)
+                        why = error::keepalive_timeout;
                 } else if (now - c.last_read_ms.load(std::memory_order_relaxed) >= ka) {
                     c.keepalive_sent_ms.store(now, std::memory_order_relaxed);
                     c.post_keepalive();

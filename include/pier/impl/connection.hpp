@@ -60,6 +60,7 @@ template <class P> std::optional<std::error_code> connection<P>::begin_read() {
             if (!ec && n > 0) {
                 buffer_.commit(n);
                 detail::shard_counters::add(counters().bytes_in, n);
+                touch_read();
                 return std::error_code{};
             }
         }
@@ -526,6 +527,9 @@ template <class P> void connection<P>::fail(std::error_code why) noexcept {
     queue_.clear();
     write_stall_since_ms.store(0, std::memory_order_relaxed);
     phase_deadline_ms.store(0, std::memory_order_relaxed);
+    keepalive_armed.store(false, std::memory_order_relaxed);
+    keepalive_probe_ = nullptr;
+    keepalive_ctx_ = nullptr;
     wake_drain();
 }
 
@@ -556,8 +560,9 @@ template <class P> void connection<P>::post_expire(std::error_code why) {
 template <class P> void connection<P>::post_keepalive() {
     if (auto self = this->weak_from_this().lock())
         asio::post(executor_, [self = std::move(self)] {
-            if (self->keepalive_probe_ && self->is_open())
-                self->keepalive_probe_(self->keepalive_ctx_);
+            if (!self->keepalive_probe_ || !self->is_open() ||
+                !self->keepalive_probe_(self->keepalive_ctx_))
+                self->keepalive_sent_ms.store(0, std::memory_order_relaxed);
         });
 }
 

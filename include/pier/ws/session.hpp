@@ -173,7 +173,7 @@ private:
     template <class Handler> bool control_frame(Handler& h);
     template <class Handler> void report_close(Handler& h, close_code code, std::string_view why);
     void arm_close_deadline() noexcept;
-    static void keepalive_probe(void* self);
+    static bool keepalive_probe(void* self);
     bool on_executor() const noexcept { return conn_->get_executor().running_in_this_thread(); }
 
     std::shared_ptr<connection_type> conn_;

@@ -150,6 +150,8 @@ private:
                             c.close();
                             co_return nullptr;
                         }
+                        if (!c.is_open()) // on_http closed it, or its reply failed
+                            co_return nullptr;
                         need_read = c.input().empty();
                         continue;
                     }

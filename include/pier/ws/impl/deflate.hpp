@@ -466,7 +466,7 @@ deflate_status deflate_codec::decompress(std::span<const std::uint8_t> in, Buffe
     if (!ensure_inflate())
         return deflate_status::out_of_memory;
     inflate_mid_ = true;
-    deflate_status st = inflate_piece(in.data(), in.size(), out);
+    deflate_status st = in.empty() ? deflate_status::ok : inflate_piece(in.data(), in.size(), out);
     if (st == deflate_status::ok && fin) {
         static constexpr std::uint8_t tail[4] = {0x00, 0x00, 0xff, 0xff};
         st = inflate_piece(tail, 4, out); // §7.2.2
@@ -485,6 +485,7 @@ template <deflate_buffer Buffer>
 deflate_status deflate_codec::inflate_piece(const std::uint8_t* data, std::size_t size,
                                             Buffer& out) {
     z_stream& z = inflater_->z;
+    const std::size_t start = out.size();
     for (;;) {
         const auto take = static_cast<uInt>(std::min<std::size_t>(size, std::size_t{1} << 30));
         z.next_in = const_cast<Bytef*>(data);
@@ -493,13 +494,15 @@ deflate_status deflate_codec::inflate_piece(const std::uint8_t* data, std::size_
             // Never offer more room than the limit plus one byte: a bomb stops right there.
             const std::uint64_t allowance =
                 max_message_size_ - inflated_ + (max_message_size_ == UINT64_MAX ? 0 : 1);
-            // Room grows with the input and with what is already out (geometrically across
-            // rounds); it starts small because resize() zero-fills it: a fixed 16 KiB made
-            // memset most of a small message's inflate cost.
+            // Room grows with the input and with what this call produced (geometrically
+            // across rounds); it starts small because resize() zero-fills it: a fixed 16 KiB
+            // made memset most of a small message's inflate cost. 1 KiB keeps zlib on its
+            // fast path (it needs 258 bytes of room).
             const std::size_t old = out.size();
             const std::size_t room = static_cast<std::size_t>(std::min<std::uint64_t>(
-                allowance, std::clamp<std::size_t>(std::max(std::size_t{z.avail_in} * 4, old), 256,
-                                                   std::size_t{1} << 20)));
+                allowance,
+                std::clamp<std::size_t>(std::max(std::size_t{z.avail_in} * 4, old - start), 1024,
+                                        std::size_t{1} << 20)));
             out.resize(old + room);
             z.next_out = reinterpret_cast<Bytef*>(out.data()) + old;
             z.avail_out = static_cast<uInt>(room);

@@ -122,10 +122,12 @@ template <class P> void session<P>::arm_keepalive() noexcept {
         conn_->set_keepalive(&session::keepalive_probe, this);
 }
 
-template <class P> void session<P>::keepalive_probe(void* p) {
+template <class P> bool session<P>::keepalive_probe(void* p) {
     auto& s = *static_cast<session*>(p);
-    if (!s.close_sent_ && !s.done_)
-        s.send_control(opcode::ping, {});
+    if (s.close_sent_ || s.done_)
+        return false;
+    const auto r = s.send_control(opcode::ping, {});
+    return r == send_result::queued || r == send_result::backpressure;
 }
 
 // The core's sweeper enforces the wait for the peer's Close: a phase deadline costs no timer.
