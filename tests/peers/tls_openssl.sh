@@ -52,14 +52,18 @@ done
 [[ -n $port ]] || { echo "FAIL - server did not start"; cat server.err; exit 1; }
 echo "# tls_echo on port $port"
 
+# How long s_client keeps the connection open after sending its line, for the echo to come
+# back: sanitized servers (TSan above all, just after a certificate reload) need longer.
+echo_wait=0.4
+[[ -n ${PIER_SANITIZE:-} ]] && echo_wait=2
 # s_client <args...>: connects, sends one line, prints the brief summary and what came back.
 s_client() {
-    (printf 'ping-%s\n' "$$"; sleep 0.4) |
+    (printf 'ping-%s\n' "$$"; sleep "$echo_wait") |
         timeout 10 openssl s_client -connect "127.0.0.1:$port" -brief "$@" 2>&1
 }
 # The same with the full summary (-brief leaves out ALPN).
 s_client_full() {
-    (printf 'ping-%s\n' "$$"; sleep 0.4) |
+    (printf 'ping-%s\n' "$$"; sleep "$echo_wait") |
         timeout 10 openssl s_client -connect "127.0.0.1:$port" "$@" 2>&1
 }
 has() { grep -qF -- "$2" <<<"$1" || { echo "#   expected '$2' in:"; sed 's/^/#     /' <<<"$1"; return 1; }; }
