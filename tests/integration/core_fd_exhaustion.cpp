@@ -10,8 +10,11 @@
 // Why exec and not just fork: the child gets a fresh runtime (no threads inherited from the
 // test process) and its own UBSAN_OPTIONS. UBSan's vptr check probes memory through pipe(2),
 // which fails when the process has no descriptor left, and then reports every virtual call it
-// has not cached yet as "invalid vptr"; the child suppresses that one check (ASan and the rest
-// of UBSan stay on).
+// has not cached yet as "invalid vptr" ("memory cannot be printed"). A suppression cannot
+// match such a report (the dynamic type is unknown), so the child also runs UBSan with
+// halt_on_error=0, which the sanitizer build lets govern the vptr check alone
+// (-fsanitize-recover=vptr, cmake/PierDevelopment.cmake): those reports are printed, not
+// fatal; every other UBSan check, and ASan, stays fatal.
 #include <pier/pier.hpp>
 
 #include <boost/test/unit_test.hpp>
@@ -146,7 +149,8 @@ public:
             else if (v.rfind(child_variable, 0) != 0)
                 env.emplace_back(v);
         }
-        env.push_back("UBSAN_OPTIONS=" + ubsan + "suppressions=" + suppressions_);
+        env.push_back("UBSAN_OPTIONS=" + ubsan + "suppressions=" + suppressions_ +
+                      ":halt_on_error=0");
         env.push_back(std::string(child_variable) + "=" + std::to_string(c[0]) + "," +
                       std::to_string(r[1]));
         std::vector<std::string> args{exe, "--run_test=" + test_case, "--log_level=nothing",
@@ -304,6 +308,8 @@ private:
 BOOST_AUTO_TEST_SUITE(core_fd_exhaustion)
 
 BOOST_AUTO_TEST_CASE(server_survives_descriptor_exhaustion) {
+    // A child that died must fail the checks below, not kill this process with SIGPIPE.
+    ::signal(SIGPIPE, SIG_IGN);
     if (const char* role = std::getenv(child_variable)) {
         int commands = -1, replies = -1;
         if (std::sscanf(role, "%d,%d", &commands, &replies) != 2)
