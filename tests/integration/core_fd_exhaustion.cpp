@@ -19,6 +19,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "support.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -41,6 +43,10 @@
 extern char** environ;
 
 namespace {
+
+using pier_test::eventually;
+using pier_test::patience;
+using pier_test::watchdog;
 
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
@@ -274,34 +280,6 @@ std::vector<outcome> probe(const std::vector<int>& fds, const std::string& msg,
     }
     return out;
 }
-
-/// Exits the process if the test case hangs.
-class watchdog {
-public:
-    explicit watchdog(std::chrono::seconds limit) {
-        thread_ = std::thread([this, limit] {
-            std::unique_lock lock(m_);
-            if (!cv_.wait_for(lock, limit, [&] { return done_; })) {
-                std::fprintf(stderr, "watchdog: core_fd_exhaustion hung\n");
-                std::_Exit(124);
-            }
-        });
-    }
-    ~watchdog() {
-        {
-            std::lock_guard lock(m_);
-            done_ = true;
-        }
-        cv_.notify_all();
-        thread_.join();
-    }
-
-private:
-    std::mutex m_;
-    std::condition_variable cv_;
-    bool done_ = false;
-    std::thread thread_;
-};
 
 } // namespace
 

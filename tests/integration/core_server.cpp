@@ -9,6 +9,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "support.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -37,54 +39,15 @@
 
 namespace {
 
+using pier_test::eventually;
+using pier_test::patience;
+using pier_test::watchdog;
+
 using namespace std::chrono_literals;
 using std::chrono::milliseconds;
 using steady = std::chrono::steady_clock;
 
-/// The bound for anything that should happen "promptly". Generous: sanitizers are slow.
-constexpr milliseconds patience = 10s;
-
 // --- test scaffolding ---------------------------------------------------------------------------
-
-/// Fails (exits) the process if a test case runs longer than `limit`, naming it, instead of
-/// letting a hang block the suite until CTest's timeout.
-class watchdog {
-public:
-    watchdog() : name_(boost::unit_test::framework::current_test_case().full_name()) {
-        thread_ = std::thread([this] {
-            std::unique_lock lock(m_);
-            if (!cv_.wait_for(lock, 120s, [&] { return done_; })) {
-                std::fprintf(stderr, "watchdog: %s hung for 120 s\n", name_.c_str());
-                std::_Exit(124);
-            }
-        });
-    }
-    ~watchdog() {
-        {
-            std::lock_guard lock(m_);
-            done_ = true;
-        }
-        cv_.notify_all();
-        thread_.join();
-    }
-
-private:
-    std::string name_;
-    std::mutex m_;
-    std::condition_variable cv_;
-    bool done_ = false;
-    std::thread thread_;
-};
-
-template <class Pred> bool eventually(Pred pred, milliseconds limit = patience) {
-    const auto until = steady::now() + limit;
-    while (!pred()) {
-        if (steady::now() > until)
-            return pred();
-        std::this_thread::sleep_for(5ms);
-    }
-    return true;
-}
 
 enum class io { ok, eof, reset, timeout, error };
 

@@ -6,6 +6,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "support.hpp"
+
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -25,46 +27,12 @@
 
 namespace {
 
+using pier_test::eventually;
+using pier_test::patience;
+using pier_test::watchdog;
+
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
-
-class watchdog {
-public:
-    watchdog() : name_(boost::unit_test::framework::current_test_case().full_name()) {
-        thread_ = std::thread([this] {
-            std::unique_lock lock(m_);
-            if (!cv_.wait_for(lock, 120s, [&] { return done_; })) {
-                std::fprintf(stderr, "watchdog: %s hung for 120 s\n", name_.c_str());
-                std::_Exit(124);
-            }
-        });
-    }
-    ~watchdog() {
-        {
-            std::lock_guard lock(m_);
-            done_ = true;
-        }
-        cv_.notify_all();
-        thread_.join();
-    }
-
-private:
-    std::string name_;
-    std::mutex m_;
-    std::condition_variable cv_;
-    bool done_ = false;
-    std::thread thread_;
-};
-
-template <class Pred> bool eventually(Pred pred, std::chrono::milliseconds limit = 10s) {
-    const auto until = steady::now() + limit;
-    while (!pred()) {
-        if (steady::now() > until)
-            return pred();
-        std::this_thread::sleep_for(5ms);
-    }
-    return true;
-}
 
 class client {
 public:

@@ -12,6 +12,8 @@
 #include <asio/ssl.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include "support.hpp"
+
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -21,6 +23,10 @@
 #include <vector>
 
 namespace {
+
+using pier_test::eventually;
+using pier_test::patience;
+using pier_test::watchdog;
 
 using namespace std::chrono_literals;
 using tcp = asio::ip::tcp;
@@ -247,18 +253,6 @@ asio::awaitable<std::error_code> failed_handshake(asio::io_context& ioc, std::ui
                                             asio::use_awaitable);
     auto [ec] = co_await c.s.async_handshake(asio::ssl::stream_base::client, pier::use_tuple);
     co_return ec;
-}
-
-/// Waits (bounded) until `pred()` holds; for counters that the server updates after the
-/// client already saw the effect.
-template <class Pred> bool eventually(Pred pred, std::chrono::milliseconds limit = 3s) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (!pred()) {
-        if (std::chrono::steady_clock::now() > until)
-            return false;
-        std::this_thread::sleep_for(10ms);
-    }
-    return true;
 }
 
 std::string pattern(std::size_t n, std::size_t seed = 0) {

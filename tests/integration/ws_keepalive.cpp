@@ -9,6 +9,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "support.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -26,6 +28,10 @@
 #include <vector>
 
 namespace {
+
+using pier_test::eventually;
+using pier_test::patience;
+using pier_test::watchdog;
 
 using namespace std::chrono_literals;
 using std::chrono::milliseconds;
@@ -175,16 +181,6 @@ struct fixture_server {
         return w;
     }
 };
-
-template <class F> bool eventually(F f, milliseconds limit = 10s) {
-    const auto deadline = steady::now() + limit;
-    while (steady::now() < deadline) {
-        if (f())
-            return true;
-        std::this_thread::sleep_for(10ms);
-    }
-    return f();
-}
 
 } // namespace
 

@@ -11,6 +11,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "support.hpp"
+
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -36,54 +38,16 @@
 
 namespace {
 
+using pier_test::eventually;
+using pier_test::patience;
+using pier_test::watchdog;
+
 using namespace std::chrono_literals;
 using std::chrono::milliseconds;
 using steady = std::chrono::steady_clock;
 using pier::ws::close_code;
 
-/// The bound for anything that should happen "promptly". Generous: sanitizers are slow.
-constexpr milliseconds patience = 10s;
-
 // --- test scaffolding ---------------------------------------------------------------------------
-
-/// Fails (exits) the process if a test case runs longer than its limit, naming it.
-class watchdog {
-public:
-    watchdog() : name_(boost::unit_test::framework::current_test_case().full_name()) {
-        thread_ = std::thread([this] {
-            std::unique_lock lock(m_);
-            if (!cv_.wait_for(lock, 120s, [&] { return done_; })) {
-                std::fprintf(stderr, "watchdog: %s hung for 120 s\n", name_.c_str());
-                std::_Exit(124);
-            }
-        });
-    }
-    ~watchdog() {
-        {
-            std::lock_guard lock(m_);
-            done_ = true;
-        }
-        cv_.notify_all();
-        thread_.join();
-    }
-
-private:
-    std::string name_;
-    std::mutex m_;
-    std::condition_variable cv_;
-    bool done_ = false;
-    std::thread thread_;
-};
-
-template <class Pred> bool eventually(Pred pred, milliseconds limit = patience) {
-    const auto until = steady::now() + limit;
-    while (!pred()) {
-        if (steady::now() > until)
-            return pred();
-        std::this_thread::sleep_for(5ms);
-    }
-    return true;
-}
 
 bool iequals(std::string_view a, std::string_view b) {
     return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
