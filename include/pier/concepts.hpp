@@ -44,7 +44,9 @@ concept accept_policy = requires(std::size_t threads) {
 // on slot i runs on `make_executor(i)`, which must serialise its handlers (an io_context run by
 // one thread, or a strand); pier relies on that instead of locks. `start()` launches owned
 // threads (and returns), `stop()` makes them return, `join()` waits for them. A scheduler built
-// from an external io_context owns no threads: the caller runs the io_context.
+// from an external io_context owns no threads: the caller runs the io_context. An optional
+// `owns_threads()` returning true lets `server::wait()` run, after `join()`, what the threads
+// left queued (without it the server assumes the caller runs the io_contexts).
 // `offloads` says whether the scheduler runs blocking work on the worker pool `pool()` (see
 // sched::workers); `data_handler`s are then called there instead of on the event loop.
 template <class S>

@@ -84,6 +84,10 @@ public:
     void start();
     void run();
     void stop() noexcept;
+    /// Waits for the scheduler's threads to return. When the scheduler owns them, what they
+    /// left queued (the listeners' closes, aborted accepts, cancelled timers) then runs on the
+    /// calling thread, so that no operation outlives the server's listeners, or holds a socket
+    /// of another io_context while those are destroyed.
     void wait();
 
     /// The address the first listener is bound to (with the real port when 0 was asked).
@@ -120,6 +124,7 @@ private:
     void reject(typename connection_type::socket_type& s, std::error_code why);
     void shed_pending(listener& l);
     void finish_stop();
+    void drain();
 
     detail::server_core core_;
     Handler handler_;

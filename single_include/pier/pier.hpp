@@ -387,7 +387,9 @@ concept accept_policy = requires(std::size_t threads) {
 // on slot i runs on `make_executor(i)`, which must serialise its handlers (an io_context run by
 // one thread, or a strand); pier relies on that instead of locks. `start()` launches owned
 // threads (and returns), `stop()` makes them return, `join()` waits for them. A scheduler built
-// from an external io_context owns no threads: the caller runs the io_context.
+// from an external io_context owns no threads: the caller runs the io_context. An optional
+// `owns_threads()` returning true lets `server::wait()` run, after `join()`, what the threads
+// left queued (without it the server assumes the caller runs the io_contexts).
 // `offloads` says whether the scheduler runs blocking work on the worker pool `pool()` (see
 // sched::workers); `data_handler`s are then called there instead of on the event loop.
 template <class S>
@@ -7124,6 +7126,10 @@ public:
     void start();
     void run();
     void stop() noexcept;
+    /// Waits for the scheduler's threads to return. When the scheduler owns them, what they
+    /// left queued (the listeners' closes, aborted accepts, cancelled timers) then runs on the
+    /// calling thread, so that no operation outlives the server's listeners, or holds a socket
+    /// of another io_context while those are destroyed.
     void wait();
 
     /// The address the first listener is bound to (with the real port when 0 was asked).
@@ -7160,6 +7166,7 @@ private:
     void reject(typename connection_type::socket_type& s, std::error_code why);
     void shed_pending(listener& l);
     void finish_stop();
+    void drain();
 
     detail::server_core core_;
     Handler handler_;
@@ -7365,6 +7372,32 @@ template <class H, class P> void server<H, P>::run() {
 template <class H, class P> void server<H, P>::wait() {
     if (!started_) return;
     sched_.join();
+    drain();
+}
+
+template <class H, class P> void server<H, P>::drain() {
+    // Only a scheduler that says it owns its threads has them all joined now; an external
+    // io_context belongs to its caller, who runs what is left.
+    if constexpr (requires { sched_.owns_threads(); }) {
+        if (!sched_.owns_threads()) return;
+    } else {
+        return;
+    }
+    for (std::size_t i = 0; i < sched_.size(); ++i)
+        if (sched_.context(i).get_executor().running_in_this_thread()) return; // wait() from a loop
+    // poll() runs only what is ready, so each pass is bounded; what a pass readies (an aborted
+    // accept after its listener's close) runs in the next. A handler that keeps posting work
+    // cannot hold the caller: the passes are bounded too.
+    constexpr int max_passes = 64;
+    for (int pass = 0; pass < max_passes; ++pass) {
+        std::size_t ran = 0;
+        for (std::size_t i = 0; i < sched_.size(); ++i) {
+            auto& ctx = sched_.context(i);
+            ctx.restart();
+            ran += ctx.poll();
+        }
+        if (ran == 0) break;
+    }
 }
 
 template <class H, class P> asio::ip::tcp::endpoint server<H, P>::local_endpoint() const {

@@ -345,4 +345,25 @@ BOOST_AUTO_TEST_CASE(user_accept_policy_two_reuseport_listeners) {
     BOOST_TEST(srv.stats().accepted == 8u);
 }
 
+// Each accept loop's peer socket may belong to the other loop's io_context. Destroying the
+// server must leave no accept pending behind, or the first io_context's destruction frees the
+// socket service the second one's leftover accept still needs (a use-after-free under ASan).
+BOOST_AUTO_TEST_CASE(destroying_a_two_loop_server_leaves_no_accept_pending) {
+    for (int round = 0; round < 20; ++round) {
+        std::atomic<int> opened{0};
+        pier::server<echo, pier::policies<two_reuseport_listeners>> srv({.threads = 2},
+                                                                        echo{&opened});
+        srv.start();
+        if (round % 2 == 0)
+            BOOST_TEST(echo_round_trip(srv.local_endpoint(), "x") == "x");
+        srv.stop();
+        srv.wait();
+        // Every context ran what the loops left: nothing is ready any more.
+        for (std::size_t i = 0; i < srv.scheduler().size(); ++i) {
+            srv.scheduler().context(i).restart();
+            BOOST_TEST(srv.scheduler().context(i).poll() == 0u);
+        }
+    }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

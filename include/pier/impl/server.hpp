@@ -189,6 +189,32 @@ template <class H, class P> void server<H, P>::run() {
 template <class H, class P> void server<H, P>::wait() {
     if (!started_) return;
     sched_.join();
+    drain();
+}
+
+template <class H, class P> void server<H, P>::drain() {
+    // Only a scheduler that says it owns its threads has them all joined now; an external
+    // io_context belongs to its caller, who runs what is left.
+    if constexpr (requires { sched_.owns_threads(); }) {
+        if (!sched_.owns_threads()) return;
+    } else {
+        return;
+    }
+    for (std::size_t i = 0; i < sched_.size(); ++i)
+        if (sched_.context(i).get_executor().running_in_this_thread()) return; // wait() from a loop
+    // poll() runs only what is ready, so each pass is bounded; what a pass readies (an aborted
+    // accept after its listener's close) runs in the next. A handler that keeps posting work
+    // cannot hold the caller: the passes are bounded too.
+    constexpr int max_passes = 64;
+    for (int pass = 0; pass < max_passes; ++pass) {
+        std::size_t ran = 0;
+        for (std::size_t i = 0; i < sched_.size(); ++i) {
+            auto& ctx = sched_.context(i);
+            ctx.restart();
+            ran += ctx.poll();
+        }
+        if (ran == 0) break;
+    }
 }
 
 template <class H, class P> asio::ip::tcp::endpoint server<H, P>::local_endpoint() const {
