@@ -391,8 +391,8 @@ BOOST_AUTO_TEST_CASE(descriptor_exhaustion_is_recognised_in_asios_category) {
 // --- worker_pool ------------------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(worker_pool_runs_tasks) {
-    pier::worker_pool pool({.min_workers = 0, .max_workers = 4});
     std::atomic<int> ran{0};
+    pier::worker_pool pool({.min_workers = 0, .max_workers = 4});
     for (int i = 0; i < 100; ++i)
         BOOST_TEST(submit(pool, [&] { ran.fetch_add(1); }));
     BOOST_TEST(eventually([&] { return ran.load() == 100; }));
@@ -400,9 +400,10 @@ BOOST_AUTO_TEST_CASE(worker_pool_runs_tasks) {
 }
 
 BOOST_AUTO_TEST_CASE(worker_pool_grows_under_blocking_work) {
-    pier::worker_pool pool({.min_workers = 0, .max_workers = 8, .idle_timeout = 10s});
+    // The gate outlives the pool, whose destructor joins the workers still leaving wait().
     gate release;
     std::atomic<int> running{0};
+    pier::worker_pool pool({.min_workers = 0, .max_workers = 8, .idle_timeout = 10s});
     for (int i = 0; i < 6; ++i)
         submit(pool, [&] {
             running.fetch_add(1);
@@ -416,9 +417,9 @@ BOOST_AUTO_TEST_CASE(worker_pool_grows_under_blocking_work) {
 }
 
 BOOST_AUTO_TEST_CASE(worker_pool_caps_threads_and_queues) {
-    pier::worker_pool pool({.min_workers = 0, .max_workers = 2, .idle_timeout = 10s});
     gate release;
     std::atomic<int> running{0}, done{0};
+    pier::worker_pool pool({.min_workers = 0, .max_workers = 2, .idle_timeout = 10s});
     for (int i = 0; i < 5; ++i)
         submit(pool, [&] {
             running.fetch_add(1);
@@ -435,9 +436,9 @@ BOOST_AUTO_TEST_CASE(worker_pool_caps_threads_and_queues) {
 }
 
 BOOST_AUTO_TEST_CASE(worker_pool_refuses_when_queue_full) {
-    pier::worker_pool pool({.min_workers = 0, .max_workers = 1, .max_queue = 1});
     gate started, release;
     std::atomic<int> done{0};
+    pier::worker_pool pool({.min_workers = 0, .max_workers = 1, .max_queue = 1});
     BOOST_TEST(submit(pool, [&] {
         started.open();
         release.wait();
@@ -460,10 +461,11 @@ BOOST_AUTO_TEST_CASE(worker_pool_refuses_when_queue_full) {
 }
 
 BOOST_AUTO_TEST_CASE(worker_pool_retires_idle_workers) {
-    pier::worker_pool pool({.min_workers = 1, .max_workers = 8, .idle_timeout = 100ms});
-    BOOST_TEST(pool.workers() == 1u); // min_workers start at once
     gate release;
     std::atomic<int> running{0};
+    std::atomic<bool> ran{false};
+    pier::worker_pool pool({.min_workers = 1, .max_workers = 8, .idle_timeout = 100ms});
+    BOOST_TEST(pool.workers() == 1u); // min_workers start at once
     for (int i = 0; i < 5; ++i)
         submit(pool, [&] {
             running.fetch_add(1);
@@ -477,7 +479,6 @@ BOOST_AUTO_TEST_CASE(worker_pool_retires_idle_workers) {
     std::this_thread::sleep_for(300ms);
     BOOST_TEST(pool.workers() == 1u);
     // And it still works after retiring.
-    std::atomic<bool> ran{false};
     submit(pool, [&] { ran = true; });
     BOOST_TEST(eventually([&] { return ran.load(); }));
 }
