@@ -1047,6 +1047,15 @@ def write_results(path, ctx, results, notes, info, started, elapsed):
         for label, n in stalls:
             w(f"- {label}: {n} broadcast message(s) not delivered to every subscriber within 2 s")
         w("")
+    # ---- goals
+    w("## Goals")
+    w("")
+    w("The goals issue #5 sets, checked against this run (work per server CPU-second unless said otherwise)"
+      + (". Smoke runs last a second each: these verdicts are not measurements." if ctx.smoke else "."))
+    w("")
+    for line in goal_lines(results):
+        w(f"- {line}")
+    w("")
     # ---- notes
     w("## Notes and shortfalls")
     w("")
@@ -1273,6 +1282,52 @@ def main():
     log(f"\nwrote {results_path} and {json_path} in {elapsed:.0f} s (build {build_seconds:.0f} s); "
         f"{failures} failure(s)")
     return 1 if failures else 0
+
+
+def goal_lines(results):
+    """One line per goal: met or not, with the figures it was judged on."""
+    by = {}
+    for sc, per_server in results:
+        for srv, st in per_server:
+            by[(sc["name"], srv.kind)] = (sc, st.get("summary"))
+
+    def figure(name, kind):
+        sc, s = by.get((name, kind), (None, None))
+        return headline(sc, s) if s else None
+
+    def verdict(ok):
+        return "**met**" if ok else "**not met**"
+
+    lines = []
+    http = [sc["name"] for sc, _ in results if sc["name"].startswith(("http_", "https_"))]
+    for name in http:
+        p, n = figure(name, "pier"), figure(name, "nginx")
+        if p is not None and n is not None:
+            lines.append(f"pier at or above nginx, {name}: {verdict(p >= n)} "
+                         f"({fmt_num(p)} vs {fmt_num(n)}, {p / n:.2f}×)")
+    p, e = figure("http_ka_1k", "pier"), figure("http_ka_1k", "epoll")
+    if p is not None and e is not None:
+        lines.append(f"within a few percent (≥ 0.95×) of the hand-written epoll server, http_ka_1k: "
+                     f"{verdict(p >= 0.95 * e)} ({fmt_num(p)} vs {fmt_num(e)}, {p / e:.2f}×)")
+    for name in ("conn_latency_c1", "conn_latency_c32"):
+        _, ps = by.get((name, "pier"), (None, None))
+        _, es = by.get((name, "epoll"), (None, None))
+        if ps:
+            over = ps.get("over_1s", 0)
+            lines.append(f"no transaction over 1 s, {name}: {verdict(over == 0)} ({over} over 1 s, "
+                         f"{ps.get('over_100ms', 0)} over 100 ms, max {fmt_us(ps.get('max'))})")
+        if ps and es and ps.get("p999") and es.get("p999"):
+            r = ps["p999"] / es["p999"]
+            lines.append(f"p99.9 within 1.25× of epoll's, {name}: {verdict(r <= 1.25)} "
+                         f"({fmt_us(ps['p999'])} vs {fmt_us(es['p999'])}, {r:.2f}×)")
+    for name in ("ws_echo_64", "ws_echo_16k", "ws_broadcast_1000"):
+        p, b = figure(name, "pier"), figure(name, "beast")
+        if p is not None and b is not None:
+            lines.append(f"ahead of Beast by a wide margin (≥ 1.5×), {name}: {verdict(p >= 1.5 * b)} "
+                         f"({fmt_num(p)} vs {fmt_num(b)}, {p / b:.2f}×)")
+    if not lines:
+        lines.append("no scenario with both pier and a reference measured in this run")
+    return lines
 
 
 def standard_notes(results, ctx):
