@@ -73,6 +73,9 @@ public:
 
     explicit server(server_options options = {}, Handler handler = {});
     server(server_options options, transport_options transport, Handler handler = {});
+    /// On an external io_context the caller runs it: after `stop()`, keep running it until the
+    /// server's work is done (e.g. `run()` returns once nothing else is queued on it) before
+    /// destroying the server, so that its accept loops and sweeps finish while it still exists.
     server(asio::io_context& context, server_options options, Handler handler = {});
     server(asio::io_context& context, server_options options, transport_options transport,
            Handler handler = {});
