@@ -56,16 +56,13 @@ echo "# tls_echo on port $port"
 # back: sanitized servers (TSan above all, just after a certificate reload) need longer.
 echo_wait=0.4
 [[ -n ${PIER_SANITIZE:-} ]] && echo_wait=2
-# s_client <args...>: connects, sends one line, prints the brief summary and what came back.
-s_client() {
-    (printf 'ping-%s\n' "$$"; sleep "$echo_wait") |
-        timeout 10 openssl s_client -connect "127.0.0.1:$port" -brief "$@" 2>&1
-}
-# The same with the full summary (-brief leaves out ALPN).
+# s_client_full <args...>: connects, sends one line, prints the full summary and what came back.
 s_client_full() {
     (printf 'ping-%s\n' "$$"; sleep "$echo_wait") |
         timeout 10 openssl s_client -connect "127.0.0.1:$port" "$@" 2>&1
 }
+# The same with the brief summary (which leaves out ALPN).
+s_client() { s_client_full -brief "$@"; }
 has() { grep -qF -- "$2" <<<"$1" || { echo "#   expected '$2' in:"; sed 's/^/#     /' <<<"$1"; return 1; }; }
 
 # --- protocol versions ------------------------------------------------------------------

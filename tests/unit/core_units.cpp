@@ -4,6 +4,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "support.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -27,16 +29,7 @@ std::string concat(const std::vector<asio::const_buffer>& v) {
     return s;
 }
 
-// Polls `pred` until it holds or `limit` passes: every wait in these tests is bounded.
-template <class Pred> bool eventually(Pred pred, std::chrono::milliseconds limit = 5s) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (!pred()) {
-        if (std::chrono::steady_clock::now() > until)
-            return pred();
-        std::this_thread::sleep_for(2ms);
-    }
-    return true;
-}
+using pier_test::eventually;
 
 // A one-shot event with bounded waits, so that a failing test cannot leave a worker blocked
 // forever (the pool's destructor would then hang joining it).

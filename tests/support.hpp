@@ -1,6 +1,7 @@
-// Scaffolding shared by the integration tests: a watchdog that turns a hang into a named
-// failure, and a bounded wait for conditions the server makes true after the client saw the
-// effect (counters, hooks). Every wait in the integration tests is bounded by these.
+// Scaffolding shared by the unit and integration tests: a watchdog that turns a hang into a
+// named failure, and a bounded wait for conditions another thread makes true (a server's
+// counters and hooks after the client saw the effect, a worker pool's threads). Every wait in
+// the tests is bounded by these.
 #pragma once
 
 #include <boost/test/unit_test.hpp>
