@@ -115,9 +115,13 @@ private:
         asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>, acceptor_executor> backoff;
         listener(acceptor_executor ex, std::size_t s) : acceptor(ex), slot(s), backoff(ex) {}
     };
+    // On a strand: a shared_pool runs one io_context on several threads, and the timer's wait
+    // and the cancel posted by finish_stop() must not run at once.
     struct sweeper {
-        asio::steady_timer timer;
-        explicit sweeper(asio::io_context& ctx) : timer(ctx) {}
+        asio::basic_waitable_timer<std::chrono::steady_clock,
+                                   asio::wait_traits<std::chrono::steady_clock>, acceptor_executor>
+            timer;
+        explicit sweeper(acceptor_executor ex) : timer(ex) {}
     };
 
     void init();
@@ -135,8 +139,13 @@ private:
     scheduler_type sched_;
     std::vector<std::unique_ptr<listener>> listeners_;
     std::vector<std::unique_ptr<sweeper>> sweepers_;
-    std::optional<asio::signal_set> signals_;
-    std::optional<asio::steady_timer> stop_timer_;
+    // The signal set and the shutdown deadline are touched only on control_, a strand on
+    // context 0 (several threads may run it).
+    std::optional<acceptor_executor> control_;
+    std::optional<asio::basic_signal_set<acceptor_executor>> signals_;
+    std::optional<asio::basic_waitable_timer<
+        std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>, acceptor_executor>>
+        stop_timer_;
     std::atomic<std::size_t> next_slot_{0};
     std::mutex spare_mutex_;
     int spare_fd_ = -1;

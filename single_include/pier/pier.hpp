@@ -941,7 +941,7 @@ public:
             } catch (...) {
                 ep = std::current_exception();
             }
-            complete([h = std::move(handler_), ep]() mutable { std::move(h)(ep); });
+            complete([h = std::move(handler_), ep = std::move(ep)]() mutable { std::move(h)(ep); });
         } else {
             result_type r{};
             try {
@@ -949,7 +949,7 @@ public:
             } catch (...) {
                 ep = std::current_exception();
             }
-            complete([h = std::move(handler_), ep, r = std::move(r)]() mutable {
+            complete([h = std::move(handler_), ep = std::move(ep), r = std::move(r)]() mutable {
                 std::move(h)(ep, std::move(r));
             });
         }
@@ -958,12 +958,18 @@ public:
     void refuse(std::error_code why) override {
         auto ep = std::make_exception_ptr(std::system_error(why));
         if constexpr (std::is_void_v<result_type>)
-            complete([h = std::move(handler_), ep]() mutable { std::move(h)(ep); });
+            complete([h = std::move(handler_), ep = std::move(ep)]() mutable { std::move(h)(ep); });
         else
-            complete([h = std::move(handler_), ep]() mutable { std::move(h)(ep, result_type{}); });
+            complete([h = std::move(handler_), ep = std::move(ep)]() mutable {
+                std::move(h)(ep, result_type{});
+            });
     }
 
 private:
+    // The exception_ptr is moved, never copied, into the completion: the worker must hold no
+    // reference once it posts. libstdc++ counts exception references with atomics that
+    // sanitizers do not see, so a last release on this thread would race (to TSan) with the
+    // caller's reads of the exception.
     template <class Fn> void complete(Fn&& fn) {
         auto ex = work_.get_executor();
         work_.reset();
@@ -5938,6 +5944,8 @@ struct shard {
     std::size_t count = 0;
     shard_counters counters;
 
+    /// Links `c`, which must already be owned by a `std::shared_ptr`: walkers of the list reach
+    /// it through `weak_from_this()` under the lock.
     void insert(connection_base* c) noexcept {
         std::lock_guard lock(mutex);
         c->shard_ = this;
@@ -6348,7 +6356,8 @@ connection<P>::connection(detail::server_core& core, detail::shard& shard, sched
                           const asio::ip::tcp::endpoint& remote, std::uint64_t id)
     : core_(core), sched_(sched), ctx_(ctx), executor_(socket.get_executor()),
       stream_(std::move(socket), ctx), remote_(remote), id_(id) {
-    shard.insert(this);
+    // Linked into the shard by the server once a shared_ptr owns it (shard::insert).
+    shard_ = &shard;
 }
 
 template <class P> connection<P>::~connection() {
@@ -7157,9 +7166,13 @@ private:
         asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>, acceptor_executor> backoff;
         listener(acceptor_executor ex, std::size_t s) : acceptor(ex), slot(s), backoff(ex) {}
     };
+    // On a strand: a shared_pool runs one io_context on several threads, and the timer's wait
+    // and the cancel posted by finish_stop() must not run at once.
     struct sweeper {
-        asio::steady_timer timer;
-        explicit sweeper(asio::io_context& ctx) : timer(ctx) {}
+        asio::basic_waitable_timer<std::chrono::steady_clock,
+                                   asio::wait_traits<std::chrono::steady_clock>, acceptor_executor>
+            timer;
+        explicit sweeper(acceptor_executor ex) : timer(ex) {}
     };
 
     void init();
@@ -7177,8 +7190,13 @@ private:
     scheduler_type sched_;
     std::vector<std::unique_ptr<listener>> listeners_;
     std::vector<std::unique_ptr<sweeper>> sweepers_;
-    std::optional<asio::signal_set> signals_;
-    std::optional<asio::steady_timer> stop_timer_;
+    // The signal set and the shutdown deadline are touched only on control_, a strand on
+    // context 0 (several threads may run it).
+    std::optional<acceptor_executor> control_;
+    std::optional<asio::basic_signal_set<acceptor_executor>> signals_;
+    std::optional<asio::basic_waitable_timer<
+        std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>, acceptor_executor>>
+        stop_timer_;
     std::atomic<std::size_t> next_slot_{0};
     std::mutex spare_mutex_;
     int spare_fd_ = -1;
@@ -7355,11 +7373,12 @@ template <class H, class P> void server<H, P>::start() {
     started_ = true;
     for (auto& l : listeners_) asio::co_spawn(l->acceptor.get_executor(), accept_loop(*l), asio::detached);
     for (std::size_t i = 0; i < core_.shards.size(); ++i) {
-        sweepers_.push_back(std::make_unique<sweeper>(sched_.context(i)));
-        asio::co_spawn(sched_.context(i), sweep_loop(i), asio::detached);
+        sweepers_.push_back(std::make_unique<sweeper>(asio::make_strand(sched_.context(i))));
+        asio::co_spawn(sweepers_.back()->timer.get_executor(), sweep_loop(i), asio::detached);
     }
+    control_.emplace(asio::make_strand(sched_.context(0)));
     if (core_.options.handle_signals) {
-        signals_.emplace(sched_.context(0), SIGINT, SIGTERM);
+        signals_.emplace(*control_, SIGINT, SIGTERM);
         signals_->async_wait([this](std::error_code ec, int) {
             if (!ec) stop();
         });
@@ -7461,6 +7480,10 @@ asio::awaitable<void> server<H, P>::accept_loop(listener& l) {
         auto c = std::make_shared<connection_type>(
             core_, *core_.shards[slot], sched_, transport_, std::move(socket), peer,
             core_.next_id.fetch_add(1, std::memory_order_relaxed));
+        // Listed only now that a shared_ptr owns it: stop() and the sweeper reach it through
+        // weak_from_this() under the shard's lock. One listed after stop() walked the shard
+        // sees core_.stopping when it starts serving.
+        core_.shards[slot]->insert(c.get());
         asio::dispatch(ex, [c = std::move(c), this]() mutable {
             auto& conn = *c;
             conn.start(handler_, std::move(c));
@@ -7517,8 +7540,10 @@ template <class H, class P> void server<H, P>::stop() noexcept {
     for (auto& sh : core_.shards) sh->for_each([](detail::connection_base& c) { c.post_shutdown(); });
     // A last resort should a handler not return after its connection was closed at the
     // shutdown deadline.
-    asio::post(sched_.context(0), [this] {
-        stop_timer_.emplace(sched_.context(0));
+    asio::post(*control_, [this] {
+        if (finished_.load(std::memory_order_acquire))
+            return;
+        stop_timer_.emplace(*control_);
         stop_timer_->expires_after(core_.options.timeouts.shutdown +
                                    core_.options.timeouts.resolution * 4 + std::chrono::seconds(1));
         stop_timer_->async_wait([this](std::error_code ec) {
@@ -7530,15 +7555,18 @@ template <class H, class P> void server<H, P>::stop() noexcept {
 
 template <class H, class P> void server<H, P>::finish_stop() {
     if (finished_.exchange(true)) return;
-    asio::post(sched_.context(0), [this] {
-        if (stop_timer_) stop_timer_->cancel();
-        if (signals_) {
-            std::error_code ec;
-            signals_->cancel(ec);
-        }
-    });
+    if (control_)
+        asio::post(*control_, [this] {
+            if (stop_timer_)
+                stop_timer_->cancel();
+            if (signals_) {
+                std::error_code ec;
+                signals_->cancel(ec);
+            }
+        });
     for (std::size_t i = 0; i < sweepers_.size(); ++i)
-        asio::post(sched_.context(i), [s = sweepers_[i].get()] { s->timer.cancel(); });
+        asio::post(sweepers_[i]->timer.get_executor(),
+                   [s = sweepers_[i].get()] { s->timer.cancel(); });
     // stop() ends only threads the scheduler started (concepts.hpp): an external io_context
     // is left to its caller.
     sched_.stop();

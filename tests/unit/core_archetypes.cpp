@@ -23,6 +23,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -363,6 +364,48 @@ BOOST_AUTO_TEST_CASE(destroying_a_two_loop_server_leaves_no_accept_pending) {
             srv.scheduler().context(i).restart();
             BOOST_TEST(srv.scheduler().context(i).poll() == 0u);
         }
+    }
+}
+
+// A shared_pool runs one io_context on several threads, so the work stop() posts (arming the
+// shutdown deadline) and the work finish_stop() posts when the last open connection ends
+// (cancelling it, cancelling the sweep timers) can run on two threads at once unless both go
+// through strands. Open connections at stop() make finish_stop() come from a loop thread,
+// soon after. Under ThreadSanitizer the old code reported a race on the deadline timer; every
+// build checks that each stop finishes with nothing left open.
+BOOST_AUTO_TEST_CASE(stopping_a_shared_pool_server_serialises_its_control_work) {
+    for (int round = 0; round < 40; ++round) {
+        std::atomic<int> opened{0};
+        // A short linger: the clients stay silent, so each closing connection would otherwise
+        // wait the default 2 s for their FIN.
+        pier::server<echo, pier::policies<pier::sched::shared_pool>> srv(
+            {.threads = 2, .timeouts = {.linger = 20ms}}, echo{&opened});
+        srv.start();
+        const auto ep = srv.local_endpoint();
+        std::vector<int> clients;
+        for (int i = 0; i < 4; ++i) {
+            int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            BOOST_TEST_REQUIRE(fd >= 0);
+            BOOST_TEST_REQUIRE(::connect(fd, ep.data(), static_cast<socklen_t>(ep.size())) == 0);
+            clients.push_back(fd);
+        }
+        const auto until = std::chrono::steady_clock::now() + 10s;
+        while (srv.stats().active < clients.size() && std::chrono::steady_clock::now() < until)
+            std::this_thread::sleep_for(1ms);
+        BOOST_TEST(srv.stats().active == clients.size());
+        // Half the rounds close the clients first, so that connections end (and finish_stop()
+        // runs on a loop thread) while stop()'s own work is still in flight; the delay varies.
+        if (round % 2 == 1) {
+            for (int fd : clients)
+                ::close(fd);
+            clients.clear();
+            std::this_thread::sleep_for(std::chrono::microseconds(100 * (round % 7)));
+        }
+        srv.stop();
+        srv.wait();
+        BOOST_TEST(srv.stats().active == 0u);
+        for (int fd : clients)
+            ::close(fd);
     }
 }
 

@@ -76,6 +76,8 @@ struct shard {
     std::size_t count = 0;
     shard_counters counters;
 
+    /// Links `c`, which must already be owned by a `std::shared_ptr`: walkers of the list reach
+    /// it through `weak_from_this()` under the lock.
     void insert(connection_base* c) noexcept {
         std::lock_guard lock(mutex);
         c->shard_ = this;

@@ -23,7 +23,8 @@ connection<P>::connection(detail::server_core& core, detail::shard& shard, sched
                           const asio::ip::tcp::endpoint& remote, std::uint64_t id)
     : core_(core), sched_(sched), ctx_(ctx), executor_(socket.get_executor()),
       stream_(std::move(socket), ctx), remote_(remote), id_(id) {
-    shard.insert(this);
+    // Linked into the shard by the server once a shared_ptr owns it (shard::insert).
+    shard_ = &shard;
 }
 
 template <class P> connection<P>::~connection() {

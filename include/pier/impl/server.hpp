@@ -169,11 +169,12 @@ template <class H, class P> void server<H, P>::start() {
     started_ = true;
     for (auto& l : listeners_) asio::co_spawn(l->acceptor.get_executor(), accept_loop(*l), asio::detached);
     for (std::size_t i = 0; i < core_.shards.size(); ++i) {
-        sweepers_.push_back(std::make_unique<sweeper>(sched_.context(i)));
-        asio::co_spawn(sched_.context(i), sweep_loop(i), asio::detached);
+        sweepers_.push_back(std::make_unique<sweeper>(asio::make_strand(sched_.context(i))));
+        asio::co_spawn(sweepers_.back()->timer.get_executor(), sweep_loop(i), asio::detached);
     }
+    control_.emplace(asio::make_strand(sched_.context(0)));
     if (core_.options.handle_signals) {
-        signals_.emplace(sched_.context(0), SIGINT, SIGTERM);
+        signals_.emplace(*control_, SIGINT, SIGTERM);
         signals_->async_wait([this](std::error_code ec, int) {
             if (!ec) stop();
         });
@@ -275,6 +276,10 @@ asio::awaitable<void> server<H, P>::accept_loop(listener& l) {
         auto c = std::make_shared<connection_type>(
             core_, *core_.shards[slot], sched_, transport_, std::move(socket), peer,
             core_.next_id.fetch_add(1, std::memory_order_relaxed));
+        // Listed only now that a shared_ptr owns it: stop() and the sweeper reach it through
+        // weak_from_this() under the shard's lock. One listed after stop() walked the shard
+        // sees core_.stopping when it starts serving.
+        core_.shards[slot]->insert(c.get());
         asio::dispatch(ex, [c = std::move(c), this]() mutable {
             auto& conn = *c;
             conn.start(handler_, std::move(c));
@@ -331,8 +336,10 @@ template <class H, class P> void server<H, P>::stop() noexcept {
     for (auto& sh : core_.shards) sh->for_each([](detail::connection_base& c) { c.post_shutdown(); });
     // A last resort should a handler not return after its connection was closed at the
     // shutdown deadline.
-    asio::post(sched_.context(0), [this] {
-        stop_timer_.emplace(sched_.context(0));
+    asio::post(*control_, [this] {
+        if (finished_.load(std::memory_order_acquire))
+            return;
+        stop_timer_.emplace(*control_);
         stop_timer_->expires_after(core_.options.timeouts.shutdown +
                                    core_.options.timeouts.resolution * 4 + std::chrono::seconds(1));
         stop_timer_->async_wait([this](std::error_code ec) {
@@ -344,15 +351,18 @@ template <class H, class P> void server<H, P>::stop() noexcept {
 
 template <class H, class P> void server<H, P>::finish_stop() {
     if (finished_.exchange(true)) return;
-    asio::post(sched_.context(0), [this] {
-        if (stop_timer_) stop_timer_->cancel();
-        if (signals_) {
-            std::error_code ec;
-            signals_->cancel(ec);
-        }
-    });
+    if (control_)
+        asio::post(*control_, [this] {
+            if (stop_timer_)
+                stop_timer_->cancel();
+            if (signals_) {
+                std::error_code ec;
+                signals_->cancel(ec);
+            }
+        });
     for (std::size_t i = 0; i < sweepers_.size(); ++i)
-        asio::post(sched_.context(i), [s = sweepers_[i].get()] { s->timer.cancel(); });
+        asio::post(sweepers_[i]->timer.get_executor(),
+                   [s = sweepers_[i].get()] { s->timer.cancel(); });
     // stop() ends only threads the scheduler started (concepts.hpp): an external io_context
     // is left to its caller.
     sched_.stop();

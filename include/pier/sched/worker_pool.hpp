@@ -175,7 +175,7 @@ public:
             } catch (...) {
                 ep = std::current_exception();
             }
-            complete([h = std::move(handler_), ep]() mutable { std::move(h)(ep); });
+            complete([h = std::move(handler_), ep = std::move(ep)]() mutable { std::move(h)(ep); });
         } else {
             result_type r{};
             try {
@@ -183,7 +183,7 @@ public:
             } catch (...) {
                 ep = std::current_exception();
             }
-            complete([h = std::move(handler_), ep, r = std::move(r)]() mutable {
+            complete([h = std::move(handler_), ep = std::move(ep), r = std::move(r)]() mutable {
                 std::move(h)(ep, std::move(r));
             });
         }
@@ -192,12 +192,18 @@ public:
     void refuse(std::error_code why) override {
         auto ep = std::make_exception_ptr(std::system_error(why));
         if constexpr (std::is_void_v<result_type>)
-            complete([h = std::move(handler_), ep]() mutable { std::move(h)(ep); });
+            complete([h = std::move(handler_), ep = std::move(ep)]() mutable { std::move(h)(ep); });
         else
-            complete([h = std::move(handler_), ep]() mutable { std::move(h)(ep, result_type{}); });
+            complete([h = std::move(handler_), ep = std::move(ep)]() mutable {
+                std::move(h)(ep, result_type{});
+            });
     }
 
 private:
+    // The exception_ptr is moved, never copied, into the completion: the worker must hold no
+    // reference once it posts. libstdc++ counts exception references with atomics that
+    // sanitizers do not see, so a last release on this thread would race (to TSan) with the
+    // caller's reads of the exception.
     template <class Fn> void complete(Fn&& fn) {
         auto ex = work_.get_executor();
         work_.reset();
