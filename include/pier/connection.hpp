@@ -36,7 +36,11 @@ namespace pier {
 ///
 /// Lifetime: the server keeps the connection alive while its handler runs; keep a
 /// `std::shared_ptr` (`shared_from_this()`) to send to it from elsewhere later — a send to a
-/// closed connection answers `send_result::closed`.
+/// closed connection answers `send_result::closed`. Such references must not outlive the
+/// server: its io_contexts own the socket and the strand. Release them when the connection
+/// closes (the `on_close` hook) or before destroying the server, preferably on a loop thread;
+/// while a reference is held, `stop()` waits for the connection up to its last-resort
+/// deadline.
 ///
 /// Thread safety: everything runs on the connection's executor (`get_executor()`), except
 /// `try_send`, `close` and `abort`, which may be called from any thread: off the executor they

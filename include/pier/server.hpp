@@ -96,7 +96,8 @@ public:
     /// The address the first listener is bound to (with the real port when 0 was asked).
     asio::ip::tcp::endpoint local_endpoint() const;
     /// The listening sockets' descriptors, one per accept loop (dup'ed descriptors included),
-    /// e.g. to inspect their options; empty before `start()`.
+    /// e.g. to inspect their options; empty before `start()`, and not to be used after
+    /// `stop()` (the listeners close then, and the numbers may be reused).
     std::vector<int> native_listener_handles();
     pier::stats stats() const { return core_.snapshot(); }
     const server_options& options() const noexcept { return core_.options; }
@@ -131,6 +132,17 @@ private:
     void reject(typename connection_type::socket_type& s, std::error_code why);
     void shed_pending(listener& l);
     void finish_stop();
+
+    // Counts the threads inside stop() and finish_stop(), which wait() waits out.
+    struct in_flight {
+        std::atomic<int>& n;
+        explicit in_flight(std::atomic<int>& c) noexcept : n(c) {
+            n.fetch_add(1, std::memory_order_acq_rel);
+        }
+        ~in_flight() { n.fetch_sub(1, std::memory_order_acq_rel); }
+        in_flight(const in_flight&) = delete;
+        in_flight& operator=(const in_flight&) = delete;
+    };
     void drain();
 
     detail::server_core core_;
@@ -146,11 +158,13 @@ private:
     std::optional<asio::basic_waitable_timer<
         std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>, acceptor_executor>>
         stop_timer_;
+    asio::ip::tcp::endpoint local_endpoint_;
     std::atomic<std::size_t> next_slot_{0};
     std::mutex spare_mutex_;
     int spare_fd_ = -1;
     bool started_ = false;
     std::atomic<bool> finished_{false};
+    std::atomic<int> stop_calls_{0};
 };
 
 /// Raises this process's soft RLIMIT_NOFILE to its hard limit (servers need many

@@ -644,7 +644,9 @@ namespace pier::sched {
 /// explicit `asio::post` (see `connection::try_send` from another thread). Each io_context is
 /// created with concurrency hint 1, which lets Asio skip locking in its scheduler.
 ///
-/// Built from an external io_context it has one slot and no threads: the caller runs it.
+/// Built from an external io_context it has one slot and no threads: the caller runs it, from
+/// one thread only (connections get the io_context's plain executor, no strand). To run an
+/// external io_context on several threads, use `shared_pool`, whose connections have strands.
 ///
 /// Thread safety: `start`, `stop` and `join` from one controlling thread; `context` and
 /// `make_executor` from any thread once constructed.
@@ -930,25 +932,27 @@ template <class F, class Handler> class offload_task final : public pool_task {
 
 public:
     offload_task(F&& f, Handler&& h)
-        : f_(std::move(f)), handler_(std::move(h)),
+        : f_(std::in_place, std::move(f)), handler_(std::move(h)),
           work_(asio::make_work_guard(asio::get_associated_executor(handler_))) {}
 
     void run() override {
         std::exception_ptr ep;
         if constexpr (std::is_void_v<result_type>) {
             try {
-                f_();
+                (*f_)();
             } catch (...) {
                 ep = std::current_exception();
             }
+            f_.reset();
             complete([h = std::move(handler_), ep = std::move(ep)]() mutable { std::move(h)(ep); });
         } else {
             result_type r{};
             try {
-                r = f_();
+                r = (*f_)();
             } catch (...) {
                 ep = std::current_exception();
             }
+            f_.reset();
             complete([h = std::move(handler_), ep = std::move(ep), r = std::move(r)]() mutable {
                 std::move(h)(ep, std::move(r));
             });
@@ -957,6 +961,7 @@ public:
 
     void refuse(std::error_code why) override {
         auto ep = std::make_exception_ptr(std::system_error(why));
+        f_.reset();
         if constexpr (std::is_void_v<result_type>)
             complete([h = std::move(handler_), ep = std::move(ep)]() mutable { std::move(h)(ep); });
         else
@@ -966,17 +971,18 @@ public:
     }
 
 private:
-    // The exception_ptr is moved, never copied, into the completion: the worker must hold no
-    // reference once it posts. libstdc++ counts exception references with atomics that
-    // sanitizers do not see, so a last release on this thread would race (to TSan) with the
-    // caller's reads of the exception.
+    // Once the completion is posted the caller may resume, so the worker must release nothing
+    // the caller can see afterwards: the job (and what it captured, e.g. a connection's
+    // shared_ptr) is destroyed before, and the exception_ptr is moved, never copied, into the
+    // completion (libstdc++ counts exception references with atomics that sanitizers do not
+    // see). The work guard goes last, so that the caller's io_context cannot run out of work
+    // with the completion not yet queued.
     template <class Fn> void complete(Fn&& fn) {
-        auto ex = work_.get_executor();
+        asio::post(work_.get_executor(), std::forward<Fn>(fn));
         work_.reset();
-        asio::post(ex, std::forward<Fn>(fn));
     }
 
-    F f_;
+    std::optional<F> f_;
     Handler handler_;
     asio::executor_work_guard<asio::associated_executor_t<Handler>> work_;
 };
@@ -2782,6 +2788,8 @@ template <class E> struct stream<E>::read_op {
             return self.complete(ec, n);
         if (at == step::waiting && wait_ec)
             return self.complete(wait_ec, std::size_t(0));
+        if (at == step::waiting && !s->socket_.is_open())
+            return self.complete(asio::error::operation_aborted, std::size_t(0));
         n = s->try_read_some(buffer, ec);
         if (ec == asio::error::would_block) {
             at = step::waiting;
@@ -2810,6 +2818,10 @@ template <class E> struct stream<E>::write_op {
             return self.complete(ec, n);
         if (at == step::waiting && wait_ec)
             return self.complete(wait_ec, std::size_t(0));
+        // Closed while the wait's completion was queued: the owner may have freed the buffers
+        // already (a failed connection clears its write queue), so touch none of them.
+        if (at == step::waiting && !s->socket_.is_open())
+            return self.complete(asio::error::operation_aborted, std::size_t(0));
         n = s->try_write_some(buffers, ec);
         if (ec == asio::error::would_block) {
             at = step::waiting;
@@ -6080,7 +6092,11 @@ namespace pier {
 ///
 /// Lifetime: the server keeps the connection alive while its handler runs; keep a
 /// `std::shared_ptr` (`shared_from_this()`) to send to it from elsewhere later — a send to a
-/// closed connection answers `send_result::closed`.
+/// closed connection answers `send_result::closed`. Such references must not outlive the
+/// server: its io_contexts own the socket and the strand. Release them when the connection
+/// closes (the `on_close` hook) or before destroying the server, preferably on a loop thread;
+/// while a reference is held, `stop()` waits for the connection up to its last-resort
+/// deadline.
 ///
 /// Thread safety: everything runs on the connection's executor (`get_executor()`), except
 /// `try_send`, `close` and `abort`, which may be called from any thread: off the executor they
@@ -6735,8 +6751,10 @@ template <class P> void connection<P>::start_async_write() {
 
 template <class P> void connection<P>::on_written(std::error_code ec, std::size_t n) {
     writing_ = false;
-    if (ec) {
-        if (state_ != state::closed) fail(ec);
+    // Closed while this completion was queued: fail() already emptied the queue.
+    if (ec || state_ == state::closed) {
+        if (ec && state_ != state::closed)
+            fail(ec);
         wake_drain();
         return;
     }
@@ -6920,9 +6938,10 @@ asio::awaitable<void> connection<P>::serve(Handler& h) {
     std::error_code hec = co_await transport_type::handshake(stream_, ctx_);
     if (state_ == state::closed) hec = close_reason_;
     if (hec) {
+        // The hook first: whoever sees the counter move may expect the hook to have run.
+        detail::call_on_handshake_error(h, std::as_const(remote_), hec);
         if (hec != error::handshake_timeout)
             detail::shard_counters::add(counters().handshake_failures);
-        detail::call_on_handshake_error(h, std::as_const(remote_), hec);
         fail(hec);
         co_return;
     }
@@ -7147,7 +7166,8 @@ public:
     /// The address the first listener is bound to (with the real port when 0 was asked).
     asio::ip::tcp::endpoint local_endpoint() const;
     /// The listening sockets' descriptors, one per accept loop (dup'ed descriptors included),
-    /// e.g. to inspect their options; empty before `start()`.
+    /// e.g. to inspect their options; empty before `start()`, and not to be used after
+    /// `stop()` (the listeners close then, and the numbers may be reused).
     std::vector<int> native_listener_handles();
     pier::stats stats() const { return core_.snapshot(); }
     const server_options& options() const noexcept { return core_.options; }
@@ -7182,6 +7202,17 @@ private:
     void reject(typename connection_type::socket_type& s, std::error_code why);
     void shed_pending(listener& l);
     void finish_stop();
+
+    // Counts the threads inside stop() and finish_stop(), which wait() waits out.
+    struct in_flight {
+        std::atomic<int>& n;
+        explicit in_flight(std::atomic<int>& c) noexcept : n(c) {
+            n.fetch_add(1, std::memory_order_acq_rel);
+        }
+        ~in_flight() { n.fetch_sub(1, std::memory_order_acq_rel); }
+        in_flight(const in_flight&) = delete;
+        in_flight& operator=(const in_flight&) = delete;
+    };
     void drain();
 
     detail::server_core core_;
@@ -7197,11 +7228,13 @@ private:
     std::optional<asio::basic_waitable_timer<
         std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>, acceptor_executor>>
         stop_timer_;
+    asio::ip::tcp::endpoint local_endpoint_;
     std::atomic<std::size_t> next_slot_{0};
     std::mutex spare_mutex_;
     int spare_fd_ = -1;
     bool started_ = false;
     std::atomic<bool> finished_{false};
+    std::atomic<int> stop_calls_{0};
 };
 
 /// Raises this process's soft RLIMIT_NOFILE to its hard limit (servers need many
@@ -7370,6 +7403,12 @@ template <class H, class P> void server<H, P>::start() {
     if (started_) return;
     spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     open_listeners();
+    // Read once here: stop() closes the acceptors on their own strands, so reading them from
+    // another thread later would race.
+    if (!listeners_.empty()) {
+        std::error_code ec;
+        local_endpoint_ = listeners_.front()->acceptor.local_endpoint(ec);
+    }
     started_ = true;
     for (auto& l : listeners_) asio::co_spawn(l->acceptor.get_executor(), accept_loop(*l), asio::detached);
     for (std::size_t i = 0; i < core_.shards.size(); ++i) {
@@ -7395,6 +7434,10 @@ template <class H, class P> void server<H, P>::wait() {
     if (!started_) return;
     sched_.join();
     drain();
+    // stop() or finish_stop() may still be running on a thread that is not a loop (a user's
+    // stop(), or the last connection released elsewhere): the server must outlive them.
+    while (stop_calls_.load(std::memory_order_acquire) != 0)
+        std::this_thread::yield();
 }
 
 template <class H, class P> void server<H, P>::drain() {
@@ -7423,9 +7466,7 @@ template <class H, class P> void server<H, P>::drain() {
 }
 
 template <class H, class P> asio::ip::tcp::endpoint server<H, P>::local_endpoint() const {
-    if (listeners_.empty()) return {};
-    std::error_code ec;
-    return listeners_.front()->acceptor.local_endpoint(ec);
+    return local_endpoint_;
 }
 
 template <class H, class P> std::vector<int> server<H, P>::native_listener_handles() {
@@ -7475,7 +7516,17 @@ asio::awaitable<void> server<H, P>::accept_loop(listener& l) {
             detail::shard_counters::add(counters.rejected);
             continue;
         }
-        core_.active.fetch_add(1, std::memory_order_acq_rel);
+        // Counted before the second look at `stopping` (both seq_cst, as in stop()): either
+        // stop() sees this connection active and waits for it, or we see stop() and back out.
+        // Otherwise one accepted just as stop() found none active would run after
+        // finish_stop() cancelled the sweepers, with no deadline enforced.
+        core_.active.fetch_add(1, std::memory_order_seq_cst);
+        if (core_.stopping.load(std::memory_order_seq_cst)) {
+            std::error_code ignored;
+            socket.close(ignored);
+            core_.connection_closed();
+            co_return;
+        }
         detail::shard_counters::add(counters.accepted);
         auto c = std::make_shared<connection_type>(
             core_, *core_.shards[slot], sched_, transport_, std::move(socket), peer,
@@ -7526,6 +7577,7 @@ template <class H, class P> asio::awaitable<void> server<H, P>::sweep_loop(std::
 }
 
 template <class H, class P> void server<H, P>::stop() noexcept {
+    const in_flight busy(stop_calls_);
     if (core_.stopping.exchange(true)) return;
     if (!started_) {
         finished_ = true;
@@ -7550,10 +7602,12 @@ template <class H, class P> void server<H, P>::stop() noexcept {
             if (!ec) finish_stop();
         });
     });
-    if (core_.active.load(std::memory_order_acquire) == 0) finish_stop();
+    if (core_.active.load(std::memory_order_seq_cst) == 0)
+        finish_stop();
 }
 
 template <class H, class P> void server<H, P>::finish_stop() {
+    const in_flight busy(stop_calls_);
     if (finished_.exchange(true)) return;
     if (control_)
         asio::post(*control_, [this] {
@@ -7767,9 +7821,9 @@ public:
     send_result send_binary(std::string_view data, flush when = flush::now) {
         return send_frame(opcode::binary, data, when);
     }
-    send_result send(const prepared_message& m, flush when = flush::now) {
-        return conn_->try_send(m.frame, when);
-    }
+    /// Sends a frame prepared once for many sessions (`prepare`); the payload is shared, not
+    /// copied. Like the other sends, refused (`send_result::closed`) once a Close was sent.
+    send_result send(const prepared_message& m, flush when = flush::now);
     /// Sends a Ping (payload cut to 125 bytes); the peer answers with a Pong.
     send_result ping(std::string_view payload = {});
     /// Starts the closing handshake (RFC 6455 §7.1.2): sends Close with `code` and `reason`
@@ -7871,6 +7925,18 @@ void session<P>::set_handshake(std::string path, std::string query, std::string 
 }
 
 // --- sending ------------------------------------------------------------------------------------
+
+template <class P> send_result session<P>::send(const prepared_message& m, flush when) {
+    if (!on_executor()) {
+        // The close state belongs to the executor: check it there (the frame is shared).
+        asio::post(conn_->get_executor(),
+                   [self = this->shared_from_this(), m, when] { self->send(m, when); });
+        return send_result::queued;
+    }
+    if (close_sent_ || done_)
+        return send_result::closed;
+    return conn_->try_send(m.frame, when);
+}
 
 template <class P>
 send_result session<P>::send_frame(opcode op, std::string_view payload, flush when) {

@@ -92,6 +92,16 @@ template <class Conn> struct registry {
     std::atomic<int> closed{0};
 };
 
+/// Declared after the server: drops the registered connections before the server goes, also
+/// when a REQUIRE ends the test early (no connection may outlive its server).
+template <class Conn> struct release_at_exit {
+    registry<Conn>& r;
+    ~release_at_exit() {
+        std::lock_guard l(r.m);
+        r.conns.clear();
+    }
+};
+
 template <class Conn> struct parked {
     registry<Conn>* r;
     asio::awaitable<void> operator()(Conn& c) {
@@ -128,6 +138,7 @@ template <class Sched> void cross_thread_sends() {
     using conn = pier::connection<P>;
     registry<conn> reg;
     pier::server<parked<conn>, P> srv({.threads = 2}, parked<conn>{&reg});
+    release_at_exit<conn> release{reg};
     srv.start();
     constexpr int nclients = 4, nsenders = 4, per_sender = 500;
     std::vector<client> clients;
@@ -261,6 +272,7 @@ BOOST_AUTO_TEST_CASE(broadcast_from_many_threads_shares_one_payload) {
     using conn = pier::connection<P>;
     registry<conn> reg;
     pier::server<parked<conn>, P> srv({.threads = 2}, parked<conn>{&reg});
+    release_at_exit<conn> release{reg};
     srv.start();
     constexpr int nclients = 16;
     std::vector<client> clients;

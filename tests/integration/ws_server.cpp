@@ -793,6 +793,41 @@ BOOST_AUTO_TEST_CASE(send_from_any_thread) {
 
 // --- 7. the closing handshake -------------------------------------------------------------------
 
+// A frame prepared once for many sessions (a broadcast) is refused like any other send once
+// the session sent Close, on its executor and from another thread alike: nothing may follow a
+// Close frame on the wire (RFC 6455 section 5.5.1).
+BOOST_AUTO_TEST_CASE(prepared_send_after_close_is_refused) {
+    probe p;
+    const auto late = pier::ws::prepare(pier::ws::opcode::text, "late");
+    std::atomic<int> here{-1};
+    std::atomic<bool> posted{false};
+    p.message = [&](session& s, pier::ws::message m) {
+        if (m.text() != "close-then-send") {
+            s.send_text(m.data());
+            return;
+        }
+        s.close(static_cast<close_code>(4002), "bye");
+        here = static_cast<int>(s.send(late));
+        std::thread([self = s.shared_from_this(), &late, &posted] {
+            posted = self->send(late) == pier::send_result::queued; // checked on the executor
+        }).join();
+    };
+    pier::ws::server<handler> srv(fast_options(), ws_options(), handler{&p});
+    srv.start();
+    client c(srv.local_endpoint());
+    BOOST_TEST_REQUIRE(c.open());
+    BOOST_TEST_REQUIRE(c.send(text_frame("close-then-send")));
+    auto f = c.read_frame();
+    BOOST_TEST_REQUIRE(f.has_value());
+    BOOST_TEST(f->b0 == 0x88);
+    BOOST_TEST(f->code() == 4002u);
+    BOOST_TEST(here.load() == static_cast<int>(pier::send_result::closed));
+    BOOST_TEST(posted.load());
+    BOOST_TEST_REQUIRE(c.send(close_frame(4002)));
+    BOOST_TEST(c.ended());
+    BOOST_TEST(c.in_.empty(), "bytes after the Close frame: " << c.in_.size());
+}
+
 BOOST_AUTO_TEST_CASE(close_handshake) {
     probe p;
     p.message = [](session& s, pier::ws::message m) {

@@ -402,8 +402,10 @@ template <class P> void connection<P>::start_async_write() {
 
 template <class P> void connection<P>::on_written(std::error_code ec, std::size_t n) {
     writing_ = false;
-    if (ec) {
-        if (state_ != state::closed) fail(ec);
+    // Closed while this completion was queued: fail() already emptied the queue.
+    if (ec || state_ == state::closed) {
+        if (ec && state_ != state::closed)
+            fail(ec);
         wake_drain();
         return;
     }
@@ -587,9 +589,10 @@ asio::awaitable<void> connection<P>::serve(Handler& h) {
     std::error_code hec = co_await transport_type::handshake(stream_, ctx_);
     if (state_ == state::closed) hec = close_reason_;
     if (hec) {
+        // The hook first: whoever sees the counter move may expect the hook to have run.
+        detail::call_on_handshake_error(h, std::as_const(remote_), hec);
         if (hec != error::handshake_timeout)
             detail::shard_counters::add(counters().handshake_failures);
-        detail::call_on_handshake_error(h, std::as_const(remote_), hec);
         fail(hec);
         co_return;
     }

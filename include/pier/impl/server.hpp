@@ -166,6 +166,12 @@ template <class H, class P> void server<H, P>::start() {
     if (started_) return;
     spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     open_listeners();
+    // Read once here: stop() closes the acceptors on their own strands, so reading them from
+    // another thread later would race.
+    if (!listeners_.empty()) {
+        std::error_code ec;
+        local_endpoint_ = listeners_.front()->acceptor.local_endpoint(ec);
+    }
     started_ = true;
     for (auto& l : listeners_) asio::co_spawn(l->acceptor.get_executor(), accept_loop(*l), asio::detached);
     for (std::size_t i = 0; i < core_.shards.size(); ++i) {
@@ -191,6 +197,10 @@ template <class H, class P> void server<H, P>::wait() {
     if (!started_) return;
     sched_.join();
     drain();
+    // stop() or finish_stop() may still be running on a thread that is not a loop (a user's
+    // stop(), or the last connection released elsewhere): the server must outlive them.
+    while (stop_calls_.load(std::memory_order_acquire) != 0)
+        std::this_thread::yield();
 }
 
 template <class H, class P> void server<H, P>::drain() {
@@ -219,9 +229,7 @@ template <class H, class P> void server<H, P>::drain() {
 }
 
 template <class H, class P> asio::ip::tcp::endpoint server<H, P>::local_endpoint() const {
-    if (listeners_.empty()) return {};
-    std::error_code ec;
-    return listeners_.front()->acceptor.local_endpoint(ec);
+    return local_endpoint_;
 }
 
 template <class H, class P> std::vector<int> server<H, P>::native_listener_handles() {
@@ -271,7 +279,17 @@ asio::awaitable<void> server<H, P>::accept_loop(listener& l) {
             detail::shard_counters::add(counters.rejected);
             continue;
         }
-        core_.active.fetch_add(1, std::memory_order_acq_rel);
+        // Counted before the second look at `stopping` (both seq_cst, as in stop()): either
+        // stop() sees this connection active and waits for it, or we see stop() and back out.
+        // Otherwise one accepted just as stop() found none active would run after
+        // finish_stop() cancelled the sweepers, with no deadline enforced.
+        core_.active.fetch_add(1, std::memory_order_seq_cst);
+        if (core_.stopping.load(std::memory_order_seq_cst)) {
+            std::error_code ignored;
+            socket.close(ignored);
+            core_.connection_closed();
+            co_return;
+        }
         detail::shard_counters::add(counters.accepted);
         auto c = std::make_shared<connection_type>(
             core_, *core_.shards[slot], sched_, transport_, std::move(socket), peer,
@@ -322,6 +340,7 @@ template <class H, class P> asio::awaitable<void> server<H, P>::sweep_loop(std::
 }
 
 template <class H, class P> void server<H, P>::stop() noexcept {
+    const in_flight busy(stop_calls_);
     if (core_.stopping.exchange(true)) return;
     if (!started_) {
         finished_ = true;
@@ -346,10 +365,12 @@ template <class H, class P> void server<H, P>::stop() noexcept {
             if (!ec) finish_stop();
         });
     });
-    if (core_.active.load(std::memory_order_acquire) == 0) finish_stop();
+    if (core_.active.load(std::memory_order_seq_cst) == 0)
+        finish_stop();
 }
 
 template <class H, class P> void server<H, P>::finish_stop() {
+    const in_flight busy(stop_calls_);
     if (finished_.exchange(true)) return;
     if (control_)
         asio::post(*control_, [this] {

@@ -19,7 +19,9 @@ namespace pier::sched {
 /// explicit `asio::post` (see `connection::try_send` from another thread). Each io_context is
 /// created with concurrency hint 1, which lets Asio skip locking in its scheduler.
 ///
-/// Built from an external io_context it has one slot and no threads: the caller runs it.
+/// Built from an external io_context it has one slot and no threads: the caller runs it, from
+/// one thread only (connections get the io_context's plain executor, no strand). To run an
+/// external io_context on several threads, use `shared_pool`, whose connections have strands.
 ///
 /// Thread safety: `start`, `stop` and `join` from one controlling thread; `context` and
 /// `make_executor` from any thread once constructed.

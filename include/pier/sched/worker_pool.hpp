@@ -13,6 +13,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <system_error>
 #include <thread>
 #include <type_traits>
@@ -164,25 +165,27 @@ template <class F, class Handler> class offload_task final : public pool_task {
 
 public:
     offload_task(F&& f, Handler&& h)
-        : f_(std::move(f)), handler_(std::move(h)),
+        : f_(std::in_place, std::move(f)), handler_(std::move(h)),
           work_(asio::make_work_guard(asio::get_associated_executor(handler_))) {}
 
     void run() override {
         std::exception_ptr ep;
         if constexpr (std::is_void_v<result_type>) {
             try {
-                f_();
+                (*f_)();
             } catch (...) {
                 ep = std::current_exception();
             }
+            f_.reset();
             complete([h = std::move(handler_), ep = std::move(ep)]() mutable { std::move(h)(ep); });
         } else {
             result_type r{};
             try {
-                r = f_();
+                r = (*f_)();
             } catch (...) {
                 ep = std::current_exception();
             }
+            f_.reset();
             complete([h = std::move(handler_), ep = std::move(ep), r = std::move(r)]() mutable {
                 std::move(h)(ep, std::move(r));
             });
@@ -191,6 +194,7 @@ public:
 
     void refuse(std::error_code why) override {
         auto ep = std::make_exception_ptr(std::system_error(why));
+        f_.reset();
         if constexpr (std::is_void_v<result_type>)
             complete([h = std::move(handler_), ep = std::move(ep)]() mutable { std::move(h)(ep); });
         else
@@ -200,17 +204,18 @@ public:
     }
 
 private:
-    // The exception_ptr is moved, never copied, into the completion: the worker must hold no
-    // reference once it posts. libstdc++ counts exception references with atomics that
-    // sanitizers do not see, so a last release on this thread would race (to TSan) with the
-    // caller's reads of the exception.
+    // Once the completion is posted the caller may resume, so the worker must release nothing
+    // the caller can see afterwards: the job (and what it captured, e.g. a connection's
+    // shared_ptr) is destroyed before, and the exception_ptr is moved, never copied, into the
+    // completion (libstdc++ counts exception references with atomics that sanitizers do not
+    // see). The work guard goes last, so that the caller's io_context cannot run out of work
+    // with the completion not yet queued.
     template <class Fn> void complete(Fn&& fn) {
-        auto ex = work_.get_executor();
+        asio::post(work_.get_executor(), std::forward<Fn>(fn));
         work_.reset();
-        asio::post(ex, std::forward<Fn>(fn));
     }
 
-    F f_;
+    std::optional<F> f_;
     Handler handler_;
     asio::executor_work_guard<asio::associated_executor_t<Handler>> work_;
 };

@@ -142,9 +142,9 @@ public:
     send_result send_binary(std::string_view data, flush when = flush::now) {
         return send_frame(opcode::binary, data, when);
     }
-    send_result send(const prepared_message& m, flush when = flush::now) {
-        return conn_->try_send(m.frame, when);
-    }
+    /// Sends a frame prepared once for many sessions (`prepare`); the payload is shared, not
+    /// copied. Like the other sends, refused (`send_result::closed`) once a Close was sent.
+    send_result send(const prepared_message& m, flush when = flush::now);
     /// Sends a Ping (payload cut to 125 bytes); the peer answers with a Pong.
     send_result ping(std::string_view payload = {});
     /// Starts the closing handshake (RFC 6455 §7.1.2): sends Close with `code` and `reason`

@@ -332,6 +332,8 @@ template <class E> struct stream<E>::read_op {
             return self.complete(ec, n);
         if (at == step::waiting && wait_ec)
             return self.complete(wait_ec, std::size_t(0));
+        if (at == step::waiting && !s->socket_.is_open())
+            return self.complete(asio::error::operation_aborted, std::size_t(0));
         n = s->try_read_some(buffer, ec);
         if (ec == asio::error::would_block) {
             at = step::waiting;
@@ -360,6 +362,10 @@ template <class E> struct stream<E>::write_op {
             return self.complete(ec, n);
         if (at == step::waiting && wait_ec)
             return self.complete(wait_ec, std::size_t(0));
+        // Closed while the wait's completion was queued: the owner may have freed the buffers
+        // already (a failed connection clears its write queue), so touch none of them.
+        if (at == step::waiting && !s->socket_.is_open())
+            return self.complete(asio::error::operation_aborted, std::size_t(0));
         n = s->try_write_some(buffers, ec);
         if (ec == asio::error::would_block) {
             at = step::waiting;

@@ -52,6 +52,18 @@ void session<P>::set_handshake(std::string path, std::string query, std::string 
 
 // --- sending ------------------------------------------------------------------------------------
 
+template <class P> send_result session<P>::send(const prepared_message& m, flush when) {
+    if (!on_executor()) {
+        // The close state belongs to the executor: check it there (the frame is shared).
+        asio::post(conn_->get_executor(),
+                   [self = this->shared_from_this(), m, when] { self->send(m, when); });
+        return send_result::queued;
+    }
+    if (close_sent_ || done_)
+        return send_result::closed;
+    return conn_->try_send(m.frame, when);
+}
+
 template <class P>
 send_result session<P>::send_frame(opcode op, std::string_view payload, flush when) {
     if (!on_executor()) {
