@@ -17,7 +17,8 @@ struct slow_hello {
     std::chrono::milliseconds sleep;
     template <class Connection> std::size_t on_data(Connection& c, std::string_view in) {
         std::size_t n = examples::handle_hello(c, in, *responses, 4096);
-        if (n > 0) std::this_thread::sleep_for(sleep); // the blocking part
+        if (n > 0)
+            std::this_thread::sleep_for(sleep); // the blocking part
         return n;
     }
 };
@@ -25,13 +26,16 @@ struct slow_hello {
 int main(int argc, char** argv) {
     // The worker pool is the point of this example.
     bool sched_given = false;
-    for (int i = 1; i < argc; ++i) sched_given = sched_given || std::string_view(argv[i]) == "--sched";
+    for (int i = 1; i < argc; ++i)
+        sched_given = sched_given || std::string_view(argv[i]) == "--sched";
     auto cli = examples::parse(argc, argv, {"sleep-ms", "body-size", "max-workers"},
                                " [--sleep-ms N] [--body-size N] [--max-workers N]");
-    if (!sched_given) cli.sched = "workers";
+    if (!sched_given)
+        cli.sched = "workers";
     cli.options.workers.max_workers = static_cast<std::size_t>(cli.get_int("max-workers", 512));
     pier::raise_fd_limit();
-    const examples::hello_responses responses(static_cast<std::size_t>(cli.get_int("body-size", 128)));
+    const examples::hello_responses responses(
+        static_cast<std::size_t>(cli.get_int("body-size", 128)));
     const std::chrono::milliseconds sleep(cli.get_int("sleep-ms", 1));
     return examples::with_policies(cli, [&]<class Policies>() {
         pier::server<slow_hello, Policies> srv(cli.options, slow_hello{&responses, sleep});

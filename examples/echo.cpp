@@ -10,11 +10,13 @@ struct echo {
         for (;;) {
             // (g++ 12 miscompiles co_await inside a loop condition: keep it a statement.)
             auto ec = co_await c.read();
-            if (ec) co_return;
+            if (ec)
+                co_return;
             // co_await send() waits while the peer is not reading (backpressure::suspend),
             // so a client that only writes cannot make the server buffer without bound.
             ec = co_await c.send(c.input());
-            if (ec) co_return;
+            if (ec)
+                co_return;
             c.consume(c.input().size());
         }
     }

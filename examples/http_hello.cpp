@@ -3,8 +3,8 @@
 //
 //   http_hello [--address A] [--port P] [--threads N] [--accept …] [--sched …] [--buffer …]
 //              [--body-size N]
-#include "common/cli.hpp"
 #include "common/http_hello.hpp"
+#include "common/cli.hpp"
 
 #include <pier/pier.hpp>
 
@@ -18,7 +18,8 @@ struct hello {
 int main(int argc, char** argv) {
     auto cli = examples::parse(argc, argv, {"body-size"}, " [--body-size N]");
     pier::raise_fd_limit();
-    const examples::hello_responses responses(static_cast<std::size_t>(cli.get_int("body-size", 1024)));
+    const examples::hello_responses responses(
+        static_cast<std::size_t>(cli.get_int("body-size", 1024)));
     return examples::with_policies(cli, [&]<class Policies>() {
         pier::server<hello, Policies> srv(cli.options, hello{&responses});
         return examples::serve(srv);

@@ -358,13 +358,14 @@ private:
             if (!c.close_sent) {
                 // A close this client did not ask for is a failure of the run: say which.
                 char what[96];
-                unsigned code = payload.size() >= 2 ? (unsigned char)payload[0] * 256u +
-                                                          (unsigned char)payload[1]
-                                                    : 1005u;
-                std::snprintf(what, sizeof what, "server closed a connection (code %u%s%.*s)",
-                              code, payload.size() > 2 ? ": " : "",
-                              int(std::min<std::size_t>(payload.size() > 2 ? payload.size() - 2 : 0, 60)),
-                              payload.size() > 2 ? payload.data() + 2 : "");
+                unsigned code = payload.size() >= 2
+                                    ? (unsigned char)payload[0] * 256u + (unsigned char)payload[1]
+                                    : 1005u;
+                std::snprintf(
+                    what, sizeof what, "server closed a connection (code %u%s%.*s)", code,
+                    payload.size() > 2 ? ": " : "",
+                    int(std::min<std::size_t>(payload.size() > 2 ? payload.size() - 2 : 0, 60)),
+                    payload.size() > 2 ? payload.data() + 2 : "");
                 note_error(what);
                 queue_frame(c, 0x8, payload.data(), std::min<std::size_t>(payload.size(), 2));
                 c.close_sent = true;

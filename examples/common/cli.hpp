@@ -42,11 +42,12 @@ struct cli {
 };
 
 [[noreturn]] inline void usage(const char* argv0, const char* extra_help, int code) {
-    std::fprintf(code ? stderr : stdout,
-                 "usage: %s [--address A] [--port P] [--threads N]\n"
-                 "          [--accept single|multi|reuseport] [--sched per-thread|shared|workers]\n"
-                 "          [--buffer fixed|pooled] [--max-connections N] [--idle-timeout-ms N]%s\n",
-                 argv0, extra_help ? extra_help : "");
+    std::fprintf(
+        code ? stderr : stdout,
+        "usage: %s [--address A] [--port P] [--threads N]\n"
+        "          [--accept single|multi|reuseport] [--sched per-thread|shared|workers]\n"
+        "          [--buffer fixed|pooled] [--max-connections N] [--idle-timeout-ms N]%s\n",
+        argv0, extra_help ? extra_help : "");
     std::exit(code);
 }
 
@@ -58,21 +59,32 @@ inline cli parse(int argc, char** argv, std::initializer_list<std::string_view> 
     c.options.handle_signals = true;
     for (int i = 1; i < argc; ++i) {
         std::string_view a = argv[i];
-        if (a == "-h" || a == "--help") usage(argv[0], extra_help, 0);
-        if (a.substr(0, 2) != "--" || i + 1 >= argc) usage(argv[0], extra_help, 2);
+        if (a == "-h" || a == "--help")
+            usage(argv[0], extra_help, 0);
+        if (a.substr(0, 2) != "--" || i + 1 >= argc)
+            usage(argv[0], extra_help, 2);
         std::string key(a.substr(2));
         std::string v = argv[++i];
-        if (key == "address") c.options.address = v;
-        else if (key == "port") c.options.port = static_cast<std::uint16_t>(std::stoul(v));
-        else if (key == "threads") c.options.threads = std::stoul(v);
-        else if (key == "accept") c.accept = v;
-        else if (key == "sched") c.sched = v;
-        else if (key == "buffer") c.buffer = v;
-        else if (key == "max-connections") c.options.max_connections = std::stoul(v);
-        else if (key == "idle-timeout-ms") c.options.timeouts.idle = std::chrono::milliseconds(std::stol(v));
+        if (key == "address")
+            c.options.address = v;
+        else if (key == "port")
+            c.options.port = static_cast<std::uint16_t>(std::stoul(v));
+        else if (key == "threads")
+            c.options.threads = std::stoul(v);
+        else if (key == "accept")
+            c.accept = v;
+        else if (key == "sched")
+            c.sched = v;
+        else if (key == "buffer")
+            c.buffer = v;
+        else if (key == "max-connections")
+            c.options.max_connections = std::stoul(v);
+        else if (key == "idle-timeout-ms")
+            c.options.timeouts.idle = std::chrono::milliseconds(std::stol(v));
         else {
             bool known = false;
-            for (auto k : extra_keys) known = known || k == key;
+            for (auto k : extra_keys)
+                known = known || k == key;
             if (!known) {
                 std::fprintf(stderr, "%s: unknown option --%s\n", argv[0], key.c_str());
                 usage(argv[0], extra_help, 2);
@@ -80,9 +92,12 @@ inline cli parse(int argc, char** argv, std::initializer_list<std::string_view> 
             c.extra[key] = v;
         }
     }
-    if (c.accept != "single" && c.accept != "multi" && c.accept != "reuseport") usage(argv[0], extra_help, 2);
-    if (c.sched != "per-thread" && c.sched != "shared" && c.sched != "workers") usage(argv[0], extra_help, 2);
-    if (c.buffer != "fixed" && c.buffer != "pooled") usage(argv[0], extra_help, 2);
+    if (c.accept != "single" && c.accept != "multi" && c.accept != "reuseport")
+        usage(argv[0], extra_help, 2);
+    if (c.sched != "per-thread" && c.sched != "shared" && c.sched != "workers")
+        usage(argv[0], extra_help, 2);
+    if (c.buffer != "fixed" && c.buffer != "pooled")
+        usage(argv[0], extra_help, 2);
     return c;
 }
 
@@ -105,10 +120,14 @@ template <class... Extra, class F> int with_common_policies(const cli& c, F&& f)
         return 2;
     }
     auto by_buffer_small = [&]<class S>() {
-        if (c.buffer == "fixed") return f.template operator()<pier::policies<pier::accept::single, S, pier::buffer::fixed<16384>, Extra...>>();
-        return f.template operator()<pier::policies<pier::accept::single, S, pier::buffer::pooled<16384>, Extra...>>();
+        if (c.buffer == "fixed")
+            return f.template operator()<
+                pier::policies<pier::accept::single, S, pier::buffer::fixed<16384>, Extra...>>();
+        return f.template operator()<
+            pier::policies<pier::accept::single, S, pier::buffer::pooled<16384>, Extra...>>();
     };
-    if (c.sched == "workers") return by_buffer_small.template operator()<pier::sched::workers<>>();
+    if (c.sched == "workers")
+        return by_buffer_small.template operator()<pier::sched::workers<>>();
     return by_buffer_small.template operator()<pier::sched::per_thread>();
 }
 
@@ -117,16 +136,22 @@ template <class... Extra, class F> int with_policies(const cli& c, F&& f) {
     return with_common_policies<Extra...>(c, std::forward<F>(f));
 #else
     auto by_buffer = [&]<class A, class S>() {
-        if (c.buffer == "fixed") return f.template operator()<pier::policies<A, S, pier::buffer::fixed<16384>, Extra...>>();
+        if (c.buffer == "fixed")
+            return f
+                .template operator()<pier::policies<A, S, pier::buffer::fixed<16384>, Extra...>>();
         return f.template operator()<pier::policies<A, S, pier::buffer::pooled<16384>, Extra...>>();
     };
     auto by_sched = [&]<class A>() {
-        if (c.sched == "shared") return by_buffer.template operator()<A, pier::sched::shared_pool>();
-        if (c.sched == "workers") return by_buffer.template operator()<A, pier::sched::workers<>>();
+        if (c.sched == "shared")
+            return by_buffer.template operator()<A, pier::sched::shared_pool>();
+        if (c.sched == "workers")
+            return by_buffer.template operator()<A, pier::sched::workers<>>();
         return by_buffer.template operator()<A, pier::sched::per_thread>();
     };
-    if (c.accept == "multi") return by_sched.template operator()<pier::accept::multi<>>();
-    if (c.accept == "reuseport") return by_sched.template operator()<pier::accept::reuseport>();
+    if (c.accept == "multi")
+        return by_sched.template operator()<pier::accept::multi<>>();
+    if (c.accept == "reuseport")
+        return by_sched.template operator()<pier::accept::reuseport>();
     return by_sched.template operator()<pier::accept::single>();
 #endif
 }

@@ -40,8 +40,8 @@ public:
 
     /// An error reply (e.g. 400, 413, 431) that closes the connection.
     static std::string error(unsigned status) {
-        std::string body = std::to_string(status) + " " +
-                           std::string(pier::http::reason_phrase(status)) + "\n";
+        std::string body =
+            std::to_string(status) + " " + std::string(pier::http::reason_phrase(status)) + "\n";
         pier::http::response_head h;
         h.status = status;
         h.content_length = body.size();
@@ -70,7 +70,8 @@ std::size_t handle_hello(Connection& c, std::string_view in, const hello_respons
     pier::http::limits lim;
     lim.max_head_size = 8192; // below the 16 KiB read buffer, so an oversized head gets a 431
     auto res = pier::http::parse_request(in, req, lim);
-    if (res.st == pier::http::parse_result::incomplete) return 0;
+    if (res.st == pier::http::parse_result::incomplete)
+        return 0;
     if (res.st == pier::http::parse_result::error) {
         c.try_send(hello_responses::error(pier::http::status_for(res.err)));
         c.close();
@@ -89,13 +90,15 @@ std::size_t handle_hello(Connection& c, std::string_view in, const hello_respons
             return in.size();
         }
         total += *len;
-        if (in.size() < total) return 0;
+        if (in.size() < total)
+            return 0;
     }
     const bool keep = req.keep_alive();
     // More requests already buffered (pipelining): let their replies leave in one write.
     const auto when = in.size() > total ? pier::flush::deferred : pier::flush::now;
     c.try_send(r.ok(req.version_minor(), keep), when);
-    if (!keep) c.close();
+    if (!keep)
+        c.close();
     return total;
 }
 

@@ -56,13 +56,16 @@ concept scheduler_policy = requires(S& s, const S& cs, std::size_t i) {
     { cs.size() } -> std::convertible_to<std::size_t>;
     { s.context(i) } -> std::same_as<asio::io_context&>;
     { s.make_executor(i) } -> std::same_as<typename S::executor_type>;
-    { s.start() };
-    { s.stop() };
-    { s.join() };
+    {s.start()};
+    {s.stop()};
+    {s.join()};
     { S::offloads } -> std::convertible_to<bool>;
-} && std::constructible_from<S, std::size_t, const worker_options&>
-  && std::constructible_from<S, asio::io_context&, const worker_options&>
-  && (!S::offloads || requires(S& s) { { s.pool() } -> std::same_as<worker_pool&>; });
+}
+&&std::constructible_from<S, std::size_t, const worker_options&>&&
+        std::constructible_from<S, asio::io_context&, const worker_options&> &&
+    (!S::offloads || requires(S & s) {
+        { s.pool() } -> std::same_as<worker_pool&>;
+    });
 
 // ---------------------------------------------------------------------------------------------
 // buffer: the read buffer each connection reads into.
@@ -73,18 +76,19 @@ concept scheduler_policy = requires(S& s, const S& cs, std::size_t i) {
 // input is unconsumed: an idle connection costs no buffer, and pier waits for readability
 // before borrowing (one extra syscall per wait). `release_if_empty()` gives storage back.
 template <class B>
-concept buffer_policy =
-    requires(typename B::read_buffer& b, const typename B::read_buffer& cb, std::size_t n) {
-        requires std::same_as<typename B::category, category::buffer>;
-        { B::capacity } -> std::convertible_to<std::size_t>;
-        { B::holds_storage_when_idle } -> std::convertible_to<bool>;
-        { b.prepare() } -> std::same_as<asio::mutable_buffer>;
-        { b.commit(n) };
-        { b.consume(n) };
-        { cb.data() } -> std::same_as<std::string_view>;
-        { cb.holds_storage() } -> std::convertible_to<bool>;
-        { b.release_if_empty() };
-    } && std::default_initializable<typename B::read_buffer>;
+concept buffer_policy = requires(typename B::read_buffer& b, const typename B::read_buffer& cb,
+                                 std::size_t n) {
+    requires std::same_as<typename B::category, category::buffer>;
+    { B::capacity } -> std::convertible_to<std::size_t>;
+    { B::holds_storage_when_idle } -> std::convertible_to<bool>;
+    { b.prepare() } -> std::same_as<asio::mutable_buffer>;
+    {b.commit(n)};
+    {b.consume(n)};
+    { cb.data() } -> std::same_as<std::string_view>;
+    { cb.holds_storage() } -> std::convertible_to<bool>;
+    {b.release_if_empty()};
+}
+&&std::default_initializable<typename B::read_buffer>;
 
 // ---------------------------------------------------------------------------------------------
 // backpressure: what happens when a connection's write queue passes `write_options::high_water`.
@@ -117,16 +121,20 @@ concept backpressure_policy = requires {
 //   readiness wait would not announce;
 // - shutdown(s): the orderly end of the stream (TLS close_notify, then TCP FIN).
 template <class T, class Stream>
-concept transport_stream_for =
-    requires(Stream& s, typename T::context& ctx, asio::mutable_buffer mb,
-             std::span<const asio::const_buffer> cb, std::error_code& ec) {
-        { T::socket(s) } -> std::same_as<asio::basic_stream_socket<asio::ip::tcp, typename Stream::executor_type>&>;
-        { T::handshake(s, ctx) } -> std::same_as<asio::awaitable<std::error_code>>;
-        { T::try_read_some(s, mb, ec) } -> std::same_as<std::size_t>;
-        { T::try_write_some(s, cb, ec) } -> std::same_as<std::size_t>;
-        { T::buffered_input(s) } -> std::convertible_to<bool>;
-        { T::shutdown(s) } -> std::same_as<asio::awaitable<void>>;
-    };
+concept transport_stream_for = requires(Stream& s, typename T::context& ctx,
+                                        asio::mutable_buffer mb,
+                                        std::span<const asio::const_buffer> cb,
+                                        std::error_code& ec) {
+    {
+        T::socket(s)
+        }
+        -> std::same_as<asio::basic_stream_socket<asio::ip::tcp, typename Stream::executor_type>&>;
+    { T::handshake(s, ctx) } -> std::same_as<asio::awaitable<std::error_code>>;
+    { T::try_read_some(s, mb, ec) } -> std::same_as<std::size_t>;
+    { T::try_write_some(s, cb, ec) } -> std::same_as<std::size_t>;
+    { T::buffered_input(s) } -> std::convertible_to<bool>;
+    { T::shutdown(s) } -> std::same_as<asio::awaitable<void>>;
+};
 
 template <class T>
 concept transport_policy = requires {
@@ -134,11 +142,12 @@ concept transport_policy = requires {
     typename T::options;
     typename T::context;
     typename T::template stream<asio::io_context::executor_type>;
-} && std::constructible_from<typename T::context, const typename T::options&>
-  && std::constructible_from<typename T::template stream<asio::io_context::executor_type>,
-                             asio::basic_stream_socket<asio::ip::tcp, asio::io_context::executor_type>&&,
-                             typename T::context&>
-  && transport_stream_for<T, typename T::template stream<asio::io_context::executor_type>>;
+}
+&&std::constructible_from<typename T::context, const typename T::options&>&& std::
+    constructible_from<typename T::template stream<asio::io_context::executor_type>,
+                       asio::basic_stream_socket<asio::ip::tcp, asio::io_context::executor_type>&&,
+                       typename T::context&>&&
+        transport_stream_for<T, typename T::template stream<asio::io_context::executor_type>>;
 
 // ---------------------------------------------------------------------------------------------
 // Handlers. A server's handler is one object shared by all connections (on all threads: keep

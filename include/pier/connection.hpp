@@ -159,8 +159,7 @@ public:
     /// executor with its result (rethrowing its exception; `std::system_error` with
     /// `error::overloaded` when the pool's queue is full).
     template <class F>
-        requires scheduler_type::offloads
-    auto offload(F&& f) {
+    requires scheduler_type::offloads auto offload(F&& f) {
         return async_offload(sched_.pool(), std::forward<F>(f), asio::use_awaitable);
     }
 

@@ -46,17 +46,28 @@ public:
     const char* name() const noexcept override { return "pier"; }
     std::string message(int ev) const override {
         switch (static_cast<error>(ev)) {
-        case error::idle_timeout: return "idle timeout";
-        case error::read_timeout: return "read timeout";
-        case error::write_timeout: return "write timeout";
-        case error::handshake_timeout: return "handshake timeout";
-        case error::shutting_down: return "server is shutting down";
-        case error::buffer_full: return "read buffer full";
-        case error::slow_consumer: return "write queue limit exceeded (slow consumer)";
-        case error::closed: return "connection closed locally";
-        case error::connection_limit: return "connection limit reached";
-        case error::overloaded: return "worker pool queue full";
-        case error::keepalive_timeout: return "keep-alive probe not answered";
+        case error::idle_timeout:
+            return "idle timeout";
+        case error::read_timeout:
+            return "read timeout";
+        case error::write_timeout:
+            return "write timeout";
+        case error::handshake_timeout:
+            return "handshake timeout";
+        case error::shutting_down:
+            return "server is shutting down";
+        case error::buffer_full:
+            return "read buffer full";
+        case error::slow_consumer:
+            return "write queue limit exceeded (slow consumer)";
+        case error::closed:
+            return "connection closed locally";
+        case error::connection_limit:
+            return "connection limit reached";
+        case error::overloaded:
+            return "worker pool queue full";
+        case error::keepalive_timeout:
+            return "keep-alive probe not answered";
         }
         return "unknown pier error";
     }

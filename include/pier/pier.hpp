@@ -6,11 +6,11 @@
 // must provide) and options.hpp (every run-time tunable with its default).
 #pragma once
 
+#include <pier/concepts.hpp>
 #include <pier/config.hpp>
 #include <pier/error.hpp>
 #include <pier/fwd.hpp>
 #include <pier/options.hpp>
-#include <pier/concepts.hpp>
 #include <pier/stats.hpp>
 
 #include <pier/accept/multi.hpp>
@@ -41,13 +41,13 @@
 #include <pier/ws/handshake.hpp>
 #include <pier/ws/utf8.hpp>
 
-#include <pier/policies.hpp>
 #include <pier/connection.hpp>
+#include <pier/policies.hpp>
 #include <pier/server.hpp>
 
 // --- WebSocket (issue 4): sessions, ws::server, transport::websocket ----------------------
-#include <pier/ws/options.hpp>
-#include <pier/ws/session.hpp>
-#include <pier/ws/server.hpp>
 #include <pier/transport/websocket.hpp>
+#include <pier/ws/options.hpp>
+#include <pier/ws/server.hpp>
+#include <pier/ws/session.hpp>
 // --- end WebSocket ---------------------------------------------------------------------------

@@ -22,7 +22,9 @@ namespace pier {
 namespace detail {
 
 template <class P>
-concept has_category = requires { typename P::category; };
+concept has_category = requires {
+    typename P::category;
+};
 
 template <class Category, class Default, class... Ps> struct select_policy {
     using type = Default;
@@ -78,7 +80,8 @@ template <class... Ps> struct policies {
                   "pier: the accept policy does not model pier::accept_policy");
     static_assert(scheduler_policy<scheduler>,
                   "pier: the scheduler policy does not model pier::scheduler_policy");
-    static_assert(buffer_policy<buffer>, "pier: the buffer policy does not model pier::buffer_policy");
+    static_assert(buffer_policy<buffer>,
+                  "pier: the buffer policy does not model pier::buffer_policy");
     static_assert(backpressure_policy<backpressure>,
                   "pier: the backpressure policy does not model pier::backpressure_policy");
     static_assert(transport_policy<transport>,

@@ -113,7 +113,9 @@ private:
     struct listener {
         acceptor_type acceptor;
         std::size_t slot;
-        asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>, acceptor_executor> backoff;
+        asio::basic_waitable_timer<std::chrono::steady_clock,
+                                   asio::wait_traits<std::chrono::steady_clock>, acceptor_executor>
+            backoff;
         listener(acceptor_executor ex, std::size_t s) : acceptor(ex), slot(s), backoff(ex) {}
     };
     // On a strand: a shared_pool runs one io_context on several threads, and the timer's wait

@@ -13,6 +13,13 @@
 // handler sees), fwd.hpp (the policies and their defaults), concepts.hpp (what each policy
 // must provide) and options.hpp (every run-time tunable with its default).
 
+// ----- begin <pier/concepts.hpp> -----
+// pier/concepts.hpp: the contract of every policy category, in one place.
+//
+// A policy is a type with `using category = pier::category::<name>;` plus what its concept
+// below asks for. `pier::policies<…>` checks each policy against its concept with a
+// static_assert, so a type that does not fit is reported in one line naming the concept.
+
 // ----- begin <pier/config.hpp> -----
 // pier — fast, robust network servers on standalone Asio.
 // config.hpp: version, the Asio configuration pier relies on, and small portability shims.
@@ -57,84 +64,6 @@ using any_executor = asio::any_io_executor;
 
 } // namespace pier
 // ----- end <pier/config.hpp> -----
-// ----- begin <pier/error.hpp> -----
-// pier/error.hpp: pier's own error codes, delivered as std::error_code next to Asio's.
-
-
-#include <string>
-#include <system_error>
-
-namespace pier {
-
-/// Errors pier reports in `std::error_code`s (category "pier"). Operating-system and Asio
-/// errors (`asio::error::eof`, `connection_reset`, …) are passed through unchanged.
-enum class error {
-    /// The connection saw no traffic for `server_options::timeouts.idle`.
-    idle_timeout = 1,
-    /// A read waited longer than `server_options::timeouts.read` with a partial message
-    /// buffered (slow-loris protection).
-    read_timeout,
-    /// The write queue made no progress for `server_options::timeouts.write` (a peer that
-    /// stopped reading).
-    write_timeout,
-    /// The transport handshake (TLS, WebSocket upgrade) did not finish within its deadline.
-    handshake_timeout,
-    /// The server is shutting down: no further input will be delivered.
-    shutting_down,
-    /// The read buffer is full and the handler has not consumed any of it: the message is
-    /// larger than the buffer policy allows.
-    buffer_full,
-    /// The write queue passed its hard limit (`write_options::max_queued`), or its high-water
-    /// mark under `backpressure::close`: the connection is closed to protect the process.
-    slow_consumer,
-    /// The connection was closed locally (by `close()`/`abort()`, or by the server).
-    closed,
-    /// Handed to `on_reject`: the server is at `max_connections`.
-    connection_limit,
-    /// The adaptive worker pool's queue is full (`workers_options::max_queue`).
-    overloaded,
-    /// The peer did not answer a keep-alive probe (a WebSocket Ping) within
-    /// `server_options::timeouts.keepalive_timeout`.
-    keepalive_timeout,
-};
-
-namespace detail {
-class error_category_impl final : public std::error_category {
-public:
-    const char* name() const noexcept override { return "pier"; }
-    std::string message(int ev) const override {
-        switch (static_cast<error>(ev)) {
-        case error::idle_timeout: return "idle timeout";
-        case error::read_timeout: return "read timeout";
-        case error::write_timeout: return "write timeout";
-        case error::handshake_timeout: return "handshake timeout";
-        case error::shutting_down: return "server is shutting down";
-        case error::buffer_full: return "read buffer full";
-        case error::slow_consumer: return "write queue limit exceeded (slow consumer)";
-        case error::closed: return "connection closed locally";
-        case error::connection_limit: return "connection limit reached";
-        case error::overloaded: return "worker pool queue full";
-        case error::keepalive_timeout: return "keep-alive probe not answered";
-        }
-        return "unknown pier error";
-    }
-};
-} // namespace detail
-
-/// The category of `pier::error`.
-inline const std::error_category& error_category() noexcept {
-    static const detail::error_category_impl instance;
-    return instance;
-}
-
-inline std::error_code make_error_code(error e) noexcept {
-    return {static_cast<int>(e), error_category()};
-}
-
-} // namespace pier
-
-template <> struct std::is_error_code_enum<pier::error> : std::true_type {};
-// ----- end <pier/error.hpp> -----
 // ----- begin <pier/fwd.hpp> -----
 // pier/fwd.hpp: every policy's name and every category's default, stated once.
 //
@@ -222,6 +151,7 @@ struct server_options;
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <string>
 
 namespace pier {
 
@@ -346,17 +276,11 @@ struct server_options {
 
 } // namespace pier
 // ----- end <pier/options.hpp> -----
-// ----- begin <pier/concepts.hpp> -----
-// pier/concepts.hpp: the contract of every policy category, in one place.
-//
-// A policy is a type with `using category = pier::category::<name>;` plus what its concept
-// below asks for. `pier::policies<…>` checks each policy against its concept with a
-// static_assert, so a type that does not fit is reported in one line naming the concept.
-
 
 #include <concepts>
 #include <span>
 #include <string_view>
+#include <system_error>
 
 namespace pier {
 
@@ -399,13 +323,16 @@ concept scheduler_policy = requires(S& s, const S& cs, std::size_t i) {
     { cs.size() } -> std::convertible_to<std::size_t>;
     { s.context(i) } -> std::same_as<asio::io_context&>;
     { s.make_executor(i) } -> std::same_as<typename S::executor_type>;
-    { s.start() };
-    { s.stop() };
-    { s.join() };
+    {s.start()};
+    {s.stop()};
+    {s.join()};
     { S::offloads } -> std::convertible_to<bool>;
-} && std::constructible_from<S, std::size_t, const worker_options&>
-  && std::constructible_from<S, asio::io_context&, const worker_options&>
-  && (!S::offloads || requires(S& s) { { s.pool() } -> std::same_as<worker_pool&>; });
+}
+&&std::constructible_from<S, std::size_t, const worker_options&>&&
+        std::constructible_from<S, asio::io_context&, const worker_options&> &&
+    (!S::offloads || requires(S & s) {
+        { s.pool() } -> std::same_as<worker_pool&>;
+    });
 
 // ---------------------------------------------------------------------------------------------
 // buffer: the read buffer each connection reads into.
@@ -416,18 +343,19 @@ concept scheduler_policy = requires(S& s, const S& cs, std::size_t i) {
 // input is unconsumed: an idle connection costs no buffer, and pier waits for readability
 // before borrowing (one extra syscall per wait). `release_if_empty()` gives storage back.
 template <class B>
-concept buffer_policy =
-    requires(typename B::read_buffer& b, const typename B::read_buffer& cb, std::size_t n) {
-        requires std::same_as<typename B::category, category::buffer>;
-        { B::capacity } -> std::convertible_to<std::size_t>;
-        { B::holds_storage_when_idle } -> std::convertible_to<bool>;
-        { b.prepare() } -> std::same_as<asio::mutable_buffer>;
-        { b.commit(n) };
-        { b.consume(n) };
-        { cb.data() } -> std::same_as<std::string_view>;
-        { cb.holds_storage() } -> std::convertible_to<bool>;
-        { b.release_if_empty() };
-    } && std::default_initializable<typename B::read_buffer>;
+concept buffer_policy = requires(typename B::read_buffer& b, const typename B::read_buffer& cb,
+                                 std::size_t n) {
+    requires std::same_as<typename B::category, category::buffer>;
+    { B::capacity } -> std::convertible_to<std::size_t>;
+    { B::holds_storage_when_idle } -> std::convertible_to<bool>;
+    { b.prepare() } -> std::same_as<asio::mutable_buffer>;
+    {b.commit(n)};
+    {b.consume(n)};
+    { cb.data() } -> std::same_as<std::string_view>;
+    { cb.holds_storage() } -> std::convertible_to<bool>;
+    {b.release_if_empty()};
+}
+&&std::default_initializable<typename B::read_buffer>;
 
 // ---------------------------------------------------------------------------------------------
 // backpressure: what happens when a connection's write queue passes `write_options::high_water`.
@@ -460,16 +388,20 @@ concept backpressure_policy = requires {
 //   readiness wait would not announce;
 // - shutdown(s): the orderly end of the stream (TLS close_notify, then TCP FIN).
 template <class T, class Stream>
-concept transport_stream_for =
-    requires(Stream& s, typename T::context& ctx, asio::mutable_buffer mb,
-             std::span<const asio::const_buffer> cb, std::error_code& ec) {
-        { T::socket(s) } -> std::same_as<asio::basic_stream_socket<asio::ip::tcp, typename Stream::executor_type>&>;
-        { T::handshake(s, ctx) } -> std::same_as<asio::awaitable<std::error_code>>;
-        { T::try_read_some(s, mb, ec) } -> std::same_as<std::size_t>;
-        { T::try_write_some(s, cb, ec) } -> std::same_as<std::size_t>;
-        { T::buffered_input(s) } -> std::convertible_to<bool>;
-        { T::shutdown(s) } -> std::same_as<asio::awaitable<void>>;
-    };
+concept transport_stream_for = requires(Stream& s, typename T::context& ctx,
+                                        asio::mutable_buffer mb,
+                                        std::span<const asio::const_buffer> cb,
+                                        std::error_code& ec) {
+    {
+        T::socket(s)
+        }
+        -> std::same_as<asio::basic_stream_socket<asio::ip::tcp, typename Stream::executor_type>&>;
+    { T::handshake(s, ctx) } -> std::same_as<asio::awaitable<std::error_code>>;
+    { T::try_read_some(s, mb, ec) } -> std::same_as<std::size_t>;
+    { T::try_write_some(s, cb, ec) } -> std::same_as<std::size_t>;
+    { T::buffered_input(s) } -> std::convertible_to<bool>;
+    { T::shutdown(s) } -> std::same_as<asio::awaitable<void>>;
+};
 
 template <class T>
 concept transport_policy = requires {
@@ -477,11 +409,12 @@ concept transport_policy = requires {
     typename T::options;
     typename T::context;
     typename T::template stream<asio::io_context::executor_type>;
-} && std::constructible_from<typename T::context, const typename T::options&>
-  && std::constructible_from<typename T::template stream<asio::io_context::executor_type>,
-                             asio::basic_stream_socket<asio::ip::tcp, asio::io_context::executor_type>&&,
-                             typename T::context&>
-  && transport_stream_for<T, typename T::template stream<asio::io_context::executor_type>>;
+}
+&&std::constructible_from<typename T::context, const typename T::options&>&& std::
+    constructible_from<typename T::template stream<asio::io_context::executor_type>,
+                       asio::basic_stream_socket<asio::ip::tcp, asio::io_context::executor_type>&&,
+                       typename T::context&>&&
+        transport_stream_for<T, typename T::template stream<asio::io_context::executor_type>>;
 
 // ---------------------------------------------------------------------------------------------
 // Handlers. A server's handler is one object shared by all connections (on all threads: keep
@@ -517,6 +450,93 @@ concept handler = stream_handler<H, Connection> || data_handler<H, Connection>;
 
 } // namespace pier
 // ----- end <pier/concepts.hpp> -----
+// ----- begin <pier/error.hpp> -----
+// pier/error.hpp: pier's own error codes, delivered as std::error_code next to Asio's.
+
+
+
+namespace pier {
+
+/// Errors pier reports in `std::error_code`s (category "pier"). Operating-system and Asio
+/// errors (`asio::error::eof`, `connection_reset`, …) are passed through unchanged.
+enum class error {
+    /// The connection saw no traffic for `server_options::timeouts.idle`.
+    idle_timeout = 1,
+    /// A read waited longer than `server_options::timeouts.read` with a partial message
+    /// buffered (slow-loris protection).
+    read_timeout,
+    /// The write queue made no progress for `server_options::timeouts.write` (a peer that
+    /// stopped reading).
+    write_timeout,
+    /// The transport handshake (TLS, WebSocket upgrade) did not finish within its deadline.
+    handshake_timeout,
+    /// The server is shutting down: no further input will be delivered.
+    shutting_down,
+    /// The read buffer is full and the handler has not consumed any of it: the message is
+    /// larger than the buffer policy allows.
+    buffer_full,
+    /// The write queue passed its hard limit (`write_options::max_queued`), or its high-water
+    /// mark under `backpressure::close`: the connection is closed to protect the process.
+    slow_consumer,
+    /// The connection was closed locally (by `close()`/`abort()`, or by the server).
+    closed,
+    /// Handed to `on_reject`: the server is at `max_connections`.
+    connection_limit,
+    /// The adaptive worker pool's queue is full (`workers_options::max_queue`).
+    overloaded,
+    /// The peer did not answer a keep-alive probe (a WebSocket Ping) within
+    /// `server_options::timeouts.keepalive_timeout`.
+    keepalive_timeout,
+};
+
+namespace detail {
+class error_category_impl final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "pier"; }
+    std::string message(int ev) const override {
+        switch (static_cast<error>(ev)) {
+        case error::idle_timeout:
+            return "idle timeout";
+        case error::read_timeout:
+            return "read timeout";
+        case error::write_timeout:
+            return "write timeout";
+        case error::handshake_timeout:
+            return "handshake timeout";
+        case error::shutting_down:
+            return "server is shutting down";
+        case error::buffer_full:
+            return "read buffer full";
+        case error::slow_consumer:
+            return "write queue limit exceeded (slow consumer)";
+        case error::closed:
+            return "connection closed locally";
+        case error::connection_limit:
+            return "connection limit reached";
+        case error::overloaded:
+            return "worker pool queue full";
+        case error::keepalive_timeout:
+            return "keep-alive probe not answered";
+        }
+        return "unknown pier error";
+    }
+};
+} // namespace detail
+
+/// The category of `pier::error`.
+inline const std::error_category& error_category() noexcept {
+    static const detail::error_category_impl instance;
+    return instance;
+}
+
+inline std::error_code make_error_code(error e) noexcept {
+    return {static_cast<int>(e), error_category()};
+}
+
+} // namespace pier
+
+template <> struct std::is_error_code_enum<pier::error> : std::true_type {};
+// ----- end <pier/error.hpp> -----
 // ----- begin <pier/stats.hpp> -----
 // pier/stats.hpp: live counters of a server.
 
@@ -656,7 +676,8 @@ struct per_thread {
     static constexpr bool offloads = false;
 
     explicit per_thread(std::size_t threads, const worker_options& = {}) {
-        if (threads == 0) threads = 1;
+        if (threads == 0)
+            threads = 1;
         owned_.reserve(threads);
         for (std::size_t i = 0; i < threads; ++i) {
             owned_.push_back(std::make_unique<asio::io_context>(1));
@@ -680,7 +701,8 @@ struct per_thread {
 
     /// Starts one thread per owned io_context. They run until `stop()`.
     void start() {
-        if (owned_.empty() || !threads_.empty()) return;
+        if (owned_.empty() || !threads_.empty())
+            return;
         for (std::size_t i = 0; i < owned_.size(); ++i) {
             guards_.emplace_back(asio::make_work_guard(*owned_[i]));
             threads_.emplace_back([ctx = owned_[i].get(), i] {
@@ -691,11 +713,13 @@ struct per_thread {
     }
     void stop() {
         guards_.clear();
-        for (auto& c : owned_) c->stop();
+        for (auto& c : owned_)
+            c->stop();
     }
     void join() {
         for (auto& t : threads_)
-            if (t.joinable() && t.get_id() != std::this_thread::get_id()) t.join();
+            if (t.joinable() && t.get_id() != std::this_thread::get_id())
+                t.join();
         threads_.clear();
     }
 
@@ -747,7 +771,8 @@ struct shared_pool {
     bool owns_threads() const noexcept { return owned_ != nullptr; }
 
     void start() {
-        if (!owned_ || !threads_.empty()) return;
+        if (!owned_ || !threads_.empty())
+            return;
         guard_.emplace(asio::make_work_guard(*owned_));
         for (std::size_t i = 0; i < threads_wanted_; ++i)
             threads_.emplace_back([ctx = owned_.get(), i] {
@@ -757,11 +782,13 @@ struct shared_pool {
     }
     void stop() {
         guard_.reset();
-        if (owned_) owned_->stop();
+        if (owned_)
+            owned_->stop();
     }
     void join() {
         for (auto& t : threads_)
-            if (t.joinable() && t.get_id() != std::this_thread::get_id()) t.join();
+            if (t.joinable() && t.get_id() != std::this_thread::get_id())
+                t.join();
         threads_.clear();
     }
 
@@ -810,9 +837,11 @@ struct pool_task {
 class worker_pool {
 public:
     explicit worker_pool(const worker_options& o) : options_(o) {
-        if (options_.max_workers == 0) options_.max_workers = 1;
+        if (options_.max_workers == 0)
+            options_.max_workers = 1;
         std::lock_guard lock(mutex_);
-        for (std::size_t i = 0; i < options_.min_workers; ++i) spawn_locked();
+        for (std::size_t i = 0; i < options_.min_workers; ++i)
+            spawn_locked();
     }
     worker_pool(const worker_pool&) = delete;
     worker_pool& operator=(const worker_pool&) = delete;
@@ -825,12 +854,15 @@ public:
             std::lock_guard lock(mutex_);
             if (!stopping_ && queue_.size() < options_.max_queue) {
                 queue_.push_back(std::move(task));
-                if (queue_.size() > idle_ && threads_ < options_.max_workers) spawn_locked();
-                else cv_.notify_one();
+                if (queue_.size() > idle_ && threads_ < options_.max_workers)
+                    spawn_locked();
+                else
+                    cv_.notify_one();
                 finished.swap(finished_);
             }
         }
-        for (auto& t : finished) t.join();
+        for (auto& t : finished)
+            t.join();
         if (task) {
             task->refuse(make_error_code(error::overloaded));
             return false;
@@ -850,11 +882,13 @@ public:
             std::unique_lock lock(mutex_);
             drained_.wait(lock, [&] { return threads_ == 0; });
             all.swap(running_);
-            for (auto& t : finished_) all.push_back(std::move(t));
+            for (auto& t : finished_)
+                all.push_back(std::move(t));
             finished_.clear();
         }
         for (auto& t : all)
-            if (t.joinable()) t.join();
+            if (t.joinable())
+                t.join();
     }
 
     std::size_t workers() const {
@@ -883,12 +917,14 @@ private:
         std::unique_lock lock(mutex_);
         for (;;) {
             if (queue_.empty()) {
-                if (stopping_) break;
+                if (stopping_)
+                    break;
                 ++idle_;
                 bool woke = cv_.wait_for(lock, options_.idle_timeout,
                                          [&] { return !queue_.empty() || stopping_; });
                 --idle_;
-                if (!woke && threads_ > options_.min_workers) break;
+                if (!woke && threads_ > options_.min_workers)
+                    break;
                 continue;
             }
             auto task = std::move(queue_.front());
@@ -902,7 +938,8 @@ private:
         --threads_;
         finished_.push_back(std::move(*self));
         running_.erase(self);
-        if (threads_ == 0) drained_.notify_all();
+        if (threads_ == 0)
+            drained_.notify_all();
     }
 
     worker_options options_;
@@ -920,12 +957,8 @@ private:
 
 namespace detail {
 
-template <class R> struct offload_signature {
-    using type = void(std::exception_ptr, R);
-};
-template <> struct offload_signature<void> {
-    using type = void(std::exception_ptr);
-};
+template <class R> struct offload_signature { using type = void(std::exception_ptr, R); };
+template <> struct offload_signature<void> { using type = void(std::exception_ptr); };
 
 template <class F, class Handler> class offload_task final : public pool_task {
     using result_type = std::invoke_result_t<F&>;
@@ -1077,13 +1110,15 @@ public:
     basic_read_buffer(const basic_read_buffer&) = delete;
     basic_read_buffer& operator=(const basic_read_buffer&) = delete;
     ~basic_read_buffer() {
-        if (block_) Storage::release(block_);
+        if (block_)
+            Storage::release(block_);
     }
 
     /// Room to read into; acquires a block if none is held. Empty when the buffer is full of
     /// unconsumed input.
     asio::mutable_buffer prepare() {
-        if (!block_) block_ = Storage::acquire();
+        if (!block_)
+            block_ = Storage::acquire();
         if (end_ == Size && begin_ > 0) {
             std::memmove(block_, block_ + begin_, end_ - begin_);
             end_ -= begin_;
@@ -1094,7 +1129,8 @@ public:
     void commit(std::size_t n) noexcept { end_ += n; }
     void consume(std::size_t n) noexcept {
         begin_ += n < end_ - begin_ ? n : end_ - begin_;
-        if (begin_ == end_) begin_ = end_ = 0;
+        if (begin_ == end_)
+            begin_ = end_ = 0;
     }
     std::string_view data() const noexcept {
         return block_ ? std::string_view(block_ + begin_, end_ - begin_) : std::string_view();
@@ -1179,7 +1215,8 @@ private:
     struct free_list {
         std::vector<char*> blocks;
         ~free_list() {
-            for (char* p : blocks) ::operator delete(p);
+            for (char* p : blocks)
+                ::operator delete(p);
         }
     };
     static free_list& list() noexcept {
@@ -1221,7 +1258,8 @@ public:
     /// Copies `s` once.
     explicit shared_buffer(std::string_view s)
         : data_(std::make_shared_for_overwrite<char[]>(s.size())), size_(s.size()) {
-        if (size_) std::memcpy(data_.get(), s.data(), size_);
+        if (size_)
+            std::memcpy(data_.get(), s.data(), size_);
     }
 
     std::string_view view() const noexcept { return {data_.get(), size_}; }
@@ -1312,7 +1350,8 @@ public:
     std::size_t bytes() const noexcept { return bytes_; }
 
     void append_copy(std::string_view s) {
-        if (s.empty()) return;
+        if (s.empty())
+            return;
         if (!chunk_ || chunk_capacity_ - chunk_used_ < s.size()) {
             chunk_capacity_ = std::max(chunk_size, s.size());
             chunk_ = std::make_shared_for_overwrite<char[]>(chunk_capacity_);
@@ -1333,7 +1372,8 @@ public:
     }
 
     void append_shared(const shared_buffer& b) {
-        if (b.empty()) return;
+        if (b.empty())
+            return;
         segments_.push_back({b.owner(), b.data(), b.size()});
         bytes_ += b.size();
     }
@@ -1385,7 +1425,8 @@ private:
             // directly without any.
             release_chunk();
         } else if (head_ > 32 && head_ * 2 > segments_.size()) {
-            segments_.erase(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(head_));
+            segments_.erase(segments_.begin(),
+                            segments_.begin() + static_cast<std::ptrdiff_t>(head_));
             head_ = 0;
         }
     }
@@ -1420,8 +1461,7 @@ public:
     using executor_type = Executor;
     using socket_type = asio::basic_stream_socket<asio::ip::tcp, Executor>;
 
-    template <class Context>
-    tcp_stream(socket_type&& s, Context&) : socket_(std::move(s)) {
+    template <class Context> tcp_stream(socket_type&& s, Context&) : socket_(std::move(s)) {
         std::error_code ec;
         socket_.non_blocking(true, ec);
     }
@@ -5789,87 +5829,6 @@ inline http::format_result format_handshake_error(handshake_error e, std::span<c
 // ----- end <pier/ws/impl/handshake.hpp> -----
 // ----- end <pier/ws/handshake.hpp> -----
 
-// ----- begin <pier/policies.hpp> -----
-// pier/policies.hpp: `pier::policies<…>`, the policy set a server is instantiated with.
-//
-//     using my_policies = pier::policies<pier::sched::shared_pool, pier::buffer::fixed<4096>>;
-//
-// Policies are picked by category, in any order; every category not named gets its default
-// from fwd.hpp. Naming two policies of one category, or a type that is no policy, is a
-// compile-time error with a one-line message.
-
-
-
-namespace pier {
-
-namespace detail {
-
-template <class P>
-concept has_category = requires { typename P::category; };
-
-template <class Category, class Default, class... Ps> struct select_policy {
-    using type = Default;
-};
-
-template <class Category, class Default, class P, class... Ps>
-struct select_policy<Category, Default, P, Ps...>
-    : std::conditional_t<std::is_same_v<typename P::category, Category>, std::type_identity<P>,
-                         select_policy<Category, Default, Ps...>> {};
-
-template <class Category, class... Ps>
-inline constexpr std::size_t count_policies =
-    (std::size_t{0} + ... + std::size_t{std::is_same_v<typename Ps::category, Category>});
-
-template <class P>
-inline constexpr bool known_category =
-    std::is_same_v<typename P::category, category::accept> ||
-    std::is_same_v<typename P::category, category::scheduler> ||
-    std::is_same_v<typename P::category, category::buffer> ||
-    std::is_same_v<typename P::category, category::backpressure> ||
-    std::is_same_v<typename P::category, category::transport>;
-
-} // namespace detail
-
-template <class... Ps> struct policies {
-    static_assert((detail::has_category<Ps> && ...),
-                  "pier: every argument of pier::policies<...> must be a policy type with a "
-                  "nested `category`");
-    static_assert((detail::known_category<Ps> && ...),
-                  "pier: a policy's category must be one of pier::category::{accept, scheduler, "
-                  "buffer, backpressure, transport}");
-    static_assert(detail::count_policies<category::accept, Ps...> <= 1,
-                  "pier: policies<...> names more than one accept policy");
-    static_assert(detail::count_policies<category::scheduler, Ps...> <= 1,
-                  "pier: policies<...> names more than one scheduler policy");
-    static_assert(detail::count_policies<category::buffer, Ps...> <= 1,
-                  "pier: policies<...> names more than one buffer policy");
-    static_assert(detail::count_policies<category::backpressure, Ps...> <= 1,
-                  "pier: policies<...> names more than one backpressure policy");
-    static_assert(detail::count_policies<category::transport, Ps...> <= 1,
-                  "pier: policies<...> names more than one transport policy");
-
-    using accept = typename detail::select_policy<category::accept, default_accept, Ps...>::type;
-    using scheduler =
-        typename detail::select_policy<category::scheduler, default_scheduler, Ps...>::type;
-    using buffer = typename detail::select_policy<category::buffer, default_buffer, Ps...>::type;
-    using backpressure =
-        typename detail::select_policy<category::backpressure, default_backpressure, Ps...>::type;
-    using transport =
-        typename detail::select_policy<category::transport, default_transport, Ps...>::type;
-
-    static_assert(accept_policy<accept>,
-                  "pier: the accept policy does not model pier::accept_policy");
-    static_assert(scheduler_policy<scheduler>,
-                  "pier: the scheduler policy does not model pier::scheduler_policy");
-    static_assert(buffer_policy<buffer>, "pier: the buffer policy does not model pier::buffer_policy");
-    static_assert(backpressure_policy<backpressure>,
-                  "pier: the backpressure policy does not model pier::backpressure_policy");
-    static_assert(transport_policy<transport>,
-                  "pier: the transport policy does not model pier::transport_policy");
-};
-
-} // namespace pier
-// ----- end <pier/policies.hpp> -----
 // ----- begin <pier/connection.hpp> -----
 // pier/connection.hpp: one accepted connection, as a handler sees it.
 
@@ -5963,16 +5922,21 @@ struct shard {
         c->shard_ = this;
         c->prev_ = nullptr;
         c->next_ = head;
-        if (head) head->prev_ = c;
+        if (head)
+            head->prev_ = c;
         head = c;
         ++count;
     }
     void erase(connection_base* c) noexcept {
         std::lock_guard lock(mutex);
-        if (c->prev_) c->prev_->next_ = c->next_;
-        else if (head == c) head = c->next_;
-        else return; // never inserted
-        if (c->next_) c->next_->prev_ = c->prev_;
+        if (c->prev_)
+            c->prev_->next_ = c->next_;
+        else if (head == c)
+            head = c->next_;
+        else
+            return; // never inserted
+        if (c->next_)
+            c->next_->prev_ = c->prev_;
         c->prev_ = c->next_ = nullptr;
         --count;
     }
@@ -5980,7 +5944,8 @@ struct shard {
     /// (posting is fine).
     template <class F> void for_each(F&& f) {
         std::lock_guard lock(mutex);
-        for (auto* c = head; c; c = c->next_) f(*c);
+        for (auto* c = head; c; c = c->next_)
+            f(*c);
     }
 
     /// One sweep: ends every connection whose deadline passed, and probes those that were
@@ -5993,9 +5958,15 @@ struct shard {
             auto pd = c.phase_deadline_ms.load(std::memory_order_relaxed);
             if (pd != 0 && now >= pd) {
                 switch (c.phase_kind.load(std::memory_order_relaxed)) {
-                case connection_base::phase::handshake: why = error::handshake_timeout; break;
-                case connection_base::phase::shutdown: why = error::shutting_down; break;
-                default: why = error::closed; break;
+                case connection_base::phase::handshake:
+                    why = error::handshake_timeout;
+                    break;
+                case connection_base::phase::shutdown:
+                    why = error::shutting_down;
+                    break;
+                default:
+                    why = error::closed;
+                    break;
                 }
             } else if (auto w = c.write_stall_since_ms.load(std::memory_order_relaxed);
                        write > 0 && w != 0 && now - w >= write) {
@@ -6023,7 +5994,8 @@ struct shard {
                     c.post_keepalive();
                 }
             }
-            if (why) c.post_expire(why);
+            if (why)
+                c.post_expire(why);
         });
     }
 };
@@ -6215,8 +6187,7 @@ public:
     /// executor with its result (rethrowing its exception; `std::system_error` with
     /// `error::overloaded` when the pool's queue is full).
     template <class F>
-        requires scheduler_type::offloads
-    auto offload(F&& f) {
+    requires scheduler_type::offloads auto offload(F&& f) {
         return async_offload(sched_.pool(), std::forward<F>(f), asio::use_awaitable);
     }
 
@@ -6328,13 +6299,17 @@ namespace pier::detail {
 
 #define PIER_DETAIL_HOOK(NAME, SIGNATURE_TEXT)                                                     \
     template <class H>                                                                             \
-    concept names_##NAME = requires { &H::NAME; };                                                \
+    concept names_##NAME = requires {                                                              \
+        &H::NAME;                                                                                  \
+    };                                                                                             \
     template <class H, class... Args>                                                              \
-    concept calls_##NAME = requires(H& h, Args&&... args) { h.NAME(std::forward<Args>(args)...); }; \
-    template <class H, class... Args> void call_##NAME(H& h, Args&&... args) {                    \
-        if constexpr (names_##NAME<H> || calls_##NAME<H, Args...>) {                              \
+    concept calls_##NAME = requires(H & h, Args && ... args) {                                     \
+        h.NAME(std::forward<Args>(args)...);                                                       \
+    };                                                                                             \
+    template <class H, class... Args> void call_##NAME(H& h, Args&&... args) {                     \
+        if constexpr (names_##NAME<H> || calls_##NAME<H, Args...>) {                               \
             static_assert(calls_##NAME<H, Args...>,                                                \
-                          "pier: the handler's " #NAME " must be callable as " SIGNATURE_TEXT); \
+                          "pier: the handler's " #NAME " must be callable as " SIGNATURE_TEXT);    \
             h.NAME(std::forward<Args>(args)...);                                                   \
         }                                                                                          \
     }                                                                                              \
@@ -6353,15 +6328,17 @@ PIER_DETAIL_HOOK(on_accept_error, "void on_accept_error(std::error_code)")
 /// Whether a transport's handshake does anything (transports may say `has_handshake = false`).
 template <class T>
 inline constexpr bool has_handshake = [] {
-    if constexpr (requires { T::has_handshake; }) return bool(T::has_handshake);
-    else return true;
+    if constexpr (requires { T::has_handshake; })
+        return bool(T::has_handshake);
+    else
+        return true;
 }();
 
 } // namespace pier::detail
 // ----- end <pier/detail/hooks.hpp> -----
 
-#include <sys/ioctl.h>
 #include <linux/sockios.h>
+#include <sys/ioctl.h>
 
 
 namespace pier {
@@ -6395,10 +6372,14 @@ template <class P> asio::ip::tcp::endpoint connection<P>::local_endpoint() const
 // data handlers: begin_read settles what needs no waiting, arm_read records the wait for the
 // sweeper, end_read interprets the outcome.
 template <class P> std::optional<std::error_code> connection<P>::begin_read() {
-    if (state_ == state::closed) return close_reason_ ? close_reason_ : error::closed;
-    if (close_requested_) return make_error_code(error::closed);
-    if (input_ended_) return make_error_code(asio::error::eof);
-    if (!queue_.empty() && !writing_) flush_now();
+    if (state_ == state::closed)
+        return close_reason_ ? close_reason_ : error::closed;
+    if (close_requested_)
+        return make_error_code(error::closed);
+    if (input_ended_)
+        return make_error_code(asio::error::eof);
+    if (!queue_.empty() && !writing_)
+        flush_now();
     if (shutting_down_ && buffer_.data().empty()) {
         // Input the client sent before the shutdown is still answered; then we stop. One read
         // only: a client that sends its next request as soon as a reply arrives would
@@ -6426,7 +6407,8 @@ template <class P> void connection<P>::arm_read() noexcept {
     // The read timeout counts from the first wait on the current partial input, so a client
     // that trickles a message byte by byte cannot reset it; consumed input is progress.
     const std::size_t pending = buffer_.data().size();
-    if (pending == 0) partial_since_ms_ = 0;
+    if (pending == 0)
+        partial_since_ms_ = 0;
     else if (partial_since_ms_ == 0 || pending < pending_after_read_)
         partial_since_ms_ = detail::coarse_now_ms();
     read_wait_since_ms.store(partial_since_ms_, std::memory_order_relaxed);
@@ -6437,8 +6419,10 @@ template <class P> std::error_code connection<P>::end_read(std::error_code ec, s
     reading_ = false;
     read_wait_since_ms.store(0, std::memory_order_relaxed);
     if (ec == asio::error::operation_aborted) {
-        if (state_ == state::closed) ec = close_reason_ ? close_reason_ : error::closed;
-        else if (close_requested_) ec = error::closed;
+        if (state_ == state::closed)
+            ec = close_reason_ ? close_reason_ : error::closed;
+        else if (close_requested_)
+            ec = error::closed;
         else if (shutting_down_) {
             shutdown_read_done_ = true;
             std::error_code ec2;
@@ -6448,7 +6432,8 @@ template <class P> std::error_code connection<P>::end_read(std::error_code ec, s
     }
     if (ec) {
         buffer_.release_if_empty();
-        if (ec == asio::error::eof) input_ended_ = true;
+        if (ec == asio::error::eof)
+            input_ended_ = true;
         return ec;
     }
     buffer_.commit(n);
@@ -6459,7 +6444,8 @@ template <class P> std::error_code connection<P>::end_read(std::error_code ec, s
 }
 
 template <class P> asio::awaitable<std::error_code> connection<P>::read() {
-    if (auto settled = begin_read()) co_return *settled;
+    if (auto settled = begin_read())
+        co_return *settled;
     arm_read();
     std::error_code ec;
     std::size_t n = 0;
@@ -6480,7 +6466,8 @@ template <class P> asio::awaitable<std::error_code> connection<P>::read() {
             }
             ready = false;
             n = transport_type::try_read_some(stream_, buffer_.prepare(), ec);
-            if (ec != asio::error::would_block) break;
+            if (ec != asio::error::would_block)
+                break;
             ec.clear();
             buffer_.release_if_empty();
         }
@@ -6503,13 +6490,16 @@ template <class P> asio::awaitable<std::error_code> connection<P>::read() {
 template <class P> void connection<P>::loop_read() {
     for (;;) {
         if (auto settled = begin_read()) {
-            if (*settled) return loop_end(*settled);
-            if (!loop_dispatch()) return;
+            if (*settled)
+                return loop_end(*settled);
+            if (!loop_dispatch())
+                return;
             continue;
         }
         arm_read();
         if constexpr (!buffer_policy_type::holds_storage_when_idle) {
-            if (transport_type::buffered_input(stream_)) return loop_readable({});
+            if (transport_type::buffered_input(stream_))
+                return loop_readable({});
             buffer_.release_if_empty();
             transport_type::socket(stream_).async_wait(
                 asio::socket_base::wait_read,
@@ -6518,10 +6508,9 @@ template <class P> void connection<P>::loop_read() {
         } else {
             stream_.async_read_some(
                 buffer_.prepare(),
-                asio::bind_cancellation_slot(read_cancel_.slot(),
-                                             [this](std::error_code ec, std::size_t n) {
-                                                 loop_on_read(ec, n);
-                                             }));
+                asio::bind_cancellation_slot(
+                    read_cancel_.slot(),
+                    [this](std::error_code ec, std::size_t n) { loop_on_read(ec, n); }));
         }
         return;
     }
@@ -6544,8 +6533,10 @@ template <class P> void connection<P>::loop_readable(std::error_code ec) {
 }
 
 template <class P> void connection<P>::loop_on_read(std::error_code ec, std::size_t n) {
-    if (auto e = end_read(ec, n)) return loop_end(e);
-    if (loop_dispatch()) loop_read();
+    if (auto e = end_read(ec, n))
+        return loop_end(e);
+    if (loop_dispatch())
+        loop_read();
 }
 
 // Feeds input to on_data until it needs more; false when the loop continues elsewhere (an
@@ -6553,15 +6544,19 @@ template <class P> void connection<P>::loop_on_read(std::error_code ec, std::siz
 template <class P> bool connection<P>::loop_dispatch() {
     while (state_ == state::open && !close_requested_) {
         const std::string_view in = buffer_.data();
-        if (in.empty()) break;
+        if (in.empty())
+            break;
         if constexpr (scheduler_type::offloads) {
             async_offload(
                 sched_.pool(), [this, in] { return hooks_.on_data(hooks_.handler, *this, in); },
                 asio::bind_executor(executor_, [this](std::exception_ptr ep, std::size_t n) {
-                    if (ep) return loop_fault();
-                    if (n == 0) return loop_read();
+                    if (ep)
+                        return loop_fault();
+                    if (n == 0)
+                        return loop_read();
                     consume(n);
-                    if (loop_dispatch()) loop_read();
+                    if (loop_dispatch())
+                        loop_read();
                 }));
             return false;
         } else {
@@ -6572,7 +6567,8 @@ template <class P> bool connection<P>::loop_dispatch() {
                 loop_fault();
                 return false;
             }
-            if (n == 0) break;
+            if (n == 0)
+                break;
             consume(n);
         }
     }
@@ -6590,7 +6586,8 @@ template <class P> void connection<P>::loop_fault() {
 }
 
 template <class P> void connection<P>::loop_end(std::error_code why) {
-    if (why && !close_reason_ && why != error::closed) close_reason_ = why;
+    if (why && !close_reason_ && why != error::closed)
+        close_reason_ = why;
     asio::co_spawn(executor_, loop_tail(std::move(self_)), asio::detached);
 }
 
@@ -6610,10 +6607,12 @@ template <class P>
 send_result connection<P>::try_send_parts(std::span<const std::string_view> parts, flush when) {
     if (!on_executor()) {
         std::size_t total = 0;
-        for (auto p : parts) total += p.size();
+        for (auto p : parts)
+            total += p.size();
         std::string joined;
         joined.reserve(total);
-        for (auto p : parts) joined.append(p);
+        for (auto p : parts)
+            joined.append(p);
         asio::post(executor_, [self = this->shared_from_this(), b = shared_buffer(joined), when] {
             self->enqueue(std::span<const std::string_view>(), &b, when);
         });
@@ -6637,19 +6636,24 @@ template <class P> send_result connection<P>::try_send(const shared_buffer& data
 template <class P>
 send_result connection<P>::enqueue(std::span<const std::string_view> parts,
                                    const shared_buffer* shared, flush when) {
-    if (state_ != state::open || close_requested_) return send_result::closed;
+    if (state_ != state::open || close_requested_)
+        return send_result::closed;
     constexpr std::size_t max_direct = 8;
     std::size_t total = shared ? shared->size() : 0;
-    for (auto p : parts) total += p.size();
-    if (total == 0) return send_result::queued;
+    for (auto p : parts)
+        total += p.size();
+    if (total == 0)
+        return send_result::queued;
     const auto& w = core_.options.write;
 
     std::size_t written = 0;
     if (queue_.empty() && !writing_ && when == flush::now && parts.size() < max_direct) {
         std::array<asio::const_buffer, max_direct> bufs;
         std::size_t n = 0;
-        for (auto p : parts) bufs[n++] = asio::const_buffer(p.data(), p.size());
-        if (shared) bufs[n++] = asio::const_buffer(shared->data(), shared->size());
+        for (auto p : parts)
+            bufs[n++] = asio::const_buffer(p.data(), p.size());
+        if (shared)
+            bufs[n++] = asio::const_buffer(shared->data(), shared->size());
         std::error_code ec;
         written = transport_type::try_write_some(
             stream_, std::span<const asio::const_buffer>(bufs.data(), n), ec);
@@ -6661,7 +6665,8 @@ send_result connection<P>::enqueue(std::span<const std::string_view> parts,
             detail::shard_counters::add(counters().bytes_out, written);
             touch();
         }
-        if (written == total) return send_result::queued;
+        if (written == total)
+            return send_result::queued;
     }
 
     const std::size_t rest = total - written;
@@ -6695,14 +6700,17 @@ send_result connection<P>::enqueue(std::span<const std::string_view> parts,
         skip = 0;
     }
     if (shared) {
-        if (skip == 0) queue_.append_shared(*shared);
-        else queue_.append_copy(shared->view().substr(skip));
+        if (skip == 0)
+            queue_.append_shared(*shared);
+        else
+            queue_.append_copy(shared->view().substr(skip));
     }
     if (was_empty)
         write_stall_since_ms.store(detail::coarse_now_ms(), std::memory_order_relaxed);
 
     if (!writing_) {
-        if (when == flush::now) start_async_write();
+        if (when == flush::now)
+            start_async_write();
         else if (!flush_scheduled_) {
             flush_scheduled_ = true;
             asio::post(executor_, [self = this->shared_from_this()] {
@@ -6716,7 +6724,8 @@ send_result connection<P>::enqueue(std::span<const std::string_view> parts,
 
 // Hands queued output to the kernel without waiting; what remains goes to an async write.
 template <class P> void connection<P>::flush_now() {
-    if (writing_ || queue_.empty() || state_ == state::closed) return;
+    if (writing_ || queue_.empty() || state_ == state::closed)
+        return;
     queue_.gather(iov_, core_.options.write.max_gather);
     std::error_code ec;
     auto n = transport_type::try_write_some(stream_, std::span<const asio::const_buffer>(iov_), ec);
@@ -6740,7 +6749,8 @@ template <class P> void connection<P>::flush_now() {
 }
 
 template <class P> void connection<P>::start_async_write() {
-    if (writing_ || queue_.empty() || state_ == state::closed) return;
+    if (writing_ || queue_.empty() || state_ == state::closed)
+        return;
     writing_ = true;
     queue_.gather(iov_, core_.options.write.max_gather);
     stream_.async_write_some(std::span<const asio::const_buffer>(iov_),
@@ -6761,10 +6771,13 @@ template <class P> void connection<P>::on_written(std::error_code ec, std::size_
     queue_.consume(n);
     detail::shard_counters::add(counters().bytes_out, n);
     touch();
-    if (queue_.empty()) write_stall_since_ms.store(0, std::memory_order_relaxed);
-    else write_stall_since_ms.store(detail::coarse_now_ms(), std::memory_order_relaxed);
+    if (queue_.empty())
+        write_stall_since_ms.store(0, std::memory_order_relaxed);
+    else
+        write_stall_since_ms.store(detail::coarse_now_ms(), std::memory_order_relaxed);
     wake_drain();
-    if (!queue_.empty()) start_async_write();
+    if (!queue_.empty())
+        start_async_write();
 }
 
 template <class P> void connection<P>::wake_drain() noexcept {
@@ -6774,27 +6787,34 @@ template <class P> void connection<P>::wake_drain() noexcept {
     }
 }
 
-template <class P>
-asio::awaitable<std::error_code> connection<P>::wait_drain(std::size_t target) {
+template <class P> asio::awaitable<std::error_code> connection<P>::wait_drain(std::size_t target) {
     while (queue_.bytes() > target && state_ != state::closed) {
-        if (!drain_timer_) drain_timer_ = std::make_unique<asio::steady_timer>(executor_);
+        if (!drain_timer_)
+            drain_timer_ = std::make_unique<asio::steady_timer>(executor_);
         drain_target_ = std::min(drain_target_, target);
         drain_timer_->expires_at(asio::steady_timer::time_point::max());
-        if (!writing_) flush_now();
-        if (queue_.bytes() <= target || state_ == state::closed) break;
+        if (!writing_)
+            flush_now();
+        if (queue_.bytes() <= target || state_ == state::closed)
+            break;
         co_await drain_timer_->async_wait(use_tuple);
     }
-    if (state_ == state::closed) co_return close_reason_ ? close_reason_ : error::closed;
+    if (state_ == state::closed)
+        co_return close_reason_ ? close_reason_ : error::closed;
     co_return std::error_code{};
 }
 
 template <class P>
 asio::awaitable<std::error_code> connection<P>::suspend_if_needed(send_result r) {
     switch (r) {
-    case send_result::queued: co_return std::error_code{};
-    case send_result::dropped: co_return make_error_code(error::slow_consumer);
-    case send_result::closed: co_return close_reason_ ? close_reason_ : error::closed;
-    case send_result::backpressure: break;
+    case send_result::queued:
+        co_return std::error_code{};
+    case send_result::dropped:
+        co_return make_error_code(error::slow_consumer);
+    case send_result::closed:
+        co_return close_reason_ ? close_reason_ : error::closed;
+    case send_result::backpressure:
+        break;
     }
     if constexpr (backpressure == backpressure_action::suspend)
         co_return co_await wait_drain(core_.options.write.low_water);
@@ -6819,12 +6839,14 @@ template <class P> asio::awaitable<std::error_code> connection<P>::flush_all() {
 
 template <class P> std::size_t connection<P>::kernel_unread_bytes() const noexcept {
     int v = 0;
-    if (::ioctl(transport_type::socket(stream_).native_handle(), SIOCINQ, &v) != 0) return 0;
+    if (::ioctl(transport_type::socket(stream_).native_handle(), SIOCINQ, &v) != 0)
+        return 0;
     return static_cast<std::size_t>(v);
 }
 template <class P> std::size_t connection<P>::kernel_unsent_bytes() const noexcept {
     int v = 0;
-    if (::ioctl(transport_type::socket(stream_).native_handle(), SIOCOUTQ, &v) != 0) return 0;
+    if (::ioctl(transport_type::socket(stream_).native_handle(), SIOCOUTQ, &v) != 0)
+        return 0;
     return static_cast<std::size_t>(v);
 }
 template <class P> int connection<P>::send_buffer_size() const noexcept {
@@ -6857,9 +6879,11 @@ template <class P> void connection<P>::close() noexcept {
         asio::post(executor_, [self = this->shared_from_this()] { self->close(); });
         return;
     }
-    if (close_requested_ || state_ == state::closed) return;
+    if (close_requested_ || state_ == state::closed)
+        return;
     close_requested_ = true;
-    if (reading_) read_cancel_.emit(asio::cancellation_type::terminal);
+    if (reading_)
+        read_cancel_.emit(asio::cancellation_type::terminal);
 }
 
 template <class P> void connection<P>::abort(std::error_code why) noexcept {
@@ -6871,8 +6895,10 @@ template <class P> void connection<P>::abort(std::error_code why) noexcept {
 }
 
 template <class P> void connection<P>::fail(std::error_code why) noexcept {
-    if (state_ == state::closed) return;
-    if (!close_reason_) close_reason_ = why;
+    if (state_ == state::closed)
+        return;
+    if (!close_reason_)
+        close_reason_ = why;
     state_ = state::closed;
     std::error_code ec;
     transport_type::socket(stream_).close(ec);
@@ -6886,22 +6912,26 @@ template <class P> void connection<P>::fail(std::error_code why) noexcept {
 }
 
 template <class P> void connection<P>::expire(std::error_code why) noexcept {
-    if (state_ == state::closed) return;
-    if (why == error::handshake_timeout) detail::shard_counters::add(counters().handshake_failures);
+    if (state_ == state::closed)
+        return;
+    if (why == error::handshake_timeout)
+        detail::shard_counters::add(counters().handshake_failures);
     else if (why != error::shutting_down && why != error::closed)
         detail::shard_counters::add(counters().timeouts);
     fail(why);
 }
 
 template <class P> void connection<P>::begin_shutdown() noexcept {
-    if (shutting_down_ || state_ == state::closed) return;
+    if (shutting_down_ || state_ == state::closed)
+        return;
     shutting_down_ = true;
     phase_kind.store(phase::shutdown, std::memory_order_relaxed);
     phase_deadline_ms.store(detail::coarse_now_ms() + core_.options.timeouts.shutdown.count(),
                             std::memory_order_relaxed);
     // A handler waiting for a new message is interrupted; one in the middle of a message or a
     // reply is left to finish it.
-    if (reading_ && buffer_.data().empty()) read_cancel_.emit(asio::cancellation_type::terminal);
+    if (reading_ && buffer_.data().empty())
+        read_cancel_.emit(asio::cancellation_type::terminal);
 }
 
 template <class P> void connection<P>::post_expire(std::error_code why) {
@@ -6925,18 +6955,18 @@ template <class P> void connection<P>::post_shutdown() {
 
 // --- the connection's life --------------------------------------------------------------------
 
-template <class P>
-template <class Handler>
-asio::awaitable<void> connection<P>::serve(Handler& h) {
+template <class P> template <class Handler> asio::awaitable<void> connection<P>::serve(Handler& h) {
     auto self = this->shared_from_this();
-    if (core_.stopping.load()) begin_shutdown();
+    if (core_.stopping.load())
+        begin_shutdown();
     const auto hs = core_.options.timeouts.handshake.count();
     if (hs > 0) {
         phase_kind.store(phase::handshake, std::memory_order_relaxed);
         phase_deadline_ms.store(detail::coarse_now_ms() + hs, std::memory_order_relaxed);
     }
     std::error_code hec = co_await transport_type::handshake(stream_, ctx_);
-    if (state_ == state::closed) hec = close_reason_;
+    if (state_ == state::closed)
+        hec = close_reason_;
     if (hec) {
         // The hook first: whoever sees the counter move may expect the hook to have run.
         detail::call_on_handshake_error(h, std::as_const(remote_), hec);
@@ -6987,7 +7017,8 @@ void connection<P>::start(Handler& h, std::shared_ptr<connection> self) {
     // A data handler over a transport without a handshake needs no coroutine at all.
     if constexpr (data_handler<Handler, connection> && !stream_handler<Handler, connection> &&
                   !detail::has_handshake<transport_type>) {
-        if (core_.stopping.load()) begin_shutdown();
+        if (core_.stopping.load())
+            begin_shutdown();
         start_data_loop(h, std::move(self));
     } else {
         asio::co_spawn(executor_, serve_owned(std::move(self), h), asio::detached);
@@ -6997,22 +7028,28 @@ void connection<P>::start(Handler& h, std::shared_ptr<connection> self) {
 // The graceful end: flush, FIN, lingering read, close. Bounded by the write timeout (a stall),
 // the shutdown deadline and `timeouts.linger`.
 template <class P> asio::awaitable<void> connection<P>::finish() {
-    if (state_ == state::closed) co_return;
+    if (state_ == state::closed)
+        co_return;
     state_ = state::closing;
     if (!queue_.empty()) {
         // wait_drain checks `closed`; closing still writes.
         while (!queue_.empty() && state_ != state::closed) {
-            if (!drain_timer_) drain_timer_ = std::make_unique<asio::steady_timer>(executor_);
+            if (!drain_timer_)
+                drain_timer_ = std::make_unique<asio::steady_timer>(executor_);
             drain_target_ = 0;
             drain_timer_->expires_at(asio::steady_timer::time_point::max());
-            if (!writing_) flush_now();
-            if (queue_.empty() || state_ == state::closed) break;
+            if (!writing_)
+                flush_now();
+            if (queue_.empty() || state_ == state::closed)
+                break;
             co_await drain_timer_->async_wait(use_tuple);
         }
     }
-    if (state_ == state::closed) co_return;
+    if (state_ == state::closed)
+        co_return;
     co_await transport_type::shutdown(stream_);
-    if (state_ == state::closed) co_return;
+    if (state_ == state::closed)
+        co_return;
 
     const auto linger = core_.options.timeouts.linger.count();
     const auto reason = close_reason_;
@@ -7034,7 +7071,8 @@ template <class P> asio::awaitable<void> connection<P>::finish() {
         std::size_t discarded = 0;
         while (state_ != state::closed && discarded < (std::size_t{1} << 20)) {
             auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(), use_tuple);
-            if (ec) break;
+            if (ec)
+                break;
             discarded += n;
         }
         buffer_.release_if_empty();
@@ -7047,6 +7085,90 @@ template <class P> asio::awaitable<void> connection<P>::finish() {
 } // namespace pier
 // ----- end <pier/impl/connection.hpp> -----
 // ----- end <pier/connection.hpp> -----
+// ----- begin <pier/policies.hpp> -----
+// pier/policies.hpp: `pier::policies<…>`, the policy set a server is instantiated with.
+//
+//     using my_policies = pier::policies<pier::sched::shared_pool, pier::buffer::fixed<4096>>;
+//
+// Policies are picked by category, in any order; every category not named gets its default
+// from fwd.hpp. Naming two policies of one category, or a type that is no policy, is a
+// compile-time error with a one-line message.
+
+
+
+namespace pier {
+
+namespace detail {
+
+template <class P>
+concept has_category = requires {
+    typename P::category;
+};
+
+template <class Category, class Default, class... Ps> struct select_policy {
+    using type = Default;
+};
+
+template <class Category, class Default, class P, class... Ps>
+struct select_policy<Category, Default, P, Ps...>
+    : std::conditional_t<std::is_same_v<typename P::category, Category>, std::type_identity<P>,
+                         select_policy<Category, Default, Ps...>> {};
+
+template <class Category, class... Ps>
+inline constexpr std::size_t count_policies =
+    (std::size_t{0} + ... + std::size_t{std::is_same_v<typename Ps::category, Category>});
+
+template <class P>
+inline constexpr bool known_category =
+    std::is_same_v<typename P::category, category::accept> ||
+    std::is_same_v<typename P::category, category::scheduler> ||
+    std::is_same_v<typename P::category, category::buffer> ||
+    std::is_same_v<typename P::category, category::backpressure> ||
+    std::is_same_v<typename P::category, category::transport>;
+
+} // namespace detail
+
+template <class... Ps> struct policies {
+    static_assert((detail::has_category<Ps> && ...),
+                  "pier: every argument of pier::policies<...> must be a policy type with a "
+                  "nested `category`");
+    static_assert((detail::known_category<Ps> && ...),
+                  "pier: a policy's category must be one of pier::category::{accept, scheduler, "
+                  "buffer, backpressure, transport}");
+    static_assert(detail::count_policies<category::accept, Ps...> <= 1,
+                  "pier: policies<...> names more than one accept policy");
+    static_assert(detail::count_policies<category::scheduler, Ps...> <= 1,
+                  "pier: policies<...> names more than one scheduler policy");
+    static_assert(detail::count_policies<category::buffer, Ps...> <= 1,
+                  "pier: policies<...> names more than one buffer policy");
+    static_assert(detail::count_policies<category::backpressure, Ps...> <= 1,
+                  "pier: policies<...> names more than one backpressure policy");
+    static_assert(detail::count_policies<category::transport, Ps...> <= 1,
+                  "pier: policies<...> names more than one transport policy");
+
+    using accept = typename detail::select_policy<category::accept, default_accept, Ps...>::type;
+    using scheduler =
+        typename detail::select_policy<category::scheduler, default_scheduler, Ps...>::type;
+    using buffer = typename detail::select_policy<category::buffer, default_buffer, Ps...>::type;
+    using backpressure =
+        typename detail::select_policy<category::backpressure, default_backpressure, Ps...>::type;
+    using transport =
+        typename detail::select_policy<category::transport, default_transport, Ps...>::type;
+
+    static_assert(accept_policy<accept>,
+                  "pier: the accept policy does not model pier::accept_policy");
+    static_assert(scheduler_policy<scheduler>,
+                  "pier: the scheduler policy does not model pier::scheduler_policy");
+    static_assert(buffer_policy<buffer>,
+                  "pier: the buffer policy does not model pier::buffer_policy");
+    static_assert(backpressure_policy<backpressure>,
+                  "pier: the backpressure policy does not model pier::backpressure_policy");
+    static_assert(transport_policy<transport>,
+                  "pier: the transport policy does not model pier::transport_policy");
+};
+
+} // namespace pier
+// ----- end <pier/policies.hpp> -----
 // ----- begin <pier/server.hpp> -----
 // pier/server.hpp: `pier::server<Handler, Policies>`, a TCP server built from policies.
 //
@@ -7183,7 +7305,9 @@ private:
     struct listener {
         acceptor_type acceptor;
         std::size_t slot;
-        asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>, acceptor_executor> backoff;
+        asio::basic_waitable_timer<std::chrono::steady_clock,
+                                   asio::wait_traits<std::chrono::steady_clock>, acceptor_executor>
+            backoff;
         listener(acceptor_executor ex, std::size_t s) : acceptor(ex), slot(s), backoff(ex) {}
     };
     // On a strand: a shared_pool runs one io_context on several threads, and the timer's wait
@@ -7261,13 +7385,15 @@ namespace detail {
 inline int system_max_backlog() noexcept {
     std::ifstream f("/proc/sys/net/core/somaxconn");
     int v = 0;
-    if (f >> v && v > 0) return v;
+    if (f >> v && v > 0)
+        return v;
     return SOMAXCONN;
 }
 
 inline std::size_t default_max_connections() noexcept {
     rlimit rl{};
-    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 1000000;
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return 1000000;
     return rl.rlim_cur > 128 ? static_cast<std::size_t>(rl.rlim_cur) - 64
                              : static_cast<std::size_t>(rl.rlim_cur) / 2;
 }
@@ -7286,7 +7412,8 @@ inline bool is_resource_exhaustion(const std::error_code& ec) noexcept {
 
 inline std::size_t raise_fd_limit() noexcept {
     rlimit rl{};
-    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 0;
     if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         ::setrlimit(RLIMIT_NOFILE, &rl);
@@ -7313,8 +7440,8 @@ server<H, P>::server(asio::io_context& context, server_options options, H handle
     : server(context, std::move(options), transport_options{}, std::move(handler)) {}
 
 template <class H, class P>
-server<H, P>::server(asio::io_context& context, server_options options,
-                     transport_options transport, H handler)
+server<H, P>::server(asio::io_context& context, server_options options, transport_options transport,
+                     H handler)
     : core_(std::move(options)), handler_(std::move(handler)), transport_(transport),
       sched_(context, core_.options.workers) {
     init();
@@ -7331,14 +7458,16 @@ template <class H, class P> void server<H, P>::init() {
 template <class H, class P> server<H, P>::~server() {
     stop();
     wait();
-    if (spare_fd_ >= 0) ::close(spare_fd_);
+    if (spare_fd_ >= 0)
+        ::close(spare_fd_);
 }
 
 template <class H, class P> void server<H, P>::open_listeners() {
     const auto& o = core_.options;
     std::error_code ec;
     auto address = asio::ip::make_address(o.address, ec);
-    if (ec) throw std::system_error(ec, "pier: invalid address '" + o.address + "'");
+    if (ec)
+        throw std::system_error(ec, "pier: invalid address '" + o.address + "'");
     asio::ip::tcp::endpoint ep(address, o.port);
     const int backlog = o.listen.backlog > 0 ? o.listen.backlog : detail::system_max_backlog();
     const std::size_t threads = sched_.size();
@@ -7356,20 +7485,24 @@ template <class H, class P> void server<H, P>::open_listeners() {
         auto& a = l->acceptor;
         a.open(ep.protocol(), ec);
         check(ec, "cannot open a socket for");
-        if (o.listen.reuse_address) a.set_option(asio::socket_base::reuse_address(true), ec);
+        if (o.listen.reuse_address)
+            a.set_option(asio::socket_base::reuse_address(true), ec);
         if (accept_type::reuse_port) {
             a.set_option(detail::reuse_port(1), ec);
             check(ec, "cannot set SO_REUSEPORT on");
         }
-        if (address.is_v6()) a.set_option(asio::ip::v6_only(o.listen.v6_only), ec);
+        if (address.is_v6())
+            a.set_option(asio::ip::v6_only(o.listen.v6_only), ec);
         a.bind(ep, ec);
         check(ec, "cannot bind");
-        if (ep.port() == 0) ep.port(a.local_endpoint().port()); // the others join this port
+        if (ep.port() == 0)
+            ep.port(a.local_endpoint().port()); // the others join this port
         // Options set on the listener are inherited by every accepted socket, which saves a
         // setsockopt per connection.
         a.set_option(asio::ip::tcp::no_delay(o.listen.no_delay), ec);
         if (o.listen.linger)
-            a.set_option(asio::socket_base::linger(true, static_cast<int>(o.listen.linger->count())), ec);
+            a.set_option(
+                asio::socket_base::linger(true, static_cast<int>(o.listen.linger->count())), ec);
         if (o.socket_buffers.send > 0)
             a.set_option(asio::socket_base::send_buffer_size(o.socket_buffers.send), ec);
         if (o.socket_buffers.receive > 0)
@@ -7389,10 +7522,12 @@ template <class H, class P> void server<H, P>::open_listeners() {
         for (std::size_t j = 1; j < nloops; ++j) {
             const std::size_t s = (i * nloops + j) % threads;
             int dupfd = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-            if (dupfd < 0) check(std::error_code(errno, std::system_category()), "cannot dup listener of");
+            if (dupfd < 0)
+                check(std::error_code(errno, std::system_category()), "cannot dup listener of");
             auto extra = std::make_unique<listener>(asio::make_strand(sched_.context(s)), s);
             extra->acceptor.assign(ep.protocol(), dupfd, ec);
-            if (ec) ::close(dupfd);
+            if (ec)
+                ::close(dupfd);
             check(ec, "cannot assign listener of");
             listeners_.push_back(std::move(extra));
         }
@@ -7400,7 +7535,8 @@ template <class H, class P> void server<H, P>::open_listeners() {
 }
 
 template <class H, class P> void server<H, P>::start() {
-    if (started_) return;
+    if (started_)
+        return;
     spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     open_listeners();
     // Read once here: stop() closes the acceptors on their own strands, so reading them from
@@ -7410,7 +7546,8 @@ template <class H, class P> void server<H, P>::start() {
         local_endpoint_ = listeners_.front()->acceptor.local_endpoint(ec);
     }
     started_ = true;
-    for (auto& l : listeners_) asio::co_spawn(l->acceptor.get_executor(), accept_loop(*l), asio::detached);
+    for (auto& l : listeners_)
+        asio::co_spawn(l->acceptor.get_executor(), accept_loop(*l), asio::detached);
     for (std::size_t i = 0; i < core_.shards.size(); ++i) {
         sweepers_.push_back(std::make_unique<sweeper>(asio::make_strand(sched_.context(i))));
         asio::co_spawn(sweepers_.back()->timer.get_executor(), sweep_loop(i), asio::detached);
@@ -7419,7 +7556,8 @@ template <class H, class P> void server<H, P>::start() {
     if (core_.options.handle_signals) {
         signals_.emplace(*control_, SIGINT, SIGTERM);
         signals_->async_wait([this](std::error_code ec, int) {
-            if (!ec) stop();
+            if (!ec)
+                stop();
         });
     }
     sched_.start();
@@ -7431,7 +7569,8 @@ template <class H, class P> void server<H, P>::run() {
 }
 
 template <class H, class P> void server<H, P>::wait() {
-    if (!started_) return;
+    if (!started_)
+        return;
     sched_.join();
     drain();
     // stop() or finish_stop() may still be running on a thread that is not a loop (a user's
@@ -7444,12 +7583,14 @@ template <class H, class P> void server<H, P>::drain() {
     // Only a scheduler that says it owns its threads has them all joined now; an external
     // io_context belongs to its caller, who runs what is left.
     if constexpr (requires { sched_.owns_threads(); }) {
-        if (!sched_.owns_threads()) return;
+        if (!sched_.owns_threads())
+            return;
     } else {
         return;
     }
     for (std::size_t i = 0; i < sched_.size(); ++i)
-        if (sched_.context(i).get_executor().running_in_this_thread()) return; // wait() from a loop
+        if (sched_.context(i).get_executor().running_in_this_thread())
+            return; // wait() from a loop
     // poll() runs only what is ready, so each pass is bounded; what a pass readies (an aborted
     // accept after its listener's close) runs in the next. A handler that keeps posting work
     // cannot hold the caller: the passes are bounded too.
@@ -7461,7 +7602,8 @@ template <class H, class P> void server<H, P>::drain() {
             ctx.restart();
             ran += ctx.poll();
         }
-        if (ran == 0) break;
+        if (ran == 0)
+            break;
     }
 }
 
@@ -7471,17 +7613,18 @@ template <class H, class P> asio::ip::tcp::endpoint server<H, P>::local_endpoint
 
 template <class H, class P> std::vector<int> server<H, P>::native_listener_handles() {
     std::vector<int> v;
-    for (auto& l : listeners_) v.push_back(l->acceptor.native_handle());
+    for (auto& l : listeners_)
+        v.push_back(l->acceptor.native_handle());
     return v;
 }
 
-template <class H, class P>
-asio::awaitable<void> server<H, P>::accept_loop(listener& l) {
+template <class H, class P> asio::awaitable<void> server<H, P>::accept_loop(listener& l) {
     std::chrono::milliseconds backoff{0};
     for (;;) {
-        const std::size_t slot = accept_type::local_placement
-                                     ? l.slot
-                                     : next_slot_.fetch_add(1, std::memory_order_relaxed) % sched_.size();
+        const std::size_t slot =
+            accept_type::local_placement
+                ? l.slot
+                : next_slot_.fetch_add(1, std::memory_order_relaxed) % sched_.size();
         auto ex = sched_.make_executor(slot);
         asio::ip::tcp::endpoint peer;
         auto [ec, socket] = co_await l.acceptor.async_accept(ex, peer, use_tuple);
@@ -7494,7 +7637,8 @@ asio::awaitable<void> server<H, P>::accept_loop(listener& l) {
         }
         auto& counters = core_.shards[slot]->counters;
         if (ec) {
-            if (ec == asio::error::operation_aborted) co_return;
+            if (ec == asio::error::operation_aborted)
+                co_return;
             detail::shard_counters::add(counters.accept_errors);
             detail::call_on_accept_error(handler_, std::as_const(ec));
             if (detail::is_resource_exhaustion(ec)) {
@@ -7552,12 +7696,15 @@ void server<H, P>::reject(typename connection_type::socket_type& s, std::error_c
 // libuv's uv__emfile_trick: one spare descriptor lets us accept and close what is pending.
 template <class H, class P> void server<H, P>::shed_pending(listener& l) {
     std::lock_guard lock(spare_mutex_);
-    if (spare_fd_ < 0) return;
+    if (spare_fd_ < 0)
+        return;
     ::close(spare_fd_);
     // Bounded, so that a flood of new connections cannot keep this loop going.
     for (int i = 0; i < 1024; ++i) {
-        int fd = ::accept4(l.acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (fd < 0) break;
+        int fd =
+            ::accept4(l.acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0)
+            break;
         ::close(fd);
         detail::shard_counters::add(core_.shards[l.slot]->counters.rejected);
     }
@@ -7567,18 +7714,21 @@ template <class H, class P> void server<H, P>::shed_pending(listener& l) {
 template <class H, class P> asio::awaitable<void> server<H, P>::sweep_loop(std::size_t i) {
     auto& t = sweepers_[i]->timer;
     auto& sh = *core_.shards[i];
-    const auto resolution = std::max(core_.options.timeouts.resolution, std::chrono::milliseconds(1));
+    const auto resolution =
+        std::max(core_.options.timeouts.resolution, std::chrono::milliseconds(1));
     while (!finished_.load(std::memory_order_acquire)) {
         t.expires_after(resolution);
         auto [ec] = co_await t.async_wait(use_tuple);
-        if (ec || finished_.load(std::memory_order_acquire)) co_return;
+        if (ec || finished_.load(std::memory_order_acquire))
+            co_return;
         sh.sweep(core_.options.timeouts, detail::coarse_now_ms());
     }
 }
 
 template <class H, class P> void server<H, P>::stop() noexcept {
     const in_flight busy(stop_calls_);
-    if (core_.stopping.exchange(true)) return;
+    if (core_.stopping.exchange(true))
+        return;
     if (!started_) {
         finished_ = true;
         return;
@@ -7589,7 +7739,8 @@ template <class H, class P> void server<H, P>::stop() noexcept {
             l->acceptor.close(ec);
             l->backoff.cancel();
         });
-    for (auto& sh : core_.shards) sh->for_each([](detail::connection_base& c) { c.post_shutdown(); });
+    for (auto& sh : core_.shards)
+        sh->for_each([](detail::connection_base& c) { c.post_shutdown(); });
     // A last resort should a handler not return after its connection was closed at the
     // shutdown deadline.
     asio::post(*control_, [this] {
@@ -7599,7 +7750,8 @@ template <class H, class P> void server<H, P>::stop() noexcept {
         stop_timer_->expires_after(core_.options.timeouts.shutdown +
                                    core_.options.timeouts.resolution * 4 + std::chrono::seconds(1));
         stop_timer_->async_wait([this](std::error_code ec) {
-            if (!ec) finish_stop();
+            if (!ec)
+                finish_stop();
         });
     });
     if (core_.active.load(std::memory_order_seq_cst) == 0)
@@ -7608,7 +7760,8 @@ template <class H, class P> void server<H, P>::stop() noexcept {
 
 template <class H, class P> void server<H, P>::finish_stop() {
     const in_flight busy(stop_calls_);
-    if (finished_.exchange(true)) return;
+    if (finished_.exchange(true))
+        return;
     if (control_)
         asio::post(*control_, [this] {
             if (stop_timer_)
@@ -7631,6 +7784,45 @@ template <class H, class P> void server<H, P>::finish_stop() {
 // ----- end <pier/server.hpp> -----
 
 // --- WebSocket (issue 4): sessions, ws::server, transport::websocket ----------------------
+// ----- begin <pier/transport/websocket.hpp> -----
+// pier/transport/websocket.hpp: WebSocket as a layer of the transport stack.
+//
+//     pier::server<my_ws_handler, pier::policies<pier::transport::websocket<>>>          // ws://
+//     pier::server<my_ws_handler, pier::policies<pier::transport::websocket<pier::transport::tls>>>
+//                                                                                        // wss://
+//
+// `websocket<Inner>` names the inner transport (the real byte stream of the connection,
+// `tcp` by default) and marks the server as a WebSocket server: `pier::server<H, policies<…,
+// websocket<Inner>, …>>` is `pier::ws::server<H, policies<…, Inner, …>>` (a partial
+// specialization below, no other magic), so the handler is a WebSocket handler
+// (ws/session.hpp) and the constructor takes `ws::options` after the server options (and
+// after the inner transport's options, if it has any to pass).
+
+// ----- begin <pier/ws/server.hpp> -----
+// pier/ws/server.hpp: `pier::ws::server<Handler, Policies>`, a WebSocket server (RFC 6455,
+// RFC 7692) built from the same policies as `pier::server`.
+//
+//     struct echo {
+//         template <class Session> void on_message(Session& s, pier::ws::message m) {
+//             m.is_text() ? s.send_text(m.data()) : s.send_binary(m.data());
+//         }
+//     };
+//     pier::ws::server<echo> srv({.port = 9001, .handle_signals = true}, pier::ws::options{});
+//     srv.run();
+//
+// `wss://` is the same server over the TLS transport:
+//     pier::ws::server<echo, pier::policies<pier::transport::tls>> srv(opts, tls_opts, ws_opts);
+// or, spelled as a transport stack (see transport/websocket.hpp):
+//     pier::server<echo, pier::policies<pier::transport::websocket<pier::transport::tls>>> …
+
+// ----- begin <pier/ws/detail/adapter.hpp> -----
+// pier/ws/detail/adapter.hpp: the core handler that runs the WebSocket protocol (opening
+// handshake, then the frame loop of ws::session) and calls the user's WebSocket handler.
+//
+// It is a coroutine handler: the session lives in the coroutine frame, which is the
+// connection's only per-connection storage the core offers today (a data handler would need
+// a per-connection slot in pier::connection; see the report of issue 4).
+
 // ----- begin <pier/ws/options.hpp> -----
 // pier/ws/options.hpp: every run-time tunable of the WebSocket layer, with its default and why.
 //
@@ -8233,31 +8425,6 @@ void session<P>::ended(Handler& h, std::error_code why) {
 } // namespace pier::ws
 // ----- end <pier/ws/impl/session.hpp> -----
 // ----- end <pier/ws/session.hpp> -----
-// ----- begin <pier/ws/server.hpp> -----
-// pier/ws/server.hpp: `pier::ws::server<Handler, Policies>`, a WebSocket server (RFC 6455,
-// RFC 7692) built from the same policies as `pier::server`.
-//
-//     struct echo {
-//         template <class Session> void on_message(Session& s, pier::ws::message m) {
-//             m.is_text() ? s.send_text(m.data()) : s.send_binary(m.data());
-//         }
-//     };
-//     pier::ws::server<echo> srv({.port = 9001, .handle_signals = true}, pier::ws::options{});
-//     srv.run();
-//
-// `wss://` is the same server over the TLS transport:
-//     pier::ws::server<echo, pier::policies<pier::transport::tls>> srv(opts, tls_opts, ws_opts);
-// or, spelled as a transport stack (see transport/websocket.hpp):
-//     pier::server<echo, pier::policies<pier::transport::websocket<pier::transport::tls>>> …
-
-// ----- begin <pier/ws/detail/adapter.hpp> -----
-// pier/ws/detail/adapter.hpp: the core handler that runs the WebSocket protocol (opening
-// handshake, then the frame loop of ws::session) and calls the user's WebSocket handler.
-//
-// It is a coroutine handler: the session lives in the coroutine frame, which is the
-// connection's only per-connection storage the core offers today (a data handler would need
-// a per-connection slot in pier::connection; see the report of issue 4).
-
 
 
 namespace pier::ws::detail {
@@ -8528,20 +8695,6 @@ private:
 
 } // namespace pier::ws
 // ----- end <pier/ws/server.hpp> -----
-// ----- begin <pier/transport/websocket.hpp> -----
-// pier/transport/websocket.hpp: WebSocket as a layer of the transport stack.
-//
-//     pier::server<my_ws_handler, pier::policies<pier::transport::websocket<>>>          // ws://
-//     pier::server<my_ws_handler, pier::policies<pier::transport::websocket<pier::transport::tls>>>
-//                                                                                        // wss://
-//
-// `websocket<Inner>` names the inner transport (the real byte stream of the connection,
-// `tcp` by default) and marks the server as a WebSocket server: `pier::server<H, policies<…,
-// websocket<Inner>, …>>` is `pier::ws::server<H, policies<…, Inner, …>>` (a partial
-// specialization below, no other magic), so the handler is a WebSocket handler
-// (ws/session.hpp) and the constructor takes `ws::options` after the server options (and
-// after the inner transport's options, if it has any to pass).
-
 
 
 namespace pier::transport {

@@ -43,7 +43,8 @@ private:
     struct free_list {
         std::vector<char*> blocks;
         ~free_list() {
-            for (char* p : blocks) ::operator delete(p);
+            for (char* p : blocks)
+                ::operator delete(p);
         }
     };
     static free_list& list() noexcept {

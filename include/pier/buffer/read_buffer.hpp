@@ -19,13 +19,15 @@ public:
     basic_read_buffer(const basic_read_buffer&) = delete;
     basic_read_buffer& operator=(const basic_read_buffer&) = delete;
     ~basic_read_buffer() {
-        if (block_) Storage::release(block_);
+        if (block_)
+            Storage::release(block_);
     }
 
     /// Room to read into; acquires a block if none is held. Empty when the buffer is full of
     /// unconsumed input.
     asio::mutable_buffer prepare() {
-        if (!block_) block_ = Storage::acquire();
+        if (!block_)
+            block_ = Storage::acquire();
         if (end_ == Size && begin_ > 0) {
             std::memmove(block_, block_ + begin_, end_ - begin_);
             end_ -= begin_;
@@ -36,7 +38,8 @@ public:
     void commit(std::size_t n) noexcept { end_ += n; }
     void consume(std::size_t n) noexcept {
         begin_ += n < end_ - begin_ ? n : end_ - begin_;
-        if (begin_ == end_) begin_ = end_ = 0;
+        if (begin_ == end_)
+            begin_ = end_ = 0;
     }
     std::string_view data() const noexcept {
         return block_ ? std::string_view(block_ + begin_, end_ - begin_) : std::string_view();

@@ -21,7 +21,8 @@ public:
     /// Copies `s` once.
     explicit shared_buffer(std::string_view s)
         : data_(std::make_shared_for_overwrite<char[]>(s.size())), size_(s.size()) {
-        if (size_) std::memcpy(data_.get(), s.data(), size_);
+        if (size_)
+            std::memcpy(data_.get(), s.data(), size_);
     }
 
     std::string_view view() const noexcept { return {data_.get(), size_}; }

@@ -12,13 +12,17 @@ namespace pier::detail {
 
 #define PIER_DETAIL_HOOK(NAME, SIGNATURE_TEXT)                                                     \
     template <class H>                                                                             \
-    concept names_##NAME = requires { &H::NAME; };                                                \
+    concept names_##NAME = requires {                                                              \
+        &H::NAME;                                                                                  \
+    };                                                                                             \
     template <class H, class... Args>                                                              \
-    concept calls_##NAME = requires(H& h, Args&&... args) { h.NAME(std::forward<Args>(args)...); }; \
-    template <class H, class... Args> void call_##NAME(H& h, Args&&... args) {                    \
-        if constexpr (names_##NAME<H> || calls_##NAME<H, Args...>) {                              \
+    concept calls_##NAME = requires(H & h, Args && ... args) {                                     \
+        h.NAME(std::forward<Args>(args)...);                                                       \
+    };                                                                                             \
+    template <class H, class... Args> void call_##NAME(H& h, Args&&... args) {                     \
+        if constexpr (names_##NAME<H> || calls_##NAME<H, Args...>) {                               \
             static_assert(calls_##NAME<H, Args...>,                                                \
-                          "pier: the handler's " #NAME " must be callable as " SIGNATURE_TEXT); \
+                          "pier: the handler's " #NAME " must be callable as " SIGNATURE_TEXT);    \
             h.NAME(std::forward<Args>(args)...);                                                   \
         }                                                                                          \
     }                                                                                              \
@@ -37,8 +41,10 @@ PIER_DETAIL_HOOK(on_accept_error, "void on_accept_error(std::error_code)")
 /// Whether a transport's handshake does anything (transports may say `has_handshake = false`).
 template <class T>
 inline constexpr bool has_handshake = [] {
-    if constexpr (requires { T::has_handshake; }) return bool(T::has_handshake);
-    else return true;
+    if constexpr (requires { T::has_handshake; })
+        return bool(T::has_handshake);
+    else
+        return true;
 }();
 
 } // namespace pier::detail

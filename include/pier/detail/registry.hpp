@@ -83,16 +83,21 @@ struct shard {
         c->shard_ = this;
         c->prev_ = nullptr;
         c->next_ = head;
-        if (head) head->prev_ = c;
+        if (head)
+            head->prev_ = c;
         head = c;
         ++count;
     }
     void erase(connection_base* c) noexcept {
         std::lock_guard lock(mutex);
-        if (c->prev_) c->prev_->next_ = c->next_;
-        else if (head == c) head = c->next_;
-        else return; // never inserted
-        if (c->next_) c->next_->prev_ = c->prev_;
+        if (c->prev_)
+            c->prev_->next_ = c->next_;
+        else if (head == c)
+            head = c->next_;
+        else
+            return; // never inserted
+        if (c->next_)
+            c->next_->prev_ = c->prev_;
         c->prev_ = c->next_ = nullptr;
         --count;
     }
@@ -100,7 +105,8 @@ struct shard {
     /// (posting is fine).
     template <class F> void for_each(F&& f) {
         std::lock_guard lock(mutex);
-        for (auto* c = head; c; c = c->next_) f(*c);
+        for (auto* c = head; c; c = c->next_)
+            f(*c);
     }
 
     /// One sweep: ends every connection whose deadline passed, and probes those that were
@@ -113,9 +119,15 @@ struct shard {
             auto pd = c.phase_deadline_ms.load(std::memory_order_relaxed);
             if (pd != 0 && now >= pd) {
                 switch (c.phase_kind.load(std::memory_order_relaxed)) {
-                case connection_base::phase::handshake: why = error::handshake_timeout; break;
-                case connection_base::phase::shutdown: why = error::shutting_down; break;
-                default: why = error::closed; break;
+                case connection_base::phase::handshake:
+                    why = error::handshake_timeout;
+                    break;
+                case connection_base::phase::shutdown:
+                    why = error::shutting_down;
+                    break;
+                default:
+                    why = error::closed;
+                    break;
                 }
             } else if (auto w = c.write_stall_since_ms.load(std::memory_order_relaxed);
                        write > 0 && w != 0 && now - w >= write) {
@@ -143,7 +155,8 @@ struct shard {
                     c.post_keepalive();
                 }
             }
-            if (why) c.post_expire(why);
+            if (why)
+                c.post_expire(why);
         });
     }
 };

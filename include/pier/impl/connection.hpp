@@ -4,15 +4,15 @@
 #include <pier/connection.hpp>
 #include <pier/detail/hooks.hpp>
 
-#include <sys/ioctl.h>
 #include <linux/sockios.h>
+#include <sys/ioctl.h>
 
 #include <algorithm>
 #include <array>
 #include <chrono>
-#include <string>
 #include <exception>
 #include <optional>
+#include <string>
 #include <utility>
 
 namespace pier {
@@ -46,10 +46,14 @@ template <class P> asio::ip::tcp::endpoint connection<P>::local_endpoint() const
 // data handlers: begin_read settles what needs no waiting, arm_read records the wait for the
 // sweeper, end_read interprets the outcome.
 template <class P> std::optional<std::error_code> connection<P>::begin_read() {
-    if (state_ == state::closed) return close_reason_ ? close_reason_ : error::closed;
-    if (close_requested_) return make_error_code(error::closed);
-    if (input_ended_) return make_error_code(asio::error::eof);
-    if (!queue_.empty() && !writing_) flush_now();
+    if (state_ == state::closed)
+        return close_reason_ ? close_reason_ : error::closed;
+    if (close_requested_)
+        return make_error_code(error::closed);
+    if (input_ended_)
+        return make_error_code(asio::error::eof);
+    if (!queue_.empty() && !writing_)
+        flush_now();
     if (shutting_down_ && buffer_.data().empty()) {
         // Input the client sent before the shutdown is still answered; then we stop. One read
         // only: a client that sends its next request as soon as a reply arrives would
@@ -77,7 +81,8 @@ template <class P> void connection<P>::arm_read() noexcept {
     // The read timeout counts from the first wait on the current partial input, so a client
     // that trickles a message byte by byte cannot reset it; consumed input is progress.
     const std::size_t pending = buffer_.data().size();
-    if (pending == 0) partial_since_ms_ = 0;
+    if (pending == 0)
+        partial_since_ms_ = 0;
     else if (partial_since_ms_ == 0 || pending < pending_after_read_)
         partial_since_ms_ = detail::coarse_now_ms();
     read_wait_since_ms.store(partial_since_ms_, std::memory_order_relaxed);
@@ -88,8 +93,10 @@ template <class P> std::error_code connection<P>::end_read(std::error_code ec, s
     reading_ = false;
     read_wait_since_ms.store(0, std::memory_order_relaxed);
     if (ec == asio::error::operation_aborted) {
-        if (state_ == state::closed) ec = close_reason_ ? close_reason_ : error::closed;
-        else if (close_requested_) ec = error::closed;
+        if (state_ == state::closed)
+            ec = close_reason_ ? close_reason_ : error::closed;
+        else if (close_requested_)
+            ec = error::closed;
         else if (shutting_down_) {
             shutdown_read_done_ = true;
             std::error_code ec2;
@@ -99,7 +106,8 @@ template <class P> std::error_code connection<P>::end_read(std::error_code ec, s
     }
     if (ec) {
         buffer_.release_if_empty();
-        if (ec == asio::error::eof) input_ended_ = true;
+        if (ec == asio::error::eof)
+            input_ended_ = true;
         return ec;
     }
     buffer_.commit(n);
@@ -110,7 +118,8 @@ template <class P> std::error_code connection<P>::end_read(std::error_code ec, s
 }
 
 template <class P> asio::awaitable<std::error_code> connection<P>::read() {
-    if (auto settled = begin_read()) co_return *settled;
+    if (auto settled = begin_read())
+        co_return *settled;
     arm_read();
     std::error_code ec;
     std::size_t n = 0;
@@ -131,7 +140,8 @@ template <class P> asio::awaitable<std::error_code> connection<P>::read() {
             }
             ready = false;
             n = transport_type::try_read_some(stream_, buffer_.prepare(), ec);
-            if (ec != asio::error::would_block) break;
+            if (ec != asio::error::would_block)
+                break;
             ec.clear();
             buffer_.release_if_empty();
         }
@@ -154,13 +164,16 @@ template <class P> asio::awaitable<std::error_code> connection<P>::read() {
 template <class P> void connection<P>::loop_read() {
     for (;;) {
         if (auto settled = begin_read()) {
-            if (*settled) return loop_end(*settled);
-            if (!loop_dispatch()) return;
+            if (*settled)
+                return loop_end(*settled);
+            if (!loop_dispatch())
+                return;
             continue;
         }
         arm_read();
         if constexpr (!buffer_policy_type::holds_storage_when_idle) {
-            if (transport_type::buffered_input(stream_)) return loop_readable({});
+            if (transport_type::buffered_input(stream_))
+                return loop_readable({});
             buffer_.release_if_empty();
             transport_type::socket(stream_).async_wait(
                 asio::socket_base::wait_read,
@@ -169,10 +182,9 @@ template <class P> void connection<P>::loop_read() {
         } else {
             stream_.async_read_some(
                 buffer_.prepare(),
-                asio::bind_cancellation_slot(read_cancel_.slot(),
-                                             [this](std::error_code ec, std::size_t n) {
-                                                 loop_on_read(ec, n);
-                                             }));
+                asio::bind_cancellation_slot(
+                    read_cancel_.slot(),
+                    [this](std::error_code ec, std::size_t n) { loop_on_read(ec, n); }));
         }
         return;
     }
@@ -195,8 +207,10 @@ template <class P> void connection<P>::loop_readable(std::error_code ec) {
 }
 
 template <class P> void connection<P>::loop_on_read(std::error_code ec, std::size_t n) {
-    if (auto e = end_read(ec, n)) return loop_end(e);
-    if (loop_dispatch()) loop_read();
+    if (auto e = end_read(ec, n))
+        return loop_end(e);
+    if (loop_dispatch())
+        loop_read();
 }
 
 // Feeds input to on_data until it needs more; false when the loop continues elsewhere (an
@@ -204,15 +218,19 @@ template <class P> void connection<P>::loop_on_read(std::error_code ec, std::siz
 template <class P> bool connection<P>::loop_dispatch() {
     while (state_ == state::open && !close_requested_) {
         const std::string_view in = buffer_.data();
-        if (in.empty()) break;
+        if (in.empty())
+            break;
         if constexpr (scheduler_type::offloads) {
             async_offload(
                 sched_.pool(), [this, in] { return hooks_.on_data(hooks_.handler, *this, in); },
                 asio::bind_executor(executor_, [this](std::exception_ptr ep, std::size_t n) {
-                    if (ep) return loop_fault();
-                    if (n == 0) return loop_read();
+                    if (ep)
+                        return loop_fault();
+                    if (n == 0)
+                        return loop_read();
                     consume(n);
-                    if (loop_dispatch()) loop_read();
+                    if (loop_dispatch())
+                        loop_read();
                 }));
             return false;
         } else {
@@ -223,7 +241,8 @@ template <class P> bool connection<P>::loop_dispatch() {
                 loop_fault();
                 return false;
             }
-            if (n == 0) break;
+            if (n == 0)
+                break;
             consume(n);
         }
     }
@@ -241,7 +260,8 @@ template <class P> void connection<P>::loop_fault() {
 }
 
 template <class P> void connection<P>::loop_end(std::error_code why) {
-    if (why && !close_reason_ && why != error::closed) close_reason_ = why;
+    if (why && !close_reason_ && why != error::closed)
+        close_reason_ = why;
     asio::co_spawn(executor_, loop_tail(std::move(self_)), asio::detached);
 }
 
@@ -261,10 +281,12 @@ template <class P>
 send_result connection<P>::try_send_parts(std::span<const std::string_view> parts, flush when) {
     if (!on_executor()) {
         std::size_t total = 0;
-        for (auto p : parts) total += p.size();
+        for (auto p : parts)
+            total += p.size();
         std::string joined;
         joined.reserve(total);
-        for (auto p : parts) joined.append(p);
+        for (auto p : parts)
+            joined.append(p);
         asio::post(executor_, [self = this->shared_from_this(), b = shared_buffer(joined), when] {
             self->enqueue(std::span<const std::string_view>(), &b, when);
         });
@@ -288,19 +310,24 @@ template <class P> send_result connection<P>::try_send(const shared_buffer& data
 template <class P>
 send_result connection<P>::enqueue(std::span<const std::string_view> parts,
                                    const shared_buffer* shared, flush when) {
-    if (state_ != state::open || close_requested_) return send_result::closed;
+    if (state_ != state::open || close_requested_)
+        return send_result::closed;
     constexpr std::size_t max_direct = 8;
     std::size_t total = shared ? shared->size() : 0;
-    for (auto p : parts) total += p.size();
-    if (total == 0) return send_result::queued;
+    for (auto p : parts)
+        total += p.size();
+    if (total == 0)
+        return send_result::queued;
     const auto& w = core_.options.write;
 
     std::size_t written = 0;
     if (queue_.empty() && !writing_ && when == flush::now && parts.size() < max_direct) {
         std::array<asio::const_buffer, max_direct> bufs;
         std::size_t n = 0;
-        for (auto p : parts) bufs[n++] = asio::const_buffer(p.data(), p.size());
-        if (shared) bufs[n++] = asio::const_buffer(shared->data(), shared->size());
+        for (auto p : parts)
+            bufs[n++] = asio::const_buffer(p.data(), p.size());
+        if (shared)
+            bufs[n++] = asio::const_buffer(shared->data(), shared->size());
         std::error_code ec;
         written = transport_type::try_write_some(
             stream_, std::span<const asio::const_buffer>(bufs.data(), n), ec);
@@ -312,7 +339,8 @@ send_result connection<P>::enqueue(std::span<const std::string_view> parts,
             detail::shard_counters::add(counters().bytes_out, written);
             touch();
         }
-        if (written == total) return send_result::queued;
+        if (written == total)
+            return send_result::queued;
     }
 
     const std::size_t rest = total - written;
@@ -346,14 +374,17 @@ send_result connection<P>::enqueue(std::span<const std::string_view> parts,
         skip = 0;
     }
     if (shared) {
-        if (skip == 0) queue_.append_shared(*shared);
-        else queue_.append_copy(shared->view().substr(skip));
+        if (skip == 0)
+            queue_.append_shared(*shared);
+        else
+            queue_.append_copy(shared->view().substr(skip));
     }
     if (was_empty)
         write_stall_since_ms.store(detail::coarse_now_ms(), std::memory_order_relaxed);
 
     if (!writing_) {
-        if (when == flush::now) start_async_write();
+        if (when == flush::now)
+            start_async_write();
         else if (!flush_scheduled_) {
             flush_scheduled_ = true;
             asio::post(executor_, [self = this->shared_from_this()] {
@@ -367,7 +398,8 @@ send_result connection<P>::enqueue(std::span<const std::string_view> parts,
 
 // Hands queued output to the kernel without waiting; what remains goes to an async write.
 template <class P> void connection<P>::flush_now() {
-    if (writing_ || queue_.empty() || state_ == state::closed) return;
+    if (writing_ || queue_.empty() || state_ == state::closed)
+        return;
     queue_.gather(iov_, core_.options.write.max_gather);
     std::error_code ec;
     auto n = transport_type::try_write_some(stream_, std::span<const asio::const_buffer>(iov_), ec);
@@ -391,7 +423,8 @@ template <class P> void connection<P>::flush_now() {
 }
 
 template <class P> void connection<P>::start_async_write() {
-    if (writing_ || queue_.empty() || state_ == state::closed) return;
+    if (writing_ || queue_.empty() || state_ == state::closed)
+        return;
     writing_ = true;
     queue_.gather(iov_, core_.options.write.max_gather);
     stream_.async_write_some(std::span<const asio::const_buffer>(iov_),
@@ -412,10 +445,13 @@ template <class P> void connection<P>::on_written(std::error_code ec, std::size_
     queue_.consume(n);
     detail::shard_counters::add(counters().bytes_out, n);
     touch();
-    if (queue_.empty()) write_stall_since_ms.store(0, std::memory_order_relaxed);
-    else write_stall_since_ms.store(detail::coarse_now_ms(), std::memory_order_relaxed);
+    if (queue_.empty())
+        write_stall_since_ms.store(0, std::memory_order_relaxed);
+    else
+        write_stall_since_ms.store(detail::coarse_now_ms(), std::memory_order_relaxed);
     wake_drain();
-    if (!queue_.empty()) start_async_write();
+    if (!queue_.empty())
+        start_async_write();
 }
 
 template <class P> void connection<P>::wake_drain() noexcept {
@@ -425,27 +461,34 @@ template <class P> void connection<P>::wake_drain() noexcept {
     }
 }
 
-template <class P>
-asio::awaitable<std::error_code> connection<P>::wait_drain(std::size_t target) {
+template <class P> asio::awaitable<std::error_code> connection<P>::wait_drain(std::size_t target) {
     while (queue_.bytes() > target && state_ != state::closed) {
-        if (!drain_timer_) drain_timer_ = std::make_unique<asio::steady_timer>(executor_);
+        if (!drain_timer_)
+            drain_timer_ = std::make_unique<asio::steady_timer>(executor_);
         drain_target_ = std::min(drain_target_, target);
         drain_timer_->expires_at(asio::steady_timer::time_point::max());
-        if (!writing_) flush_now();
-        if (queue_.bytes() <= target || state_ == state::closed) break;
+        if (!writing_)
+            flush_now();
+        if (queue_.bytes() <= target || state_ == state::closed)
+            break;
         co_await drain_timer_->async_wait(use_tuple);
     }
-    if (state_ == state::closed) co_return close_reason_ ? close_reason_ : error::closed;
+    if (state_ == state::closed)
+        co_return close_reason_ ? close_reason_ : error::closed;
     co_return std::error_code{};
 }
 
 template <class P>
 asio::awaitable<std::error_code> connection<P>::suspend_if_needed(send_result r) {
     switch (r) {
-    case send_result::queued: co_return std::error_code{};
-    case send_result::dropped: co_return make_error_code(error::slow_consumer);
-    case send_result::closed: co_return close_reason_ ? close_reason_ : error::closed;
-    case send_result::backpressure: break;
+    case send_result::queued:
+        co_return std::error_code{};
+    case send_result::dropped:
+        co_return make_error_code(error::slow_consumer);
+    case send_result::closed:
+        co_return close_reason_ ? close_reason_ : error::closed;
+    case send_result::backpressure:
+        break;
     }
     if constexpr (backpressure == backpressure_action::suspend)
         co_return co_await wait_drain(core_.options.write.low_water);
@@ -470,12 +513,14 @@ template <class P> asio::awaitable<std::error_code> connection<P>::flush_all() {
 
 template <class P> std::size_t connection<P>::kernel_unread_bytes() const noexcept {
     int v = 0;
-    if (::ioctl(transport_type::socket(stream_).native_handle(), SIOCINQ, &v) != 0) return 0;
+    if (::ioctl(transport_type::socket(stream_).native_handle(), SIOCINQ, &v) != 0)
+        return 0;
     return static_cast<std::size_t>(v);
 }
 template <class P> std::size_t connection<P>::kernel_unsent_bytes() const noexcept {
     int v = 0;
-    if (::ioctl(transport_type::socket(stream_).native_handle(), SIOCOUTQ, &v) != 0) return 0;
+    if (::ioctl(transport_type::socket(stream_).native_handle(), SIOCOUTQ, &v) != 0)
+        return 0;
     return static_cast<std::size_t>(v);
 }
 template <class P> int connection<P>::send_buffer_size() const noexcept {
@@ -508,9 +553,11 @@ template <class P> void connection<P>::close() noexcept {
         asio::post(executor_, [self = this->shared_from_this()] { self->close(); });
         return;
     }
-    if (close_requested_ || state_ == state::closed) return;
+    if (close_requested_ || state_ == state::closed)
+        return;
     close_requested_ = true;
-    if (reading_) read_cancel_.emit(asio::cancellation_type::terminal);
+    if (reading_)
+        read_cancel_.emit(asio::cancellation_type::terminal);
 }
 
 template <class P> void connection<P>::abort(std::error_code why) noexcept {
@@ -522,8 +569,10 @@ template <class P> void connection<P>::abort(std::error_code why) noexcept {
 }
 
 template <class P> void connection<P>::fail(std::error_code why) noexcept {
-    if (state_ == state::closed) return;
-    if (!close_reason_) close_reason_ = why;
+    if (state_ == state::closed)
+        return;
+    if (!close_reason_)
+        close_reason_ = why;
     state_ = state::closed;
     std::error_code ec;
     transport_type::socket(stream_).close(ec);
@@ -537,22 +586,26 @@ template <class P> void connection<P>::fail(std::error_code why) noexcept {
 }
 
 template <class P> void connection<P>::expire(std::error_code why) noexcept {
-    if (state_ == state::closed) return;
-    if (why == error::handshake_timeout) detail::shard_counters::add(counters().handshake_failures);
+    if (state_ == state::closed)
+        return;
+    if (why == error::handshake_timeout)
+        detail::shard_counters::add(counters().handshake_failures);
     else if (why != error::shutting_down && why != error::closed)
         detail::shard_counters::add(counters().timeouts);
     fail(why);
 }
 
 template <class P> void connection<P>::begin_shutdown() noexcept {
-    if (shutting_down_ || state_ == state::closed) return;
+    if (shutting_down_ || state_ == state::closed)
+        return;
     shutting_down_ = true;
     phase_kind.store(phase::shutdown, std::memory_order_relaxed);
     phase_deadline_ms.store(detail::coarse_now_ms() + core_.options.timeouts.shutdown.count(),
                             std::memory_order_relaxed);
     // A handler waiting for a new message is interrupted; one in the middle of a message or a
     // reply is left to finish it.
-    if (reading_ && buffer_.data().empty()) read_cancel_.emit(asio::cancellation_type::terminal);
+    if (reading_ && buffer_.data().empty())
+        read_cancel_.emit(asio::cancellation_type::terminal);
 }
 
 template <class P> void connection<P>::post_expire(std::error_code why) {
@@ -576,18 +629,18 @@ template <class P> void connection<P>::post_shutdown() {
 
 // --- the connection's life --------------------------------------------------------------------
 
-template <class P>
-template <class Handler>
-asio::awaitable<void> connection<P>::serve(Handler& h) {
+template <class P> template <class Handler> asio::awaitable<void> connection<P>::serve(Handler& h) {
     auto self = this->shared_from_this();
-    if (core_.stopping.load()) begin_shutdown();
+    if (core_.stopping.load())
+        begin_shutdown();
     const auto hs = core_.options.timeouts.handshake.count();
     if (hs > 0) {
         phase_kind.store(phase::handshake, std::memory_order_relaxed);
         phase_deadline_ms.store(detail::coarse_now_ms() + hs, std::memory_order_relaxed);
     }
     std::error_code hec = co_await transport_type::handshake(stream_, ctx_);
-    if (state_ == state::closed) hec = close_reason_;
+    if (state_ == state::closed)
+        hec = close_reason_;
     if (hec) {
         // The hook first: whoever sees the counter move may expect the hook to have run.
         detail::call_on_handshake_error(h, std::as_const(remote_), hec);
@@ -638,7 +691,8 @@ void connection<P>::start(Handler& h, std::shared_ptr<connection> self) {
     // A data handler over a transport without a handshake needs no coroutine at all.
     if constexpr (data_handler<Handler, connection> && !stream_handler<Handler, connection> &&
                   !detail::has_handshake<transport_type>) {
-        if (core_.stopping.load()) begin_shutdown();
+        if (core_.stopping.load())
+            begin_shutdown();
         start_data_loop(h, std::move(self));
     } else {
         asio::co_spawn(executor_, serve_owned(std::move(self), h), asio::detached);
@@ -648,22 +702,28 @@ void connection<P>::start(Handler& h, std::shared_ptr<connection> self) {
 // The graceful end: flush, FIN, lingering read, close. Bounded by the write timeout (a stall),
 // the shutdown deadline and `timeouts.linger`.
 template <class P> asio::awaitable<void> connection<P>::finish() {
-    if (state_ == state::closed) co_return;
+    if (state_ == state::closed)
+        co_return;
     state_ = state::closing;
     if (!queue_.empty()) {
         // wait_drain checks `closed`; closing still writes.
         while (!queue_.empty() && state_ != state::closed) {
-            if (!drain_timer_) drain_timer_ = std::make_unique<asio::steady_timer>(executor_);
+            if (!drain_timer_)
+                drain_timer_ = std::make_unique<asio::steady_timer>(executor_);
             drain_target_ = 0;
             drain_timer_->expires_at(asio::steady_timer::time_point::max());
-            if (!writing_) flush_now();
-            if (queue_.empty() || state_ == state::closed) break;
+            if (!writing_)
+                flush_now();
+            if (queue_.empty() || state_ == state::closed)
+                break;
             co_await drain_timer_->async_wait(use_tuple);
         }
     }
-    if (state_ == state::closed) co_return;
+    if (state_ == state::closed)
+        co_return;
     co_await transport_type::shutdown(stream_);
-    if (state_ == state::closed) co_return;
+    if (state_ == state::closed)
+        co_return;
 
     const auto linger = core_.options.timeouts.linger.count();
     const auto reason = close_reason_;
@@ -685,7 +745,8 @@ template <class P> asio::awaitable<void> connection<P>::finish() {
         std::size_t discarded = 0;
         while (state_ != state::closed && discarded < (std::size_t{1} << 20)) {
             auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(), use_tuple);
-            if (ec) break;
+            if (ec)
+                break;
             discarded += n;
         }
         buffer_.release_if_empty();

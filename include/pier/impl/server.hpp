@@ -24,13 +24,15 @@ namespace detail {
 inline int system_max_backlog() noexcept {
     std::ifstream f("/proc/sys/net/core/somaxconn");
     int v = 0;
-    if (f >> v && v > 0) return v;
+    if (f >> v && v > 0)
+        return v;
     return SOMAXCONN;
 }
 
 inline std::size_t default_max_connections() noexcept {
     rlimit rl{};
-    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 1000000;
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return 1000000;
     return rl.rlim_cur > 128 ? static_cast<std::size_t>(rl.rlim_cur) - 64
                              : static_cast<std::size_t>(rl.rlim_cur) / 2;
 }
@@ -49,7 +51,8 @@ inline bool is_resource_exhaustion(const std::error_code& ec) noexcept {
 
 inline std::size_t raise_fd_limit() noexcept {
     rlimit rl{};
-    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 0;
     if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         ::setrlimit(RLIMIT_NOFILE, &rl);
@@ -76,8 +79,8 @@ server<H, P>::server(asio::io_context& context, server_options options, H handle
     : server(context, std::move(options), transport_options{}, std::move(handler)) {}
 
 template <class H, class P>
-server<H, P>::server(asio::io_context& context, server_options options,
-                     transport_options transport, H handler)
+server<H, P>::server(asio::io_context& context, server_options options, transport_options transport,
+                     H handler)
     : core_(std::move(options)), handler_(std::move(handler)), transport_(transport),
       sched_(context, core_.options.workers) {
     init();
@@ -94,14 +97,16 @@ template <class H, class P> void server<H, P>::init() {
 template <class H, class P> server<H, P>::~server() {
     stop();
     wait();
-    if (spare_fd_ >= 0) ::close(spare_fd_);
+    if (spare_fd_ >= 0)
+        ::close(spare_fd_);
 }
 
 template <class H, class P> void server<H, P>::open_listeners() {
     const auto& o = core_.options;
     std::error_code ec;
     auto address = asio::ip::make_address(o.address, ec);
-    if (ec) throw std::system_error(ec, "pier: invalid address '" + o.address + "'");
+    if (ec)
+        throw std::system_error(ec, "pier: invalid address '" + o.address + "'");
     asio::ip::tcp::endpoint ep(address, o.port);
     const int backlog = o.listen.backlog > 0 ? o.listen.backlog : detail::system_max_backlog();
     const std::size_t threads = sched_.size();
@@ -119,20 +124,24 @@ template <class H, class P> void server<H, P>::open_listeners() {
         auto& a = l->acceptor;
         a.open(ep.protocol(), ec);
         check(ec, "cannot open a socket for");
-        if (o.listen.reuse_address) a.set_option(asio::socket_base::reuse_address(true), ec);
+        if (o.listen.reuse_address)
+            a.set_option(asio::socket_base::reuse_address(true), ec);
         if (accept_type::reuse_port) {
             a.set_option(detail::reuse_port(1), ec);
             check(ec, "cannot set SO_REUSEPORT on");
         }
-        if (address.is_v6()) a.set_option(asio::ip::v6_only(o.listen.v6_only), ec);
+        if (address.is_v6())
+            a.set_option(asio::ip::v6_only(o.listen.v6_only), ec);
         a.bind(ep, ec);
         check(ec, "cannot bind");
-        if (ep.port() == 0) ep.port(a.local_endpoint().port()); // the others join this port
+        if (ep.port() == 0)
+            ep.port(a.local_endpoint().port()); // the others join this port
         // Options set on the listener are inherited by every accepted socket, which saves a
         // setsockopt per connection.
         a.set_option(asio::ip::tcp::no_delay(o.listen.no_delay), ec);
         if (o.listen.linger)
-            a.set_option(asio::socket_base::linger(true, static_cast<int>(o.listen.linger->count())), ec);
+            a.set_option(
+                asio::socket_base::linger(true, static_cast<int>(o.listen.linger->count())), ec);
         if (o.socket_buffers.send > 0)
             a.set_option(asio::socket_base::send_buffer_size(o.socket_buffers.send), ec);
         if (o.socket_buffers.receive > 0)
@@ -152,10 +161,12 @@ template <class H, class P> void server<H, P>::open_listeners() {
         for (std::size_t j = 1; j < nloops; ++j) {
             const std::size_t s = (i * nloops + j) % threads;
             int dupfd = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-            if (dupfd < 0) check(std::error_code(errno, std::system_category()), "cannot dup listener of");
+            if (dupfd < 0)
+                check(std::error_code(errno, std::system_category()), "cannot dup listener of");
             auto extra = std::make_unique<listener>(asio::make_strand(sched_.context(s)), s);
             extra->acceptor.assign(ep.protocol(), dupfd, ec);
-            if (ec) ::close(dupfd);
+            if (ec)
+                ::close(dupfd);
             check(ec, "cannot assign listener of");
             listeners_.push_back(std::move(extra));
         }
@@ -163,7 +174,8 @@ template <class H, class P> void server<H, P>::open_listeners() {
 }
 
 template <class H, class P> void server<H, P>::start() {
-    if (started_) return;
+    if (started_)
+        return;
     spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     open_listeners();
     // Read once here: stop() closes the acceptors on their own strands, so reading them from
@@ -173,7 +185,8 @@ template <class H, class P> void server<H, P>::start() {
         local_endpoint_ = listeners_.front()->acceptor.local_endpoint(ec);
     }
     started_ = true;
-    for (auto& l : listeners_) asio::co_spawn(l->acceptor.get_executor(), accept_loop(*l), asio::detached);
+    for (auto& l : listeners_)
+        asio::co_spawn(l->acceptor.get_executor(), accept_loop(*l), asio::detached);
     for (std::size_t i = 0; i < core_.shards.size(); ++i) {
         sweepers_.push_back(std::make_unique<sweeper>(asio::make_strand(sched_.context(i))));
         asio::co_spawn(sweepers_.back()->timer.get_executor(), sweep_loop(i), asio::detached);
@@ -182,7 +195,8 @@ template <class H, class P> void server<H, P>::start() {
     if (core_.options.handle_signals) {
         signals_.emplace(*control_, SIGINT, SIGTERM);
         signals_->async_wait([this](std::error_code ec, int) {
-            if (!ec) stop();
+            if (!ec)
+                stop();
         });
     }
     sched_.start();
@@ -194,7 +208,8 @@ template <class H, class P> void server<H, P>::run() {
 }
 
 template <class H, class P> void server<H, P>::wait() {
-    if (!started_) return;
+    if (!started_)
+        return;
     sched_.join();
     drain();
     // stop() or finish_stop() may still be running on a thread that is not a loop (a user's
@@ -207,12 +222,14 @@ template <class H, class P> void server<H, P>::drain() {
     // Only a scheduler that says it owns its threads has them all joined now; an external
     // io_context belongs to its caller, who runs what is left.
     if constexpr (requires { sched_.owns_threads(); }) {
-        if (!sched_.owns_threads()) return;
+        if (!sched_.owns_threads())
+            return;
     } else {
         return;
     }
     for (std::size_t i = 0; i < sched_.size(); ++i)
-        if (sched_.context(i).get_executor().running_in_this_thread()) return; // wait() from a loop
+        if (sched_.context(i).get_executor().running_in_this_thread())
+            return; // wait() from a loop
     // poll() runs only what is ready, so each pass is bounded; what a pass readies (an aborted
     // accept after its listener's close) runs in the next. A handler that keeps posting work
     // cannot hold the caller: the passes are bounded too.
@@ -224,7 +241,8 @@ template <class H, class P> void server<H, P>::drain() {
             ctx.restart();
             ran += ctx.poll();
         }
-        if (ran == 0) break;
+        if (ran == 0)
+            break;
     }
 }
 
@@ -234,17 +252,18 @@ template <class H, class P> asio::ip::tcp::endpoint server<H, P>::local_endpoint
 
 template <class H, class P> std::vector<int> server<H, P>::native_listener_handles() {
     std::vector<int> v;
-    for (auto& l : listeners_) v.push_back(l->acceptor.native_handle());
+    for (auto& l : listeners_)
+        v.push_back(l->acceptor.native_handle());
     return v;
 }
 
-template <class H, class P>
-asio::awaitable<void> server<H, P>::accept_loop(listener& l) {
+template <class H, class P> asio::awaitable<void> server<H, P>::accept_loop(listener& l) {
     std::chrono::milliseconds backoff{0};
     for (;;) {
-        const std::size_t slot = accept_type::local_placement
-                                     ? l.slot
-                                     : next_slot_.fetch_add(1, std::memory_order_relaxed) % sched_.size();
+        const std::size_t slot =
+            accept_type::local_placement
+                ? l.slot
+                : next_slot_.fetch_add(1, std::memory_order_relaxed) % sched_.size();
         auto ex = sched_.make_executor(slot);
         asio::ip::tcp::endpoint peer;
         auto [ec, socket] = co_await l.acceptor.async_accept(ex, peer, use_tuple);
@@ -257,7 +276,8 @@ asio::awaitable<void> server<H, P>::accept_loop(listener& l) {
         }
         auto& counters = core_.shards[slot]->counters;
         if (ec) {
-            if (ec == asio::error::operation_aborted) co_return;
+            if (ec == asio::error::operation_aborted)
+                co_return;
             detail::shard_counters::add(counters.accept_errors);
             detail::call_on_accept_error(handler_, std::as_const(ec));
             if (detail::is_resource_exhaustion(ec)) {
@@ -315,12 +335,15 @@ void server<H, P>::reject(typename connection_type::socket_type& s, std::error_c
 // libuv's uv__emfile_trick: one spare descriptor lets us accept and close what is pending.
 template <class H, class P> void server<H, P>::shed_pending(listener& l) {
     std::lock_guard lock(spare_mutex_);
-    if (spare_fd_ < 0) return;
+    if (spare_fd_ < 0)
+        return;
     ::close(spare_fd_);
     // Bounded, so that a flood of new connections cannot keep this loop going.
     for (int i = 0; i < 1024; ++i) {
-        int fd = ::accept4(l.acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (fd < 0) break;
+        int fd =
+            ::accept4(l.acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0)
+            break;
         ::close(fd);
         detail::shard_counters::add(core_.shards[l.slot]->counters.rejected);
     }
@@ -330,18 +353,21 @@ template <class H, class P> void server<H, P>::shed_pending(listener& l) {
 template <class H, class P> asio::awaitable<void> server<H, P>::sweep_loop(std::size_t i) {
     auto& t = sweepers_[i]->timer;
     auto& sh = *core_.shards[i];
-    const auto resolution = std::max(core_.options.timeouts.resolution, std::chrono::milliseconds(1));
+    const auto resolution =
+        std::max(core_.options.timeouts.resolution, std::chrono::milliseconds(1));
     while (!finished_.load(std::memory_order_acquire)) {
         t.expires_after(resolution);
         auto [ec] = co_await t.async_wait(use_tuple);
-        if (ec || finished_.load(std::memory_order_acquire)) co_return;
+        if (ec || finished_.load(std::memory_order_acquire))
+            co_return;
         sh.sweep(core_.options.timeouts, detail::coarse_now_ms());
     }
 }
 
 template <class H, class P> void server<H, P>::stop() noexcept {
     const in_flight busy(stop_calls_);
-    if (core_.stopping.exchange(true)) return;
+    if (core_.stopping.exchange(true))
+        return;
     if (!started_) {
         finished_ = true;
         return;
@@ -352,7 +378,8 @@ template <class H, class P> void server<H, P>::stop() noexcept {
             l->acceptor.close(ec);
             l->backoff.cancel();
         });
-    for (auto& sh : core_.shards) sh->for_each([](detail::connection_base& c) { c.post_shutdown(); });
+    for (auto& sh : core_.shards)
+        sh->for_each([](detail::connection_base& c) { c.post_shutdown(); });
     // A last resort should a handler not return after its connection was closed at the
     // shutdown deadline.
     asio::post(*control_, [this] {
@@ -362,7 +389,8 @@ template <class H, class P> void server<H, P>::stop() noexcept {
         stop_timer_->expires_after(core_.options.timeouts.shutdown +
                                    core_.options.timeouts.resolution * 4 + std::chrono::seconds(1));
         stop_timer_->async_wait([this](std::error_code ec) {
-            if (!ec) finish_stop();
+            if (!ec)
+                finish_stop();
         });
     });
     if (core_.active.load(std::memory_order_seq_cst) == 0)
@@ -371,7 +399,8 @@ template <class H, class P> void server<H, P>::stop() noexcept {
 
 template <class H, class P> void server<H, P>::finish_stop() {
     const in_flight busy(stop_calls_);
-    if (finished_.exchange(true)) return;
+    if (finished_.exchange(true))
+        return;
     if (control_)
         asio::post(*control_, [this] {
             if (stop_timer_)

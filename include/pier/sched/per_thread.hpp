@@ -31,7 +31,8 @@ struct per_thread {
     static constexpr bool offloads = false;
 
     explicit per_thread(std::size_t threads, const worker_options& = {}) {
-        if (threads == 0) threads = 1;
+        if (threads == 0)
+            threads = 1;
         owned_.reserve(threads);
         for (std::size_t i = 0; i < threads; ++i) {
             owned_.push_back(std::make_unique<asio::io_context>(1));
@@ -55,7 +56,8 @@ struct per_thread {
 
     /// Starts one thread per owned io_context. They run until `stop()`.
     void start() {
-        if (owned_.empty() || !threads_.empty()) return;
+        if (owned_.empty() || !threads_.empty())
+            return;
         for (std::size_t i = 0; i < owned_.size(); ++i) {
             guards_.emplace_back(asio::make_work_guard(*owned_[i]));
             threads_.emplace_back([ctx = owned_[i].get(), i] {
@@ -66,11 +68,13 @@ struct per_thread {
     }
     void stop() {
         guards_.clear();
-        for (auto& c : owned_) c->stop();
+        for (auto& c : owned_)
+            c->stop();
     }
     void join() {
         for (auto& t : threads_)
-            if (t.joinable() && t.get_id() != std::this_thread::get_id()) t.join();
+            if (t.joinable() && t.get_id() != std::this_thread::get_id())
+                t.join();
         threads_.clear();
     }
 

@@ -45,7 +45,8 @@ struct shared_pool {
     bool owns_threads() const noexcept { return owned_ != nullptr; }
 
     void start() {
-        if (!owned_ || !threads_.empty()) return;
+        if (!owned_ || !threads_.empty())
+            return;
         guard_.emplace(asio::make_work_guard(*owned_));
         for (std::size_t i = 0; i < threads_wanted_; ++i)
             threads_.emplace_back([ctx = owned_.get(), i] {
@@ -55,11 +56,13 @@ struct shared_pool {
     }
     void stop() {
         guard_.reset();
-        if (owned_) owned_->stop();
+        if (owned_)
+            owned_->stop();
     }
     void join() {
         for (auto& t : threads_)
-            if (t.joinable() && t.get_id() != std::this_thread::get_id()) t.join();
+            if (t.joinable() && t.get_id() != std::this_thread::get_id())
+                t.join();
         threads_.clear();
     }
 

@@ -43,9 +43,11 @@ struct pool_task {
 class worker_pool {
 public:
     explicit worker_pool(const worker_options& o) : options_(o) {
-        if (options_.max_workers == 0) options_.max_workers = 1;
+        if (options_.max_workers == 0)
+            options_.max_workers = 1;
         std::lock_guard lock(mutex_);
-        for (std::size_t i = 0; i < options_.min_workers; ++i) spawn_locked();
+        for (std::size_t i = 0; i < options_.min_workers; ++i)
+            spawn_locked();
     }
     worker_pool(const worker_pool&) = delete;
     worker_pool& operator=(const worker_pool&) = delete;
@@ -58,12 +60,15 @@ public:
             std::lock_guard lock(mutex_);
             if (!stopping_ && queue_.size() < options_.max_queue) {
                 queue_.push_back(std::move(task));
-                if (queue_.size() > idle_ && threads_ < options_.max_workers) spawn_locked();
-                else cv_.notify_one();
+                if (queue_.size() > idle_ && threads_ < options_.max_workers)
+                    spawn_locked();
+                else
+                    cv_.notify_one();
                 finished.swap(finished_);
             }
         }
-        for (auto& t : finished) t.join();
+        for (auto& t : finished)
+            t.join();
         if (task) {
             task->refuse(make_error_code(error::overloaded));
             return false;
@@ -83,11 +88,13 @@ public:
             std::unique_lock lock(mutex_);
             drained_.wait(lock, [&] { return threads_ == 0; });
             all.swap(running_);
-            for (auto& t : finished_) all.push_back(std::move(t));
+            for (auto& t : finished_)
+                all.push_back(std::move(t));
             finished_.clear();
         }
         for (auto& t : all)
-            if (t.joinable()) t.join();
+            if (t.joinable())
+                t.join();
     }
 
     std::size_t workers() const {
@@ -116,12 +123,14 @@ private:
         std::unique_lock lock(mutex_);
         for (;;) {
             if (queue_.empty()) {
-                if (stopping_) break;
+                if (stopping_)
+                    break;
                 ++idle_;
                 bool woke = cv_.wait_for(lock, options_.idle_timeout,
                                          [&] { return !queue_.empty() || stopping_; });
                 --idle_;
-                if (!woke && threads_ > options_.min_workers) break;
+                if (!woke && threads_ > options_.min_workers)
+                    break;
                 continue;
             }
             auto task = std::move(queue_.front());
@@ -135,7 +144,8 @@ private:
         --threads_;
         finished_.push_back(std::move(*self));
         running_.erase(self);
-        if (threads_ == 0) drained_.notify_all();
+        if (threads_ == 0)
+            drained_.notify_all();
     }
 
     worker_options options_;
@@ -153,12 +163,8 @@ private:
 
 namespace detail {
 
-template <class R> struct offload_signature {
-    using type = void(std::exception_ptr, R);
-};
-template <> struct offload_signature<void> {
-    using type = void(std::exception_ptr);
-};
+template <class R> struct offload_signature { using type = void(std::exception_ptr, R); };
+template <> struct offload_signature<void> { using type = void(std::exception_ptr); };
 
 template <class F, class Handler> class offload_task final : public pool_task {
     using result_type = std::invoke_result_t<F&>;

@@ -18,8 +18,7 @@ public:
     using executor_type = Executor;
     using socket_type = asio::basic_stream_socket<asio::ip::tcp, Executor>;
 
-    template <class Context>
-    tcp_stream(socket_type&& s, Context&) : socket_(std::move(s)) {
+    template <class Context> tcp_stream(socket_type&& s, Context&) : socket_(std::move(s)) {
         std::error_code ec;
         socket_.non_blocking(true, ec);
     }

@@ -46,7 +46,8 @@ public:
     std::size_t bytes() const noexcept { return bytes_; }
 
     void append_copy(std::string_view s) {
-        if (s.empty()) return;
+        if (s.empty())
+            return;
         if (!chunk_ || chunk_capacity_ - chunk_used_ < s.size()) {
             chunk_capacity_ = std::max(chunk_size, s.size());
             chunk_ = std::make_shared_for_overwrite<char[]>(chunk_capacity_);
@@ -67,7 +68,8 @@ public:
     }
 
     void append_shared(const shared_buffer& b) {
-        if (b.empty()) return;
+        if (b.empty())
+            return;
         segments_.push_back({b.owner(), b.data(), b.size()});
         bytes_ += b.size();
     }
@@ -119,7 +121,8 @@ private:
             // directly without any.
             release_chunk();
         } else if (head_ > 32 && head_ * 2 > segments_.size()) {
-            segments_.erase(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(head_));
+            segments_.erase(segments_.begin(),
+                            segments_.begin() + static_cast<std::ptrdiff_t>(head_));
             head_ = 0;
         }
     }
