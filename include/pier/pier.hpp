@@ -32,6 +32,7 @@
 #include <pier/transport/tcp.hpp>
 #include <pier/transport/tls.hpp>
 
+#include <pier/http/query.hpp>
 #include <pier/http/request.hpp>
 #include <pier/http/response.hpp>
 
