@@ -37,8 +37,11 @@ int main(int argc, char** argv) {
     const examples::hello_responses responses(
         static_cast<std::size_t>(cli.get_int("body-size", 128)));
     const std::chrono::milliseconds sleep(cli.get_int("sleep-ms", 1));
-    return examples::with_policies(cli, [&]<class Policies>() {
-        pier::server<slow_hello, Policies> srv(cli.options, slow_hello{&responses, sleep});
-        return examples::serve(srv);
-    });
+    return examples::with_policies(
+        cli,
+        [&]<class Policies>() {
+            pier::server<slow_hello, Policies> srv(cli.options, slow_hello{&responses, sleep});
+            return examples::serve(srv);
+        },
+        static_cast<pier::sched::workers<>*>(nullptr));
 }

@@ -7,6 +7,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "loopback.hpp"
 #include "support.hpp"
 
 #include <poll.h>
@@ -33,51 +34,11 @@ using pier_test::watchdog;
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
-/// A client with a small receive buffer that reads only when told to.
-class lazy_client {
-public:
-    explicit lazy_client(const asio::ip::tcp::endpoint& ep) {
-        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        int rcvbuf = 4096;
-        ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-        timeval tv{10, 0};
-        ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-        if (::connect(fd_, ep.data(), static_cast<socklen_t>(ep.size())) != 0) {
-            ::close(fd_);
-            fd_ = -1;
-        }
-    }
-    ~lazy_client() {
-        if (fd_ >= 0)
-            ::close(fd_);
-    }
-    bool connected() const { return fd_ >= 0; }
-    bool send(std::string_view s) {
-        return fd_ >= 0 &&
-               ::send(fd_, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size());
-    }
-    /// Reads until EOF, an error, `max` bytes, or `idle` without data; `ended` tells EOF/error.
-    std::string drain(std::size_t max, bool& ended, std::chrono::milliseconds idle = 10s) {
-        std::string out;
-        ended = false;
-        char buf[65536];
-        while (out.size() < max) {
-            pollfd p{fd_, POLLIN, 0};
-            if (::poll(&p, 1, static_cast<int>(idle.count())) <= 0)
-                break;
-            auto r = ::recv(fd_, buf, std::min(sizeof buf, max - out.size()), 0);
-            if (r <= 0) {
-                ended = true;
-                break;
-            }
-            out.append(buf, static_cast<std::size_t>(r));
-        }
-        return out;
-    }
-
-private:
-    int fd_ = -1;
-};
+/// A slow reader: a small receive buffer, and it reads only when told to.
+pier_test::client lazy_client(const asio::ip::tcp::endpoint& ep) {
+    return pier_test::client(ep, 4096);
+}
+using pier_test::io;
 
 constexpr std::size_t chunk = 16384;
 
@@ -107,6 +68,7 @@ struct probe {
     std::atomic<std::size_t> produced{0}; // messages accepted by send/try_send
     std::atomic<std::size_t> max_queued{0};
     std::atomic<bool> done{false};
+    std::atomic<bool> final_sent{false};
     std::mutex m;
     std::vector<pier::send_result> results;
     std::error_code send_error, close_reason;
@@ -173,33 +135,27 @@ BOOST_AUTO_TEST_CASE(suspend_waits_and_bounds_the_queue) {
     pier::server<suspending_producer, pier::policies<pier::backpressure::suspend>> srv(
         o, suspending_producer{{&p}});
     srv.start();
-    lazy_client c(srv.local_endpoint());
+    auto c = lazy_client(srv.local_endpoint());
     BOOST_TEST_REQUIRE(c.connected());
 
     // The client does not read: the producer gets stuck, with the queue near the high-water
-    // mark, instead of buffering all 3.2 MiB.
-    BOOST_TEST(eventually([&] { return p.produced.load() > 0; }));
-    std::size_t stalled_at = 0;
-    BOOST_TEST(eventually(
-        [&] {
-            const auto before = p.produced.load();
-            std::this_thread::sleep_for(300ms);
-            stalled_at = p.produced.load();
-            return stalled_at == before;
-        },
-        20s));
-    BOOST_TEST(stalled_at < total_messages);
+    // mark, instead of buffering all 3.2 MiB. The event: what was accepted but not yet handed
+    // to the kernel has reached the high-water mark (less the message in flight). Without
+    // suspension the producer would have finished, and the queue have passed the mark.
+    const auto queued = [&] {
+        return static_cast<long long>(p.produced.load() * chunk) -
+               static_cast<long long>(srv.stats().bytes_out);
+    };
+    BOOST_TEST_REQUIRE(eventually(
+        [&] { return queued() >= static_cast<long long>(o.write.high_water - chunk); }, 20s));
+    BOOST_TEST(p.produced.load() < total_messages);
     BOOST_TEST(!p.done.load());
-    const auto s = srv.stats();
-    // What was accepted but not written is pier's queue: at most the high-water mark.
-    BOOST_TEST(static_cast<long long>(stalled_at * chunk) - static_cast<long long>(s.bytes_out) <=
-               static_cast<long long>(o.write.high_water));
+    BOOST_TEST(queued() <= static_cast<long long>(o.write.high_water));
     BOOST_TEST(p.max_queued.load() <= o.write.high_water);
 
     // Once the client reads, the producer resumes and everything arrives, in order, whole.
-    bool ended = false;
-    const auto all = c.drain(total_messages * chunk, ended);
-    BOOST_TEST(all.size() == total_messages * chunk);
+    std::string all;
+    BOOST_TEST(c.read_exact(all, total_messages * chunk, 30s) == io::ok);
     auto got = indices(all);
     bool in_order = got.size() == total_messages;
     for (std::size_t i = 0; in_order && i < got.size(); ++i)
@@ -237,7 +193,7 @@ BOOST_AUTO_TEST_CASE(max_queued_is_a_hard_limit) {
     const auto o = small_buffers();
     pier::server<impatient_producer> srv(o, impatient_producer{{&p}});
     srv.start();
-    lazy_client c(srv.local_endpoint());
+    auto c = lazy_client(srv.local_endpoint());
     BOOST_TEST_REQUIRE(eventually([&] { return p.done.load() && p.closed.load() == 1; }));
     std::lock_guard l(p.m);
     BOOST_TEST_REQUIRE(!p.results.empty());
@@ -286,6 +242,7 @@ struct dropping_producer : hooks {
             std::lock_guard l(p->m);
             p->results.push_back(r);
         }
+        p->final_sent = true;
         ec = co_await c.read(); // stay connected until the client leaves
     }
 };
@@ -297,7 +254,7 @@ BOOST_AUTO_TEST_CASE(drop_refuses_while_full_and_keeps_the_connection) {
     pier::server<dropping_producer, pier::policies<pier::backpressure::drop>> srv(
         o, dropping_producer{{&p}});
     srv.start();
-    lazy_client c(srv.local_endpoint());
+    auto c = lazy_client(srv.local_endpoint());
     BOOST_TEST_REQUIRE(eventually([&] { return p.done.load(); }));
     {
         std::lock_guard l(p.m);
@@ -307,20 +264,32 @@ BOOST_AUTO_TEST_CASE(drop_refuses_while_full_and_keeps_the_connection) {
     BOOST_TEST(srv.stats().dropped_messages == 6u);        // five try_send + one send
     BOOST_TEST(srv.stats().slow_consumers == 0u);
 
-    bool ended = false;
-    const auto all = c.drain(100 * 1024 * 1024, ended, 2s);
+    // The messages accepted before the producer paused; then, once the queue drained (the
+    // client reads them), the one it sends after. The refused send() used one index.
     std::vector<long> expected;
     {
         std::lock_guard l(p.m);
         for (std::size_t i = 0; i < p.results.size(); ++i)
             if (p.results[i] != pier::send_result::dropped)
-                expected.push_back(static_cast<long>(i < p.results.size() - 1 ? i : i + 1));
-        BOOST_TEST((p.results.back() == pier::send_result::queued));
+                expected.push_back(static_cast<long>(i));
     }
+    std::string all;
+    BOOST_TEST(c.read_exact(all, expected.size() * chunk, 30s) == io::ok);
+    BOOST_TEST_REQUIRE(eventually([&] { return p.final_sent.load(); }));
+    {
+        std::lock_guard l(p.m);
+        BOOST_TEST((p.results.back() == pier::send_result::queued));
+        expected.push_back(static_cast<long>(p.results.size()));
+    }
+    BOOST_TEST(c.read_exact(all, expected.size() * chunk, 30s) == io::ok);
+    BOOST_TEST(p.closed.load() == 0); // still connected
+    // Nothing more follows: the client leaves, the handler returns, and the stream ends.
+    c.shutdown_write();
+    const auto st = c.read_to_eof(all);
+    BOOST_TEST((st == io::eof), st);
     // Exactly the accepted messages arrived, whole and in order; the dropped ones are gaps.
     const auto got = indices(all);
     BOOST_TEST(got == expected, boost::test_tools::per_element());
-    BOOST_TEST(p.closed.load() == 0); // still connected
 }
 
 // --- close --------------------------------------------------------------------------------------
@@ -349,7 +318,7 @@ BOOST_AUTO_TEST_CASE(close_ends_a_slow_consumer) {
     pier::server<closing_producer, pier::policies<pier::backpressure::close>> srv(
         o, closing_producer{{&p}});
     srv.start();
-    lazy_client c(srv.local_endpoint());
+    auto c = lazy_client(srv.local_endpoint());
     BOOST_TEST_REQUIRE(eventually([&] { return p.done.load() && p.closed.load() == 1; }));
     {
         std::lock_guard l(p.m);
@@ -360,9 +329,9 @@ BOOST_AUTO_TEST_CASE(close_ends_a_slow_consumer) {
     BOOST_TEST(p.produced.load() < 1000u);
     BOOST_TEST(srv.stats().slow_consumers == 1u);
     // The client sees its connection end (after whatever the kernel already held).
-    bool ended = false;
-    c.drain(100 * 1024 * 1024, ended);
-    BOOST_TEST(ended);
+    std::string rest;
+    const auto st = c.read_to_eof(rest, 30s);
+    BOOST_TEST((st == io::eof || st == io::reset), st);
 }
 
 // --- deferred flushes coalesce ------------------------------------------------------------------
@@ -387,7 +356,7 @@ BOOST_AUTO_TEST_CASE(deferred_sends_arrive_complete_and_in_order) {
     probe p;
     pier::server<burst> srv({.threads = 1}, burst{{&p}});
     srv.start();
-    lazy_client c(srv.local_endpoint());
+    auto c = lazy_client(srv.local_endpoint());
     BOOST_TEST(c.send("go"));
     BOOST_TEST_REQUIRE(eventually([&] { return p.done.load(); }));
     std::string want;
@@ -395,8 +364,9 @@ BOOST_AUTO_TEST_CASE(deferred_sends_arrive_complete_and_in_order) {
         want += "msg " + std::to_string(i) + "\n";
     // Nothing was written before the pass ended: all 1000 were queued.
     BOOST_TEST(p.max_queued.load() == want.size());
-    bool ended = false;
-    BOOST_TEST(c.drain(want.size(), ended) == want);
+    std::string got;
+    BOOST_TEST(c.read_exact(got, want.size()) == io::ok);
+    BOOST_TEST(got == want);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

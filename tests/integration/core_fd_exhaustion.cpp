@@ -315,7 +315,11 @@ BOOST_AUTO_TEST_CASE(server_survives_descriptor_exhaustion) {
         BOOST_TEST_REQUIRE(fd >= 0);
         pressure.push_back(fd);
     }
-    std::this_thread::sleep_for(500ms);
+    // The pressure has hit once the child's accept loop has seen its descriptors run out.
+    BOOST_TEST_REQUIRE(eventually([&] {
+        report r{};
+        return child.ask(r) && r.accept_errors > 0;
+    }));
 
     // No busy loop on EMFILE: over a second of pressure the child's CPU time stays far below
     // the wall time (a spinning accept loop would burn the whole second).

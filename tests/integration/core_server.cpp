@@ -5,10 +5,13 @@
 // The clients are raw POSIX sockets with poll(2) deadlines, deliberately neither pier nor
 // Asio, so that a bug cannot hide on both ends. Every wait is bounded; a watchdog fails a test
 // case that hangs instead of letting it block the suite.
+//
+// pier-test: threads
 #include <pier/pier.hpp>
 
 #include <boost/test/unit_test.hpp>
 
+#include "loopback.hpp"
 #include "support.hpp"
 
 #include <arpa/inet.h>
@@ -47,163 +50,9 @@ using namespace std::chrono_literals;
 using std::chrono::milliseconds;
 using steady = std::chrono::steady_clock;
 
-// --- test scaffolding ---------------------------------------------------------------------------
-
-enum class io { ok, eof, reset, timeout, error };
-
-std::ostream& operator<<(std::ostream& os, io s) {
-    const char* names[] = {"ok", "eof", "reset", "timeout", "error"};
-    return os << names[static_cast<int>(s)];
-}
-
-/// A non-blocking loopback client whose every operation has a deadline.
-class client {
-public:
-    client() = default;
-    explicit client(const asio::ip::tcp::endpoint& ep, int rcvbuf = 0) { connect(ep, rcvbuf); }
-    client(client&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-    client& operator=(client&& o) noexcept {
-        close();
-        fd_ = std::exchange(o.fd_, -1);
-        return *this;
-    }
-    ~client() { close(); }
-
-    bool connect(const asio::ip::tcp::endpoint& ep, int rcvbuf = 0) {
-        close();
-        fd_ = ::socket(ep.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd_ < 0)
-            return false;
-        if (rcvbuf > 0)
-            ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-        if (::connect(fd_, ep.data(), static_cast<socklen_t>(ep.size())) == 0)
-            return true;
-        if (errno != EINPROGRESS)
-            return fail();
-        pollfd p{fd_, POLLOUT, 0};
-        if (::poll(&p, 1, static_cast<int>(patience.count())) != 1)
-            return fail();
-        int err = 0;
-        socklen_t len = sizeof err;
-        ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
-        return err == 0 || fail();
-    }
-    bool connected() const { return fd_ >= 0; }
-    int fd() const { return fd_; }
-
-    bool send(std::string_view s, milliseconds limit = patience) {
-        const auto until = steady::now() + limit;
-        while (!s.empty()) {
-            auto n = ::send(fd_, s.data(), s.size(), MSG_NOSIGNAL);
-            if (n > 0) {
-                s.remove_prefix(static_cast<std::size_t>(n));
-                continue;
-            }
-            if (n < 0 && errno != EAGAIN && errno != EINTR)
-                return false;
-            if (!wait(POLLOUT, until))
-                return false;
-        }
-        return true;
-    }
-    /// Appends what arrives until `out` holds `n` bytes, EOF, an error or the deadline.
-    io read_exact(std::string& out, std::size_t n, milliseconds limit = patience) {
-        const auto until = steady::now() + limit;
-        while (out.size() < n) {
-            auto st = read_some(out, n - out.size(), until);
-            if (st != io::ok)
-                return st;
-        }
-        return io::ok;
-    }
-    io read_until(std::string& out, std::string_view delim, milliseconds limit = patience) {
-        const auto until = steady::now() + limit;
-        while (out.find(delim) == std::string::npos) {
-            auto st = read_some(out, 65536, until);
-            if (st != io::ok)
-                return st;
-        }
-        return io::ok;
-    }
-    /// Reads until the peer ends the stream; returns eof on a clean end.
-    io read_to_eof(std::string& out, milliseconds limit = patience) {
-        const auto until = steady::now() + limit;
-        for (;;) {
-            auto st = read_some(out, 65536, until);
-            if (st != io::ok)
-                return st;
-        }
-    }
-    /// Waits for one event on the stream: data (ok), eof, reset or timeout.
-    io wait_event(std::string& out, milliseconds limit) {
-        return read_some(out, 65536, steady::now() + limit);
-    }
-    void shutdown_write() { ::shutdown(fd_, SHUT_WR); }
-    /// Closes with RST instead of FIN.
-    void abort() {
-        linger l{1, 0};
-        ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
-        close();
-    }
-    void close() {
-        if (fd_ >= 0)
-            ::close(fd_);
-        fd_ = -1;
-    }
-
-private:
-    bool fail() {
-        close();
-        return false;
-    }
-    bool wait(short events, steady::time_point until) {
-        for (;;) {
-            auto left = std::chrono::duration_cast<milliseconds>(until - steady::now()).count();
-            if (left <= 0)
-                return false;
-            pollfd p{fd_, events, 0};
-            int r = ::poll(&p, 1, static_cast<int>(left));
-            if (r > 0)
-                return true;
-            if (r < 0 && errno != EINTR)
-                return false;
-        }
-    }
-    io read_some(std::string& out, std::size_t max, steady::time_point until) {
-        char buf[65536];
-        for (;;) {
-            auto n = ::recv(fd_, buf, std::min(max, sizeof buf), 0);
-            if (n > 0) {
-                out.append(buf, static_cast<std::size_t>(n));
-                return io::ok;
-            }
-            if (n == 0)
-                return io::eof;
-            if (errno == ECONNRESET)
-                return io::reset;
-            if (errno != EAGAIN && errno != EINTR)
-                return io::error;
-            if (!wait(POLLIN, until))
-                return io::timeout;
-        }
-    }
-
-    int fd_ = -1;
-};
-
-std::string round_trip(client& c, const std::string& msg) {
-    if (!c.send(msg))
-        return "<send failed>";
-    std::string out;
-    auto st = c.read_exact(out, msg.size());
-    if (st != io::ok)
-        return "<" +
-               std::string(st == io::eof     ? "eof"
-                           : st == io::reset ? "reset"
-                                             : "timeout") +
-               ">";
-    return out;
-}
+using pier_test::client;
+using pier_test::io;
+using pier_test::round_trip;
 
 std::string random_bytes(std::mt19937& rng, std::size_t n) {
     std::string s(n, '\0');
@@ -343,10 +192,8 @@ BOOST_AUTO_TEST_CASE(lifecycle) {
     BOOST_CHECK_THROW(bad_address.start(), std::system_error);
 
     // stop() from another thread ends wait().
-    std::thread stopper([&] {
-        std::this_thread::sleep_for(50ms);
-        srv.stop();
-    });
+    // (Whichever of the two runs first, wait() must return.)
+    std::thread stopper([&] { srv.stop(); });
     srv.wait();
     stopper.join();
     srv.stop(); // again: no-op
@@ -474,7 +321,6 @@ BOOST_AUTO_TEST_CASE(graceful_shutdown_loses_no_reply) {
         });
     go = true;
     BOOST_TEST(eventually([&] { return p.sent.load() >= warmup + 3 * nclients; }));
-    std::this_thread::sleep_for(100ms);
 
     const auto t0 = steady::now();
     srv.stop();
@@ -1042,8 +888,9 @@ BOOST_AUTO_TEST_CASE(defer_accept_holds_back_silent_clients) {
     client silent(srv.local_endpoint());
     client talker(srv.local_endpoint());
     BOOST_TEST(round_trip(talker, "data first") == "data first");
-    std::this_thread::sleep_for(700ms);
-    // Only the client that sent something reached the handler.
+    // Only the client that sent something reached the handler. No wait is needed to know: the
+    // silent client connected first, so had the kernel handed it over, the one accept loop
+    // would have taken it (and opened it on the same thread) before the talker.
     BOOST_TEST(p.opened.load() == 1);
     BOOST_TEST(srv.stats().accepted == 1u);
 

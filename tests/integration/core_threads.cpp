@@ -2,10 +2,13 @@
 // completeness, close/abort from afar), and the adaptive worker pool of sched::workers behind
 // a real server (growth under blocking work, retiring idle workers, refusing when full).
 // Meant to run under ThreadSanitizer as well.
+//
+// pier-test: threads
 #include <pier/pier.hpp>
 
 #include <boost/test/unit_test.hpp>
 
+#include "loopback.hpp"
 #include "support.hpp"
 
 #include <poll.h>
@@ -34,52 +37,8 @@ using pier_test::watchdog;
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
-class client {
-public:
-    explicit client(const asio::ip::tcp::endpoint& ep) {
-        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        timeval tv{10, 0};
-        ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-        if (::connect(fd_, ep.data(), static_cast<socklen_t>(ep.size())) != 0) {
-            ::close(fd_);
-            fd_ = -1;
-        }
-    }
-    client(client&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-    ~client() { close(); }
-    void close() {
-        if (fd_ >= 0)
-            ::close(fd_);
-        fd_ = -1;
-    }
-    bool send(std::string_view s) {
-        return fd_ >= 0 &&
-               ::send(fd_, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size());
-    }
-    /// Appends until `pred(out)`, EOF (ended = true), or `limit`.
-    template <class Pred>
-    bool read_until(std::string& out, Pred pred, bool& ended,
-                    std::chrono::milliseconds limit = 10s) {
-        const auto until = steady::now() + limit;
-        ended = false;
-        char buf[65536];
-        while (!pred(out) && steady::now() < until) {
-            pollfd p{fd_, POLLIN, 0};
-            if (::poll(&p, 1, 50) <= 0)
-                continue;
-            auto r = ::recv(fd_, buf, sizeof buf, 0);
-            if (r <= 0) {
-                ended = true;
-                break;
-            }
-            out.append(buf, static_cast<std::size_t>(r));
-        }
-        return pred(out);
-    }
-
-private:
-    int fd_ = -1;
-};
+using pier_test::client;
+using pier_test::io;
 
 // --- sending from other threads -----------------------------------------------------------------
 
@@ -179,14 +138,13 @@ template <class Sched> void cross_thread_sends() {
     std::vector<std::thread> readers;
     for (int i = 0; i < nclients; ++i)
         readers.emplace_back([&, i] {
-            bool ended = false;
-            clients[i].read_until(
+            clients[i].read_until_pred(
                 got[i],
                 [&](const std::string& s) {
                     return static_cast<std::size_t>(std::count(s.begin(), s.end(), '\n')) >=
                            want_lines;
                 },
-                ended, 30s);
+                30s);
         });
     for (auto& t : senders)
         t.join();
@@ -220,20 +178,16 @@ template <class Sched> void cross_thread_sends() {
     conns[0]->close();
     {
         std::string rest;
-        bool ended = false;
-        clients[0].read_until(
-            rest, [](const std::string&) { return false; }, ended, 5s);
-        BOOST_TEST(ended);
+        const auto st = clients[0].read_to_eof(rest, 5s);
+        BOOST_TEST((st == io::eof || st == io::reset), st);
         BOOST_TEST(rest == "last words\n");
     }
     // abort() from another thread: immediate, with the reason given.
     conns[1]->abort(pier::error::overloaded);
     {
         std::string rest;
-        bool ended = false;
-        clients[1].read_until(
-            rest, [](const std::string&) { return false; }, ended, 5s);
-        BOOST_TEST(ended);
+        const auto st = clients[1].read_to_eof(rest, 5s);
+        BOOST_TEST((st == io::eof || st == io::reset), st);
     }
     BOOST_TEST(eventually([&] { return reg.closed.load() == 2; }));
     {
@@ -299,9 +253,8 @@ BOOST_AUTO_TEST_CASE(broadcast_from_many_threads_shares_one_payload) {
     }
     for (auto& c : clients) {
         std::string got;
-        bool ended = false;
-        BOOST_TEST(c.read_until(
-            got, [](const std::string& s) { return s.size() >= 100000; }, ended));
+        BOOST_TEST(c.read_until_pred(
+                       got, [](const std::string& s) { return s.size() >= 100000; }) == io::ok);
         BOOST_TEST(got == payload.view());
     }
     // Every queue let go of the payload once written.
@@ -357,10 +310,10 @@ BOOST_AUTO_TEST_CASE(worker_pool_grows_then_retires) {
         BOOST_TEST(clients[i].send("job " + std::to_string(i) + "\n"));
     for (int i = 0; i < n; ++i) {
         std::string got;
-        bool ended = false;
         const std::string want = "job " + std::to_string(i) + "\n";
-        BOOST_TEST(clients[i].read_until(
-            got, [&](const std::string& s) { return s.size() >= want.size(); }, ended));
+        BOOST_TEST(clients[i].read_until_pred(got, [&](const std::string& s) {
+            return s.size() >= want.size();
+        }) == io::ok);
         BOOST_TEST(got == want);
     }
     // Eight blocking calls ran at once on one event loop: the pool grew a thread for each.
@@ -371,9 +324,8 @@ BOOST_AUTO_TEST_CASE(worker_pool_grows_then_retires) {
     // And the pool grows again on demand.
     BOOST_TEST(clients[0].send("again\n"));
     std::string got;
-    bool ended = false;
-    BOOST_TEST(clients[0].read_until(
-        got, [](const std::string& s) { return s == "again\n"; }, ended));
+    BOOST_TEST(clients[0].read_until_pred(
+                   got, [](const std::string& s) { return s == "again\n"; }) == io::ok);
 }
 
 namespace {
@@ -430,9 +382,8 @@ BOOST_AUTO_TEST_CASE(worker_pool_refuses_when_its_queue_is_full) {
     std::map<std::string, int> replies;
     for (auto& c : clients) {
         std::string got;
-        bool ended = false;
-        c.read_until(
-            got, [](const std::string& s) { return s.find('\n') != std::string::npos; }, ended);
+        c.read_until_pred(got,
+                          [](const std::string& s) { return s.find('\n') != std::string::npos; });
         ++replies[got];
     }
     BOOST_TEST(replies["ok\n"] == 2);
@@ -452,10 +403,8 @@ BOOST_AUTO_TEST_CASE(data_handler_refused_by_a_full_pool_is_closed) {
     client c(srv.local_endpoint());
     BOOST_TEST(c.send("never runs\n"));
     std::string got;
-    bool ended = false;
-    c.read_until(
-        got, [](const std::string&) { return false; }, ended, 5s);
-    BOOST_TEST(ended); // closed rather than left waiting
+    const auto st = c.read_to_eof(got, 5s);
+    BOOST_TEST((st == io::eof || st == io::reset), st); // closed rather than left waiting
     BOOST_TEST(got.empty());
     BOOST_TEST(p.served.load() == 0);
     // The server carries on.

@@ -5,6 +5,8 @@
 // with live connections, mutual TLS.
 //
 // pier-test: timeout=240
+//
+// pier-test: threads
 #include <pier/pier.hpp>
 
 #include "unit/tls_test_certs.hpp"

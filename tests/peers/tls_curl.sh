@@ -8,48 +8,21 @@
 # Exit 0 = pass, 77 = skipped (example not built / curl or openssl missing), else failure.
 #
 # pier-test: timeout=120
-set -uo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-examples="${PIER_EXAMPLES_DIR:-}"
-source_dir="${PIER_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
-server_bin="$examples/tls_http_hello"
-[[ -n $examples && -x $server_bin ]] || { echo "skip: $server_bin not built"; exit 77; }
+need_example tls_http_hello
 command -v curl >/dev/null || { echo "skip: curl not installed"; exit 77; }
 command -v openssl >/dev/null || { echo "skip: openssl not installed"; exit 77; }
 
-work="$(mktemp -d "${PIER_TEST_TMPDIR:-${TMPDIR:-/tmp}}/tls_curl.XXXXXX")"
-server_pid=""
-cleanup() {
-    [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-failures=0
-pass() { echo "ok   - $*"; }
-fail() { echo "FAIL - $*"; failures=$((failures + 1)); }
-check() {
-    local what="$1"; shift
-    if "$@"; then pass "$what"; else fail "$what"; fi
-}
-has() { grep -qF -- "$2" <<<"$1" || { echo "#   expected '$2' in:"; sed 's/^/#     /' <<<"$1" | head -40; return 1; }; }
-
+peer_begin tls_curl
 cd "$work"
 make_cert() { "$source_dir/tools/make-cert.sh" --cert "$1.pem" --key "$1.key" "${@:2}" >/dev/null; }
 make_cert default localhost 127.0.0.1
 make_cert api api.test
 
-: >server.out
-"$server_bin" --port 0 --threads 2 --cert default.pem --key default.key \
-    --sni api.test=api.pem:api.key --body-size 1024 >server.out 2>server.err &
-server_pid=$!
-port=""
-for _ in $(seq 100); do
-    port="$(sed -n 's/^pier: listening on .*:\([0-9]*\)$/\1/p' server.out)"
-    [[ -n $port ]] && break
-    sleep 0.1
-done
-[[ -n $port ]] || { echo "FAIL - server did not start"; cat server.err; exit 1; }
+start_example server tls_http_hello --threads 2 --cert default.pem --key default.key \
+    --sni api.test=api.pem:api.key --body-size 1024
+port=$server_port
 echo "# tls_http_hello on port $port"
 url="https://localhost:$port/"
 body="$(printf 'x%.0s' $(seq 1024))"
@@ -99,37 +72,22 @@ make_cert renewed localhost 127.0.0.1
 cp renewed.pem default.pem
 cp renewed.key default.key
 kill -HUP "$server_pid"
-for _ in $(seq 50); do grep -q "pier: certificates reloaded" server.out && break; sleep 0.1; done
-check "SIGHUP reloads" grep -q "pier: certificates reloaded" server.out
+check "SIGHUP reloads" wait_for_line server.out "pier: certificates reloaded"
 out="$(c --cacert renewed.pem -o /dev/null -w '%{http_code}' "$url")"
 check "new connections verify against the renewed certificate" test "$out" = "200"
 out="$(c --cacert api.pem --resolve "api.test:$port:127.0.0.1" -o /dev/null -w '%{http_code}' "https://api.test:$port/")"
 check "SNI certificates are reloaded too" test "$out" = "200"
 
-kill -TERM "$server_pid"
-wait "$server_pid"; exit_code=$?
-server_pid=""
-check "SIGTERM stops the server with exit code 0 (got $exit_code)" test "$exit_code" -eq 0
+stop_example server
 
 # --- a larger body -----------------------------------------------------------------------------
-: >server2.out
-"$server_bin" --port 0 --threads 1 --cert renewed.pem --key renewed.key --body-size 1000000 \
-    >server2.out 2>server2.err &
-server_pid=$!
-port=""
-for _ in $(seq 100); do
-    port="$(sed -n 's/^pier: listening on .*:\([0-9]*\)$/\1/p' server2.out)"
-    [[ -n $port ]] && break
-    sleep 0.1
-done
+start_example server2 tls_http_hello --threads 1 --cert renewed.pem --key renewed.key \
+    --body-size 1000000
+port=$server2_port
 out="$(c --cacert renewed.pem -o body1.bin -o body2.bin -w '%{http_code} %{size_download};' \
     "https://localhost:$port/" "https://localhost:$port/")"
 check "1 MB bodies, twice on one connection ($out)" test "$out" = "200 1000000;200 1000000;"
 check "bodies intact" test "$(cat body1.bin body2.bin | tr -d x | wc -c)" -eq 0
 
-if [[ $failures -gt 0 ]]; then
-    echo "# $failures failure(s); server stderr:"
-    sed 's/^/#   /' server.err | tail -20
-    exit 1
-fi
-echo "# all passed"
+stop_example server2
+peer_end server.err server2.err

@@ -8,58 +8,41 @@
 # Exit 0 = pass, 77 = skipped (example not built / openssl missing), else failure.
 #
 # pier-test: timeout=120
-set -uo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-examples="${PIER_EXAMPLES_DIR:-}"
-source_dir="${PIER_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
-server_bin="$examples/tls_echo"
-[[ -n $examples && -x $server_bin ]] || { echo "skip: $server_bin not built"; exit 77; }
+need_example tls_echo
 command -v openssl >/dev/null || { echo "skip: openssl not installed"; exit 77; }
 
-work="$(mktemp -d "${PIER_TEST_TMPDIR:-${TMPDIR:-/tmp}}/tls_openssl.XXXXXX")"
-server_pid=""
-cleanup() {
-    [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-failures=0
-pass() { echo "ok   - $*"; }
-fail() { echo "FAIL - $*"; failures=$((failures + 1)); }
-check() { # check <description> <command...>: passes if the command succeeds
-    local what="$1"; shift
-    if "$@"; then pass "$what"; else fail "$what"; fi
-}
-
+peer_begin tls_openssl
 cd "$work"
 make_cert() { "$source_dir/tools/make-cert.sh" --cert "$1.pem" --key "$1.key" "${@:2}" >/dev/null; }
 make_cert default localhost 127.0.0.1
 make_cert api api.test
 make_cert wild '*.wild.test'
 
-: >server.out
-"$server_bin" --port 0 --threads 2 --cert default.pem --key default.key \
+start_example server tls_echo --threads 2 --cert default.pem --key default.key \
     --sni api.test=api.pem:api.key --sni '*.wild.test=wild.pem:wild.key' \
-    --alpn h2,http/1.1 --handshake-timeout-ms 1500 >server.out 2>server.err &
-server_pid=$!
-port=""
-for _ in $(seq 100); do
-    port="$(sed -n 's/^pier: listening on .*:\([0-9]*\)$/\1/p' server.out)"
-    [[ -n $port ]] && break
-    sleep 0.1
-done
-[[ -n $port ]] || { echo "FAIL - server did not start"; cat server.err; exit 1; }
+    --alpn h2,http/1.1 --handshake-timeout-ms 1500
+port=$server_port
 echo "# tls_echo on port $port"
 
-# How long s_client keeps the connection open after sending its line, for the echo to come
-# back: sanitized servers (TSan above all, just after a certificate reload) need longer.
-echo_wait=0.4
-[[ -n ${PIER_SANITIZE:-} ]] && echo_wait=2
-# s_client_full <args...>: connects, sends one line, prints the full summary and what came back.
+# s_client_full <args...>: connects, sends one line, and prints the full summary and what came
+# back. It keeps the connection open until the echo arrived or s_client ended by itself (a
+# refused handshake), an event rather than a guess at how long a sanitized server needs.
 s_client_full() {
-    (printf 'ping-%s\n' "$$"; sleep "$echo_wait") |
-        timeout 10 openssl s_client -connect "127.0.0.1:$port" "$@" 2>&1
+    local out
+    out="$(mktemp "$work/s_client.XXXXXX")"
+    coproc sc { exec timeout 10 openssl s_client -connect "127.0.0.1:$port" "$@" >"$out" 2>&1; }
+    local pid=$sc_PID in_fd=${sc[1]}
+    printf 'ping-%s\n' "$$" >&"$in_fd"
+    local deadline=$((SECONDS + 10))
+    while kill -0 "$pid" 2>/dev/null && ! grep -q "^ping-$$" "$out"; do
+        ((SECONDS < deadline)) || break
+        sleep 0.02
+    done
+    exec {in_fd}>&- # end of input: s_client closes the connection
+    wait "$pid" 2>/dev/null
+    cat "$out"
 }
 # The same with the brief summary (which leaves out ALPN).
 s_client() { s_client_full -brief "$@"; }
@@ -120,12 +103,13 @@ elapsed=$((($(date +%s%N) - start) / 1000000))
 check "silent client closed by the server (rc $rc)" test "$rc" -eq 0
 # Deadline 1500 ms, swept every 250 ms (timeouts.resolution): closed within 1500–1750 ms.
 check "silent client closed after ~1.5 s (${elapsed} ms)" test "$elapsed" -ge 1400 -a "$elapsed" -lt 3000
-sleep 0.2
-check "server reports the timeout" grep -q "handshake timeout" server.err
-check "server reports the plain HTTP request" grep -q "http request" server.err
+check "server reports the timeout" wait_for_line server.err "handshake timeout"
+check "server reports the plain HTTP request" wait_for_line server.err "http request"
 
 # --- reload by SIGHUP with a connection open ----------------------------------------------------
-coproc old { timeout 30 openssl s_client -connect "127.0.0.1:$port" -servername localhost -quiet 2>/dev/null; }
+coproc old { exec timeout 30 openssl s_client -connect "127.0.0.1:$port" -servername localhost -quiet 2>/dev/null; }
+old_pid=$old_PID
+register_pid "$old_pid"
 echo "before" >&"${old[1]}"
 line=""; read -r -t 5 line <&"${old[0]}"
 check "long-lived connection echoes before the reload" test "$line" = "before"
@@ -134,8 +118,7 @@ make_cert renewed localhost 127.0.0.1
 cp renewed.pem default.pem
 cp renewed.key default.key
 kill -HUP "$server_pid"
-for _ in $(seq 50); do grep -q "pier: certificates reloaded" server.out && break; sleep 0.1; done
-check "SIGHUP reloads" grep -q "pier: certificates reloaded" server.out
+check "SIGHUP reloads" wait_for_line server.out "pier: certificates reloaded"
 
 echo "after" >&"${old[1]}"
 line=""; read -r -t 5 line <&"${old[0]}"
@@ -146,26 +129,16 @@ check "renewed certificate echo" has "$out" "ping-$$"
 
 echo "garbage" >default.key
 kill -HUP "$server_pid"
-for _ in $(seq 50); do grep -q "pier: certificate reload failed" server.out && break; sleep 0.1; done
-check "a broken key is refused" grep -q "pier: certificate reload failed" server.out
+check "a broken key is refused" wait_for_line server.out "pier: certificate reload failed"
 out="$(s_client -servername localhost -CAfile renewed.pem -verify_return_error)"
 check "the renewed certificate stays after a failed reload" has "$out" "Verification: OK"
 echo "last" >&"${old[1]}"
 line=""; read -r -t 5 line <&"${old[0]}"
 check "long-lived connection survives both reloads" test "$line" = "last"
 exec {old[1]}>&-
+kill "$old_pid" 2>/dev/null # -quiet implies -ign_eof: it would wait for its timeout
+wait "$old_pid" 2>/dev/null
 
 # --- clean stop -----------------------------------------------------------------------------
-kill -TERM "$server_pid"
-rc=0
-timeout 15 tail --pid="$server_pid" -f /dev/null || rc=$?
-wait "$server_pid"; exit_code=$?
-server_pid=""
-check "SIGTERM stops the server with exit code 0 (got $exit_code)" test "$exit_code" -eq 0 -a "$rc" -eq 0
-
-if [[ $failures -gt 0 ]]; then
-    echo "# $failures failure(s); server stderr:"
-    sed 's/^/#   /' server.err | tail -20
-    exit 1
-fi
-echo "# all passed"
+stop_example server
+peer_end server.err

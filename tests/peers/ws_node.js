@@ -77,16 +77,19 @@ async function broadcastTests() {
           `(counts ${got.map((g) => g.length).join(',')})`);
     const all = got.every((g) => new Set(g).size === n);
     check('broadcast: no duplicates, every sender seen', all);
-    // Non-broadcast messages are echoed to the sender only.
-    const others = clients.slice(1).map((ws) => new Promise((resolve) => {
-        const f = () => resolve(false);
-        ws.once('message', f);
-        setTimeout(() => { ws.off('message', f); resolve(true); }, 300);
-    }));
+    // Non-broadcast messages are echoed to the sender only. Proved by an event, not a wait:
+    // the sender's next message is a broadcast, which the server handles after the echo, so a
+    // client that wrongly got the echo would see it before the marker.
+    const others = clients.slice(1).map((ws) => next(ws));
     clients[0].send('just me');
     const m = await next(clients[0]);
     check('broadcast: other text echoed to its sender', m.data.toString() === 'just me');
-    check('broadcast: ... and to nobody else', (await Promise.all(others)).every((x) => x));
+    clients[0].send('broadcast:marker');
+    const firsts = await Promise.all(others);
+    check('broadcast: ... and to nobody else',
+          firsts.every((x) => x.data.toString() === 'broadcast:marker'),
+          `(first messages ${firsts.map((x) => x.data.toString()).join(',')})`);
+    await next(clients[0]);
     // A client leaving does not disturb the others.
     const c = closed(clients[1]);
     clients[1].close();

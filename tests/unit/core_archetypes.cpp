@@ -6,6 +6,8 @@
 //
 // These tests open loopback sockets, but they are about compile-time contracts and run in
 // milliseconds, so they live with the unit tests.
+//
+// pier-test: threads
 #include <pier/pier.hpp>
 
 #include <boost/test/unit_test.hpp>

@@ -1,4 +1,5 @@
 // Unit tests for pier/http/query.hpp: query pairs and percent-decoding (RFC 3986 §2.1, §3.4).
+// pier-test: smoke
 #include <pier/pier.hpp>
 
 #include <boost/test/unit_test.hpp>

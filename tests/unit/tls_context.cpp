@@ -2,6 +2,8 @@
 // lookup (exact, wildcard, default), loading from files and PEM text, the errors a bad
 // configuration gets, and reloads (atomic swap, old generation kept alive, failure keeps the
 // current certificates).
+//
+// pier-test: threads
 #include <pier/pier.hpp>
 
 #include "unit/tls_test_certs.hpp"

@@ -1,5 +1,6 @@
 // Unit tests for pier/ws/frame.hpp: frame headers, fragmentation, masking and Close payloads
 // (RFC 6455 §5, §7.4).
+// pier-test: smoke
 #include <pier/pier.hpp>
 
 #include <boost/test/unit_test.hpp>
