@@ -6,42 +6,37 @@
 //   ws_broadcast [--cert FILE --key FILE] [--deflate on|off]
 //                [common options: --address, --port, --threads, --accept, --sched, --buffer]
 //
-// Fan-out cost: one frame (ws::prepare) per broadcast, then per subscriber one reference
-// count and a queued write; subscribers on the sender's thread are flushed once per loop
-// pass (flush::deferred), those on other threads get one post each.
+// Fan-out cost: one frame (ws::prepare) per broadcast; on the sender's shard, one queued
+// reference per subscriber and one gather write per subscriber at the end of the pass (pier
+// corks); to every other shard, one mailbox post carrying the shared frame.
 #include "common/cli.hpp"
 
 #include <pier/pier.hpp>
 
 #include <cstdio>
-#include <memory>
-#include <mutex>
-#include <unordered_map>
 
 namespace {
 
 template <class Policies> struct broadcaster {
-    using session = pier::ws::session<Policies>;
-    struct registry {
-        std::mutex mutex;
-        std::unordered_map<std::uint64_t, std::shared_ptr<session>> sessions;
-    };
-    std::shared_ptr<registry> reg = std::make_shared<registry>();
+    using server_type = pier::ws::server<broadcaster, Policies>;
+    server_type* srv = nullptr; // set once the server exists, before it starts
 
-    void on_open(session& s) {
-        std::lock_guard lock(reg->mutex);
-        reg->sessions.emplace(s.id(), s.shared_from_this());
-    }
-    void on_close(session& s, pier::ws::close_code, std::string_view) {
-        std::lock_guard lock(reg->mutex);
-        reg->sessions.erase(s.id());
-    }
-    void on_message(session& s, pier::ws::message m) {
+    template <class Session> void on_message(Session& s, pier::ws::message m) {
         if (m.is_text() && m.text().starts_with("broadcast:")) {
             const auto frame = pier::ws::prepare(pier::ws::opcode::text, m.text());
-            std::lock_guard lock(reg->mutex);
-            for (auto& [id, peer] : reg->sessions)
-                peer->send(frame, pier::flush::deferred);
+            for (std::size_t i = 0; i < srv->shard_count(); ++i) {
+                if (i == s.shard()) {
+                    srv->for_each_session(i, [&](auto& peer) { peer.send(frame); });
+                    continue;
+                }
+                auto* server = srv;
+                srv->post_mail(
+                    i,
+                    [server, i, frame] {
+                        server->for_each_session(i, [&](auto& peer) { peer.send(frame); });
+                    },
+                    frame.size());
+            }
             return;
         }
         if (m.is_text())
@@ -68,12 +63,14 @@ int main(int argc, char** argv) {
         pier::tls::options tls;
         tls.certificates.push_back({.cert_chain_file = cert, .key_file = key});
         return examples::with_common_policies<pier::transport::tls>(cli, [&]<class Policies>() {
-            pier::ws::server<broadcaster<Policies>, Policies> srv(cli.options, tls, wo);
+            typename broadcaster<Policies>::server_type srv(cli.options, tls, wo);
+            srv.ws_handler().srv = &srv;
             return examples::serve(srv);
         });
     }
     return examples::with_common_policies(cli, [&]<class Policies>() {
-        pier::ws::server<broadcaster<Policies>, Policies> srv(cli.options, wo);
+        typename broadcaster<Policies>::server_type srv(cli.options, wo);
+        srv.ws_handler().srv = &srv;
         return examples::serve(srv);
     });
 }

@@ -24,7 +24,7 @@ struct echo {
         else
             s.send_binary(m.data());
     }
-    template <class Connection> bool on_http(Connection& c, const pier::http::request_view& r) {
+    template <class Session> bool on_http(Session& s, const pier::http::request_view& r) {
         if (r.method() != "GET" || r.path() != "/")
             return false;
         pier::http::response_head head;
@@ -38,7 +38,7 @@ struct echo {
         std::string out;
         pier::http::append_response_head(head, out);
         out += examples::ws_test_page;
-        c.try_send(out);
+        s.send_http(out);
         return true;
     }
 };

@@ -67,6 +67,15 @@ concept scheduler_policy = requires(S& s, const S& cs, std::size_t i) {
         { s.pool() } -> std::same_as<worker_pool&>;
     });
 
+/// A scheduler with shards (shard.hpp): `shard_executor(i)` is shard i's executor, the same
+/// object every time (per_thread: thread i's io_context; shared_pool: a strand of its own per
+/// shard), on which everything the shard owns runs. Needed by servers whose handler owns its
+/// connections (ws::server).
+template <class S>
+concept sharded_scheduler = scheduler_policy<S> && requires(S& s, std::size_t i) {
+    { s.shard_executor(i) } -> std::same_as<typename S::executor_type>;
+};
+
 // ---------------------------------------------------------------------------------------------
 // buffer: the read buffer each connection reads into.
 //
@@ -93,9 +102,11 @@ concept buffer_policy = requires(typename B::read_buffer& b, const typename B::r
 // ---------------------------------------------------------------------------------------------
 // backpressure: what happens when a connection's write queue passes `write_options::high_water`.
 enum class backpressure_action {
-    suspend, ///< `co_await send()` waits until the queue drains to `low_water`.
-    drop,    ///< new messages are refused (`send_result::dropped`) until it drains.
-    close,   ///< the connection is closed with `error::slow_consumer`.
+    suspend,     ///< `co_await send()` waits until the queue drains to `low_water`.
+    drop,        ///< new messages are refused (`send_result::dropped`) until it drains.
+    close,       ///< the connection is closed with `error::slow_consumer`.
+    drop_oldest, ///< (WebSocket) unsent whole messages are evicted from the front.
+    latest,      ///< (WebSocket) a keyed message replaces its queued predecessor.
 };
 
 template <class P>
@@ -180,5 +191,22 @@ concept data_handler = requires(H& h, Connection& c, std::string_view in) {
 
 template <class H, class Connection>
 concept handler = stream_handler<H, Connection> || data_handler<H, Connection>;
+
+// connection_owner: a handler that creates and owns its connections itself, one object per
+// connection owned by its shard (the WebSocket layer's engine). Instead of building a
+// pier::connection, the server calls, with S the scheduler and T the transport's context:
+//   void attach(detail::server_core&, S&, T&);   once, before start(): shards, options
+//   void adopt(std::size_t shard, Socket&&, const endpoint& peer);
+//                      from the accept loop (any thread): the socket runs on
+//                      S::shard_executor(shard); the owner calls server_core::
+//                      connection_closed() when the connection is gone
+//   void begin_shutdown(std::size_t shard);     on the shard, once stop() was called
+//   void sweep(std::size_t shard, std::int64_t now_ms);
+//                      on the shard, every timeouts.resolution: the owner's deadlines
+//   void detach();     the loops stopped for good: free what is left (before the scheduler)
+template <class H>
+concept connection_owner = requires {
+    requires bool(H::owns_connections);
+};
 
 } // namespace pier

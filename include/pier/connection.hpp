@@ -138,21 +138,6 @@ public:
     /// Why the connection ended (empty while open or after a clean end by the handler).
     std::error_code close_reason() const noexcept { return close_reason_; }
 
-    /// Keep-alive probe, for protocol layers (the WebSocket session sets one that sends a
-    /// Ping): with `timeouts.keepalive` set, `probe(ctx)` runs on the connection's executor
-    /// when nothing was received for that long; if still nothing arrives within
-    /// `timeouts.keepalive_timeout`, the connection ends with `error::keepalive_timeout`.
-    /// The probe returns whether it sent anything (false: no wait starts, a later sweep asks
-    /// again). nullptr disarms it; so does the connection's end. Call on the executor; `ctx`
-    /// must stay valid until disarmed.
-    void set_keepalive(bool (*probe)(void*), void* ctx) noexcept {
-        keepalive_probe_ = probe;
-        keepalive_ctx_ = ctx;
-        last_read_ms.store(detail::coarse_now_ms(), std::memory_order_relaxed);
-        keepalive_sent_ms.store(0, std::memory_order_relaxed);
-        keepalive_armed.store(probe != nullptr, std::memory_order_relaxed);
-    }
-
     // --- blocking work ---------------------------------------------------------------------
 
     /// Runs `f()` on the worker pool of `sched::workers` and resumes on this connection's
@@ -163,16 +148,18 @@ public:
         return async_offload(sched_.pool(), std::forward<F>(f), asio::use_awaitable);
     }
 
-    /// Used by the server: runs the handshake, the handler and the graceful end, on the
-    /// connection's executor. `self` is this connection.
+private:
+    // Entry points only the server and its registry call.
+    template <class H, class P2> friend class pier::server;
+
+    /// Runs the handshake, the handler and the graceful end, on the connection's executor.
+    /// `self` is this connection.
     template <class Handler> void start(Handler& h, std::shared_ptr<connection> self);
     template <class Handler> asio::awaitable<void> serve(Handler& h);
-
     void post_expire(std::error_code why) override;
     void post_shutdown() override;
-    void post_keepalive() override;
+    void post_park() override;
 
-private:
     enum class state : std::uint8_t { open, closing, closed };
 
     send_result enqueue(std::span<const std::string_view> parts, const shared_buffer* shared,
@@ -205,15 +192,9 @@ private:
     void touch() noexcept {
         last_activity_ms.store(detail::coarse_now_ms(), std::memory_order_relaxed);
     }
-    // Input arrived: also answers an outstanding keep-alive probe.
-    void touch_read() noexcept {
-        const auto now = detail::coarse_now_ms();
-        last_activity_ms.store(now, std::memory_order_relaxed);
-        last_read_ms.store(now, std::memory_order_relaxed);
-        if (keepalive_sent_ms.load(std::memory_order_relaxed) != 0)
-            keepalive_sent_ms.store(0, std::memory_order_relaxed);
-    }
+    void touch_read() noexcept { touch(); }
     bool on_executor() const noexcept { return executor_.running_in_this_thread(); }
+    void mark_busy_reading(bool b) noexcept { busy_reading.store(b, std::memory_order_relaxed); }
     detail::shard_counters& counters() noexcept { return shard_->counters; }
 
     // The data handler's entry points, type-erased so that the loop is not a template.
@@ -235,8 +216,6 @@ private:
     std::unique_ptr<asio::steady_timer> drain_timer_;
     std::shared_ptr<connection> self_; // keeps a data handler's connection alive
     data_hooks hooks_;
-    bool (*keepalive_probe_)(void*) = nullptr;
-    void* keepalive_ctx_ = nullptr;
     std::size_t drain_target_ = static_cast<std::size_t>(-1);
     asio::ip::tcp::endpoint remote_;
     std::error_code close_reason_;
@@ -249,6 +228,8 @@ private:
     bool shutting_down_ = false;
     bool input_ended_ = false;
     bool shutdown_read_done_ = false; // the one read allowed after the shutdown began
+    bool busy_ = false;               // input flowed lately: reads keep the buffer and speculate
+    bool parking_ = false;            // the busy read is being cancelled to park the connection
     // Slow-loris defence: when the handler began waiting on the current partial input, and
     // how much input there was after the last read (less at the next wait = progress).
     std::int64_t partial_since_ms_ = 0;

@@ -36,7 +36,7 @@ enum class error {
     /// The adaptive worker pool's queue is full (`workers_options::max_queue`).
     overloaded,
     /// The peer did not answer a keep-alive probe (a WebSocket Ping) within
-    /// `server_options::timeouts.keepalive_timeout`.
+    /// `ws::options::pong_timeout`.
     keepalive_timeout,
 };
 

@@ -62,14 +62,6 @@ struct timeout_options {
     /// most this long, before closing: closing with unread input makes the kernel send RST,
     /// which can destroy the reply still in flight (nginx's lingering_close).
     std::chrono::milliseconds linger{std::chrono::seconds(2)};
-    /// Keep-alive probes, for connections whose protocol layer has a probe (WebSocket: a Ping;
-    /// `ws::server` sets both from `ws::options::ping_interval`/`pong_timeout`). A connection
-    /// that received nothing for `keepalive` is probed; if nothing arrives within
-    /// `keepalive_timeout` after the probe, it is closed (`error::keepalive_timeout`). This
-    /// finds dead peers (a crashed host, a NAT that forgot the flow) long before TCP would,
-    /// and keeps idle connections through middleboxes. Zero (default here) disables it.
-    std::chrono::milliseconds keepalive{0};
-    std::chrono::milliseconds keepalive_timeout{0};
     /// How often each thread sweeps its connections for expired deadlines.
     std::chrono::milliseconds resolution{250};
 };

@@ -40,14 +40,15 @@
 #include <pier/ws/deflate.hpp>
 #include <pier/ws/frame.hpp>
 #include <pier/ws/handshake.hpp>
+#include <pier/ws/negotiate.hpp>
 #include <pier/ws/utf8.hpp>
 
 #include <pier/connection.hpp>
 #include <pier/policies.hpp>
 #include <pier/server.hpp>
+#include <pier/shard.hpp>
 
 // --- WebSocket (issue 4): sessions, ws::server, transport::websocket ----------------------
-#include <pier/transport/websocket.hpp>
 #include <pier/ws/options.hpp>
 #include <pier/ws/server.hpp>
 #include <pier/ws/session.hpp>

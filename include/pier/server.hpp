@@ -23,6 +23,7 @@
 #include <pier/detail/socket_option.hpp>
 #include <pier/options.hpp>
 #include <pier/policies.hpp>
+#include <pier/shard.hpp>
 #include <pier/stats.hpp>
 
 #include <atomic>
@@ -30,6 +31,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <utility>
 #include <vector>
 
 namespace pier {
@@ -66,7 +68,11 @@ public:
     using transport_options = typename transport_type::options;
     using transport_context = typename transport_type::context;
 
-    static_assert(pier::handler<Handler, connection_type>,
+    /// Whether the handler creates and owns its connections (concepts.hpp,
+    /// connection_owner: the WebSocket layer), instead of the server making pier::connections.
+    static constexpr bool owns_connections = connection_owner<Handler>;
+
+    static_assert(owns_connections || pier::handler<Handler, connection_type>,
                   "pier: the handler must model pier::handler: either "
                   "`asio::awaitable<void> operator()(pier::connection<Policies>&)` or "
                   "`std::size_t on_data(pier::connection<Policies>&, std::string_view)`");
@@ -79,6 +85,12 @@ public:
     server(asio::io_context& context, server_options options, Handler handler = {});
     server(asio::io_context& context, server_options options, transport_options transport,
            Handler handler = {});
+    /// The handler built in place from `args` (for handlers that cannot move).
+    template <class... Args> server(server_options options, std::in_place_t, Args&&... args);
+    template <class... Args>
+    server(server_options options, transport_options transport, std::in_place_t, Args&&... args);
+    template <class... Args>
+    server(asio::io_context& context, server_options options, std::in_place_t, Args&&... args);
     server(const server&) = delete;
     server& operator=(const server&) = delete;
     /// Stops (gracefully) and waits.
@@ -106,6 +118,28 @@ public:
     /// The transport's shared state (e.g. the TLS certificates to reload).
     transport_context& transport() noexcept { return transport_; }
 
+    // --- shards (shard.hpp) --------------------------------------------------------------------
+
+    /// One shard per scheduler slot.
+    std::size_t shard_count() const noexcept { return core_.shards.size(); }
+    /// Runs `fn()` on shard `i` (`this_shard()` is `i` inside). Any thread. An explicit,
+    /// unbounded post: for sends whose volume another thread controls, use the WebSocket
+    /// server's mailboxes (bounded).
+    template <class Fn> void post_to_shard(std::size_t i, Fn fn) {
+        asio::post(shard_executor(i), [i, fn = std::move(fn)]() mutable {
+            const detail::shard_scope scope(i);
+            fn();
+        });
+    }
+    /// Shard i's executor: the scheduler's shard executor if it has shards, else a strand
+    /// of slot i's io_context.
+    auto shard_executor(std::size_t i) {
+        if constexpr (sharded_scheduler<scheduler_type>)
+            return sched_.shard_executor(i);
+        else
+            return asio::make_strand(sched_.context(i));
+    }
+
 private:
     using acceptor_executor = asio::strand<asio::io_context::executor_type>;
     using acceptor_type = asio::basic_socket_acceptor<asio::ip::tcp, acceptor_executor>;
@@ -120,11 +154,13 @@ private:
     };
     // On a strand: a shared_pool runs one io_context on several threads, and the timer's wait
     // and the cancel posted by finish_stop() must not run at once.
+    // On the shard's executor, so that an owner's sweep touches its shard's objects directly.
     struct sweeper {
         asio::basic_waitable_timer<std::chrono::steady_clock,
-                                   asio::wait_traits<std::chrono::steady_clock>, acceptor_executor>
+                                   asio::wait_traits<std::chrono::steady_clock>,
+                                   asio::any_io_executor>
             timer;
-        explicit sweeper(acceptor_executor ex) : timer(ex) {}
+        explicit sweeper(asio::any_io_executor ex) : timer(std::move(ex)) {}
     };
 
     void init();

@@ -203,14 +203,6 @@ struct timeout_options {
     /// most this long, before closing: closing with unread input makes the kernel send RST,
     /// which can destroy the reply still in flight (nginx's lingering_close).
     std::chrono::milliseconds linger{std::chrono::seconds(2)};
-    /// Keep-alive probes, for connections whose protocol layer has a probe (WebSocket: a Ping;
-    /// `ws::server` sets both from `ws::options::ping_interval`/`pong_timeout`). A connection
-    /// that received nothing for `keepalive` is probed; if nothing arrives within
-    /// `keepalive_timeout` after the probe, it is closed (`error::keepalive_timeout`). This
-    /// finds dead peers (a crashed host, a NAT that forgot the flow) long before TCP would,
-    /// and keeps idle connections through middleboxes. Zero (default here) disables it.
-    std::chrono::milliseconds keepalive{0};
-    std::chrono::milliseconds keepalive_timeout{0};
     /// How often each thread sweeps its connections for expired deadlines.
     std::chrono::milliseconds resolution{250};
 };
@@ -334,6 +326,15 @@ concept scheduler_policy = requires(S& s, const S& cs, std::size_t i) {
         { s.pool() } -> std::same_as<worker_pool&>;
     });
 
+/// A scheduler with shards (shard.hpp): `shard_executor(i)` is shard i's executor, the same
+/// object every time (per_thread: thread i's io_context; shared_pool: a strand of its own per
+/// shard), on which everything the shard owns runs. Needed by servers whose handler owns its
+/// connections (ws::server).
+template <class S>
+concept sharded_scheduler = scheduler_policy<S> && requires(S& s, std::size_t i) {
+    { s.shard_executor(i) } -> std::same_as<typename S::executor_type>;
+};
+
 // ---------------------------------------------------------------------------------------------
 // buffer: the read buffer each connection reads into.
 //
@@ -360,9 +361,11 @@ concept buffer_policy = requires(typename B::read_buffer& b, const typename B::r
 // ---------------------------------------------------------------------------------------------
 // backpressure: what happens when a connection's write queue passes `write_options::high_water`.
 enum class backpressure_action {
-    suspend, ///< `co_await send()` waits until the queue drains to `low_water`.
-    drop,    ///< new messages are refused (`send_result::dropped`) until it drains.
-    close,   ///< the connection is closed with `error::slow_consumer`.
+    suspend,     ///< `co_await send()` waits until the queue drains to `low_water`.
+    drop,        ///< new messages are refused (`send_result::dropped`) until it drains.
+    close,       ///< the connection is closed with `error::slow_consumer`.
+    drop_oldest, ///< (WebSocket) unsent whole messages are evicted from the front.
+    latest,      ///< (WebSocket) a keyed message replaces its queued predecessor.
 };
 
 template <class P>
@@ -448,6 +451,23 @@ concept data_handler = requires(H& h, Connection& c, std::string_view in) {
 template <class H, class Connection>
 concept handler = stream_handler<H, Connection> || data_handler<H, Connection>;
 
+// connection_owner: a handler that creates and owns its connections itself, one object per
+// connection owned by its shard (the WebSocket layer's engine). Instead of building a
+// pier::connection, the server calls, with S the scheduler and T the transport's context:
+//   void attach(detail::server_core&, S&, T&);   once, before start(): shards, options
+//   void adopt(std::size_t shard, Socket&&, const endpoint& peer);
+//                      from the accept loop (any thread): the socket runs on
+//                      S::shard_executor(shard); the owner calls server_core::
+//                      connection_closed() when the connection is gone
+//   void begin_shutdown(std::size_t shard);     on the shard, once stop() was called
+//   void sweep(std::size_t shard, std::int64_t now_ms);
+//                      on the shard, every timeouts.resolution: the owner's deadlines
+//   void detach();     the loops stopped for good: free what is left (before the scheduler)
+template <class H>
+concept connection_owner = requires {
+    requires bool(H::owns_connections);
+};
+
 } // namespace pier
 // ----- end <pier/concepts.hpp> -----
 // ----- begin <pier/error.hpp> -----
@@ -485,7 +505,7 @@ enum class error {
     /// The adaptive worker pool's queue is full (`workers_options::max_queue`).
     overloaded,
     /// The peer did not answer a keep-alive probe (a WebSocket Ping) within
-    /// `server_options::timeouts.keepalive_timeout`.
+    /// `ws::options::pong_timeout`.
     keepalive_timeout,
 };
 
@@ -549,12 +569,14 @@ struct stats {
     std::uint64_t accepted = 0;           ///< connections accepted and handed to the handler
     std::uint64_t active = 0;             ///< connections open now
     std::uint64_t rejected = 0;           ///< closed at once: over `max_connections` or no fds
+    std::uint64_t refused = 0;            ///< refused by the handler's `on_accept` admission
     std::uint64_t closed = 0;             ///< connections that ended
     std::uint64_t bytes_in = 0;           ///< bytes read from sockets
     std::uint64_t bytes_out = 0;          ///< bytes written to sockets
     std::uint64_t timeouts = 0;           ///< connections closed by a deadline
     std::uint64_t slow_consumers = 0;     ///< connections closed by the write-queue limits
-    std::uint64_t dropped_messages = 0;   ///< sends refused by `backpressure::drop`
+    std::uint64_t dropped_messages = 0;   ///< messages refused or evicted by the backpressure
+                                          ///< policy, or by a full cross-thread mailbox
     std::uint64_t handshake_failures = 0; ///< transport handshakes that failed or timed out
     std::uint64_t handler_errors = 0;     ///< exceptions that escaped a handler
     std::uint64_t accept_errors = 0;      ///< accept(2) failures (EMFILE, ENFILE, ENOBUFS, …)
@@ -697,6 +719,8 @@ struct per_thread {
     std::size_t size() const noexcept { return contexts_.size(); }
     asio::io_context& context(std::size_t i) noexcept { return *contexts_[i % contexts_.size()]; }
     executor_type make_executor(std::size_t i) noexcept { return context(i).get_executor(); }
+    /// Shard i is event-loop thread i.
+    executor_type shard_executor(std::size_t i) noexcept { return make_executor(i); }
     bool owns_threads() const noexcept { return !owned_.empty(); }
 
     /// Starts one thread per owned io_context. They run until `stop()`.
@@ -755,9 +779,13 @@ struct shared_pool {
     explicit shared_pool(std::size_t threads, const worker_options& = {})
         : threads_wanted_(threads == 0 ? 1 : threads),
           owned_(std::make_unique<asio::io_context>(static_cast<int>(threads_wanted_))),
-          context_(owned_.get()) {}
+          context_(owned_.get()) {
+        make_shards();
+    }
     shared_pool(asio::io_context& external, const worker_options& = {})
-        : threads_wanted_(1), context_(&external) {}
+        : threads_wanted_(1), context_(&external) {
+        make_shards();
+    }
     shared_pool(const shared_pool&) = delete;
     shared_pool& operator=(const shared_pool&) = delete;
     ~shared_pool() {
@@ -768,6 +796,9 @@ struct shared_pool {
     std::size_t size() const noexcept { return threads_wanted_; }
     asio::io_context& context(std::size_t) noexcept { return *context_; }
     executor_type make_executor(std::size_t) { return asio::make_strand(context_->get_executor()); }
+    /// Shard i is a strand of its own (one per thread): any pool thread may run it, never two
+    /// at once.
+    executor_type shard_executor(std::size_t i) { return shards_[i % shards_.size()]; }
     bool owns_threads() const noexcept { return owned_ != nullptr; }
 
     void start() {
@@ -793,11 +824,17 @@ struct shared_pool {
     }
 
 private:
+    void make_shards() {
+        for (std::size_t i = 0; i < threads_wanted_; ++i)
+            shards_.push_back(asio::make_strand(context_->get_executor()));
+    }
+
     std::size_t threads_wanted_;
     std::unique_ptr<asio::io_context> owned_;
     asio::io_context* context_;
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard_;
     std::vector<std::thread> threads_;
+    std::vector<executor_type> shards_;
 };
 
 } // namespace pier::sched
@@ -1070,6 +1107,8 @@ template <class Loops> struct workers {
     std::size_t size() const noexcept { return loops_.size(); }
     asio::io_context& context(std::size_t i) noexcept { return loops_.context(i); }
     executor_type make_executor(std::size_t i) { return loops_.make_executor(i); }
+    executor_type shard_executor(std::size_t i) requires requires(Loops& l) { l.shard_executor(i); }
+    { return loops_.shard_executor(i); }
     bool owns_threads() const noexcept { return loops_.owns_threads(); }
     void start() { loops_.start(); }
     /// Finishes the blocking work under way (its replies still go out), then stops the loops.
@@ -1306,6 +1345,22 @@ struct drop {
 struct close {
     using category = pier::category::backpressure;
     static constexpr backpressure_action action = backpressure_action::close;
+};
+
+/// WebSocket sessions only: the oldest whole messages that were not yet written are dropped
+/// to make room (a message of which a byte reached the kernel is always finished), so a slow
+/// consumer gets the newest data. Counted as dropped messages.
+struct drop_oldest {
+    using category = pier::category::backpressure;
+    static constexpr backpressure_action action = backpressure_action::drop_oldest;
+};
+
+/// WebSocket sessions only: a message sent with a key (e.g. a topic's hash) replaces the
+/// queued, unwritten message with the same key (the consumer gets only the latest state of
+/// each key); then, if still short of room, as drop_oldest.
+struct latest {
+    using category = pier::category::backpressure;
+    static constexpr backpressure_action action = backpressure_action::latest;
 };
 
 } // namespace pier::backpressure
@@ -5972,6 +6027,255 @@ inline http::format_result format_handshake_error(handshake_error e, std::span<c
 } // namespace pier::ws
 // ----- end <pier/ws/impl/handshake.hpp> -----
 // ----- end <pier/ws/handshake.hpp> -----
+// ----- begin <pier/ws/negotiate.hpp> -----
+// pier/ws/negotiate.hpp: the opening handshake's decisions as pure functions, from the request
+// and the options (and the handler's accept decision) to a plan or an HTTP refusal. The
+// session's I/O loop only reads the request, calls these, and writes what they return.
+//
+//     if (auto no = ws::screen_upgrade(req, opts)) return write(no->response);   // 4xx
+//     auto decision = handler.accept(upgrade_request{…});                          // the user
+//     auto r = ws::negotiate(req, opts, decision);
+//     if (auto* no = std::get_if<ws::handshake_refusal>(&r)) return write(no->response);
+//     auto& plan = std::get<ws::handshake_plan>(r);   // plan.response(): the 101, plan.deflate
+//
+// Thread safety: reentrant.
+
+// ----- begin <pier/ws/options.hpp> -----
+// pier/ws/options.hpp: every run-time tunable of the WebSocket layer, with its default and why.
+//
+// The TCP-level deadlines (idle, read, write, shutdown) and the write queue's limits
+// (`write_options`: high/low water, max_queued) are the core's `server_options`; they apply
+// to WebSocket connections unchanged, so a WebSocket connection's buffered amount is bounded
+// by the same backpressure policy as any other connection.
+
+
+
+namespace pier::ws {
+
+/// Options of a `ws::server`.
+struct options {
+    /// Frame and message size limits (1009 when passed). Defaults 1 MiB each, see
+    /// frame.hpp: a server with many connections must bound what each can make it buffer.
+    /// Frames are streamed through the read buffer, so a frame may be larger than it.
+    frame_limits limits{};
+    /// Limits of the opening handshake's HTTP request head (431/414 when passed).
+    http::limits http{};
+    /// The opening handshake (from accept to the 101 response) must complete within this,
+    /// else the connection is closed. Default 10 s: a real client sends its request at once;
+    /// a slow-loris client must not hold a descriptor. Zero disables it.
+    std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
+    /// After pier sent a Close frame, it waits this long for the peer's Close before it
+    /// closes the TCP connection anyway (RFC 6455 §7.1.1). Default 5 s.
+    std::chrono::milliseconds close_timeout{std::chrono::seconds(5)};
+    /// Automatic keep-alive: a connection from which nothing arrived for this long is sent a
+    /// Ping (RFC 6455 §5.5.2); browsers and other clients answer with a Pong on their own.
+    /// Default 30 s, below the usual 60 s idle timeouts of proxies and NATs, so idle but live
+    /// connections survive them. Zero disables pings (and `pong_timeout`).
+    std::chrono::milliseconds ping_interval{std::chrono::seconds(30)};
+    /// After an automatic Ping, the connection is closed (on_close sees 1006, the stats count
+    /// a timeout) if nothing at all arrives within this. Default 15 s: a dead peer or a
+    /// vanished NAT mapping is found within ping_interval + pong_timeout, long before TCP's
+    /// own retransmission timeout (about 15 minutes). Zero: ping, but never close for it.
+    std::chrono::milliseconds pong_timeout{std::chrono::seconds(15)};
+    /// Origins (e.g. "https://example.com") allowed to open connections; empty (default)
+    /// allows all. Browsers always send Origin, so a list stops other sites' pages from
+    /// using a user's cookies (cross-site WebSocket hijacking, RFC 6455 §10.2).
+    std::vector<std::string> allowed_origins{};
+    /// With a non-empty allow-list: whether a request without Origin (non-browser clients)
+    /// is accepted. Default true.
+    bool allow_missing_origin = true;
+    /// Subprotocols the server speaks, in its order of preference; the first one the client
+    /// also offers is answered (RFC 6455 §4.2.2). Empty (default): none is answered unless
+    /// the handler's `accept` hook picks one.
+    std::vector<std::string> subprotocols{};
+    /// permessage-deflate (RFC 7692): enabled by default with a 4 KiB window both ways,
+    /// about 50 KiB of zlib state per connection while compressing, allocated on first use
+    /// and kept (context takeover) for as long as the connection lives. For many connections,
+    /// set `deflate.server_no_context_takeover` and `deflate.client_no_context_takeover`:
+    /// the zlib state then exists only while a message is compressed or decompressed (an
+    /// idle connection holds none), and broadcasts prepared with compression
+    /// (`prepare(op, payload, true)`) are compressed once and shared by every such session.
+    /// `deflate_options::for_memory_budget(bytes)` picks settings for a per-connection bound.
+    deflate_options deflate{};
+    /// A message that started arriving must be complete within this (from its first byte to
+    /// its last fragment), else the connection is failed with 1008: a client trickling
+    /// fragments or bytes cannot hold an assembly buffer or its connection forever
+    /// (slow-loris). Default 30 s. Zero disables it.
+    std::chrono::milliseconds message_timeout{std::chrono::seconds(30)};
+    /// Bytes that the partly received messages of one shard may hold in assembly buffers
+    /// (fragmented, compressed, or larger than the read buffer); a session whose message
+    /// would pass it is failed with 1013 (try again later). Default 64 MiB per shard, so
+    /// that many clients each sending a message just under max_message_size slowly cannot
+    /// pin max_message_size times the connection count. Zero: no shared bound (each message
+    /// is still bounded by limits and deflate.max_message_size).
+    std::size_t assembly_budget = std::size_t{64} << 20;
+    /// Bytes that sends from other threads (session_handle, cross-thread broadcasts) may have
+    /// waiting in one shard's mailbox. Checked by the sender: past half of it a send answers
+    /// `backpressure`, past all of it `dropped`, so a producer thread faster than the shard
+    /// cannot grow memory without bound. Default 64 MiB per shard.
+    std::size_t mailbox_budget = std::size_t{64} << 20;
+    /// Outgoing messages smaller than this are sent uncompressed even when deflate was
+    /// negotiated (RFC 7692 allows either per message): below ~64 bytes deflate's framing
+    /// overhead eats the gain and the CPU is wasted. Default 64.
+    std::size_t deflate_min_size = 64;
+};
+
+} // namespace pier::ws
+// ----- end <pier/ws/options.hpp> -----
+
+#include <variant>
+
+namespace pier::ws {
+
+/// What the `accept` hook sees of an opening handshake. Views: valid during the call only;
+/// copy what the session needs later (path, query, headers) into its `session_data`.
+struct upgrade_request {
+    const http::request_view& request; ///< method, target, headers
+    std::string_view path;
+    std::string_view query;
+    asio::ip::tcp::endpoint remote;
+    /// The client's Sec-WebSocket-Protocol field(s), as sent (comma list), or empty.
+    std::string_view offered_subprotocols;
+    std::optional<std::string_view> header(std::string_view name) const noexcept {
+        return request.find(name);
+    }
+};
+
+/// The `accept` hook's answer.
+struct accept_result {
+    /// 0: accept; otherwise the HTTP status to refuse with (4xx/5xx), then close.
+    unsigned status = 0;
+    /// The refusal's text/plain body (empty: the reason phrase).
+    std::string body{};
+    /// Subprotocol to answer with (must be one the client offered); empty: chosen from
+    /// options::subprotocols.
+    std::string subprotocol{};
+
+    static accept_result accept(std::string subprotocol = {}) {
+        return {0, {}, std::move(subprotocol)};
+    }
+    static accept_result reject(unsigned status, std::string body = {}) {
+        return {status, std::move(body), {}};
+    }
+};
+
+/// A refused handshake: the complete HTTP response to write before closing.
+struct handshake_refusal {
+    unsigned status = 400;
+    std::string response;
+};
+
+/// An accepted handshake: the 101 response and what was agreed.
+struct handshake_plan {
+    std::array<char, 1024> buffer{};
+    std::size_t size = 0;
+    /// permessage-deflate parameters, when negotiated (RFC 7692).
+    std::optional<deflate_params> deflate;
+    /// Index of the subprotocol in options::subprotocols, 0xff when none (or one the accept
+    /// hook named that is not in that list: it is answered but not remembered).
+    std::uint8_t subprotocol_index = 0xff;
+    std::string_view response() const noexcept { return {buffer.data(), size}; }
+};
+
+/// A complete error response with a text/plain body (`body`, or the reason phrase), the
+/// given extra fields and `Connection: close`.
+std::string http_error_response(unsigned status, std::string_view body = {},
+                                std::span<const http::header> extra = {});
+
+/// What must be refused before the handler is asked: an invalid upgrade (RFC 6455 §4.2.1:
+/// 400/405/426) or an Origin not on the allow-list (403). nullopt: ask the handler.
+std::optional<handshake_refusal> screen_upgrade(const http::request_view& req, const options& opts);
+
+/// The handler accepted (or refused, with its status) a screened request: the 101 response,
+/// with the subprotocol (the handler's choice, else the first of options::subprotocols the
+/// client offered) and permessage-deflate when both sides want it.
+std::variant<handshake_plan, handshake_refusal>
+negotiate(const http::request_view& req, const options& opts, const accept_result& decision);
+
+} // namespace pier::ws
+
+// ----- begin <pier/ws/impl/negotiate.hpp> -----
+// pier/ws/impl/negotiate.hpp: out-of-line definitions for <pier/ws/negotiate.hpp>.
+
+
+
+namespace pier::ws {
+
+inline std::string http_error_response(unsigned status, std::string_view body,
+                                       std::span<const http::header> extra) {
+    std::string text(body.empty() ? http::reason_phrase(status) : body);
+    text += '\n';
+    std::vector<http::header> fields(extra.begin(), extra.end());
+    fields.push_back({"Content-Type", "text/plain; charset=utf-8"});
+    http::response_head r;
+    r.status = status;
+    r.headers = fields;
+    r.content_length = text.size();
+    r.connection = http::connection_mode::close;
+    std::string out;
+    if (http::append_response_head(r, out) != http::format_error::none) {
+        // Only a status outside 100–999 gets here (from a handler's accept decision).
+        out.clear();
+        r.status = 500;
+        text = "500 Internal Server Error\n";
+        r.content_length = text.size();
+        http::append_response_head(r, out);
+    }
+    return out + text;
+}
+
+inline std::optional<handshake_refusal> screen_upgrade(const http::request_view& req,
+                                                       const options& opts) {
+    if (auto e = check_upgrade(req); e != handshake_error::none) {
+        std::array<char, 512> buf;
+        auto f = format_handshake_error(e, buf);
+        if (f.ok())
+            return handshake_refusal{status_for(e), std::string(buf.data(), f.size)};
+        return handshake_refusal{status_for(e), http_error_response(status_for(e))};
+    }
+    if (!opts.allowed_origins.empty()) {
+        std::vector<std::string_view> allowed(opts.allowed_origins.begin(),
+                                              opts.allowed_origins.end());
+        if (!origin_allowed(req, allowed, opts.allow_missing_origin))
+            return handshake_refusal{403, http_error_response(403, "origin not allowed")};
+    }
+    return std::nullopt;
+}
+
+inline std::variant<handshake_plan, handshake_refusal>
+negotiate(const http::request_view& req, const options& opts, const accept_result& decision) {
+    if (decision.status != 0)
+        return handshake_refusal{decision.status,
+                                 http_error_response(decision.status, decision.body)};
+    handshake_plan plan;
+    std::string_view proto = decision.subprotocol;
+    if (proto.empty() && !opts.subprotocols.empty()) {
+        std::vector<std::string_view> supported(opts.subprotocols.begin(), opts.subprotocols.end());
+        if (auto p = select_subprotocol(req, supported))
+            proto = *p;
+    }
+    for (std::size_t i = 0; i < opts.subprotocols.size() && i < 0xff; ++i)
+        if (!proto.empty() && opts.subprotocols[i] == proto)
+            plan.subprotocol_index = static_cast<std::uint8_t>(i);
+    std::array<char, max_deflate_response_size> ext{};
+    std::size_t ext_size = 0;
+    if (opts.deflate.enabled) {
+        plan.deflate = negotiate_deflate(req, opts.deflate);
+        if (plan.deflate)
+            ext_size = format_deflate_response(*plan.deflate, ext);
+    }
+    const auto key = req.find("sec-websocket-key");
+    auto f = format_accept_response(key.value_or(""), plan.buffer, proto,
+                                    std::string_view(ext.data(), ext_size));
+    if (!f.ok())
+        return handshake_refusal{500, http_error_response(500)};
+    plan.size = f.size;
+    return plan;
+}
+
+} // namespace pier::ws
+// ----- end <pier/ws/impl/negotiate.hpp> -----
+// ----- end <pier/ws/negotiate.hpp> -----
 
 // ----- begin <pier/connection.hpp> -----
 // pier/connection.hpp: one accepted connection, as a handler sees it.
@@ -6018,9 +6322,9 @@ public:
     virtual void post_expire(std::error_code why) = 0;
     /// Thread-safe: tells the connection that the server is stopping.
     virtual void post_shutdown() = 0;
-    /// Thread-safe: asks the connection, on its own executor, to run its keep-alive hook
-    /// (e.g. send a WebSocket Ping). Only called while `keepalive_armed` is set.
-    virtual void post_keepalive() = 0;
+    /// Thread-safe: asks a connection that holds a read buffer for a speculative read, but
+    /// received nothing for a sweep period, to give the buffer back and wait for readiness.
+    virtual void post_park() = 0;
 
     enum class phase : int { none, handshake, linger, shutdown };
 
@@ -6029,12 +6333,8 @@ public:
     std::atomic<std::int64_t> write_stall_since_ms{0}; // 0: nothing queued
     std::atomic<std::int64_t> phase_deadline_ms{0};    // 0: none
     std::atomic<phase> phase_kind{phase::none};
-    /// Keep-alive (timeouts.keepalive): set while a protocol layer has a hook to probe the
-    /// peer with. `keepalive_sent_ms` is when the last probe went out, 0 once input arrived
-    /// after it (the read path clears it).
-    std::atomic<bool> keepalive_armed{false};
-    std::atomic<std::int64_t> last_read_ms{coarse_now_ms()};
-    std::atomic<std::int64_t> keepalive_sent_ms{0};
+    /// A speculative read holds a buffer (parked by the sweep after a quiet period).
+    std::atomic<bool> busy_reading{false};
 
     shard* shard_ = nullptr;
     connection_base* prev_ = nullptr;
@@ -6043,8 +6343,8 @@ public:
 
 /// Counters of one shard; summed by `server::stats()`.
 struct alignas(64) shard_counters {
-    std::atomic<std::uint64_t> accepted{0}, closed{0}, rejected{0}, bytes_in{0}, bytes_out{0},
-        timeouts{0}, slow_consumers{0}, dropped_messages{0}, handshake_failures{0},
+    std::atomic<std::uint64_t> accepted{0}, closed{0}, rejected{0}, refused{0}, bytes_in{0},
+        bytes_out{0}, timeouts{0}, slow_consumers{0}, dropped_messages{0}, handshake_failures{0},
         handler_errors{0}, accept_errors{0};
 
     static void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
@@ -6092,11 +6392,9 @@ struct shard {
             f(*c);
     }
 
-    /// One sweep: ends every connection whose deadline passed, and probes those that were
-    /// silent for `keepalive`.
+    /// One sweep: ends every connection whose deadline passed.
     void sweep(const timeout_options& t, std::int64_t now) {
         const auto idle = t.idle.count(), read = t.read.count(), write = t.write.count();
-        const auto ka = t.keepalive.count(), ka_wait = t.keepalive_timeout.count();
         for_each([&](connection_base& c) {
             std::error_code why;
             auto pd = c.phase_deadline_ms.load(std::memory_order_relaxed);
@@ -6121,22 +6419,11 @@ struct shard {
             } else if (idle > 0 &&
                        now - c.last_activity_ms.load(std::memory_order_relaxed) >= idle) {
                 why = error::idle_timeout;
-            } else if (ka > 0 && c.keepalive_armed.load(std::memory_order_relaxed)) {
-                // A probe is outstanding until input arrives (any input: a Pong, or data that
-                // was in flight). Silence on the read side is what counts: a server that keeps
-                // writing to a dead peer would otherwise never find out.
-                if (auto sent = c.keepalive_sent_ms.load(std::memory_order_relaxed); sent != 0) {
-                    // While output is queued the probe may still be waiting behind it: the
-                    // wait counts from when the queue was last seen empty (a peer that stopped
-                    // reading is the write timeout's case).
-                    if (c.write_stall_since_ms.load(std::memory_order_relaxed) != 0)
-                        c.keepalive_sent_ms.store(now, std::memory_order_relaxed);
-                    else if (ka_wait > 0 && now - sent >= ka_wait)
-                        why = error::keepalive_timeout;
-                } else if (now - c.last_read_ms.load(std::memory_order_relaxed) >= ka) {
-                    c.keepalive_sent_ms.store(now, std::memory_order_relaxed);
-                    c.post_keepalive();
-                }
+            } else if (c.busy_reading.load(std::memory_order_relaxed) &&
+                       now - c.last_activity_ms.load(std::memory_order_relaxed) >=
+                           t.resolution.count()) {
+                c.busy_reading.store(false, std::memory_order_relaxed);
+                c.post_park();
             }
             if (why)
                 c.post_expire(why);
@@ -6173,6 +6460,7 @@ struct server_core {
             s.accepted += get(c.accepted);
             s.closed += get(c.closed);
             s.rejected += get(c.rejected);
+            s.refused += get(c.refused);
             s.bytes_in += get(c.bytes_in);
             s.bytes_out += get(c.bytes_out);
             s.timeouts += get(c.timeouts);
@@ -6310,21 +6598,6 @@ public:
     /// Why the connection ended (empty while open or after a clean end by the handler).
     std::error_code close_reason() const noexcept { return close_reason_; }
 
-    /// Keep-alive probe, for protocol layers (the WebSocket session sets one that sends a
-    /// Ping): with `timeouts.keepalive` set, `probe(ctx)` runs on the connection's executor
-    /// when nothing was received for that long; if still nothing arrives within
-    /// `timeouts.keepalive_timeout`, the connection ends with `error::keepalive_timeout`.
-    /// The probe returns whether it sent anything (false: no wait starts, a later sweep asks
-    /// again). nullptr disarms it; so does the connection's end. Call on the executor; `ctx`
-    /// must stay valid until disarmed.
-    void set_keepalive(bool (*probe)(void*), void* ctx) noexcept {
-        keepalive_probe_ = probe;
-        keepalive_ctx_ = ctx;
-        last_read_ms.store(detail::coarse_now_ms(), std::memory_order_relaxed);
-        keepalive_sent_ms.store(0, std::memory_order_relaxed);
-        keepalive_armed.store(probe != nullptr, std::memory_order_relaxed);
-    }
-
     // --- blocking work ---------------------------------------------------------------------
 
     /// Runs `f()` on the worker pool of `sched::workers` and resumes on this connection's
@@ -6335,16 +6608,18 @@ public:
         return async_offload(sched_.pool(), std::forward<F>(f), asio::use_awaitable);
     }
 
-    /// Used by the server: runs the handshake, the handler and the graceful end, on the
-    /// connection's executor. `self` is this connection.
+private:
+    // Entry points only the server and its registry call.
+    template <class H, class P2> friend class pier::server;
+
+    /// Runs the handshake, the handler and the graceful end, on the connection's executor.
+    /// `self` is this connection.
     template <class Handler> void start(Handler& h, std::shared_ptr<connection> self);
     template <class Handler> asio::awaitable<void> serve(Handler& h);
-
     void post_expire(std::error_code why) override;
     void post_shutdown() override;
-    void post_keepalive() override;
+    void post_park() override;
 
-private:
     enum class state : std::uint8_t { open, closing, closed };
 
     send_result enqueue(std::span<const std::string_view> parts, const shared_buffer* shared,
@@ -6377,15 +6652,9 @@ private:
     void touch() noexcept {
         last_activity_ms.store(detail::coarse_now_ms(), std::memory_order_relaxed);
     }
-    // Input arrived: also answers an outstanding keep-alive probe.
-    void touch_read() noexcept {
-        const auto now = detail::coarse_now_ms();
-        last_activity_ms.store(now, std::memory_order_relaxed);
-        last_read_ms.store(now, std::memory_order_relaxed);
-        if (keepalive_sent_ms.load(std::memory_order_relaxed) != 0)
-            keepalive_sent_ms.store(0, std::memory_order_relaxed);
-    }
+    void touch_read() noexcept { touch(); }
     bool on_executor() const noexcept { return executor_.running_in_this_thread(); }
+    void mark_busy_reading(bool b) noexcept { busy_reading.store(b, std::memory_order_relaxed); }
     detail::shard_counters& counters() noexcept { return shard_->counters; }
 
     // The data handler's entry points, type-erased so that the loop is not a template.
@@ -6407,8 +6676,6 @@ private:
     std::unique_ptr<asio::steady_timer> drain_timer_;
     std::shared_ptr<connection> self_; // keeps a data handler's connection alive
     data_hooks hooks_;
-    bool (*keepalive_probe_)(void*) = nullptr;
-    void* keepalive_ctx_ = nullptr;
     std::size_t drain_target_ = static_cast<std::size_t>(-1);
     asio::ip::tcp::endpoint remote_;
     std::error_code close_reason_;
@@ -6421,6 +6688,8 @@ private:
     bool shutting_down_ = false;
     bool input_ended_ = false;
     bool shutdown_read_done_ = false; // the one read allowed after the shutdown began
+    bool busy_ = false;               // input flowed lately: reads keep the buffer and speculate
+    bool parking_ = false;            // the busy read is being cancelled to park the connection
     // Slow-loris defence: when the handler began waiting on the current partial input, and
     // how much input there was after the last read (less at the next wait = progress).
     std::int64_t partial_since_ms_ = 0;
@@ -6433,15 +6702,18 @@ private:
 // pier/impl/connection.hpp: out-of-line definitions of pier::connection.
 
 // ----- begin <pier/detail/hooks.hpp> -----
-// pier/detail/hooks.hpp: calling a handler's optional hooks. A hook is detected by its name
-// or by a matching call; a hook that exists by name but cannot be called as documented is a
-// compile-time error rather than being silently skipped.
+// pier/detail/hooks.hpp: detecting and calling a handler's optional hooks, for the core and
+// the WebSocket layer alike. A hook is detected by its name or by a matching call; a hook that
+// exists by name but cannot be called as documented is a compile-time error (with the
+// documented signature in the message) rather than being silently skipped.
 
 
 
 namespace pier::detail {
 
-#define PIER_DETAIL_HOOK(NAME, SIGNATURE_TEXT)                                                     \
+// The one mechanism: for each hook name, whether a handler names it, and whether it can be
+// called with given arguments.
+#define PIER_DETAIL_HOOK_CONCEPTS(NAME)                                                            \
     template <class H>                                                                             \
     concept names_##NAME = requires {                                                              \
         &H::NAME;                                                                                  \
@@ -6450,24 +6722,53 @@ namespace pier::detail {
     concept calls_##NAME = requires(H & h, Args && ... args) {                                     \
         h.NAME(std::forward<Args>(args)...);                                                       \
     };                                                                                             \
-    template <class H, class... Args> void call_##NAME(H& h, Args&&... args) {                     \
-        if constexpr (names_##NAME<H> || calls_##NAME<H, Args...>) {                               \
-            static_assert(calls_##NAME<H, Args...>,                                                \
-                          "pier: the handler's " #NAME " must be callable as " SIGNATURE_TEXT);    \
-            h.NAME(std::forward<Args>(args)...);                                                   \
-        }                                                                                          \
-    }                                                                                              \
     template <class H, class... Args>                                                              \
     inline constexpr bool has_##NAME = names_##NAME<H> || calls_##NAME<H, Args...>;
 
-PIER_DETAIL_HOOK(on_open, "void on_open(connection&)")
-PIER_DETAIL_HOOK(on_close, "void on_close(connection&, std::error_code)")
-PIER_DETAIL_HOOK(on_reject, "void on_reject(socket&, std::error_code)")
-PIER_DETAIL_HOOK(on_handshake_error,
-                 "void on_handshake_error(const asio::ip::tcp::endpoint&, std::error_code)")
-PIER_DETAIL_HOOK(on_accept_error, "void on_accept_error(std::error_code)")
+// A `call_<NAME>(h, args...)` that calls the hook if the handler has it (the signature text
+// goes into the error of a hook that has the name but not the signature), and says whether
+// it did.
+#define PIER_DETAIL_HOOK_CALL(FN, NAME, SIGNATURE_TEXT)                                            \
+    template <class H, class... Args> bool FN(H& h, Args&&... args) {                              \
+        if constexpr (::pier::detail::names_##NAME<H> ||                                           \
+                      ::pier::detail::calls_##NAME<H, Args...>) {                                  \
+            static_assert(::pier::detail::calls_##NAME<H, Args...>, SIGNATURE_TEXT);               \
+            h.NAME(std::forward<Args>(args)...);                                                   \
+            return true;                                                                           \
+        } else {                                                                                   \
+            return false;                                                                          \
+        }                                                                                          \
+    }
 
-#undef PIER_DETAIL_HOOK
+PIER_DETAIL_HOOK_CONCEPTS(on_open)
+PIER_DETAIL_HOOK_CONCEPTS(on_close)
+PIER_DETAIL_HOOK_CONCEPTS(on_reject)
+PIER_DETAIL_HOOK_CONCEPTS(on_handshake_error)
+PIER_DETAIL_HOOK_CONCEPTS(on_accept_error)
+PIER_DETAIL_HOOK_CONCEPTS(on_accept)
+PIER_DETAIL_HOOK_CONCEPTS(on_hook_error)
+PIER_DETAIL_HOOK_CONCEPTS(on_drain)
+PIER_DETAIL_HOOK_CONCEPTS(on_http)
+PIER_DETAIL_HOOK_CONCEPTS(accept)
+
+// The core's hooks (concepts.hpp lists them).
+PIER_DETAIL_HOOK_CALL(call_on_open, on_open,
+                      "pier: the handler's on_open must be callable as void on_open(connection&)")
+PIER_DETAIL_HOOK_CALL(call_on_close, on_close,
+                      "pier: the handler's on_close must be callable as void on_close(connection&, "
+                      "std::error_code)")
+PIER_DETAIL_HOOK_CALL(call_on_reject, on_reject,
+                      "pier: the handler's on_reject must be callable as void on_reject(socket&, "
+                      "std::error_code)")
+PIER_DETAIL_HOOK_CALL(call_on_handshake_error, on_handshake_error,
+                      "pier: the handler's on_handshake_error must be callable as void "
+                      "on_handshake_error(const asio::ip::tcp::endpoint&, std::error_code)")
+PIER_DETAIL_HOOK_CALL(call_on_accept_error, on_accept_error,
+                      "pier: the handler's on_accept_error must be callable as void "
+                      "on_accept_error(std::error_code)")
+PIER_DETAIL_HOOK_CALL(call_on_hook_error, on_hook_error,
+                      "pier: the handler's on_hook_error must be callable as void "
+                      "on_hook_error(std::string_view hook, std::exception_ptr)")
 
 /// Whether a transport's handshake does anything (transports may say `has_handshake = false`).
 template <class T>
@@ -6590,30 +6891,47 @@ template <class P> std::error_code connection<P>::end_read(std::error_code ec, s
 template <class P> asio::awaitable<std::error_code> connection<P>::read() {
     if (auto settled = begin_read())
         co_return *settled;
+    // The caller's cancellation (`co_await (c.read() || timer.async_wait(…))`) reaches the
+    // wait in flight: the read then ends with operation_aborted and the connection lives on.
+    auto cs = co_await asio::this_coro::cancellation_state;
+    auto parent = cs.slot();
+    if (parent.is_connected())
+        parent.assign([this](asio::cancellation_type t) { read_cancel_.emit(t); });
     arm_read();
     std::error_code ec;
     std::size_t n = 0;
     if constexpr (!buffer_policy_type::holds_storage_when_idle) {
-        bool ready = transport_type::buffered_input(stream_);
         for (;;) {
-            if (!ready) {
-                // Nothing buffered: the block goes back to the pool for the wait, so an idle
-                // connection holds none (16 KiB each, most of an idle WebSocket's memory).
-                buffer_.release_if_empty();
-                auto [wec] = co_await transport_type::socket(stream_).async_wait(
-                    asio::socket_base::wait_read,
+            if (busy_ || transport_type::buffered_input(stream_)) {
+                // Busy: keep the block and read speculatively (one recv, no epoll_ctl);
+                // the sweep parks the connection once it was quiet for a sweep period.
+                mark_busy_reading(true);
+                auto [rec, rn] = co_await stream_.async_read_some(
+                    buffer_.prepare(),
                     asio::bind_cancellation_slot(read_cancel_.slot(), use_tuple));
-                if (wec) {
-                    ec = wec;
-                    break;
+                mark_busy_reading(false);
+                if (rec == asio::error::operation_aborted && parking_ && !close_requested_ &&
+                    state_ == state::open && !shutting_down_) {
+                    parking_ = false;
+                    busy_ = false;
+                    continue; // park: give the block back and wait for readiness
                 }
-            }
-            ready = false;
-            n = transport_type::try_read_some(stream_, buffer_.prepare(), ec);
-            if (ec != asio::error::would_block)
+                parking_ = false;
+                ec = rec;
+                n = rn;
                 break;
-            ec.clear();
+            }
+            // Idle: the block goes back to the pool for the wait, so an idle connection holds
+            // none (16 KiB each, most of an idle connection's memory).
             buffer_.release_if_empty();
+            auto [wec] = co_await transport_type::socket(stream_).async_wait(
+                asio::socket_base::wait_read,
+                asio::bind_cancellation_slot(read_cancel_.slot(), use_tuple));
+            if (wec) {
+                ec = wec;
+                break;
+            }
+            busy_ = true;
         }
     } else {
         auto [rec, rn] = co_await stream_.async_read_some(
@@ -6621,6 +6939,8 @@ template <class P> asio::awaitable<std::error_code> connection<P>::read() {
         ec = rec;
         n = rn;
     }
+    if (parent.is_connected())
+        parent.clear();
     co_return end_read(ec, n);
 }
 
@@ -6642,41 +6962,47 @@ template <class P> void connection<P>::loop_read() {
         }
         arm_read();
         if constexpr (!buffer_policy_type::holds_storage_when_idle) {
-            if (transport_type::buffered_input(stream_))
-                return loop_readable({});
-            buffer_.release_if_empty();
-            transport_type::socket(stream_).async_wait(
-                asio::socket_base::wait_read,
-                asio::bind_cancellation_slot(read_cancel_.slot(),
-                                             [this](std::error_code ec) { loop_readable(ec); }));
-        } else {
-            stream_.async_read_some(
-                buffer_.prepare(),
-                asio::bind_cancellation_slot(
-                    read_cancel_.slot(),
-                    [this](std::error_code ec, std::size_t n) { loop_on_read(ec, n); }));
+            if (!busy_ && !transport_type::buffered_input(stream_)) {
+                buffer_.release_if_empty();
+                transport_type::socket(stream_).async_wait(
+                    asio::socket_base::wait_read,
+                    asio::bind_cancellation_slot(
+                        read_cancel_.slot(), [this](std::error_code ec) { loop_readable(ec); }));
+                return;
+            }
+            mark_busy_reading(true);
         }
+        // Busy (or a fixed buffer): read speculatively into the held buffer: one recv when
+        // data is there, no epoll_ctl.
+        stream_.async_read_some(buffer_.prepare(),
+                                asio::bind_cancellation_slot(
+                                    read_cancel_.slot(), [this](std::error_code ec, std::size_t n) {
+                                        loop_on_read(ec, n);
+                                    }));
         return;
     }
 }
 
 template <class P> void connection<P>::loop_readable(std::error_code ec) {
-    std::size_t n = 0;
-    if (!ec) {
-        n = transport_type::try_read_some(stream_, buffer_.prepare(), ec);
-        if (ec == asio::error::would_block) {
-            buffer_.release_if_empty();
-            transport_type::socket(stream_).async_wait(
-                asio::socket_base::wait_read,
-                asio::bind_cancellation_slot(read_cancel_.slot(),
-                                             [this](std::error_code e) { loop_readable(e); }));
-            return;
-        }
-    }
-    loop_on_read(ec, n);
+    if (ec)
+        return loop_on_read(ec, 0);
+    // Readable after an idle wait: busy again, and the speculative read finds the data.
+    busy_ = true;
+    reading_ = false;
+    loop_read();
 }
 
 template <class P> void connection<P>::loop_on_read(std::error_code ec, std::size_t n) {
+    if constexpr (!buffer_policy_type::holds_storage_when_idle) {
+        mark_busy_reading(false);
+        if (ec == asio::error::operation_aborted && parking_) {
+            parking_ = false;
+            busy_ = false;
+            reading_ = false;
+            return loop_read(); // parked: the block goes back, a readiness wait follows
+        }
+        parking_ = false;
+    }
     if (auto e = end_read(ec, n))
         return loop_end(e);
     if (loop_dispatch())
@@ -7049,9 +7375,6 @@ template <class P> void connection<P>::fail(std::error_code why) noexcept {
     queue_.clear();
     write_stall_since_ms.store(0, std::memory_order_relaxed);
     phase_deadline_ms.store(0, std::memory_order_relaxed);
-    keepalive_armed.store(false, std::memory_order_relaxed);
-    keepalive_probe_ = nullptr;
-    keepalive_ctx_ = nullptr;
     wake_drain();
 }
 
@@ -7083,12 +7406,14 @@ template <class P> void connection<P>::post_expire(std::error_code why) {
         asio::post(executor_, [self = std::move(self), why] { self->expire(why); });
 }
 
-template <class P> void connection<P>::post_keepalive() {
+template <class P> void connection<P>::post_park() {
     if (auto self = this->weak_from_this().lock())
         asio::post(executor_, [self = std::move(self)] {
-            if (!self->keepalive_probe_ || !self->is_open() ||
-                !self->keepalive_probe_(self->keepalive_ctx_))
-                self->keepalive_sent_ms.store(0, std::memory_order_relaxed);
+            if (self->busy_ && self->reading_ && self->buffer_.data().empty() &&
+                self->state_ == state::open && !self->close_requested_) {
+                self->parking_ = true;
+                self->read_cancel_.emit(asio::cancellation_type::terminal);
+            }
         });
 }
 
@@ -7366,6 +7691,118 @@ using fast_open = int_option<IPPROTO_TCP, TCP_FASTOPEN>;
 
 } // namespace pier::detail
 // ----- end <pier/detail/socket_option.hpp> -----
+// ----- begin <pier/shard.hpp> -----
+// pier/shard.hpp: shards, the unit of ownership and of crossing threads.
+//
+// A server's work is split into `shard_count()` shards, one per event-loop slot of its
+// scheduler. A shard runs its handlers one at a time, on its executor:
+//   - sched::per_thread: shard i is event-loop thread i (its io_context);
+//   - sched::shared_pool: shard i is a strand of the shared io_context; any pool thread may
+//     run it, never two at once;
+//   - sched::workers<L>: the shards of L; blocking work goes to the worker pool and its result
+//     comes back to the shard (a handler body never runs on a worker unless sent there).
+// Objects a shard owns (WebSocket sessions, per-shard state in `sharded<T>`) are touched only
+// by that shard's handlers, so they need no lock. Crossing to another shard is an explicit,
+// bounded post: `server.post_to_shard(i, fn)`, or the mailboxes of the WebSocket layer.
+//
+//     pier::sharded<counters> per_shard(srv.shard_count());
+//     … on any shard:   per_shard.local().messages++;
+//     … from anywhere:  pier::gather(srv, [&](std::size_t i) { return per_shard[i].messages; },
+//                                    [](std::vector<std::uint64_t> all) { … });
+
+
+
+namespace pier {
+
+/// `this_shard()` outside any shard.
+inline constexpr std::size_t no_shard = static_cast<std::size_t>(-1);
+
+namespace detail {
+inline thread_local std::size_t current_shard = no_shard;
+
+/// Marks the calling thread as running shard `i` for a scope (pier's shard-side entry points
+/// use it; a pool thread under shared_pool runs different shards one after the other).
+class shard_scope {
+public:
+    explicit shard_scope(std::size_t i) noexcept : saved_(current_shard) { current_shard = i; }
+    ~shard_scope() { current_shard = saved_; }
+    shard_scope(const shard_scope&) = delete;
+    shard_scope& operator=(const shard_scope&) = delete;
+
+private:
+    std::size_t saved_;
+};
+} // namespace detail
+
+/// The shard whose handler is running on the calling thread (inside pier's hooks and anything
+/// posted with `post_to_shard`), or `no_shard`.
+inline std::size_t this_shard() noexcept {
+    return detail::current_shard;
+}
+
+/// One `T` per shard, each on a cache line of its own: state that a shard's handlers use
+/// without locks (counters, registries), summed or surveyed across shards on demand.
+///
+/// Thread safety: `local()` and `operator[](this_shard())` from the shard itself; other
+/// elements only through a post to their shard (or when their fields are atomics).
+template <class T> class sharded {
+public:
+    /// `n` default-constructed `T`s, or each built by `make(i)`.
+    explicit sharded(std::size_t n) : items_(n) {}
+    template <class Make> sharded(std::size_t n, Make make) {
+        items_.reserve(n);
+        for (std::size_t i = 0; i < n; ++i)
+            items_.emplace_back(make(i));
+    }
+
+    std::size_t size() const noexcept { return items_.size(); }
+    T& operator[](std::size_t i) noexcept { return items_[i].value; }
+    const T& operator[](std::size_t i) const noexcept { return items_[i].value; }
+    /// This shard's element (`this_shard()` must be a shard of this set).
+    T& local() noexcept { return items_[this_shard()].value; }
+
+private:
+    struct alignas(64) slot {
+        slot() = default;
+        explicit slot(T v) : value(std::move(v)) {}
+        T value{};
+    };
+    std::vector<slot> items_;
+};
+
+/// Runs `fn(i)` on every shard i of `srv` (each on its own shard, in parallel), collects the
+/// results and calls `done(std::vector<R>)` on the shard that finished last. The survey is
+/// one post per shard. `srv` needs `shard_count()` and `post_to_shard(i, fn)` (pier::server,
+/// ws::server).
+template <class Server, class Fn, class Done> void gather(Server& srv, Fn fn, Done done) {
+    using R = std::invoke_result_t<Fn&, std::size_t>;
+    struct survey {
+        std::vector<R> results;
+        std::atomic<std::size_t> left;
+        Fn fn;
+        Done done;
+        survey(std::size_t n, Fn f, Done d)
+            : results(n), left(n), fn(std::move(f)), done(std::move(d)) {}
+    };
+    const std::size_t n = srv.shard_count();
+    auto s = std::make_shared<survey>(n, std::move(fn), std::move(done));
+    for (std::size_t i = 0; i < n; ++i)
+        srv.post_to_shard(i, [s, i] {
+            s->results[i] = s->fn(i);
+            if (s->left.fetch_sub(1, std::memory_order_acq_rel) == 1)
+                s->done(std::move(s->results));
+        });
+}
+
+/// Runs `fn(i)` on every shard i of `srv`: one post per shard.
+template <class Server, class Fn> void on_every_shard(Server& srv, Fn fn) {
+    auto f = std::make_shared<Fn>(std::move(fn));
+    for (std::size_t i = 0; i < srv.shard_count(); ++i)
+        srv.post_to_shard(i, [f, i] { (*f)(i); });
+}
+
+} // namespace pier
+// ----- end <pier/shard.hpp> -----
 
 
 namespace pier {
@@ -7402,7 +7839,11 @@ public:
     using transport_options = typename transport_type::options;
     using transport_context = typename transport_type::context;
 
-    static_assert(pier::handler<Handler, connection_type>,
+    /// Whether the handler creates and owns its connections (concepts.hpp,
+    /// connection_owner: the WebSocket layer), instead of the server making pier::connections.
+    static constexpr bool owns_connections = connection_owner<Handler>;
+
+    static_assert(owns_connections || pier::handler<Handler, connection_type>,
                   "pier: the handler must model pier::handler: either "
                   "`asio::awaitable<void> operator()(pier::connection<Policies>&)` or "
                   "`std::size_t on_data(pier::connection<Policies>&, std::string_view)`");
@@ -7415,6 +7856,12 @@ public:
     server(asio::io_context& context, server_options options, Handler handler = {});
     server(asio::io_context& context, server_options options, transport_options transport,
            Handler handler = {});
+    /// The handler built in place from `args` (for handlers that cannot move).
+    template <class... Args> server(server_options options, std::in_place_t, Args&&... args);
+    template <class... Args>
+    server(server_options options, transport_options transport, std::in_place_t, Args&&... args);
+    template <class... Args>
+    server(asio::io_context& context, server_options options, std::in_place_t, Args&&... args);
     server(const server&) = delete;
     server& operator=(const server&) = delete;
     /// Stops (gracefully) and waits.
@@ -7442,6 +7889,28 @@ public:
     /// The transport's shared state (e.g. the TLS certificates to reload).
     transport_context& transport() noexcept { return transport_; }
 
+    // --- shards (shard.hpp) --------------------------------------------------------------------
+
+    /// One shard per scheduler slot.
+    std::size_t shard_count() const noexcept { return core_.shards.size(); }
+    /// Runs `fn()` on shard `i` (`this_shard()` is `i` inside). Any thread. An explicit,
+    /// unbounded post: for sends whose volume another thread controls, use the WebSocket
+    /// server's mailboxes (bounded).
+    template <class Fn> void post_to_shard(std::size_t i, Fn fn) {
+        asio::post(shard_executor(i), [i, fn = std::move(fn)]() mutable {
+            const detail::shard_scope scope(i);
+            fn();
+        });
+    }
+    /// Shard i's executor: the scheduler's shard executor if it has shards, else a strand
+    /// of slot i's io_context.
+    auto shard_executor(std::size_t i) {
+        if constexpr (sharded_scheduler<scheduler_type>)
+            return sched_.shard_executor(i);
+        else
+            return asio::make_strand(sched_.context(i));
+    }
+
 private:
     using acceptor_executor = asio::strand<asio::io_context::executor_type>;
     using acceptor_type = asio::basic_socket_acceptor<asio::ip::tcp, acceptor_executor>;
@@ -7456,11 +7925,13 @@ private:
     };
     // On a strand: a shared_pool runs one io_context on several threads, and the timer's wait
     // and the cancel posted by finish_stop() must not run at once.
+    // On the shard's executor, so that an owner's sweep touches its shard's objects directly.
     struct sweeper {
         asio::basic_waitable_timer<std::chrono::steady_clock,
-                                   asio::wait_traits<std::chrono::steady_clock>, acceptor_executor>
+                                   asio::wait_traits<std::chrono::steady_clock>,
+                                   asio::any_io_executor>
             timer;
-        explicit sweeper(acceptor_executor ex) : timer(ex) {}
+        explicit sweeper(asio::any_io_executor ex) : timer(std::move(ex)) {}
     };
 
     void init();
@@ -7591,17 +8062,54 @@ server<H, P>::server(asio::io_context& context, server_options options, transpor
     init();
 }
 
+template <class H, class P>
+template <class... Args>
+server<H, P>::server(server_options options, std::in_place_t, Args&&... args)
+    : core_(std::move(options)), handler_(std::forward<Args>(args)...),
+      transport_(transport_options{}),
+      sched_(core_.options.threads ? core_.options.threads
+                                   : std::max(1u, std::thread::hardware_concurrency()),
+             core_.options.workers) {
+    init();
+}
+
+template <class H, class P>
+template <class... Args>
+server<H, P>::server(server_options options, transport_options transport, std::in_place_t,
+                     Args&&... args)
+    : core_(std::move(options)), handler_(std::forward<Args>(args)...), transport_(transport),
+      sched_(core_.options.threads ? core_.options.threads
+                                   : std::max(1u, std::thread::hardware_concurrency()),
+             core_.options.workers) {
+    init();
+}
+
+template <class H, class P>
+template <class... Args>
+server<H, P>::server(asio::io_context& context, server_options options, std::in_place_t,
+                     Args&&... args)
+    : core_(std::move(options)), handler_(std::forward<Args>(args)...),
+      transport_(transport_options{}), sched_(context, core_.options.workers) {
+    init();
+}
+
 template <class H, class P> void server<H, P>::init() {
     core_.max_connections = core_.options.max_connections ? core_.options.max_connections
                                                           : detail::default_max_connections();
     for (std::size_t i = 0; i < sched_.size(); ++i)
         core_.shards.push_back(std::make_unique<detail::shard>());
     core_.on_drained = [this] { finish_stop(); };
+    if constexpr (owns_connections)
+        handler_.attach(core_, sched_, transport_);
 }
 
 template <class H, class P> server<H, P>::~server() {
     stop();
     wait();
+    // Objects the handler owns hold sockets of the scheduler's io_contexts, which are
+    // destroyed before the handler: free them first.
+    if constexpr (owns_connections)
+        handler_.detach();
     if (spare_fd_ >= 0)
         ::close(spare_fd_);
 }
@@ -7693,7 +8201,7 @@ template <class H, class P> void server<H, P>::start() {
     for (auto& l : listeners_)
         asio::co_spawn(l->acceptor.get_executor(), accept_loop(*l), asio::detached);
     for (std::size_t i = 0; i < core_.shards.size(); ++i) {
-        sweepers_.push_back(std::make_unique<sweeper>(asio::make_strand(sched_.context(i))));
+        sweepers_.push_back(std::make_unique<sweeper>(asio::any_io_executor(shard_executor(i))));
         asio::co_spawn(sweepers_.back()->timer.get_executor(), sweep_loop(i), asio::detached);
     }
     control_.emplace(asio::make_strand(sched_.context(0)));
@@ -7769,7 +8277,12 @@ template <class H, class P> asio::awaitable<void> server<H, P>::accept_loop(list
             accept_type::local_placement
                 ? l.slot
                 : next_slot_.fetch_add(1, std::memory_order_relaxed) % sched_.size();
-        auto ex = sched_.make_executor(slot);
+        auto ex = [&] {
+            if constexpr (owns_connections)
+                return sched_.shard_executor(slot);
+            else
+                return sched_.make_executor(slot);
+        }();
         asio::ip::tcp::endpoint peer;
         auto [ec, socket] = co_await l.acceptor.async_accept(ex, peer, use_tuple);
         if (core_.stopping.load(std::memory_order_acquire) || !l.acceptor.is_open()) {
@@ -7799,6 +8312,27 @@ template <class H, class P> asio::awaitable<void> server<H, P>::accept_loop(list
             continue;
         }
         backoff = std::chrono::milliseconds(0);
+        // Admission: the handler may refuse a peer before TLS or HTTP cost anything.
+        if constexpr (detail::has_on_accept<H, const asio::ip::tcp::endpoint&>) {
+            static_assert(
+                requires(H & h, const asio::ip::tcp::endpoint& e) {
+                    { h.on_accept(e) } -> std::convertible_to<bool>;
+                },
+                "pier: the handler's on_accept must be callable as "
+                "bool on_accept(const asio::ip::tcp::endpoint&)");
+            bool admit = false;
+            try {
+                admit = handler_.on_accept(std::as_const(peer));
+            } catch (...) {
+                detail::shard_counters::add(counters.handler_errors);
+            }
+            if (!admit) {
+                std::error_code ignored;
+                socket.close(ignored);
+                detail::shard_counters::add(counters.refused);
+                continue;
+            }
+        }
         if (core_.active.load(std::memory_order_relaxed) >= core_.max_connections) {
             reject(socket, make_error_code(error::connection_limit));
             detail::shard_counters::add(counters.rejected);
@@ -7816,17 +8350,21 @@ template <class H, class P> asio::awaitable<void> server<H, P>::accept_loop(list
             co_return;
         }
         detail::shard_counters::add(counters.accepted);
-        auto c = std::make_shared<connection_type>(
-            core_, *core_.shards[slot], sched_, transport_, std::move(socket), peer,
-            core_.next_id.fetch_add(1, std::memory_order_relaxed));
-        // Listed only now that a shared_ptr owns it: stop() and the sweeper reach it through
-        // weak_from_this() under the shard's lock. One listed after stop() walked the shard
-        // sees core_.stopping when it starts serving.
-        core_.shards[slot]->insert(c.get());
-        asio::dispatch(ex, [c = std::move(c), this]() mutable {
-            auto& conn = *c;
-            conn.start(handler_, std::move(c));
-        });
+        if constexpr (owns_connections) {
+            handler_.adopt(slot, std::move(socket), std::as_const(peer));
+        } else {
+            auto c = std::make_shared<connection_type>(
+                core_, *core_.shards[slot], sched_, transport_, std::move(socket), peer,
+                core_.next_id.fetch_add(1, std::memory_order_relaxed));
+            // Listed only now that a shared_ptr owns it: stop() and the sweeper reach it
+            // through weak_from_this() under the shard's lock. One listed after stop() walked
+            // the shard sees core_.stopping when it starts serving.
+            core_.shards[slot]->insert(c.get());
+            asio::dispatch(ex, [c = std::move(c), this]() mutable {
+                auto& conn = *c;
+                conn.start(handler_, std::move(c));
+            });
+        }
     }
 }
 
@@ -7865,7 +8403,10 @@ template <class H, class P> asio::awaitable<void> server<H, P>::sweep_loop(std::
         auto [ec] = co_await t.async_wait(use_tuple);
         if (ec || finished_.load(std::memory_order_acquire))
             co_return;
-        sh.sweep(core_.options.timeouts, detail::coarse_now_ms());
+        const auto now = detail::coarse_now_ms();
+        sh.sweep(core_.options.timeouts, now);
+        if constexpr (owns_connections)
+            handler_.sweep(i, now);
     }
 }
 
@@ -7885,6 +8426,9 @@ template <class H, class P> void server<H, P>::stop() noexcept {
         });
     for (auto& sh : core_.shards)
         sh->for_each([](detail::connection_base& c) { c.post_shutdown(); });
+    if constexpr (owns_connections)
+        for (std::size_t i = 0; i < core_.shards.size(); ++i)
+            post_to_shard(i, [this, i] { handler_.begin_shutdown(i); });
     // A last resort should a handler not return after its connection was closed at the
     // shutdown deadline.
     asio::post(*control_, [this] {
@@ -7928,20 +8472,6 @@ template <class H, class P> void server<H, P>::finish_stop() {
 // ----- end <pier/server.hpp> -----
 
 // --- WebSocket (issue 4): sessions, ws::server, transport::websocket ----------------------
-// ----- begin <pier/transport/websocket.hpp> -----
-// pier/transport/websocket.hpp: WebSocket as a layer of the transport stack.
-//
-//     pier::server<my_ws_handler, pier::policies<pier::transport::websocket<>>>          // ws://
-//     pier::server<my_ws_handler, pier::policies<pier::transport::websocket<pier::transport::tls>>>
-//                                                                                        // wss://
-//
-// `websocket<Inner>` names the inner transport (the real byte stream of the connection,
-// `tcp` by default) and marks the server as a WebSocket server: `pier::server<H, policies<…,
-// websocket<Inner>, …>>` is `pier::ws::server<H, policies<…, Inner, …>>` (a partial
-// specialization below, no other magic), so the handler is a WebSocket handler
-// (ws/session.hpp) and the constructor takes `ws::options` after the server options (and
-// after the inner transport's options, if it has any to pass).
-
 // ----- begin <pier/ws/server.hpp> -----
 // pier/ws/server.hpp: `pier::ws::server<Handler, Policies>`, a WebSocket server (RFC 6455,
 // RFC 7692) built from the same policies as `pier::server`.
@@ -7956,100 +8486,414 @@ template <class H, class P> void server<H, P>::finish_stop() {
 //
 // `wss://` is the same server over the TLS transport:
 //     pier::ws::server<echo, pier::policies<pier::transport::tls>> srv(opts, tls_opts, ws_opts);
-// or, spelled as a transport stack (see transport/websocket.hpp):
-//     pier::server<echo, pier::policies<pier::transport::websocket<pier::transport::tls>>> …
 
-// ----- begin <pier/ws/detail/adapter.hpp> -----
-// pier/ws/detail/adapter.hpp: the core handler that runs the WebSocket protocol (opening
-// handshake, then the frame loop of ws::session) and calls the user's WebSocket handler.
+// ----- begin <pier/ws/detail/engine.hpp> -----
+// pier/ws/detail/engine.hpp: the WebSocket layer's machinery behind ws::server: the session
+// implementation (one object per connection, driven by completion handlers), the per-shard
+// runtime (session list, handle table, flush list, mailbox, sweep) and the engine that plugs
+// into pier::server as the owner of its connections.
 //
-// It is a coroutine handler: the session lives in the coroutine frame, which is the
-// connection's only per-connection storage the core offers today (a data handler would need
-// a per-connection slot in pier::connection; see the report of issue 4).
+// Internal. Everything here runs on one shard's executor, except `engine::adopt` (the accept
+// loop), `engine::deliver` and the mailbox's `push` (any thread).
 
-// ----- begin <pier/ws/options.hpp> -----
-// pier/ws/options.hpp: every run-time tunable of the WebSocket layer, with its default and why.
-//
-// The TCP-level deadlines (idle, read, write, shutdown) and the write queue's limits
-// (`write_options`: high/low water, max_queued) are the core's `server_options`; they apply
-// to WebSocket connections unchanged, so a WebSocket connection's buffered amount is bounded
-// by the same backpressure policy as any other connection.
-
-
-
-namespace pier::ws {
-
-/// Options of a `ws::server`.
-struct options {
-    /// Frame and message size limits (1009 when passed). Defaults 1 MiB each, see
-    /// frame.hpp: a server with many connections must bound what each can make it buffer.
-    /// Frames are streamed through the read buffer, so a frame may be larger than it.
-    frame_limits limits{};
-    /// Limits of the opening handshake's HTTP request head (431/414 when passed).
-    http::limits http{};
-    /// The opening handshake (from accept to the 101 response) must complete within this,
-    /// else the connection is closed. Default 10 s: a real client sends its request at once;
-    /// a slow-loris client must not hold a descriptor. Zero disables it.
-    std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
-    /// After pier sent a Close frame, it waits this long for the peer's Close before it
-    /// closes the TCP connection anyway (RFC 6455 §7.1.1). Default 5 s.
-    std::chrono::milliseconds close_timeout{std::chrono::seconds(5)};
-    /// Automatic keep-alive: a connection from which nothing arrived for this long is sent a
-    /// Ping (RFC 6455 §5.5.2); browsers and other clients answer with a Pong on their own.
-    /// Default 30 s, below the usual 60 s idle timeouts of proxies and NATs, so idle but live
-    /// connections survive them. Zero disables pings (and `pong_timeout`).
-    std::chrono::milliseconds ping_interval{std::chrono::seconds(30)};
-    /// After an automatic Ping, the connection is closed (on_close sees 1006, the stats count
-    /// a timeout) if nothing at all arrives within this. Default 15 s: a dead peer or a
-    /// vanished NAT mapping is found within ping_interval + pong_timeout, long before TCP's
-    /// own retransmission timeout (about 15 minutes). Zero: ping, but never close for it.
-    std::chrono::milliseconds pong_timeout{std::chrono::seconds(15)};
-    /// Origins (e.g. "https://example.com") allowed to open connections; empty (default)
-    /// allows all. Browsers always send Origin, so a list stops other sites' pages from
-    /// using a user's cookies (cross-site WebSocket hijacking, RFC 6455 §10.2).
-    std::vector<std::string> allowed_origins{};
-    /// With a non-empty allow-list: whether a request without Origin (non-browser clients)
-    /// is accepted. Default true.
-    bool allow_missing_origin = true;
-    /// Subprotocols the server speaks, in its order of preference; the first one the client
-    /// also offers is answered (RFC 6455 §4.2.2). Empty (default): none is answered unless
-    /// the handler's `accept` hook picks one.
-    std::vector<std::string> subprotocols{};
-    /// permessage-deflate (RFC 7692): enabled by default with a 4 KiB window both ways,
-    /// about 50 KiB of zlib state per connection while compressing, allocated on first use.
-    /// `deflate_options::for_memory_budget(bytes)` picks settings for a per-connection bound.
-    deflate_options deflate{};
-    /// Outgoing messages smaller than this are sent uncompressed even when deflate was
-    /// negotiated (RFC 7692 allows either per message): below ~64 bytes deflate's framing
-    /// overhead eats the gain and the CPU is wasted. Default 64.
-    std::size_t deflate_min_size = 64;
-};
-
-} // namespace pier::ws
-// ----- end <pier/ws/options.hpp> -----
 // ----- begin <pier/ws/session.hpp> -----
 // pier/ws/session.hpp: one WebSocket connection (RFC 6455) as a handler sees it, and what the
 // handler's hooks receive: the upgrade request, the accept decision, messages.
 //
-//     struct echo {
+//     struct chat {
+//         struct session_data { std::string nick; };            // inline in every session
+//         template <class Session> void on_open(Session& s) { s.data().nick = "anon"; }
 //         template <class Session> void on_message(Session& s, pier::ws::message m) {
-//             m.is_text() ? s.send_text(m.data()) : s.send_binary(m.data());
+//             s.send_text(m.data());
 //         }
 //     };
-//     pier::ws::server<echo> srv({.port = 9001, .handle_signals = true});
+//     pier::ws::server<chat> srv({.port = 9001, .handle_signals = true});
 //     srv.run();
 //
-// Handler hooks (all but on_message optional, detected by name):
+// Handler hooks (all but on_message optional, detected by name; a hook with a wrong signature
+// is a compile error, not silently skipped):
 //   void on_message(session&, ws::message);                 every complete message
 //   void on_open(session&);                                 after the 101 response
 //   void on_close(session&, ws::close_code, std::string_view reason);
-//                    once: the peer's Close (its code, 1005 if none), the code pier failed
-//                    the connection with, or 1006 when the TCP connection ended without one
-//   ws::accept_result accept(const ws::upgrade_request&);   accept, reject, attach user data
-//   bool on_http(connection&, const http::request_view&);   a non-upgrade request: reply and
-//                    return true (the connection stays open when the request allows), or
-//                    return false for the default answer (426 Upgrade Required)
+//                    exactly once for every on_open: the peer's Close (its code, 1005 if
+//                    none), the code pier failed the connection with, or 1006 when the TCP
+//                    connection ended without a Close
+//   void on_drain(session&);                                the write queue fell below
+//                    write_options::low_water after having passed high_water
+//   ws::accept_result accept(const ws::upgrade_request&, session_data&);
+//   ws::accept_result accept(const ws::upgrade_request&);   accept or refuse the upgrade
+//   bool on_accept(const asio::ip::tcp::endpoint&);         admission, in the accept loop
+//                    before TLS or HTTP cost anything; false closes the socket at once
+//                    (counted in stats::refused)
+//   bool on_http(session&, const http::request_view&);      a non-upgrade request: reply with
+//                    session.send_http(bytes) and return true, or false for the default
+//                    answer (426 Upgrade Required)
+//   void on_hook_error(std::string_view hook, std::exception_ptr);
+//                    a hook threw: counted in stats::handler_errors, the session is failed
+//                    with 1011, on_close still runs; without this hook the exception is
+//                    dropped (never rethrown)
+//   using session_data = T;                                 per-session state, s.data()
+//
+// Lifetime and threads: a session belongs to one shard (shard.hpp) and is touched only by
+// that shard's handlers; a reference to it is valid from on_open until on_close returns
+// (and during accept/on_http for those hooks). From elsewhere, keep its `handle()`, which
+// posts to the shard through its bounded mailbox and answers at once.
 
+// ----- begin <pier/ws/detail/out_queue.hpp> -----
+// pier/ws/detail/out_queue.hpp: a WebSocket session's write queue, which knows where each
+// message starts (for the slow-consumer policies) and takes no memory while it is empty.
+//
+// Internal: used on the session's shard only. Not thread-safe, except `frame_buf`'s counts.
+
+
+
+namespace pier::ws::detail {
+
+/// Immutable bytes with an atomic reference count in the same allocation: a frame prepared
+/// once and queued on many sessions, on any shard. One pointer per reference (shared_ptr
+/// takes two and a separate control block).
+class frame_buf {
+public:
+    frame_buf(const frame_buf&) = delete;
+    frame_buf& operator=(const frame_buf&) = delete;
+
+    /// A new buffer of `size` bytes with one reference (the caller's).
+    static frame_buf* make(std::size_t size) {
+        void* p = ::operator new(sizeof(frame_buf) + size);
+        return ::new (p) frame_buf(static_cast<std::uint32_t>(size));
+    }
+    char* data() noexcept { return reinterpret_cast<char*>(this + 1); }
+    const char* data() const noexcept { return reinterpret_cast<const char*>(this + 1); }
+    std::size_t size() const noexcept { return size_; }
+    std::string_view view() const noexcept { return {data(), size_}; }
+
+    void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+    void release() noexcept {
+        if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            this->~frame_buf();
+            ::operator delete(this);
+        }
+    }
+    std::uint32_t use_count() const noexcept { return refs_.load(std::memory_order_relaxed); }
+
+private:
+    explicit frame_buf(std::uint32_t n) noexcept : size_(n) {}
+    std::atomic<std::uint32_t> refs_{1};
+    std::uint32_t size_;
+};
+
+/// An owning reference to a frame_buf.
+class frame_ref {
+public:
+    frame_ref() = default;
+    /// Adopts `p`'s reference.
+    explicit frame_ref(frame_buf* p) noexcept : p_(p) {}
+    frame_ref(const frame_ref& o) noexcept : p_(o.p_) {
+        if (p_)
+            p_->add_ref();
+    }
+    frame_ref(frame_ref&& o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+    frame_ref& operator=(frame_ref o) noexcept {
+        std::swap(p_, o.p_);
+        return *this;
+    }
+    ~frame_ref() {
+        if (p_)
+            p_->release();
+    }
+    frame_buf* get() const noexcept { return p_; }
+    explicit operator bool() const noexcept { return p_ != nullptr; }
+    std::string_view view() const noexcept { return p_ ? p_->view() : std::string_view(); }
+
+private:
+    frame_buf* p_ = nullptr;
+};
+
+/// What the queue does when a message would take it past its limit (see ws/options.hpp,
+/// `slow_consumer`, for the user-facing description).
+enum class overflow : std::uint8_t {
+    refuse,      ///< refuse the new message (drop newest)
+    drop_oldest, ///< evict whole unsent messages from the front to make room
+    latest,      ///< replace the unsent message with the same key, then as drop_oldest
+};
+
+/// The write queue: a ring of message entries over copied bytes (in chunks) or shared frames.
+/// All memory (ring, chunks) is allocated when the first byte is queued and freed when the
+/// queue drains, so an idle session's queue is one null pointer. A message's first byte that
+/// went to the kernel pins it: it is never dropped, only the messages behind it.
+class out_queue {
+public:
+    /// Bytes each queued message costs beyond its own (its ring entry, rounded up), counted
+    /// against the limits so that a flood of tiny messages is bounded too.
+    static constexpr std::size_t per_message_overhead = 32;
+    /// Copied messages share chunks of this size (a larger message gets a chunk of its own).
+    static constexpr std::size_t chunk_size = 4096;
+
+    out_queue() = default;
+    out_queue(const out_queue&) = delete;
+    out_queue& operator=(const out_queue&) = delete;
+    ~out_queue() { clear(); }
+
+    bool empty() const noexcept { return s_ == nullptr; }
+    /// Queued bytes, per-message overhead included: what the limits compare.
+    std::size_t cost() const noexcept { return s_ ? s_->cost : 0; }
+    /// Queued payload bytes not yet written.
+    std::size_t bytes() const noexcept { return s_ ? s_->bytes : 0; }
+    std::size_t messages() const noexcept { return s_ ? s_->live : 0; }
+
+    /// Whether a message of `size` bytes fits under `limit` (after eviction, when `policy`
+    /// allows; nothing is changed here).
+    static std::size_t cost_of(std::size_t size) noexcept { return size + per_message_overhead; }
+
+    /// Makes room for a message costing `need` under `limit` by evicting unsent messages
+    /// (and, for `latest`, first the unsent one with `key`). Returns how many it dropped;
+    /// `fits` says whether the room is there now.
+    std::size_t make_room(std::size_t need, std::size_t limit, overflow policy, std::uint32_t key,
+                          bool& fits) noexcept {
+        std::size_t dropped = 0;
+        if (policy == overflow::latest && key != 0 && s_)
+            dropped += drop_key(key);
+        if (policy != overflow::refuse)
+            while (s_ && s_->cost + need > limit && drop_front_unsent())
+                ++dropped;
+        fits = cost() + need <= limit;
+        return dropped;
+    }
+
+    /// Queues the concatenation of `parts` as one message (copied).
+    void push_copy(std::span<const std::string_view> parts, std::uint32_t key = 0) {
+        std::size_t n = 0;
+        for (auto p : parts)
+            n += p.size();
+        if (n == 0)
+            return;
+        ensure();
+        chunk* c = s_->tail;
+        if (!c || c->cap - c->used < n) {
+            c = chunk::make(std::max(chunk_size, n));
+            if (s_->tail)
+                s_->tail->unref(); // the queue's own hold on the old tail
+            s_->tail = c;          // the new tail's hold is the one make() gave
+        }
+        char* const start = c->data() + c->used;
+        char* dst = start;
+        for (auto p : parts) {
+            if (!p.empty())
+                std::memcpy(dst, p.data(), p.size());
+            dst += p.size();
+        }
+        c->used += static_cast<std::uint32_t>(n);
+        ++c->refs;
+        append({start, static_cast<std::uint32_t>(n), key, c, false});
+    }
+    /// Queues a shared frame (a reference, not a copy).
+    void push_shared(const frame_ref& f, std::uint32_t key = 0) {
+        if (!f || f.get()->size() == 0)
+            return;
+        ensure();
+        f.get()->add_ref();
+        append({f.get()->data(), static_cast<std::uint32_t>(f.get()->size()), key, f.get(), true});
+    }
+
+    /// Fills `out` with up to out.size() ranges from the front; returns how many.
+    std::size_t gather(std::span<asio::const_buffer> out) const noexcept {
+        if (!s_)
+            return 0;
+        std::size_t n = 0;
+        for (std::uint32_t i = 0; i < s_->count && n < out.size(); ++i) {
+            const entry& e = at(i);
+            if (e.size == 0)
+                continue; // dropped (latest-per-key)
+            if (i == 0)
+                out[n++] = asio::const_buffer(e.data + s_->head_written, e.size - s_->head_written);
+            else
+                out[n++] = asio::const_buffer(e.data, e.size);
+        }
+        return n;
+    }
+
+    /// Drops `n` written bytes from the front; frees everything once empty.
+    void consume(std::size_t n) noexcept {
+        while (n > 0 && s_) {
+            entry& e = at(0);
+            const std::size_t left = e.size - s_->head_written;
+            if (n < left) {
+                s_->head_written += static_cast<std::uint32_t>(n);
+                s_->bytes -= n;
+                s_->cost -= n;
+                return;
+            }
+            n -= left;
+            s_->bytes -= left;
+            s_->cost -= left;
+            s_->head_written = e.size; // all written: pop_front() subtracts the overhead only
+            pop_front();
+        }
+    }
+
+    /// Whether the front message is partly written (it must then be finished first).
+    bool front_started() const noexcept { return s_ && s_->head_written > 0; }
+
+    /// Pins every message queued now: no policy drops them (the handshake's response).
+    void pin_all() noexcept {
+        if (s_)
+            s_->pinned = s_->count;
+    }
+    /// Drops every message that is neither started nor pinned; returns how many.
+    std::size_t drop_unsent() noexcept {
+        std::size_t n = 0;
+        for (std::uint32_t i = 0; s_ && i < s_->count; ++i) {
+            entry& e = at(i);
+            if (e.size == 0 || i < s_->pinned || (i == 0 && s_->head_written > 0))
+                continue;
+            drop_in_place(e);
+            ++n;
+        }
+        if (s_)
+            trim_front();
+        return n;
+    }
+
+    void clear() noexcept {
+        while (s_)
+            pop_front();
+    }
+
+private:
+    struct chunk {
+        std::uint32_t refs; // live entries in it, plus one while it is the queue's tail
+        std::uint32_t used;
+        std::uint32_t cap;
+        char* data() noexcept { return reinterpret_cast<char*>(this + 1); }
+        static chunk* make(std::size_t cap) {
+            void* p = ::operator new(sizeof(chunk) + cap);
+            return ::new (p) chunk{1, 0, static_cast<std::uint32_t>(cap)};
+        }
+        void unref() noexcept {
+            if (--refs == 0)
+                ::operator delete(this);
+        }
+    };
+    struct entry {
+        const char* data;
+        std::uint32_t size; // 0 once dropped in place (latest-per-key)
+        std::uint32_t key;
+        void* owner; // chunk* or frame_buf*
+        bool shared;
+    };
+    struct state {
+        entry* ring = nullptr;
+        std::uint32_t cap = 0, head = 0, count = 0, live = 0;
+        std::uint32_t head_written = 0;
+        std::uint32_t pinned = 0; // entries at the front no policy may drop
+        std::size_t bytes = 0, cost = 0;
+        chunk* tail = nullptr;
+    };
+
+    entry& at(std::uint32_t i) const noexcept { return s_->ring[(s_->head + i) & (s_->cap - 1)]; }
+
+    void ensure() {
+        if (!s_) {
+            s_ = new state;
+            s_->cap = 8;
+            s_->ring = static_cast<entry*>(::operator new(sizeof(entry) * s_->cap));
+        }
+    }
+    void append(const entry& e) {
+        if (s_->count == s_->cap)
+            grow();
+        s_->ring[(s_->head + s_->count) & (s_->cap - 1)] = e;
+        ++s_->count;
+        ++s_->live;
+        s_->bytes += e.size;
+        s_->cost += cost_of(e.size);
+    }
+    void grow() {
+        const std::uint32_t cap = s_->cap * 2;
+        auto* ring = static_cast<entry*>(::operator new(sizeof(entry) * cap));
+        for (std::uint32_t i = 0; i < s_->count; ++i)
+            ring[i] = at(i);
+        ::operator delete(s_->ring);
+        s_->ring = ring;
+        s_->cap = cap;
+        s_->head = 0;
+    }
+    static void release(entry& e) noexcept {
+        if (e.shared)
+            static_cast<frame_buf*>(e.owner)->release();
+        else
+            static_cast<chunk*>(e.owner)->unref();
+    }
+    void pop_front() noexcept {
+        entry& e = at(0);
+        if (e.size != 0) {
+            const std::size_t unwritten = e.size - s_->head_written;
+            s_->bytes -= unwritten;
+            s_->cost -= unwritten + per_message_overhead;
+            --s_->live;
+        }
+        release(e);
+        s_->head = (s_->head + 1) & (s_->cap - 1);
+        --s_->count;
+        if (s_->pinned > 0)
+            --s_->pinned;
+        s_->head_written = 0;
+        if (s_->count == 0)
+            free_all();
+    }
+    // The oldest message no byte of which was written yet; false if there is none.
+    bool drop_front_unsent() noexcept {
+        for (std::uint32_t i = 0; i < s_->count; ++i) {
+            entry& e = at(i);
+            if (e.size == 0 || i < s_->pinned || (i == 0 && s_->head_written > 0))
+                continue;
+            drop_in_place(e);
+            if (i == 0)
+                pop_front();
+            else
+                trim_front();
+            return true;
+        }
+        return false;
+    }
+    std::size_t drop_key(std::uint32_t key) noexcept {
+        std::size_t n = 0;
+        for (std::uint32_t i = 0; s_ && i < s_->count; ++i) {
+            entry& e = at(i);
+            if (e.key == key && e.size != 0 && i >= s_->pinned &&
+                !(i == 0 && s_->head_written > 0)) {
+                drop_in_place(e);
+                ++n;
+            }
+        }
+        if (s_)
+            trim_front();
+        return n;
+    }
+    void drop_in_place(entry& e) noexcept {
+        s_->bytes -= e.size;
+        s_->cost -= e.size + per_message_overhead;
+        --s_->live;
+        e.size = 0;
+    }
+    // Pops dropped entries at the front.
+    void trim_front() noexcept {
+        while (s_ && s_->count > 0 && at(0).size == 0 && s_->head_written == 0)
+            pop_front();
+    }
+    void free_all() noexcept {
+        if (s_->tail)
+            s_->tail->unref();
+        ::operator delete(s_->ring);
+        delete s_;
+        s_ = nullptr;
+    }
+
+    state* s_ = nullptr;
+};
+
+} // namespace pier::ws::detail
+// ----- end <pier/ws/detail/out_queue.hpp> -----
 
 
 namespace pier::ws {
@@ -8070,817 +8914,1981 @@ private:
     bool text_;
 };
 
-/// What the `accept` hook sees of an opening handshake. Views: valid during the call.
-struct upgrade_request {
-    const http::request_view& request; ///< method, target, headers
-    std::string_view path;
-    std::string_view query;
-    asio::ip::tcp::endpoint remote;
-    /// The client's Sec-WebSocket-Protocol field(s), as sent (comma list), or empty.
-    std::string_view offered_subprotocols;
-    std::optional<std::string_view> header(std::string_view name) const noexcept {
-        return request.find(name);
-    }
-};
-
-/// The `accept` hook's answer.
-struct accept_result {
-    /// 0: accept; otherwise the HTTP status to refuse with (4xx/5xx), then close.
-    unsigned status = 0;
-    /// The refusal's text/plain body (empty: the reason phrase).
-    std::string body{};
-    /// Subprotocol to answer with; empty: chosen from options::subprotocols.
-    std::string subprotocol{};
-    /// Per-connection data, reachable as `session.user_data<T>()`.
-    std::shared_ptr<void> user_data{};
-
-    static accept_result accept(std::string subprotocol = {}, std::shared_ptr<void> data = {}) {
-        return {0, {}, std::move(subprotocol), std::move(data)};
-    }
-    static accept_result reject(unsigned status, std::string body = {}) {
-        return {status, std::move(body), {}, {}};
-    }
-};
-
-/// A message framed once and sent to many sessions: server frames are unmasked (RFC 6455
-/// §5.1), so one buffer serves every subscriber. Sent uncompressed (RFC 7692 lets a
-/// sender choose per message).
+/// A message framed once and sent to many sessions, on any shards: server frames are
+/// unmasked (RFC 6455 §5.1), so one buffer serves every subscriber, shared by reference.
+/// With `compress`, a compressed copy is made too (with a fresh compressor, i.e. no context
+/// takeover), and sessions that negotiated permessage-deflate with server_no_context_takeover
+/// get that one; the others get the plain frame (RFC 7692 lets a sender choose per message).
+/// Thread safety: immutable; copy and send it from anywhere.
 struct prepared_message {
-    shared_buffer frame;
+    detail::frame_ref frame;
+    detail::frame_ref compressed;
+    /// Conflation key for `backpressure::latest` (0: none): a queued message with the same
+    /// key that was not yet written is replaced by this one.
+    std::uint32_t key = 0;
+
+    std::size_t size() const noexcept { return frame.view().size(); }
 };
 
-/// Frames `payload` as one final frame of `op` (text, binary, ping, pong or close).
-prepared_message prepare(opcode op, std::string_view payload);
+/// Frames `payload` as one final frame of `op` (text, binary, ping, pong or close); with
+/// `compress`, also the compressed variant (deflate settings of `opts`).
+prepared_message prepare(opcode op, std::string_view payload, bool compress = false,
+                         const deflate_options& opts = {});
 
-/// One WebSocket connection over a `pier::connection<Policies>` (which it keeps alive).
+/// The state inside every session that the handler does not define.
+enum class session_state : std::uint8_t {
+    handshake, ///< reading the upgrade request (or plain HTTP requests)
+    open,      ///< messages flow
+    closing,   ///< a Close frame was sent or received; no more messages are delivered
+    closed,    ///< the TCP connection is closed; on_close has run or is about to
+};
+
+/// An empty `session_data` for handlers that keep none.
+struct no_data {};
+
+namespace detail {
+template <class Handler, class Policies> class session_impl;
+template <class Impl> class shard;
+struct session_access;
+} // namespace detail
+
+template <class Policies, class Data = no_data> class session;
+
+/// A reference to a session that may be kept anywhere and used from any thread: it goes to the
+/// session's shard through that shard's mailbox (bounded by ws::options::mailbox_budget).
+/// Each call answers at once: `queued` (accepted for delivery), `backpressure` (accepted; the
+/// mailbox is past half its budget), `dropped` (refused: the mailbox is full) or `closed`
+/// (the handle is empty). A session that closed before the message arrives does not get it.
+class session_handle {
+public:
+    session_handle() = default;
+    explicit operator bool() const noexcept { return sink_ != nullptr; }
+    std::size_t shard() const noexcept { return shard_; }
+    std::uint64_t id() const noexcept { return id_; }
+
+    send_result send_text(std::string_view text) const;
+    send_result send_binary(std::string_view data) const;
+    send_result send(const prepared_message& m) const;
+    send_result close(close_code code = close_code::normal, std::string_view reason = {}) const;
+
+    friend bool operator==(const session_handle& a, const session_handle& b) noexcept {
+        return a.sink_ == b.sink_ && a.shard_ == b.shard_ && a.slot_ == b.slot_ && a.gen_ == b.gen_;
+    }
+
+    /// Where handles deliver: implemented by the WebSocket server (its shards' mailboxes).
+    struct sink {
+        virtual send_result deliver(std::size_t shard, std::uint32_t slot, std::uint32_t gen,
+                                    opcode op, detail::frame_ref frame,
+                                    detail::frame_ref compressed, std::uint32_t key,
+                                    std::uint16_t close_code) = 0;
+
+    protected:
+        ~sink() = default;
+    };
+
+private:
+    template <class Impl> friend class detail::shard;
+    session_handle(sink* s, std::size_t shard, std::uint32_t slot, std::uint32_t gen,
+                   std::uint64_t id) noexcept
+        : sink_(s), shard_(shard), slot_(slot), gen_(gen), id_(id) {}
+
+    sink* sink_ = nullptr;
+    std::size_t shard_ = 0;
+    std::uint32_t slot_ = 0;
+    std::uint32_t gen_ = 0;
+    std::uint64_t id_ = 0;
+};
+
+namespace detail {
+
+/// Deadlines in milliseconds since the shard's epoch, in 32 bits: 49 days of range, which
+/// `shard` renews by moving its epoch long before. 0 means "none".
+using ms32 = std::uint32_t;
+
+/// The part of every session that knows neither the handler nor the transport: identity,
+/// shard links, deadlines and state. The shard's list and its sweep work on this.
+class session_base {
+public:
+    session_base() = default;
+    session_base(const session_base&) = delete;
+    session_base& operator=(const session_base&) = delete;
+
+protected:
+    template <class Impl> friend class shard;
+    friend struct session_access;
+
+    // The shard's intrusive lists: every session, and those with unflushed output.
+    session_base* prev_ = nullptr;
+    session_base* next_ = nullptr;
+    session_base* dirty_next_ = nullptr;
+    std::uint64_t id_ = 0;
+    std::uint32_t slot_ = 0; ///< in the shard's handle table
+    ms32 last_read_ = 0;     ///< last input (keep-alive, parking, idle)
+    ms32 last_write_ = 0;    ///< last output handed to the kernel (idle)
+    ms32 deadline_ = 0;      ///< the current phase's: handshake, closing, shutdown
+    ms32 partial_since_ = 0; ///< first byte of the message still incomplete (slow-loris)
+    ms32 stall_since_ = 0;   ///< output queued and not moving (write timeout)
+    ms32 ping_sent_ = 0;     ///< an automatic Ping is unanswered since then
+    session_state state_ = session_state::handshake;
+    std::uint8_t pending_ops_ = 0; ///< Asio operations in flight (the object outlives them)
+    bool dirty_ = false;
+    bool writing_ = false; ///< a write-readiness wait is in flight
+    bool reading_ = false; ///< a read (or read-readiness wait) is in flight
+    bool parked_ = false;  ///< idle: no read buffer, waiting for readiness
+    bool parking_ = false; ///< the busy read is being cancelled to park
+    bool close_sent_ = false;
+    bool opened_ = false;    ///< on_open ran, so on_close must
+    bool over_high_ = false; ///< the queue passed high_water since the last on_drain
+    bool shutting_down_ = false;
+    std::uint8_t subprotocol_ = 0xff; ///< index into options::subprotocols, 0xff: none
+};
+
+} // namespace detail
+
+/// One WebSocket connection: the object a handler's hooks receive. It is the connection
+/// itself (socket, buffers, parser and queue in one allocation, with the handler's
+/// `session_data` inline), owned by its shard.
 ///
 /// Receiving is pier's: frames are unmasked in place in the read buffer, text is validated
-/// incrementally across fragments, pings are answered, protocol errors close with the code
-/// of RFC 6455 §7.4.1, and complete messages reach `on_message`. An unfragmented,
-/// uncompressed message that is in the read buffer whole is handed over without a copy;
-/// others are assembled in a buffer that exists only while a message is incomplete.
+/// incrementally across fragments, pings are answered, protocol errors close with the code of
+/// RFC 6455 §7.4.1, and complete messages reach `on_message`. A message whose frame fits the
+/// read buffer is handed over without a copy; a fragmented, compressed or larger one is
+/// assembled in a buffer that exists only while it is incomplete (bounded in time by
+/// options::message_timeout and per shard by options::assembly_budget).
 ///
-/// Sending: `send_text`, `send_binary`, `send` (prepared), `ping`, `close` never wait and
-/// answer like `connection::try_send` (`queued`, `backpressure` above the high-water mark,
-/// `dropped` under backpressure::drop, `closed`); the core's write queue and its
-/// backpressure policy bound what a session buffers.
+/// Sending: the send functions never wait and never write at once: output is corked and
+/// leaves in one gather write per session at the end of the current handler (for sessions
+/// touched while handling another session's input, a broadcast for example, at the end of
+/// that input's processing), as uWebSockets does. They answer `queued`, `backpressure` (past
+/// write_options::high_water: slow down), `dropped` (refused by the slow-consumer policy) or
+/// `closed`. What a slow consumer can make pier buffer is bounded by the backpressure
+/// policy (ws/options.hpp).
 ///
-/// Thread safety: everything runs on the connection's executor; the send functions and
-/// `close` may also be called from any thread (they post there and answer `queued`).
-template <class Policies>
-class session final : public std::enable_shared_from_this<session<Policies>> {
+/// Thread safety: the session's shard only. Use `handle()` from elsewhere.
+template <class Policies, class Data> class session : public detail::session_base {
 public:
-    using connection_type = pier::connection<Policies>;
+    using data_type = Data;
+    using policies_type = Policies;
 
-    session(std::shared_ptr<connection_type> c, const options& o);
-
-    /// The connection's id (unique within the server, never 0).
-    std::uint64_t id() const noexcept { return conn_->id(); }
-    const asio::ip::tcp::endpoint& remote_endpoint() const noexcept {
-        return conn_->remote_endpoint();
-    }
-    connection_type& connection() noexcept { return *conn_; }
-    std::string_view path() const noexcept { return path_; }
-    std::string_view query() const noexcept { return query_; }
-    /// The negotiated subprotocol, or empty.
-    std::string_view subprotocol() const noexcept { return subprotocol_; }
+    /// 64 random bits from OpenSSL's RNG (RAND_bytes): unique and not guessable.
+    std::uint64_t id() const noexcept { return id_; }
+    /// The shard that owns this session.
+    std::size_t shard() const noexcept;
+    /// The peer's address (getpeername: one system call).
+    asio::ip::tcp::endpoint remote_endpoint() const;
+    /// The handler's per-session state, constructed before `accept` and destroyed after
+    /// `on_close`.
+    Data& data() noexcept { return data_; }
+    const Data& data() const noexcept { return data_; }
+    session_state state() const noexcept { return state_; }
+    /// Open: no Close frame sent or received yet.
+    bool is_open() const noexcept { return state_ == session_state::open && !close_sent_; }
+    /// The negotiated subprotocol when it is one of options::subprotocols, else empty.
+    std::string_view subprotocol() const noexcept;
     /// Whether permessage-deflate was negotiated.
     bool compressed() const noexcept { return deflate_ != nullptr; }
-    /// The data the accept hook attached (nullptr if none); T must be its type.
-    template <class T> T* user_data() const noexcept { return static_cast<T*>(user_.get()); }
-    /// Open: no Close frame sent or received yet.
-    bool is_open() const noexcept { return !close_sent_ && !done_ && conn_->is_open(); }
+    /// Bytes queued for the peer and not yet handed to the kernel.
+    std::size_t buffered_amount() const noexcept { return out_.bytes(); }
+    /// A reference for other threads.
+    session_handle handle() const noexcept;
 
-    send_result send_text(std::string_view text, flush when = flush::now) {
-        return send_frame(opcode::text, text, when);
+    send_result send_text(std::string_view text, std::uint32_t key = 0) {
+        return send_data(opcode::text, text, key);
     }
-    send_result send_binary(std::string_view data, flush when = flush::now) {
-        return send_frame(opcode::binary, data, when);
+    send_result send_binary(std::string_view data, std::uint32_t key = 0) {
+        return send_data(opcode::binary, data, key);
     }
-    /// Sends a frame prepared once for many sessions (`prepare`); the payload is shared, not
-    /// copied. Like the other sends, refused (`send_result::closed`) once a Close was sent.
-    send_result send(const prepared_message& m, flush when = flush::now);
+    /// Sends a frame prepared once for many sessions (`prepare`): shared, not copied.
+    send_result send(const prepared_message& m);
     /// Sends a Ping (payload cut to 125 bytes); the peer answers with a Pong.
     send_result ping(std::string_view payload = {});
     /// Starts the closing handshake (RFC 6455 §7.1.2): sends Close with `code` and `reason`
     /// (cut to fit 123 bytes), delivers no further messages, and closes the TCP connection
     /// when the peer's Close arrives or after options::close_timeout.
     send_result close(close_code code = close_code::normal, std::string_view reason = {});
+    /// Only from `on_http`: queues raw bytes (a complete HTTP response). Responses to
+    /// pipelined requests leave in order.
+    send_result send_http(std::string_view bytes);
 
-    // --- used by ws::detail::adapter -------------------------------------------------------
-    void set_handshake(std::string path, std::string query, std::string subprotocol,
-                       std::shared_ptr<void> user, const std::optional<deflate_params>& deflate);
-    /// Processes input (unmasking it in place); returns the bytes consumed.
-    template <class Handler> std::size_t feed(Handler& h, std::span<char> in);
-    /// Whether the session wants no more input.
-    bool done() const noexcept { return done_; }
-    /// The connection ended: reports on_close (1006 unless a close was already reported).
-    template <class Handler> void ended(Handler& h, std::error_code why);
-    /// Lets the core's keep-alive sweep ping this session (until `ended`).
-    void arm_keepalive() noexcept;
+protected:
+    template <class Impl> friend class detail::shard;
 
-private:
-    send_result send_frame(opcode op, std::string_view payload, flush when);
+    session() = default;
+    ~session() = default;
+
+    send_result send_data(opcode op, std::string_view payload, std::uint32_t key);
     send_result send_control(opcode op, std::string_view payload);
-    template <class Handler> void fail(Handler& h, close_code code);
-    template <class Handler> bool data_piece(Handler& h, std::span<std::uint8_t> piece);
-    template <class Handler> bool end_message(Handler& h);
-    template <class Handler> bool control_frame(Handler& h);
-    template <class Handler> void report_close(Handler& h, close_code code, std::string_view why);
-    void arm_close_deadline() noexcept;
-    static bool keepalive_probe(void* self);
-    bool on_executor() const noexcept { return conn_->get_executor().running_in_this_thread(); }
+    send_result enqueue(std::span<const std::string_view> parts, const detail::frame_ref* shared,
+                        std::uint32_t key, bool control);
 
-    std::shared_ptr<connection_type> conn_;
-    const options& opts_;
-    frame_parser parser_;
-    frame_header hdr_{};
-    std::uint64_t remaining_ = 0; // payload bytes of the current frame still to come
-    std::size_t mask_off_ = 0;
-    std::string msg_;  // the message being assembled (fragmented, compressed or split)
-    std::string ctrl_; // the control frame being received
-    utf8_validator utf8_;
+    // Set by the implementation (which knows the handler and the transport).
+    struct env {
+        const options* ws;
+        const server_options* core;
+        std::size_t shard;
+        void (*mark_dirty)(detail::session_base*) noexcept;
+        void (*fail)(detail::session_base*, close_code) noexcept;
+        int (*native_handle)(const detail::session_base*) noexcept;
+        session_handle (*handle)(const detail::session_base*) noexcept;
+        std::uint32_t (*now)(const detail::session_base*) noexcept;
+        pier::detail::shard_counters* counters;
+    };
+    const env* env_ = nullptr;
+    detail::out_queue out_;
     std::unique_ptr<deflate_codec> deflate_;
-    std::shared_ptr<void> user_;
-    std::string path_, query_, subprotocol_;
-    bool in_frame_ = false;
-    bool assembling_ = false;
-    bool close_sent_ = false;
-    bool close_reported_ = false;
-    bool done_ = false;
+    Data data_{};
 };
 
 } // namespace pier::ws
 
 // ----- begin <pier/ws/impl/session.hpp> -----
-// pier/ws/impl/session.hpp: out-of-line definitions of pier::ws::session.
+// pier/ws/impl/session.hpp: out-of-line definitions of pier::ws::session and its handle.
 
 
 
 namespace pier::ws {
 
-inline prepared_message prepare(opcode op, std::string_view payload) {
+namespace detail {
+inline frame_ref make_frame(opcode op, std::string_view payload, bool rsv1 = false) {
     if (is_control(op) && payload.size() > max_control_payload)
         payload = payload.substr(0, max_control_payload);
     std::array<std::uint8_t, max_server_frame_header_size> h;
-    const auto hn = write_frame_header(h, op, payload.size());
-    std::string frame;
-    frame.reserve(hn + payload.size());
-    frame.append(reinterpret_cast<const char*>(h.data()), hn);
-    frame.append(payload);
-    return {shared_buffer(frame)};
+    const auto hn = write_frame_header(h, op, payload.size(), true, rsv1);
+    frame_ref f(frame_buf::make(hn + payload.size()));
+    std::memcpy(f.get()->data(), h.data(), hn);
+    if (!payload.empty())
+        std::memcpy(f.get()->data() + hn, payload.data(), payload.size());
+    return f;
 }
-
-namespace detail {
-// A hook is detected by name or by a matching call, so a misspelt signature is an error.
-template <class H, class S>
-concept has_ws_on_close = requires {
-    &H::on_close;
-}
-|| requires(H& h, S& s, close_code c, std::string_view r) {
-    h.on_close(s, c, r);
-};
 } // namespace detail
 
-template <class P>
-session<P>::session(std::shared_ptr<connection_type> c, const options& o)
-    : conn_(std::move(c)), opts_(o), parser_(o.limits, role::server) {}
-
-template <class P>
-void session<P>::set_handshake(std::string path, std::string query, std::string subprotocol,
-                               std::shared_ptr<void> user,
-                               const std::optional<deflate_params>& deflate) {
-    path_ = std::move(path);
-    query_ = std::move(query);
-    subprotocol_ = std::move(subprotocol);
-    user_ = std::move(user);
-    if (deflate) {
-        deflate_ = std::make_unique<deflate_codec>(*deflate, opts_.deflate);
-        parser_.allow_rsv1(true);
+inline prepared_message prepare(opcode op, std::string_view payload, bool compress,
+                                const deflate_options& opts) {
+    prepared_message m;
+    m.frame = detail::make_frame(op, payload);
+    if (compress && !is_control(op) && opts.enabled) {
+        // A fresh compressor per message, as server_no_context_takeover promises the peer.
+        deflate_params p;
+        p.server_no_context_takeover = true;
+        p.client_no_context_takeover = true;
+        deflate_codec codec(p, opts);
+        std::string z;
+        if (codec.compress({reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()},
+                           z, true) == deflate_status::ok &&
+            z.size() < payload.size())
+            m.compressed = detail::make_frame(op, z, true);
     }
+    return m;
 }
 
-// --- sending ------------------------------------------------------------------------------------
+// --- session_handle ---------------------------------------------------------------------------
 
-template <class P> send_result session<P>::send(const prepared_message& m, flush when) {
-    if (!on_executor()) {
-        // The close state belongs to the executor: check it there (the frame is shared).
-        asio::post(conn_->get_executor(),
-                   [self = this->shared_from_this(), m, when] { self->send(m, when); });
-        return send_result::queued;
-    }
-    if (close_sent_ || done_)
+inline send_result session_handle::send_text(std::string_view text) const {
+    if (!sink_)
         return send_result::closed;
-    return conn_->try_send(m.frame, when);
+    return sink_->deliver(shard_, slot_, gen_, opcode::text, detail::make_frame(opcode::text, text),
+                          {}, 0, 0);
+}
+inline send_result session_handle::send_binary(std::string_view data) const {
+    if (!sink_)
+        return send_result::closed;
+    return sink_->deliver(shard_, slot_, gen_, opcode::binary,
+                          detail::make_frame(opcode::binary, data), {}, 0, 0);
+}
+inline send_result session_handle::send(const prepared_message& m) const {
+    if (!sink_ || !m.frame)
+        return send_result::closed;
+    return sink_->deliver(shard_, slot_, gen_, opcode::binary, m.frame, m.compressed, m.key, 0);
+}
+inline send_result session_handle::close(close_code code, std::string_view reason) const {
+    if (!sink_)
+        return send_result::closed;
+    std::array<std::uint8_t, max_control_payload> buf;
+    const auto n = write_close_payload(buf, code, reason);
+    return sink_->deliver(
+        shard_, slot_, gen_, opcode::close,
+        detail::make_frame(opcode::close, {reinterpret_cast<const char*>(buf.data()), n}), {}, 0,
+        static_cast<std::uint16_t>(code));
 }
 
-template <class P>
-send_result session<P>::send_frame(opcode op, std::string_view payload, flush when) {
-    if (!on_executor()) {
-        // The deflate codec and the close state belong to the executor: go there with a copy.
-        asio::post(conn_->get_executor(),
-                   [self = this->shared_from_this(), op, data = std::string(payload), when] {
-                       self->send_frame(op, data, when);
-                   });
-        return send_result::queued;
+// --- session --------------------------------------------------------------------------------
+
+template <class P, class D> std::size_t session<P, D>::shard() const noexcept {
+    return env_->shard;
+}
+
+template <class P, class D> asio::ip::tcp::endpoint session<P, D>::remote_endpoint() const {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    asio::ip::tcp::endpoint ep;
+    if (::getpeername(env_->native_handle(this), reinterpret_cast<sockaddr*>(&ss), &len) == 0 &&
+        len <= ep.capacity()) {
+        std::memcpy(ep.data(), &ss, len);
+        ep.resize(len);
     }
-    if (close_sent_ || done_)
+    return ep;
+}
+
+template <class P, class D> std::string_view session<P, D>::subprotocol() const noexcept {
+    if (subprotocol_ == 0xff || subprotocol_ >= env_->ws->subprotocols.size())
+        return {};
+    return env_->ws->subprotocols[subprotocol_];
+}
+
+template <class P, class D> session_handle session<P, D>::handle() const noexcept {
+    return env_->handle(this);
+}
+
+template <class P, class D>
+send_result session<P, D>::send_data(opcode op, std::string_view payload, std::uint32_t key) {
+    if (!is_open())
         return send_result::closed;
     std::array<std::uint8_t, max_server_frame_header_size> h;
-    if (deflate_ && payload.size() >= opts_.deflate_min_size) {
+    if (deflate_ && payload.size() >= env_->ws->deflate_min_size) {
         std::string z;
         auto st = deflate_->compress(
             {reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()}, z, true);
         if (st == deflate_status::ok) {
             const auto hn = write_frame_header(h, op, z.size(), true, true);
             const std::string_view parts[] = {{reinterpret_cast<const char*>(h.data()), hn}, z};
-            return conn_->try_send_parts(parts, when);
+            return enqueue(parts, nullptr, key, false);
         }
     }
     const auto hn = write_frame_header(h, op, payload.size());
     const std::string_view parts[] = {{reinterpret_cast<const char*>(h.data()), hn}, payload};
-    return conn_->try_send_parts(parts, when);
+    return enqueue(parts, nullptr, key, false);
 }
 
-template <class P> send_result session<P>::send_control(opcode op, std::string_view payload) {
+template <class P, class D> send_result session<P, D>::send(const prepared_message& m) {
+    if (!is_open() || !m.frame)
+        return send_result::closed;
+    // The shared compressed frame needs a fresh compressor on the peer's side of the
+    // agreement: only sessions that negotiated server_no_context_takeover may take it.
+    const bool z = m.compressed && deflate_ && deflate_->params().server_no_context_takeover;
+    return enqueue({}, z ? &m.compressed : &m.frame, m.key, false);
+}
+
+template <class P, class D>
+send_result session<P, D>::send_control(opcode op, std::string_view payload) {
     std::array<std::uint8_t, max_server_frame_header_size> h;
     payload = payload.substr(0, std::min(payload.size(), max_control_payload));
     const auto hn = write_frame_header(h, op, payload.size());
     const std::string_view parts[] = {{reinterpret_cast<const char*>(h.data()), hn}, payload};
-    return conn_->try_send_parts(parts);
+    return enqueue(parts, nullptr, 0, true);
 }
 
-template <class P> send_result session<P>::ping(std::string_view payload) {
-    if (!on_executor()) {
-        asio::post(conn_->get_executor(), [self = this->shared_from_this(),
-                                           data = std::string(payload)] { self->ping(data); });
-        return send_result::queued;
-    }
-    if (close_sent_ || done_)
+template <class P, class D> send_result session<P, D>::ping(std::string_view payload) {
+    if (!is_open())
         return send_result::closed;
     return send_control(opcode::ping, payload);
 }
 
-template <class P> send_result session<P>::close(close_code code, std::string_view reason) {
-    if (!on_executor()) {
-        asio::post(conn_->get_executor(), [self = this->shared_from_this(), code,
-                                           r = std::string(reason)] { self->close(code, r); });
-        return send_result::queued;
-    }
-    if (close_sent_ || done_)
+template <class P, class D>
+send_result session<P, D>::close(close_code code, std::string_view reason) {
+    if (state_ != session_state::open || close_sent_)
         return send_result::closed;
     std::array<std::uint8_t, max_control_payload> buf;
     const auto n = write_close_payload(buf, code, reason);
     close_sent_ = true;
-    auto r = send_control(opcode::close, {reinterpret_cast<const char*>(buf.data()), n});
-    arm_close_deadline();
+    state_ = session_state::closing;
+    const auto r = send_control(opcode::close, {reinterpret_cast<const char*>(buf.data()), n});
+    const auto t = env_->ws->close_timeout.count();
+    deadline_ = t > 0 ? env_->now(this) + static_cast<detail::ms32>(t) : 0;
+    if (deadline_ == 0 && t > 0)
+        deadline_ = 1;
     return r;
 }
 
-// Keep-alive: the core's sweep calls the probe, on the executor, when nothing arrived for
-// ping_interval; any input (the Pong) answers it. No timer per connection.
-template <class P> void session<P>::arm_keepalive() noexcept {
-    if (opts_.ping_interval.count() > 0)
-        conn_->set_keepalive(&session::keepalive_probe, this);
+template <class P, class D> send_result session<P, D>::send_http(std::string_view bytes) {
+    if (state_ != session_state::handshake)
+        return send_result::closed;
+    return enqueue(std::span<const std::string_view>(&bytes, 1), nullptr, 0, true);
 }
 
-template <class P> bool session<P>::keepalive_probe(void* p) {
-    auto& s = *static_cast<session*>(p);
-    if (s.close_sent_ || s.done_)
-        return false;
-    const auto r = s.send_control(opcode::ping, {});
-    return r == send_result::queued || r == send_result::backpressure;
-}
-
-// The core's sweeper enforces the wait for the peer's Close: a phase deadline costs no timer.
-template <class P> void session<P>::arm_close_deadline() noexcept {
-    const auto t = opts_.close_timeout.count();
-    if (t <= 0)
-        return;
-    auto& c = *conn_;
-    c.phase_kind.store(pier::detail::connection_base::phase::none, std::memory_order_relaxed);
-    c.phase_deadline_ms.store(pier::detail::coarse_now_ms() + t, std::memory_order_relaxed);
-}
-
-// --- receiving ----------------------------------------------------------------------------------
-
-template <class P>
-template <class Handler>
-void session<P>::report_close(Handler& h, close_code code, std::string_view why) {
-    if (close_reported_)
-        return;
-    close_reported_ = true;
-    if constexpr (detail::has_ws_on_close<Handler, session>) {
-        static_assert(
-            requires(Handler & hh, session & s) { hh.on_close(s, code, why); },
-            "pier: the WebSocket handler's on_close must be callable as "
-            "void on_close(session&, pier::ws::close_code, std::string_view)");
-        h.on_close(*this, code, why);
-    }
-}
-
-// Fails the connection (RFC 6455 §7.1.7): Close with `code`, then the TCP close. The peer's
-// Close is not waited for: after a protocol error nothing it sends is trusted.
-template <class P> template <class Handler> void session<P>::fail(Handler& h, close_code code) {
-    if (!close_sent_) {
-        std::array<std::uint8_t, max_control_payload> buf;
-        const auto n = write_close_payload(buf, code);
-        close_sent_ = true;
-        send_control(opcode::close, {reinterpret_cast<const char*>(buf.data()), n});
-    }
-    done_ = true;
-    std::string().swap(msg_);
-    report_close(h, code, {});
-    conn_->close();
-}
-
-template <class P>
-template <class Handler>
-std::size_t session<P>::feed(Handler& h, std::span<char> in) {
-    std::size_t used = 0;
-    while (!done_) {
-        if (!in_frame_) {
-            const std::string_view rest(in.data() + used, in.size() - used);
-            const auto r = parser_.parse(rest, hdr_);
-            if (r.st == frame_result::incomplete)
-                break;
-            if (r.st == frame_result::error) {
-                fail(h, r.err);
-                break;
+template <class P, class D>
+send_result session<P, D>::enqueue(std::span<const std::string_view> parts,
+                                   const detail::frame_ref* shared, std::uint32_t key,
+                                   bool control) {
+    if (state_ == session_state::closed)
+        return send_result::closed;
+    constexpr auto action = P::backpressure::action;
+    const auto& w = env_->core->write;
+    std::size_t size = shared ? shared->view().size() : 0;
+    for (auto p : parts)
+        size += p.size();
+    const std::size_t need = detail::out_queue::cost_of(size);
+    if (!control) {
+        if constexpr (action == backpressure_action::close) {
+            if (out_.cost() + need > w.high_water) {
+                env_->counters->slow_consumers.fetch_add(1, std::memory_order_relaxed);
+                env_->fail(this, close_code::policy_violation);
+                return send_result::closed;
             }
-            used += r.header_size;
-            remaining_ = hdr_.payload_size;
-            mask_off_ = 0;
-            in_frame_ = true;
-            if (is_control(hdr_.op)) {
-                ctrl_.clear();
-            } else if (hdr_.op != opcode::continuation) {
-                utf8_.reset();
-                // Fast path: a whole unfragmented, uncompressed message is in the buffer.
-                if (hdr_.fin && !hdr_.rsv1 && in.size() - used >= remaining_) {
-                    auto piece = std::span<std::uint8_t>(
-                        reinterpret_cast<std::uint8_t*>(in.data() + used), remaining_);
-                    apply_mask(piece, hdr_.key);
-                    used += remaining_;
-                    remaining_ = 0;
-                    in_frame_ = false;
-                    const bool text = hdr_.op == opcode::text;
-                    if (text && !(utf8_.write(piece) && utf8_.complete())) {
-                        fail(h, close_code::invalid_payload);
-                        break;
-                    }
-                    if (close_sent_)
-                        continue; // closing: messages are no longer delivered
-                    h.on_message(
-                        *this,
-                        message({reinterpret_cast<const char*>(piece.data()), piece.size()}, text));
-                    continue;
+        } else if constexpr (action == backpressure_action::drop) {
+            if (out_.cost() + need > w.high_water) {
+                env_->counters->dropped_messages.fetch_add(1, std::memory_order_relaxed);
+                return send_result::dropped;
+            }
+        } else if constexpr (action == backpressure_action::drop_oldest ||
+                             action == backpressure_action::latest) {
+            if (out_.cost() + need > w.high_water) {
+                bool fits = false;
+                const auto policy = action == backpressure_action::latest
+                                        ? detail::overflow::latest
+                                        : detail::overflow::drop_oldest;
+                const auto n = out_.make_room(need, w.high_water, policy, key, fits);
+                if (n > 0)
+                    env_->counters->dropped_messages.fetch_add(n, std::memory_order_relaxed);
+                if (!fits) {
+                    env_->counters->dropped_messages.fetch_add(1, std::memory_order_relaxed);
+                    return send_result::dropped;
                 }
-                msg_.clear();
-                assembling_ = true;
             }
         }
-        const std::size_t n =
-            static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, in.size() - used));
-        if (n > 0) {
-            auto piece =
-                std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(in.data() + used), n);
-            mask_off_ = apply_mask(piece, hdr_.key, mask_off_);
-            used += n;
-            remaining_ -= n;
-            if (is_control(hdr_.op))
-                ctrl_.append(reinterpret_cast<const char*>(piece.data()), n);
-            else if (!data_piece(h, piece))
-                break;
-        }
-        if (remaining_ > 0)
-            break;
-        in_frame_ = false;
-        if (is_control(hdr_.op)) {
-            if (!control_frame(h))
-                break;
-        } else if (hdr_.fin) {
-            if (!end_message(h))
-                break;
-        }
     }
-    return used;
-}
-
-template <class P>
-template <class Handler>
-bool session<P>::data_piece(Handler& h, std::span<std::uint8_t> piece) {
-    const bool text = parser_.message_opcode() == opcode::text;
-    if (parser_.message_compressed()) {
-        const auto before = msg_.size();
-        auto st = deflate_->decompress(piece, msg_, false);
-        if (st != deflate_status::ok) {
-            fail(h, close_code_for(st));
-            return false;
-        }
-        if (text && !utf8_.write(std::string_view(msg_).substr(before))) {
-            fail(h, close_code::invalid_payload);
-            return false;
-        }
-        return true;
+    // The hard limit, for every policy: nothing a peer does buffers more than max_queued (a
+    // control frame alone may pass it by its 127 bytes).
+    if (out_.cost() + need > w.max_queued && !(control && need <= 256)) {
+        env_->counters->slow_consumers.fetch_add(1, std::memory_order_relaxed);
+        env_->fail(this, close_code::policy_violation);
+        return send_result::closed;
     }
-    if (text && !utf8_.write(piece)) {
-        fail(h, close_code::invalid_payload);
-        return false;
+    if (size == 0)
+        return send_result::queued;
+    const bool was_empty = out_.empty();
+    if (shared)
+        out_.push_shared(*shared, key);
+    else
+        out_.push_copy(parts, key);
+    if (was_empty)
+        stall_since_ = env_->now(this);
+    env_->mark_dirty(this);
+    if (out_.cost() > w.high_water) {
+        over_high_ = true;
+        return send_result::backpressure;
     }
-    msg_.append(reinterpret_cast<const char*>(piece.data()), piece.size());
-    return true;
-}
-
-template <class P> template <class Handler> bool session<P>::end_message(Handler& h) {
-    const bool text = parser_.message_opcode() == opcode::text;
-    if (parser_.message_compressed()) {
-        const auto before = msg_.size();
-        auto st = deflate_->decompress({}, msg_, true);
-        if (st != deflate_status::ok) {
-            fail(h, close_code_for(st));
-            return false;
-        }
-        if (text && !utf8_.write(std::string_view(msg_).substr(before))) {
-            fail(h, close_code::invalid_payload);
-            return false;
-        }
-    }
-    if (text && !utf8_.complete()) {
-        fail(h, close_code::invalid_payload);
-        return false;
-    }
-    assembling_ = false;
-    if (!close_sent_)
-        h.on_message(*this, message(msg_, text));
-    // No buffer is kept between messages: idle connections cost none.
-    std::string().swap(msg_);
-    if (deflate_)
-        deflate_->release_idle();
-    return !done_;
-}
-
-template <class P> template <class Handler> bool session<P>::control_frame(Handler& h) {
-    switch (hdr_.op) {
-    case opcode::ping:
-        if (!close_sent_)
-            send_control(opcode::pong, ctrl_);
-        return true;
-    case opcode::pong:
-        return true;
-    case opcode::close: {
-        auto c = parse_close_payload(
-            {reinterpret_cast<const std::uint8_t*>(ctrl_.data()), ctrl_.size()});
-        if (!c.ok) {
-            fail(h, c.err);
-            return false;
-        }
-        if (!close_sent_) {
-            // Echo the status code (RFC 6455 §5.5.1); an empty Close is answered empty.
-            std::array<std::uint8_t, max_control_payload> buf;
-            std::size_t n = 0;
-            if (c.code != static_cast<std::uint16_t>(close_code::no_status))
-                n = write_close_payload(buf, static_cast<close_code>(c.code));
-            close_sent_ = true;
-            send_control(opcode::close, {reinterpret_cast<const char*>(buf.data()), n});
-        }
-        done_ = true;
-        std::string().swap(msg_);
-        report_close(h, static_cast<close_code>(c.code), c.reason);
-        // The server closes the TCP connection first (RFC 6455 §7.1.1).
-        conn_->close();
-        return false;
-    }
-    default:
-        return true;
-    }
-}
-
-template <class P>
-template <class Handler>
-void session<P>::ended(Handler& h, std::error_code why) {
-    (void)why;
-    conn_->set_keepalive(nullptr, nullptr);
-    done_ = true;
-    std::string().swap(msg_);
-    report_close(h, close_code::abnormal, {});
+    return send_result::queued;
 }
 
 } // namespace pier::ws
 // ----- end <pier/ws/impl/session.hpp> -----
 // ----- end <pier/ws/session.hpp> -----
 
+#include <openssl/rand.h>
+
 
 namespace pier::ws::detail {
 
-/// Writes a complete HTTP error response with a text/plain body, and closes after it.
-template <class Connection>
-void send_http_error(Connection& c, unsigned status, std::string_view body = {},
-                     std::span<const http::header> extra = {}) {
-    std::string text(body.empty() ? http::reason_phrase(status) : body);
-    text += '\n';
-    std::vector<http::header> fields(extra.begin(), extra.end());
-    fields.push_back({"Content-Type", "text/plain; charset=utf-8"});
-    http::response_head r;
-    r.status = status;
-    r.headers = fields;
-    r.content_length = text.size();
-    r.connection = http::connection_mode::close;
-    std::string out;
-    if (http::append_response_head(r, out) != http::format_error::none) {
-        c.abort();
-        return;
+template <class H> struct data_of { using type = no_data; };
+template <class H>
+requires requires {
+    typename H::session_data;
+}
+struct data_of<H> {
+    using type = typename H::session_data;
+};
+
+/// The session type handlers of `Handler` receive.
+template <class Handler, class Policies>
+using session_for = session<Policies, typename data_of<Handler>::type>;
+
+/// Reads and writes the protected state of sessions for the layer's own code.
+struct session_access {
+    template <class S> static session_base& base(S& s) noexcept { return s; }
+};
+
+// --- hooks ----------------------------------------------------------------------------------
+
+/// Runs a hook; an exception is counted, reported to `on_hook_error` (if the handler has one)
+/// and swallowed. Returns false if it threw.
+template <class Handler, class F>
+bool guarded(Handler& h, pier::detail::shard_counters& c, std::string_view hook, F&& f) noexcept {
+    try {
+        f();
+        return true;
+    } catch (...) {
+        c.handler_errors.fetch_add(1, std::memory_order_relaxed);
+        try {
+            pier::detail::call_on_hook_error(h, hook, std::current_exception());
+        } catch (...) {
+        }
+        return false;
     }
-    out += text;
-    c.try_send(out);
-    c.close();
 }
 
-template <class Handler, class Policies> class adapter {
+// --- the read buffer ------------------------------------------------------------------------
+
+/// The session's input: `Cap` bytes from a per-thread pool while input flows, none while
+/// parked. Compact (16 bytes) since every idle session carries one.
+template <std::size_t Cap, bool Keep> class input_buffer {
 public:
-    using connection_type = pier::connection<Policies>;
-    using session_type = session<Policies>;
+    using pool = pier::buffer::block_pool<Cap, 256>;
+    static constexpr std::size_t capacity = Cap;
 
-    adapter() = default;
-    adapter(options o, Handler h) : opts_(std::move(o)), handler_(std::move(h)) {}
-
-    Handler& handler() noexcept { return handler_; }
-    const options& ws_options() const noexcept { return opts_; }
-
-    asio::awaitable<void> operator()(connection_type& c) {
-        auto s = co_await handshake(c);
-        if (!s)
-            co_return;
-        if constexpr (
-            requires { &Handler::on_open; } ||
-            requires(Handler & h, session_type & ss) { h.on_open(ss); }) {
-            static_assert(
-                requires(Handler & h, session_type & ss) { h.on_open(ss); },
-                "pier: the WebSocket handler's on_open must be callable as "
-                "void on_open(session&)");
-            handler_.on_open(*s);
+    input_buffer() = default;
+    input_buffer(const input_buffer&) = delete;
+    input_buffer& operator=(const input_buffer&) = delete;
+    ~input_buffer() {
+        if (block_)
+            pool::release(block_);
+    }
+    asio::mutable_buffer prepare() {
+        if (!block_)
+            block_ = pool::acquire();
+        if (end_ == Cap && begin_ > 0)
+            compact();
+        return {block_ + end_, Cap - end_};
+    }
+    /// Moves unconsumed input to the front (so a frame that fits the buffer can be read whole).
+    void compact() noexcept {
+        if (begin_ == 0)
+            return;
+        std::memmove(block_, block_ + begin_, end_ - begin_);
+        end_ -= begin_;
+        begin_ = 0;
+    }
+    std::size_t room_after_compaction() const noexcept { return Cap - (end_ - begin_); }
+    void commit(std::size_t n) noexcept { end_ += static_cast<std::uint32_t>(n); }
+    void consume(std::size_t n) noexcept {
+        begin_ += static_cast<std::uint32_t>(n);
+        if (begin_ >= end_)
+            begin_ = end_ = 0;
+    }
+    std::span<char> data() noexcept {
+        return block_ ? std::span<char>(block_ + begin_, end_ - begin_) : std::span<char>();
+    }
+    bool empty() const noexcept { return begin_ == end_; }
+    bool holds() const noexcept { return block_ != nullptr; }
+    void release_if_empty() noexcept {
+        if (!Keep && block_ && begin_ == end_) {
+            pool::release(block_);
+            block_ = nullptr;
+            begin_ = end_ = 0;
         }
-        s->arm_keepalive();
-        std::error_code ec;
-        try {
-            for (;;) {
-                auto in = c.mutable_input();
-                if (!in.empty()) {
-                    const auto n = s->feed(handler_, in);
-                    c.consume(n);
-                    if (s->done())
-                        break;
-                }
-                // (g++ 12 miscompiles co_await inside a loop condition: keep it a statement.)
-                ec = co_await c.read();
-                if (ec)
-                    break;
-            }
-        } catch (...) {
-            // A throwing on_message: on_close still runs once (the core then counts a
-            // handler error and closes), so registries of sessions stay consistent.
-            s->ended(handler_, pier::error::closed);
-            throw;
+    }
+    void release() noexcept {
+        if (block_) {
+            pool::release(block_);
+            block_ = nullptr;
         }
-        if (ec == pier::error::shutting_down && s->is_open()) {
-            s->close(close_code::going_away);
-            co_await c.flush_all();
-        }
-        s->ended(handler_, ec);
+        begin_ = end_ = 0;
     }
 
 private:
-    // Reads and answers the opening handshake; nullptr when the connection is to end.
-    asio::awaitable<std::shared_ptr<session_type>> handshake(connection_type& c) {
-        using pier::detail::connection_base;
-        const auto hs = opts_.handshake_timeout.count();
-        if (hs > 0) {
-            c.phase_kind.store(connection_base::phase::handshake, std::memory_order_relaxed);
-            c.phase_deadline_ms.store(pier::detail::coarse_now_ms() + hs,
-                                      std::memory_order_relaxed);
+    char* block_ = nullptr;
+    std::uint32_t begin_ = 0;
+    std::uint32_t end_ = 0;
+};
+
+// --- the mailbox ------------------------------------------------------------------------------
+
+/// A message for one session from another thread, or a task for the shard.
+struct mail {
+    std::uint32_t slot = 0, gen = 0;
+    opcode op = opcode::text;
+    std::uint16_t close_code = 0;
+    std::uint32_t key = 0;
+    frame_ref frame;
+    frame_ref compressed;
+    std::function<void()> task; ///< set: run this on the shard instead
+    std::size_t cost = 0;
+};
+
+/// The shard's inbox from other threads: bounded in bytes, checked by the sender, and one
+/// post per batch (the first mail of a batch schedules the drain; the rest only append).
+class mailbox {
+public:
+    /// Per mail, on top of its frame's bytes: the entry, the lock, the drain's work.
+    static constexpr std::size_t overhead = 96;
+
+    explicit mailbox(std::size_t budget) : budget_(budget) {}
+
+    /// Appends `m` unless the budget would be passed. Returns queued/backpressure/dropped, and
+    /// sets `schedule` when the caller must post the drain.
+    send_result push(mail&& m, bool& schedule) {
+        const std::size_t cost = m.cost;
+        const auto before = used_.fetch_add(cost, std::memory_order_acq_rel);
+        if (before + cost > budget_) {
+            used_.fetch_sub(cost, std::memory_order_acq_rel);
+            return send_result::dropped;
         }
-        // After a plain request answered by on_http, the next one (or the upgrade) may be in
-        // the buffer already (pipelining): parse before waiting for more bytes.
-        bool need_read = true;
-        for (;;) {
-            if (need_read) {
-                auto ec = co_await c.read();
-                if (ec) {
-                    if (ec == pier::error::buffer_full)
-                        send_http_error(c, 431);
-                    co_return nullptr;
-                }
-            }
-            need_read = true;
-            http::request_head req;
-            const auto r = http::parse_request(c.input(), req, opts_.http);
-            if (r.st == http::parse_result::incomplete)
-                continue;
-            if (r.st == http::parse_result::error) {
-                send_http_error(c, http::status_for(r.err), http::to_string(r.err));
-                co_return nullptr;
-            }
-            if (!req.is_upgrade()) {
-                if constexpr (
-                    requires { &Handler::on_http; } ||
-                    requires(Handler & h, connection_type & cc, const http::request_view& v) {
-                        h.on_http(cc, v);
-                    }) {
-                    static_assert(
-                        requires(Handler & h, connection_type & cc, const http::request_view& v) {
-                            { h.on_http(cc, v) } -> std::convertible_to<bool>;
-                        },
-                        "pier: the WebSocket handler's on_http must be callable as "
-                        "bool on_http(connection&, const pier::http::request_view&)");
-                    if (req.has_body()) {
-                        send_http_error(c, 413, "request bodies are not accepted here");
-                        co_return nullptr;
-                    }
-                    const bool keep = req.keep_alive();
-                    if (handler_.on_http(c, std::as_const(req))) {
-                        c.consume(r.head_size);
-                        if (!keep) {
-                            c.close();
-                            co_return nullptr;
-                        }
-                        if (!c.is_open()) // on_http closed it, or its reply failed
-                            co_return nullptr;
-                        need_read = c.input().empty();
-                        continue;
-                    }
-                }
-                const http::header up[] = {{"Upgrade", "websocket"}};
-                send_http_error(c, 426, "this is a WebSocket endpoint", up);
-                co_return nullptr;
-            }
-            if (auto e = check_upgrade(req); e != handshake_error::none) {
-                std::array<char, 512> buf;
-                auto f = format_handshake_error(e, buf);
-                if (f.ok())
-                    c.try_send(std::string_view(buf.data(), f.size));
-                c.close();
-                co_return nullptr;
-            }
-            if (!opts_.allowed_origins.empty()) {
-                std::vector<std::string_view> allowed(opts_.allowed_origins.begin(),
-                                                      opts_.allowed_origins.end());
-                if (!origin_allowed(req, allowed, opts_.allow_missing_origin)) {
-                    send_http_error(c, 403, "origin not allowed");
-                    co_return nullptr;
-                }
-            }
-            accept_result ar;
-            if constexpr (
-                requires { &Handler::accept; } ||
-                requires(Handler & h, const upgrade_request& u) { h.accept(u); }) {
-                static_assert(
-                    requires(Handler & h, const upgrade_request& u) {
-                        { h.accept(u) } -> std::convertible_to<accept_result>;
-                    },
-                    "pier: the WebSocket handler's accept must be callable as "
-                    "pier::ws::accept_result accept(const pier::ws::upgrade_request&)");
-                const upgrade_request u{req, req.path(), req.query(), c.remote_endpoint(),
-                                        req.find("sec-websocket-protocol").value_or("")};
-                ar = handler_.accept(u);
-                if (ar.status != 0) {
-                    send_http_error(c, ar.status, ar.body);
-                    co_return nullptr;
-                }
-            }
-            std::string proto = ar.subprotocol;
-            if (proto.empty() && !opts_.subprotocols.empty()) {
-                std::vector<std::string_view> supported(opts_.subprotocols.begin(),
-                                                        opts_.subprotocols.end());
-                if (auto p = select_subprotocol(req, supported))
-                    proto = *p;
-            }
-            std::optional<deflate_params> dp;
-            std::array<char, max_deflate_response_size> ext{};
-            std::size_t ext_size = 0;
-            if (opts_.deflate.enabled) {
-                dp = negotiate_deflate(req, opts_.deflate);
-                if (dp)
-                    ext_size = format_deflate_response(*dp, ext);
-            }
-            std::array<char, 1024> out;
-            auto f = format_accept_response(*req.find("sec-websocket-key"), out, proto,
-                                            std::string_view(ext.data(), ext_size));
-            if (!f.ok()) {
-                send_http_error(c, 500);
-                co_return nullptr;
-            }
-            auto s = std::make_shared<session_type>(c.shared_from_this(), opts_);
-            s->set_handshake(std::string(req.path()), std::string(req.query()), std::move(proto),
-                             std::move(ar.user_data), dp);
-            c.consume(r.head_size);
-            c.phase_kind.store(connection_base::phase::none, std::memory_order_relaxed);
-            c.phase_deadline_ms.store(0, std::memory_order_relaxed);
-            if (c.try_send(std::string_view(out.data(), f.size)) == send_result::closed)
-                co_return nullptr;
-            co_return s;
+        {
+            std::lock_guard lock(m_);
+            in_.push_back(std::move(m));
+        }
+        schedule = !scheduled_.exchange(true, std::memory_order_acq_rel);
+        return before + cost > budget_ / 2 ? send_result::backpressure : send_result::queued;
+    }
+    /// Takes everything queued (on the shard); the caller gives the bytes back with `done`.
+    void take(std::vector<mail>& out) {
+        scheduled_.store(false, std::memory_order_release);
+        std::lock_guard lock(m_);
+        out.swap(in_);
+    }
+    void done(std::size_t cost) noexcept { used_.fetch_sub(cost, std::memory_order_acq_rel); }
+    std::size_t used() const noexcept { return used_.load(std::memory_order_relaxed); }
+
+private:
+    std::size_t budget_;
+    std::atomic<std::size_t> used_{0};
+    std::atomic<bool> scheduled_{false};
+    std::mutex m_;
+    std::vector<mail> in_;
+};
+
+template <class Handler, class Policies> class engine;
+
+// --- the session implementation ---------------------------------------------------------------
+
+template <class Handler, class Policies>
+class session_impl final : public session_for<Handler, Policies> {
+public:
+    using base_type = session_for<Handler, Policies>;
+    using engine_type = engine<Handler, Policies>;
+    using scheduler_type = typename Policies::scheduler;
+    using executor_type = typename scheduler_type::executor_type;
+    using transport_type = typename Policies::transport;
+    using stream_type = typename transport_type::template stream<executor_type>;
+    using socket_type = asio::basic_stream_socket<asio::ip::tcp, executor_type>;
+    using shard_type = typename engine_type::shard_type;
+    using buffer_type = input_buffer<Policies::buffer::capacity + max_frame_header_size,
+                                     Policies::buffer::holds_storage_when_idle>;
+
+    session_impl(shard_type& sh, socket_type&& socket)
+        : shard_(&sh), stream_(std::move(socket), sh.eng->transport()),
+          parser_(sh.eng->ws_options().limits, role::server) {
+        this->env_ = &sh.env;
+    }
+    ~session_impl() = default;
+
+    void start();
+    void begin_shutdown();
+    /// One sweep: deadlines, keep-alive, parking. `now` in shard milliseconds.
+    void sweep(ms32 now);
+    /// Writes what is queued, as far as the socket takes it.
+    void flush();
+    /// A mail for this session arrived.
+    void deliver(mail& m);
+    /// Fails the connection (RFC 6455 §7.1.7): drops unsent output, sends Close with `code`,
+    /// reports on_close, and closes the TCP connection once the Close is out (bounded by
+    /// close_timeout).
+    void fail(close_code code, std::string_view reason = {});
+    /// Closes the TCP connection now; on_close reports 1006 if nothing was reported yet.
+    void close_now(std::error_code why);
+    bool finished() const noexcept {
+        return this->state_ == session_state::closed && this->pending_ops_ == 0;
+    }
+    socket_type& socket() noexcept { return transport_type::socket(stream_); }
+    shard_type& shard_of() const noexcept { return *shard_; }
+
+private:
+    /// A completion handler's body, as a shard entry point; a session it finished is
+    /// handed to the shard for destruction at the end.
+    template <class F> void entry(F&& f) {
+        shard_->enter([&] {
+            f();
+            if (finished())
+                shard_->retire(this);
+        });
+    }
+    Handler& handler() noexcept;
+    ms32 now() const noexcept;
+    pier::detail::shard_counters& counters() noexcept;
+    void arm_read();
+    void on_read(std::error_code ec, std::size_t n);
+    void on_readable(std::error_code ec);
+    void arm_write();
+    void on_writable(std::error_code ec);
+    void process();
+    void handle_http();
+    void refuse(unsigned status, std::string response);
+    bool feed();
+    bool data_piece(std::span<std::uint8_t> piece);
+    bool end_message();
+    bool control_frame(std::string_view payload);
+    bool deliver_message(std::string_view data, bool text);
+    void report_close(close_code code, std::string_view reason);
+    void finish_after_flush();
+    void lingering_done();
+    bool assembly_reserve(std::size_t more);
+    void assembly_release() noexcept;
+
+    struct assembly {
+        std::string msg;  // the message being assembled
+        std::string ctrl; // a control frame's payload, split across reads
+        std::size_t reserved = 0;
+    };
+
+    shard_type* shard_;
+    stream_type stream_;
+    buffer_type in_;
+    frame_parser parser_;
+    frame_header hdr_{};
+    std::uint64_t remaining_ = 0; // payload bytes of the current frame still to come
+    std::unique_ptr<assembly> asm_;
+    utf8_validator utf8_;
+    std::uint8_t mask_off_ = 0;
+    bool in_frame_ = false;
+    bool assembling_ = false;
+    bool close_reported_ = false;
+    bool finishing_ = false; // close the TCP connection once the queue is empty
+    bool lingering_ = false; // FIN sent; reading until the peer's or the deadline
+};
+
+// --- the shard ----------------------------------------------------------------------------------
+
+template <class Impl> class shard {
+public:
+    using engine_type = typename Impl::engine_type;
+    using executor_type = typename Impl::executor_type;
+    using env_type = typename Impl::base_type::env;
+
+    shard(engine_type& e, std::size_t index, executor_type ex);
+    ~shard();
+
+    engine_type* eng;
+    std::size_t index;
+    executor_type executor;
+    env_type env{};
+    mailbox box;
+    pier::detail::shard_counters* counters;
+
+    /// A new session's first steps, on this shard.
+    void adopt(Impl* s);
+    /// `s` is finished: destroy it at the end of the current entry point.
+    void retire(Impl* s) { finished_.push_back(s); }
+    /// Marks `s` as having output to flush at the end of the current pass.
+    void mark_dirty(session_base* s) noexcept;
+    /// Runs `f` as a shard entry point: afterwards, dirty sessions are flushed and finished
+    /// ones destroyed.
+    template <class F> void enter(F&& f);
+    void sweep(std::int64_t now_ms);
+    void begin_shutdown();
+    /// Frees every session left, without callbacks (the loops have stopped).
+    void destroy_all() noexcept;
+    void drain_mail();
+    session_handle handle_of(const session_base* s) const noexcept;
+    Impl* resolve(std::uint32_t slot, std::uint32_t gen) const noexcept;
+    ms32 now() const noexcept;
+    std::uint64_t next_id();
+    /// Bytes of partial messages held by this shard's sessions (options::assembly_budget).
+    std::size_t assembling = 0;
+    std::array<asio::const_buffer, 64> iov{};
+    std::size_t sessions = 0;
+
+    template <class F> void for_each(F&& f) {
+        for (session_base* s = head_; s;) {
+            auto* next = s->next_;
+            f(*static_cast<Impl*>(s));
+            s = next;
         }
     }
 
+private:
+    void flush_dirty();
+    void reap();
+    void link(Impl* s);
+    void unlink(Impl* s) noexcept;
+
+    session_base* head_ = nullptr;
+    session_base* dirty_head_ = nullptr;
+    std::vector<Impl*> finished_;
+    int depth_ = 0;
+    bool flush_posted_ = false;
+    std::vector<Impl*> slots_;
+    std::vector<std::uint32_t> gens_;
+    std::vector<std::uint32_t> free_slots_;
+    std::vector<mail> inbox_;
+    std::chrono::steady_clock::time_point epoch_;
+    std::array<std::uint64_t, 64> ids_{};
+    std::size_t ids_left_ = 0;
+};
+
+// --- the engine: pier::server's connection owner ------------------------------------------------
+
+template <class Handler, class Policies> class engine final : public session_handle::sink {
+public:
+    using impl_type = session_impl<Handler, Policies>;
+    using shard_type = shard<impl_type>;
+    using session_type = session_for<Handler, Policies>;
+    using scheduler_type = typename Policies::scheduler;
+    using executor_type = typename scheduler_type::executor_type;
+    using socket_type = asio::basic_stream_socket<asio::ip::tcp, executor_type>;
+    using transport_context = typename Policies::transport::context;
+
+    /// pier::server asks its handler this: the engine creates and owns its connections.
+    static constexpr bool owns_connections = true;
+
+    engine() = default;
+    engine(options o, Handler h) : opts_(std::move(o)), handler_(std::move(h)) {}
+    engine(engine&&) = delete;
+
+    Handler& handler() noexcept { return handler_; }
+    const options& ws_options() const noexcept { return opts_; }
+    transport_context& transport() noexcept { return *tctx_; }
+    pier::detail::server_core& core() noexcept { return *core_; }
+
+    // --- called by pier::server ------------------------------------------------------------
+    template <class Scheduler>
+    void attach(pier::detail::server_core& core, Scheduler& sched, transport_context& tctx);
+    void adopt(std::size_t shard, socket_type&& s, const asio::ip::tcp::endpoint& peer);
+    void begin_shutdown(std::size_t shard) { shards_[shard]->begin_shutdown(); }
+    /// After the loops stopped for good, before the io_contexts go: frees what is left.
+    void detach() noexcept {
+        for (auto& s : shards_)
+            s->destroy_all();
+    }
+    void sweep(std::size_t shard, std::int64_t now_ms) { shards_[shard]->sweep(now_ms); }
+    bool on_accept(const asio::ip::tcp::endpoint& peer) {
+        if constexpr (requires(Handler & h) { h.on_accept(peer); })
+            return handler_.on_accept(peer);
+        return true;
+    }
+
+    // --- session_handle::sink ----------------------------------------------------------------
+    send_result deliver(std::size_t shard, std::uint32_t slot, std::uint32_t gen, opcode op,
+                        frame_ref frame, frame_ref compressed, std::uint32_t key,
+                        std::uint16_t close_code) override;
+    /// Runs `fn` on `shard` through its mailbox (counted against its budget as `cost`).
+    send_result post_mail(std::size_t shard, std::function<void()> fn, std::size_t cost);
+
+    std::size_t shard_count() const noexcept { return shards_.size(); }
+    shard_type& shard_at(std::size_t i) noexcept { return *shards_[i]; }
+
+private:
     options opts_{};
     Handler handler_{};
+    pier::detail::server_core* core_ = nullptr;
+    transport_context* tctx_ = nullptr;
+    std::vector<std::unique_ptr<shard_type>> shards_;
 };
 
 } // namespace pier::ws::detail
-// ----- end <pier/ws/detail/adapter.hpp> -----
+
+// ----- begin <pier/ws/detail/impl/engine.hpp> -----
+// pier/ws/detail/impl/engine.hpp: out-of-line definitions for <pier/ws/detail/engine.hpp>.
+
+
+
+namespace pier::ws::detail {
+
+// The WebSocket layer's hooks (session.hpp lists them), detected by the core's mechanism
+// (detail/hooks.hpp).
+PIER_DETAIL_HOOK_CALL(call_on_open, on_open,
+                      "pier: the WebSocket handler's on_open must be callable as "
+                      "void on_open(session&)")
+PIER_DETAIL_HOOK_CALL(call_on_drain, on_drain,
+                      "pier: the WebSocket handler's on_drain must be callable as "
+                      "void on_drain(session&)")
+PIER_DETAIL_HOOK_CALL(call_on_close, on_close,
+                      "pier: the WebSocket handler's on_close must be callable as "
+                      "void on_close(session&, pier::ws::close_code, std::string_view)")
+
+template <class H, class S>
+concept has_ws_on_http = pier::detail::has_on_http<H, S&, const http::request_view&>;
+template <class H, class S>
+concept has_ws_accept = pier::detail::has_accept<H, const upgrade_request&> ||
+    pier::detail::has_accept<H, const upgrade_request&, typename S::data_type&>;
+
+// --- session_impl: entry points -------------------------------------------------------------
+
+template <class H, class P> H& session_impl<H, P>::handler() noexcept {
+    return shard_->eng->handler();
+}
+template <class H, class P> ms32 session_impl<H, P>::now() const noexcept {
+    return shard_->now();
+}
+template <class H, class P> pier::detail::shard_counters& session_impl<H, P>::counters() noexcept {
+    return *shard_->counters;
+}
+
+template <class H, class P> void session_impl<H, P>::start() {
+    const auto& o = shard_->eng->ws_options();
+    this->state_ = session_state::handshake;
+    this->last_read_ = this->last_write_ = now();
+    const auto hs = o.handshake_timeout.count();
+    this->deadline_ = hs > 0 ? now() + static_cast<ms32>(hs) : 0;
+    if (shard_->eng->core().stopping.load(std::memory_order_acquire)) {
+        close_now(pier::error::shutting_down);
+        return;
+    }
+    if constexpr (pier::detail::has_handshake<typename P::transport>) {
+        ++this->pending_ops_;
+        asio::co_spawn(
+            socket().get_executor(), P::transport::handshake(stream_, shard_->eng->transport()),
+            [this](std::exception_ptr ep, std::error_code ec) {
+                entry([&] {
+                    --this->pending_ops_;
+                    if (this->state_ == session_state::closed)
+                        return;
+                    if (ep || ec) {
+                        counters().handshake_failures.fetch_add(1, std::memory_order_relaxed);
+                        const auto remote = this->remote_endpoint();
+                        const std::error_code why = ec ? ec : make_error_code(pier::error::closed);
+                        pier::detail::call_on_handshake_error(handler(), remote, why);
+                        close_now(ec);
+                        return;
+                    }
+                    arm_read();
+                });
+            });
+    } else {
+        arm_read();
+    }
+}
+
+template <class H, class P> void session_impl<H, P>::begin_shutdown() {
+    if (this->state_ == session_state::closed || this->shutting_down_)
+        return;
+    this->shutting_down_ = true;
+    const auto& core = shard_->eng->core();
+    const auto limit =
+        now() +
+        static_cast<ms32>(std::max<std::int64_t>(1, core.options.timeouts.shutdown.count()));
+    if (this->state_ == session_state::handshake) {
+        close_now(pier::error::shutting_down);
+        return;
+    }
+    if (this->state_ == session_state::open && !this->close_sent_)
+        this->close(close_code::going_away, "server shutting down");
+    // Going away: the TCP connection closes once the Close is out, without waiting for the
+    // peer's answer (which the lingering read still takes, if it comes).
+    finish_after_flush();
+    if (this->deadline_ == 0 || static_cast<std::int32_t>(limit - this->deadline_) < 0)
+        this->deadline_ = limit;
+}
+
+// --- reading --------------------------------------------------------------------------------
+
+template <class H, class P> void session_impl<H, P>::arm_read() {
+    if (this->reading_ || this->state_ == session_state::closed)
+        return;
+    this->reading_ = true;
+    ++this->pending_ops_;
+    if (this->parked_) {
+        socket().async_wait(asio::socket_base::wait_read,
+                            [this](std::error_code ec) { on_readable(ec); });
+        return;
+    }
+    auto room = in_.prepare();
+    if (room.size() == 0) {
+        // Cannot happen for frames (they stream through); an HTTP head that fills the buffer
+        // is refused before. Defensive: a full buffer must not spin.
+        --this->pending_ops_;
+        this->reading_ = false;
+        fail(close_code::message_too_big);
+        return;
+    }
+    stream_.async_read_some(room, [this](std::error_code ec, std::size_t n) { on_read(ec, n); });
+}
+
+template <class H, class P> void session_impl<H, P>::on_readable(std::error_code ec) {
+    entry([&] {
+        --this->pending_ops_;
+        this->reading_ = false;
+        if (this->state_ == session_state::closed)
+            return;
+        if (ec && ec != asio::error::operation_aborted)
+            return close_now(ec);
+        this->parked_ = false; // busy again: the next read keeps a buffer and speculates
+        arm_read();
+    });
+}
+
+template <class H, class P> void session_impl<H, P>::on_read(std::error_code ec, std::size_t n) {
+    entry([&] {
+        --this->pending_ops_;
+        this->reading_ = false;
+        if (this->state_ == session_state::closed)
+            return;
+        if (ec == asio::error::operation_aborted && this->parking_) {
+            this->parking_ = false;
+            if (in_.empty() && !P::transport::buffered_input(stream_)) {
+                in_.release_if_empty();
+                this->parked_ = !P::buffer::holds_storage_when_idle;
+            }
+            return arm_read();
+        }
+        this->parking_ = false;
+        if (ec) {
+            if (lingering_)
+                return close_now({});
+            if (ec == asio::error::operation_aborted)
+                return arm_read(); // the socket was cancelled for another reason
+            return close_now(ec);
+        }
+        in_.commit(n);
+        counters().bytes_in.fetch_add(n, std::memory_order_relaxed);
+        this->last_read_ = now();
+        this->ping_sent_ = 0; // any input answers a Ping
+        if (!lingering_)
+            process();
+        if (finishing_)
+            in_.consume(in_.data().size()); // nothing more is taken: we are closing
+        if (this->state_ != session_state::closed)
+            arm_read();
+    });
+}
+
+template <class H, class P> void session_impl<H, P>::process() {
+    if (this->state_ == session_state::handshake) {
+        handle_http();
+        if (this->state_ != session_state::open && this->state_ != session_state::closing)
+            return;
+    }
+    if (!feed())
+        return;
+    // Nothing of a new message is pending: no slow-loris clock runs.
+    if (in_.empty() && !in_frame_ && !parser_.in_message())
+        this->partial_since_ = 0;
+    in_.release_if_empty();
+}
+
+template <class H, class P> void session_impl<H, P>::refuse(unsigned status, std::string response) {
+    (void)status;
+    this->send_http(response);
+    finish_after_flush();
+}
+
+template <class H, class P> void session_impl<H, P>::handle_http() {
+    const auto& o = shard_->eng->ws_options();
+    using session_t = typename session_impl::base_type;
+    while (this->state_ == session_state::handshake && !finishing_) {
+        auto in = in_.data();
+        if (in.empty())
+            return;
+        http::request_head req;
+        const auto r = http::parse_request(std::string_view(in.data(), in.size()), req, o.http);
+        if (r.st == http::parse_result::incomplete) {
+            if (in_.room_after_compaction() == 0)
+                refuse(431, http_error_response(431));
+            return;
+        }
+        if (r.st == http::parse_result::error) {
+            refuse(http::status_for(r.err),
+                   http_error_response(http::status_for(r.err), http::to_string(r.err)));
+            return;
+        }
+        if (!req.is_upgrade()) {
+            if constexpr (has_ws_on_http<H, session_t>) {
+                static_assert(
+                    requires(H & h, session_t & s, const http::request_view& v) {
+                        { h.on_http(s, v) } -> std::convertible_to<bool>;
+                    },
+                    "pier: the WebSocket handler's on_http must be callable as "
+                    "bool on_http(session&, const pier::http::request_view&)");
+                if (req.has_body()) {
+                    refuse(413, http_error_response(413, "request bodies are not accepted here"));
+                    return;
+                }
+                const bool keep = req.keep_alive();
+                bool answered = false;
+                if (!guarded(handler(), counters(), "on_http", [&] {
+                        answered =
+                            handler().on_http(static_cast<session_t&>(*this), std::as_const(req));
+                    })) {
+                    refuse(500, http_error_response(500));
+                    return;
+                }
+                if (answered) {
+                    in_.consume(r.head_size);
+                    if (!keep)
+                        finish_after_flush();
+                    continue;
+                }
+            }
+            const http::header up[] = {{"Upgrade", "websocket"}};
+            refuse(426, http_error_response(426, "this is a WebSocket endpoint", up));
+            return;
+        }
+        if (auto no = screen_upgrade(req, o)) {
+            refuse(no->status, std::move(no->response));
+            return;
+        }
+        accept_result decision;
+        if constexpr (has_ws_accept<H, session_t>) {
+            const upgrade_request u{req, req.path(), req.query(), this->remote_endpoint(),
+                                    req.find("sec-websocket-protocol").value_or("")};
+            const bool ok = guarded(handler(), counters(), "accept", [&] {
+                if constexpr (requires(H & h) { h.accept(u, this->data()); }) {
+                    static_assert(
+                        requires(H & h) {
+                            { h.accept(u, this->data()) } -> std::convertible_to<accept_result>;
+                        },
+                        "pier: the WebSocket handler's accept must be callable as "
+                        "ws::accept_result accept(const ws::upgrade_request&, session_data&)");
+                    decision = handler().accept(u, this->data());
+                } else {
+                    static_assert(
+                        requires(H & h) {
+                            { h.accept(u) } -> std::convertible_to<accept_result>;
+                        },
+                        "pier: the WebSocket handler's accept must be callable as "
+                        "ws::accept_result accept(const ws::upgrade_request&)");
+                    decision = handler().accept(u);
+                }
+            });
+            if (!ok)
+                decision = accept_result::reject(500);
+        }
+        auto plan = negotiate(req, o, decision);
+        if (auto* no = std::get_if<handshake_refusal>(&plan)) {
+            refuse(no->status, std::move(no->response));
+            return;
+        }
+        auto& p = std::get<handshake_plan>(plan);
+        in_.consume(r.head_size);
+        this->send_http(p.response());
+        this->out_.pin_all();
+        this->subprotocol_ = p.subprotocol_index;
+        if (p.deflate) {
+            this->deflate_ = std::make_unique<deflate_codec>(*p.deflate, o.deflate);
+            parser_.allow_rsv1(true);
+        }
+        this->state_ = session_state::open;
+        this->deadline_ = 0;
+        this->opened_ = true;
+        if (!guarded(handler(), counters(), "on_open",
+                     [&] { call_on_open(handler(), static_cast<session_t&>(*this)); }))
+            fail(close_code::internal_error);
+        if (this->shutting_down_ && this->state_ == session_state::open)
+            this->close(close_code::going_away, "server shutting down");
+        return;
+    }
+}
+
+// Frames: unmasked in place; a data frame whose payload fits the buffer waits until it is
+// whole and, if it is a whole message, is delivered without a copy. Returns false when the
+// session stopped taking input.
+template <class H, class P> bool session_impl<H, P>::feed() {
+    const auto& o = shard_->eng->ws_options();
+    for (;;) {
+        if (this->state_ == session_state::closed || lingering_ || finishing_)
+            return false;
+        auto in = in_.data();
+        if (!in_frame_) {
+            if (in.empty())
+                return true;
+            const auto r = parser_.parse(std::string_view(in.data(), in.size()), hdr_);
+            if (r.st == frame_result::incomplete) {
+                if (this->partial_since_ == 0)
+                    this->partial_since_ = now();
+                return true;
+            }
+            if (r.st == frame_result::error) {
+                fail(r.err);
+                return false;
+            }
+            in_.consume(r.header_size);
+            remaining_ = hdr_.payload_size;
+            mask_off_ = 0;
+            in_frame_ = true;
+            if (is_control(hdr_.op)) {
+                if (asm_)
+                    asm_->ctrl.clear();
+            } else if (hdr_.op != opcode::continuation) {
+                utf8_.reset();
+                if (this->partial_since_ == 0)
+                    this->partial_since_ = now();
+            }
+            in = in_.data();
+        }
+        const bool control = is_control(hdr_.op);
+        const bool whole_message =
+            !control && hdr_.fin && hdr_.op != opcode::continuation && !hdr_.rsv1;
+        // A frame that fits the buffer is taken whole, in place (unless its payload already
+        // started streaming, when it did not fit a moment ago).
+        if (remaining_ == hdr_.payload_size && remaining_ <= buffer_type::capacity &&
+            (whole_message || control)) {
+            if (in.size() < remaining_) {
+                if (in_.room_after_compaction() >= remaining_)
+                    in_.compact();
+                return true;
+            }
+            auto piece = std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(in.data()),
+                                                 static_cast<std::size_t>(remaining_));
+            apply_mask(piece, hdr_.key);
+            in_frame_ = false;
+            const auto n = static_cast<std::size_t>(remaining_);
+            remaining_ = 0;
+            if (control) {
+                // In place: a control frame never needs the assembly buffer when it is whole.
+                const bool go_on =
+                    control_frame(std::string_view(reinterpret_cast<const char*>(piece.data()), n));
+                in_.consume(n);
+                if (!go_on)
+                    return false;
+                continue;
+            }
+            const bool text = hdr_.op == opcode::text;
+            if (text && !(utf8_.write(piece) && utf8_.complete())) {
+                fail(close_code::invalid_payload);
+                return false;
+            }
+            this->partial_since_ = 0;
+            const std::string_view msg(reinterpret_cast<const char*>(piece.data()), n);
+            const bool go_on = deliver_message(msg, text);
+            in_.consume(n);
+            if (!go_on)
+                return false;
+            continue;
+        }
+        // Streamed: the payload goes through in pieces (an empty one at once).
+        if (remaining_ > 0) {
+            if (in.empty())
+                return true;
+            const std::size_t n =
+                static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, in.size()));
+            auto piece = std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(in.data()), n);
+            mask_off_ = static_cast<std::uint8_t>(apply_mask(piece, hdr_.key, mask_off_));
+            remaining_ -= n;
+            if (control) {
+                if (!asm_)
+                    asm_ = std::make_unique<assembly>();
+                asm_->ctrl.append(reinterpret_cast<const char*>(piece.data()), n);
+                in_.consume(n);
+            } else {
+                const bool ok = data_piece(piece);
+                in_.consume(n);
+                if (!ok)
+                    return false;
+            }
+            if (remaining_ > 0)
+                return true;
+        }
+        in_frame_ = false;
+        if (control) {
+            const std::string payload = asm_ ? std::move(asm_->ctrl) : std::string();
+            if (asm_ && !assembling_)
+                assembly_release();
+            if (!control_frame(payload))
+                return false;
+        } else if (hdr_.fin) {
+            if (!end_message())
+                return false;
+        }
+        (void)o;
+    }
+}
+
+template <class H, class P> bool session_impl<H, P>::assembly_reserve(std::size_t more) {
+    const auto budget = shard_->eng->ws_options().assembly_budget;
+    if (budget > 0 && shard_->assembling + more > budget) {
+        fail(close_code::try_again_later, "assembly budget");
+        return false;
+    }
+    if (!asm_)
+        asm_ = std::make_unique<assembly>();
+    asm_->reserved += more;
+    shard_->assembling += more;
+    return true;
+}
+
+template <class H, class P> void session_impl<H, P>::assembly_release() noexcept {
+    if (!asm_)
+        return;
+    shard_->assembling -= asm_->reserved;
+    asm_.reset();
+}
+
+template <class H, class P> bool session_impl<H, P>::data_piece(std::span<std::uint8_t> piece) {
+    const bool text = parser_.message_opcode() == opcode::text;
+    if (!assembling_) {
+        assembling_ = true;
+        if (!asm_)
+            asm_ = std::make_unique<assembly>();
+        asm_->msg.clear();
+    }
+    const auto before = asm_->msg.size();
+    if (parser_.message_compressed()) {
+        auto st = this->deflate_->decompress(piece, asm_->msg, false);
+        if (st != deflate_status::ok) {
+            fail(close_code_for(st));
+            return false;
+        }
+        if (text && !utf8_.write(std::string_view(asm_->msg).substr(before))) {
+            fail(close_code::invalid_payload);
+            return false;
+        }
+    } else {
+        if (text && !utf8_.write(piece)) {
+            fail(close_code::invalid_payload);
+            return false;
+        }
+        asm_->msg.append(reinterpret_cast<const char*>(piece.data()), piece.size());
+    }
+    const auto grown = asm_->msg.size() - before;
+    return grown == 0 || assembly_reserve(grown);
+}
+
+template <class H, class P> bool session_impl<H, P>::end_message() {
+    const bool text = parser_.message_opcode() == opcode::text;
+    if (!assembling_) { // an empty final fragment, or an empty compressed message
+        assembling_ = true;
+        if (!asm_)
+            asm_ = std::make_unique<assembly>();
+        asm_->msg.clear();
+    }
+    if (parser_.message_compressed()) {
+        const auto before = asm_->msg.size();
+        auto st = this->deflate_->decompress({}, asm_->msg, true);
+        if (st != deflate_status::ok) {
+            fail(close_code_for(st));
+            return false;
+        }
+        if (text && !utf8_.write(std::string_view(asm_->msg).substr(before))) {
+            fail(close_code::invalid_payload);
+            return false;
+        }
+    }
+    if (text && !utf8_.complete()) {
+        fail(close_code::invalid_payload);
+        return false;
+    }
+    assembling_ = false;
+    this->partial_since_ = 0;
+    std::string msg = std::move(asm_->msg);
+    assembly_release();
+    const bool go_on = deliver_message(msg, text);
+    if (this->deflate_)
+        this->deflate_->release_idle();
+    return go_on;
+}
+
+template <class H, class P>
+bool session_impl<H, P>::deliver_message(std::string_view data, bool text) {
+    if (this->close_sent_ || this->state_ != session_state::open)
+        return this->state_ != session_state::closed; // closing: messages are not delivered
+    using session_t = typename session_impl::base_type;
+    if (!guarded(handler(), counters(), "on_message", [&] {
+            handler().on_message(static_cast<session_t&>(*this), message(data, text));
+        })) {
+        fail(close_code::internal_error);
+        return false;
+    }
+    return this->state_ != session_state::closed && !finishing_;
+}
+
+template <class H, class P> bool session_impl<H, P>::control_frame(std::string_view payload) {
+    switch (hdr_.op) {
+    case opcode::ping:
+        if (!this->close_sent_)
+            this->send_control(opcode::pong, payload);
+        break;
+    case opcode::pong:
+        break;
+    case opcode::close: {
+        auto c = parse_close_payload(
+            {reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()});
+        if (!c.ok) {
+            fail(c.err);
+            return false;
+        }
+        if (!this->close_sent_) {
+            // Echo the status code (RFC 6455 §5.5.1); an empty Close is answered empty.
+            std::array<std::uint8_t, max_control_payload> buf;
+            std::size_t n = 0;
+            if (c.code != static_cast<std::uint16_t>(close_code::no_status))
+                n = write_close_payload(buf, static_cast<close_code>(c.code));
+            this->close_sent_ = true;
+            this->send_control(opcode::close, {reinterpret_cast<const char*>(buf.data()), n});
+        }
+        this->state_ = session_state::closing;
+        const std::string reason(c.reason);
+        assembly_release();
+        report_close(static_cast<close_code>(c.code), reason);
+        // The server closes the TCP connection first (RFC 6455 §7.1.1).
+        finish_after_flush();
+        return false;
+    }
+    default:
+        break;
+    }
+    return true;
+}
+
+template <class H, class P>
+void session_impl<H, P>::report_close(close_code code, std::string_view reason) {
+    if (close_reported_ || !this->opened_)
+        return;
+    close_reported_ = true;
+    using session_t = typename session_impl::base_type;
+    guarded(handler(), counters(), "on_close", [&] {
+        call_on_close(handler(), static_cast<session_t&>(*this), std::as_const(code),
+                      std::as_const(reason));
+    });
+}
+
+// --- writing ----------------------------------------------------------------------------------
+
+template <class H, class P> void session_impl<H, P>::flush() {
+    if (this->state_ == session_state::closed || this->writing_)
+        return;
+    auto& c = counters();
+    const auto& w = shard_->eng->core().options.write;
+    while (!this->out_.empty()) {
+        const auto nbuf = this->out_.gather(std::span<asio::const_buffer>(
+            shard_->iov.data(), std::min(shard_->iov.size(), w.max_gather)));
+        std::size_t total = 0;
+        for (std::size_t i = 0; i < nbuf; ++i)
+            total += shard_->iov[i].size();
+        std::error_code ec;
+        const auto n = P::transport::try_write_some(
+            stream_, std::span<const asio::const_buffer>(shard_->iov.data(), nbuf), ec);
+        if (ec == asio::error::would_block)
+            return arm_write();
+        if (ec)
+            return close_now(ec);
+        this->out_.consume(n);
+        c.bytes_out.fetch_add(n, std::memory_order_relaxed);
+        this->last_write_ = now();
+        this->stall_since_ = this->out_.empty() ? 0 : this->last_write_;
+        if (this->over_high_ && this->out_.cost() <= w.low_water) {
+            this->over_high_ = false;
+            using session_t = typename session_impl::base_type;
+            guarded(handler(), c, "on_drain",
+                    [&] { call_on_drain(handler(), static_cast<session_t&>(*this)); });
+            if (this->state_ == session_state::closed)
+                return;
+        }
+        if (n < total)
+            return arm_write(); // the socket buffer is full: wait instead of one more EAGAIN
+    }
+    this->stall_since_ = 0;
+    if (finishing_ && !lingering_) {
+        // Everything, the Close frame included, went out: FIN, then read until the peer's
+        // FIN (or the linger deadline), so that unread input does not turn into an RST that
+        // could destroy what we sent.
+        const auto linger = shard_->eng->core().options.timeouts.linger.count();
+        if (linger <= 0)
+            return close_now({});
+        std::error_code ignored;
+        socket().shutdown(asio::socket_base::shutdown_send, ignored);
+        lingering_ = true;
+        in_.consume(in_.data().size());
+        const auto until = now() + static_cast<ms32>(linger);
+        if (this->deadline_ == 0 || until < this->deadline_)
+            this->deadline_ = until;
+    }
+}
+
+template <class H, class P> void session_impl<H, P>::arm_write() {
+    if (this->writing_ || this->state_ == session_state::closed)
+        return;
+    this->writing_ = true;
+    ++this->pending_ops_;
+    socket().async_wait(asio::socket_base::wait_write,
+                        [this](std::error_code ec) { on_writable(ec); });
+}
+
+template <class H, class P> void session_impl<H, P>::on_writable(std::error_code ec) {
+    entry([&] {
+        --this->pending_ops_;
+        this->writing_ = false;
+        if (this->state_ == session_state::closed)
+            return;
+        if (ec && ec != asio::error::operation_aborted)
+            return close_now(ec);
+        flush();
+    });
+}
+
+template <class H, class P> void session_impl<H, P>::finish_after_flush() {
+    finishing_ = true;
+    if (this->state_ == session_state::handshake || this->state_ == session_state::open)
+        this->state_ = session_state::closing;
+    const auto t = shard_->eng->ws_options().close_timeout.count();
+    if (t > 0) {
+        const auto until = now() + static_cast<ms32>(t);
+        if (this->deadline_ == 0 || until < this->deadline_)
+            this->deadline_ = until;
+    }
+    shard_->mark_dirty(this);
+}
+
+template <class H, class P>
+void session_impl<H, P>::fail(close_code code, std::string_view reason) {
+    if (this->state_ == session_state::closed)
+        return;
+    // Drop what was not started; a partly written message is finished first, and the
+    // handshake's response (pinned) still goes out before the Close.
+    this->out_.drop_unsent();
+    if (this->state_ != session_state::handshake && !this->close_sent_) {
+        std::array<std::uint8_t, max_control_payload> buf;
+        const auto n = write_close_payload(buf, code, reason);
+        this->close_sent_ = true;
+        this->state_ = session_state::closing; // send_control enqueues in any state but closed
+        this->send_control(opcode::close, {reinterpret_cast<const char*>(buf.data()), n});
+    }
+    assembly_release();
+    report_close(code, reason);
+    finish_after_flush();
+}
+
+template <class H, class P> void session_impl<H, P>::close_now(std::error_code why) {
+    if (this->state_ == session_state::closed)
+        return;
+    (void)why;
+    this->state_ = session_state::closed;
+    std::error_code ignored;
+    socket().close(ignored); // pending operations complete with operation_aborted
+    this->out_.clear();
+    assembly_release();
+    in_.release();
+    this->deflate_.reset();
+    report_close(close_code::abnormal, {});
+}
+
+// --- sweep and mail -------------------------------------------------------------------------
+
+template <class H, class P> void session_impl<H, P>::sweep(ms32 t) {
+    if (this->state_ == session_state::closed)
+        return;
+    auto& c = counters();
+    const auto& o = shard_->eng->ws_options();
+    const auto& to = shard_->eng->core().options.timeouts;
+    auto elapsed = [t](ms32 since) { return static_cast<std::int64_t>(t - since); };
+    if (this->deadline_ != 0 && static_cast<std::int32_t>(t - this->deadline_) >= 0) {
+        if (this->state_ == session_state::handshake && !finishing_) {
+            c.handshake_failures.fetch_add(1, std::memory_order_relaxed);
+            const auto remote = this->remote_endpoint();
+            const std::error_code why = pier::error::handshake_timeout;
+            pier::detail::call_on_handshake_error(handler(), remote, why);
+        }
+        return close_now(pier::error::closed);
+    }
+    if (this->stall_since_ != 0 && to.write.count() > 0 &&
+        elapsed(this->stall_since_) >= to.write.count()) {
+        c.timeouts.fetch_add(1, std::memory_order_relaxed);
+        return close_now(pier::error::write_timeout);
+    }
+    if (this->state_ == session_state::open && this->partial_since_ != 0 &&
+        o.message_timeout.count() > 0 &&
+        elapsed(this->partial_since_) >= o.message_timeout.count()) {
+        c.timeouts.fetch_add(1, std::memory_order_relaxed);
+        return fail(close_code::policy_violation, "message timeout");
+    }
+    const auto quiet = std::min(elapsed(this->last_read_), elapsed(this->last_write_));
+    if (to.idle.count() > 0 && quiet >= to.idle.count()) {
+        c.timeouts.fetch_add(1, std::memory_order_relaxed);
+        return close_now(pier::error::idle_timeout);
+    }
+    if (this->state_ == session_state::open && o.ping_interval.count() > 0) {
+        if (this->ping_sent_ != 0) {
+            // While output is queued the Ping may wait behind it: the wait counts from when
+            // the queue was last seen empty (a peer that stopped reading is the write
+            // timeout's business).
+            if (!this->out_.empty())
+                this->ping_sent_ = t;
+            else if (o.pong_timeout.count() > 0 &&
+                     elapsed(this->ping_sent_) >= o.pong_timeout.count()) {
+                c.timeouts.fetch_add(1, std::memory_order_relaxed);
+                return close_now(pier::error::keepalive_timeout);
+            }
+        } else if (elapsed(this->last_read_) >= o.ping_interval.count() && !this->close_sent_) {
+            if (this->send_control(opcode::ping, {}) != send_result::closed)
+                this->ping_sent_ = t == 0 ? 1 : t;
+        }
+    }
+    // Parking: a session that received nothing for a sweep period gives its read buffer back
+    // and waits for readiness instead (one epoll_ctl per wake-up, no memory while idle).
+    if constexpr (!P::buffer::holds_storage_when_idle) {
+        if (this->reading_ && !this->parked_ && !this->parking_ && in_.empty() && !in_frame_ &&
+            !lingering_ && elapsed(this->last_read_) >= to.resolution.count() &&
+            !P::transport::buffered_input(stream_)) {
+            this->parking_ = true;
+            std::error_code ignored;
+            socket().cancel(ignored);
+        }
+    }
+}
+
+template <class H, class P> void session_impl<H, P>::deliver(mail& m) {
+    if (this->state_ != session_state::open || this->close_sent_)
+        return;
+    if (m.op == opcode::close) {
+        this->close(static_cast<close_code>(m.close_code));
+        return;
+    }
+    prepared_message pm{m.frame, m.compressed, m.key};
+    if (this->send(pm) == send_result::dropped)
+        return;
+}
+
+// --- shard -----------------------------------------------------------------------------------
+
+template <class Impl>
+shard<Impl>::shard(engine_type& e, std::size_t i, executor_type ex)
+    : eng(&e), index(i), executor(std::move(ex)), box(e.ws_options().mailbox_budget),
+      counters(&e.core().shards[i]->counters), epoch_(std::chrono::steady_clock::now()) {
+    env.ws = &e.ws_options();
+    env.core = &e.core().options;
+    env.shard = i;
+    env.counters = counters;
+    env.mark_dirty = [](session_base* s) noexcept {
+        static_cast<Impl*>(s)->shard_of().mark_dirty(s);
+    };
+    env.fail = [](session_base* s, close_code c) noexcept { static_cast<Impl*>(s)->fail(c); };
+    env.native_handle = [](const session_base* s) noexcept {
+        return const_cast<Impl*>(static_cast<const Impl*>(s))->socket().native_handle();
+    };
+    env.handle = [](const session_base* s) noexcept {
+        return static_cast<const Impl*>(s)->shard_of().handle_of(s);
+    };
+    env.now = [](const session_base* s) noexcept {
+        return static_cast<const Impl*>(s)->shard_of().now();
+    };
+}
+
+template <class Impl> shard<Impl>::~shard() {
+    destroy_all();
+}
+
+template <class Impl> void shard<Impl>::destroy_all() noexcept {
+    // Sessions left after the loops stopped (a deadline cut the shutdown short) are freed
+    // without callbacks, while their io_context still exists.
+    for (session_base* s = head_; s;) {
+        auto* next = s->next_;
+        delete static_cast<Impl*>(s);
+        s = next;
+    }
+    head_ = nullptr;
+    dirty_head_ = nullptr;
+    finished_.clear();
+}
+
+template <class Impl> ms32 shard<Impl>::now() const noexcept {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - epoch_)
+                        .count();
+    // Wraps after 49 days; comparisons use differences, so a wrap is harmless as long as no
+    // deadline is more than 24 days away. Never 0, which means "none".
+    const auto v = static_cast<ms32>(ms);
+    return v == 0 ? 1 : v;
+}
+
+template <class Impl> std::uint64_t shard<Impl>::next_id() {
+    if (ids_left_ == 0) {
+        if (RAND_bytes(reinterpret_cast<unsigned char*>(ids_.data()),
+                       static_cast<int>(sizeof ids_)) != 1)
+            throw std::runtime_error("pier: RAND_bytes failed");
+        ids_left_ = ids_.size();
+    }
+    const auto id = ids_[--ids_left_];
+    return id == 0 ? next_id() : id;
+}
+
+template <class Impl> void shard<Impl>::link(Impl* s) {
+    s->prev_ = nullptr;
+    s->next_ = head_;
+    if (head_)
+        head_->prev_ = s;
+    head_ = s;
+    ++sessions;
+    std::uint32_t slot;
+    if (!free_slots_.empty()) {
+        slot = free_slots_.back();
+        free_slots_.pop_back();
+        slots_[slot] = s;
+    } else {
+        slot = static_cast<std::uint32_t>(slots_.size());
+        slots_.push_back(s);
+        gens_.push_back(1);
+    }
+    s->slot_ = slot;
+    s->id_ = next_id();
+}
+
+template <class Impl> void shard<Impl>::unlink(Impl* s) noexcept {
+    auto* prev = s->prev_;
+    auto* next = s->next_;
+    if (prev)
+        prev->next_ = next;
+    else
+        head_ = next;
+    if (next)
+        next->prev_ = prev;
+    --sessions;
+    const auto slot = s->slot_;
+    slots_[slot] = nullptr;
+    ++gens_[slot];
+    free_slots_.push_back(slot);
+}
+
+template <class Impl> void shard<Impl>::adopt(Impl* s) {
+    enter([&] {
+        link(s);
+        s->start();
+        if (s->finished())
+            finished_.push_back(s);
+    });
+}
+
+template <class Impl> void shard<Impl>::mark_dirty(session_base* s) noexcept {
+    if (s->dirty_)
+        return;
+    s->dirty_ = true;
+    s->dirty_next_ = dirty_head_;
+    dirty_head_ = s;
+    if (depth_ == 0 && !flush_posted_) {
+        // A send from outside pier's entry points (a user's own handler on this shard):
+        // flush at the end of this pass, one post for all the sessions touched in it.
+        flush_posted_ = true;
+        asio::post(executor, [this] {
+            flush_posted_ = false;
+            enter([] {});
+        });
+    }
+}
+
+template <class Impl> template <class F> void shard<Impl>::enter(F&& f) {
+    const pier::detail::shard_scope scope(index);
+    ++depth_;
+    f();
+    if (--depth_ == 0) {
+        flush_dirty();
+        reap();
+    }
+}
+
+template <class Impl> void shard<Impl>::flush_dirty() {
+    // Flushing can dirty sessions again (on_drain sends, a Close after a failure): loop.
+    while (dirty_head_) {
+        session_base* list = std::exchange(dirty_head_, nullptr);
+        while (list) {
+            auto* s = static_cast<Impl*>(list);
+            list = list->dirty_next_;
+            s->dirty_ = false;
+            ++depth_; // sends from on_drain join this flush
+            s->flush();
+            --depth_;
+            if (s->finished())
+                finished_.push_back(s);
+        }
+    }
+    reap();
+}
+
+template <class Impl> void shard<Impl>::reap() {
+    // Sessions with nothing in flight after their close are destroyed here, outside any of
+    // their own frames.
+    while (!finished_.empty()) {
+        Impl* s = finished_.back();
+        finished_.pop_back();
+        if (!s->finished() || s->slot_ == static_cast<std::uint32_t>(-1))
+            continue;
+        unlink(s);
+        s->slot_ = static_cast<std::uint32_t>(-1);
+        if (s->dirty_) {
+            // Still on the dirty list: take it off before freeing.
+            session_base** p = &dirty_head_;
+            while (*p && *p != s)
+                p = &(*p)->dirty_next_;
+            if (*p)
+                *p = s->dirty_next_;
+        }
+        delete s;
+        counters->closed.fetch_add(1, std::memory_order_relaxed);
+        eng->core().connection_closed();
+    }
+}
+
+template <class Impl> void shard<Impl>::sweep(std::int64_t) {
+    enter([&] {
+        const auto t = now();
+        for_each([&](Impl& s) {
+            s.sweep(t);
+            if (s.finished())
+                finished_.push_back(&s);
+        });
+    });
+}
+
+template <class Impl> void shard<Impl>::begin_shutdown() {
+    enter([&] {
+        for_each([&](Impl& s) {
+            s.begin_shutdown();
+            if (s.finished())
+                finished_.push_back(&s);
+        });
+    });
+}
+
+template <class Impl> void shard<Impl>::drain_mail() {
+    enter([&] {
+        box.take(inbox_);
+        std::size_t cost = 0;
+        for (auto& m : inbox_) {
+            cost += m.cost;
+            if (m.task) {
+                m.task();
+                continue;
+            }
+            if (Impl* s = resolve(m.slot, m.gen)) {
+                s->deliver(m);
+                if (s->finished())
+                    finished_.push_back(s);
+            }
+        }
+        inbox_.clear();
+        box.done(cost);
+    });
+}
+
+template <class Impl> session_handle shard<Impl>::handle_of(const session_base* s) const noexcept {
+    auto* b = const_cast<session_base*>(s);
+    const auto slot = b->slot_;
+    return session_handle(eng, index, slot, gens_[slot], b->id_);
+}
+
+template <class Impl>
+Impl* shard<Impl>::resolve(std::uint32_t slot, std::uint32_t gen) const noexcept {
+    if (slot >= slots_.size() || gens_[slot] != gen)
+        return nullptr;
+    return slots_[slot];
+}
+
+// --- engine ------------------------------------------------------------------------------------
+
+template <class H, class P>
+template <class Scheduler>
+void engine<H, P>::attach(pier::detail::server_core& core, Scheduler& sched,
+                          transport_context& tctx) {
+    core_ = &core;
+    tctx_ = &tctx;
+    for (std::size_t i = 0; i < sched.size(); ++i)
+        shards_.push_back(std::make_unique<shard_type>(*this, i, sched.shard_executor(i)));
+}
+
+template <class H, class P>
+void engine<H, P>::adopt(std::size_t i, socket_type&& s, const asio::ip::tcp::endpoint&) {
+    auto& sh = *shards_[i];
+    auto* impl = new impl_type(sh, std::move(s));
+    asio::dispatch(sh.executor, [&sh, impl] { sh.adopt(impl); });
+}
+
+template <class H, class P>
+send_result engine<H, P>::deliver(std::size_t shard, std::uint32_t slot, std::uint32_t gen,
+                                  opcode op, frame_ref frame, frame_ref compressed,
+                                  std::uint32_t key, std::uint16_t close_code) {
+    if (shard >= shards_.size())
+        return send_result::closed;
+    auto& sh = *shards_[shard];
+    mail m;
+    m.slot = slot;
+    m.gen = gen;
+    m.op = op;
+    m.close_code = close_code;
+    m.key = key;
+    m.cost = frame.view().size() + compressed.view().size() + mailbox::overhead;
+    m.frame = std::move(frame);
+    m.compressed = std::move(compressed);
+    bool schedule = false;
+    const auto r = sh.box.push(std::move(m), schedule);
+    if (r == send_result::dropped)
+        sh.counters->dropped_messages.fetch_add(1, std::memory_order_relaxed);
+    if (schedule)
+        asio::post(sh.executor, [&sh] { sh.drain_mail(); });
+    return r;
+}
+
+template <class H, class P>
+send_result engine<H, P>::post_mail(std::size_t shard, std::function<void()> fn, std::size_t cost) {
+    auto& sh = *shards_[shard];
+    mail m;
+    m.task = std::move(fn);
+    m.cost = cost + mailbox::overhead;
+    bool schedule = false;
+    const auto r = sh.box.push(std::move(m), schedule);
+    if (r == send_result::dropped)
+        sh.counters->dropped_messages.fetch_add(1, std::memory_order_relaxed);
+    if (schedule)
+        asio::post(sh.executor, [&sh] { sh.drain_mail(); });
+    return r;
+}
+
+} // namespace pier::ws::detail
+// ----- end <pier/ws/detail/impl/engine.hpp> -----
+// ----- end <pier/ws/detail/engine.hpp> -----
 
 
 namespace pier::ws {
 
-/// A `pier::server` whose handler is the WebSocket layer: it answers the opening handshake
-/// (including non-upgrade requests, see session.hpp's `on_http`), runs the frame loop of
-/// every connection and calls `Handler`'s hooks (session.hpp). Life cycle, thread safety and
-/// the run-time options are those of `pier::server`; `ws::options` adds the WebSocket ones.
-/// Deadlines: `ws::options` has the handshake and close deadlines and the automatic
-/// keep-alive (`ping_interval`, `pong_timeout`), which the server copies into the core's
-/// `timeouts.keepalive`/`keepalive_timeout`. `timeouts.idle` of server_options still closes
-/// connections with no traffic at all; answered pings count as traffic, so with pings on it
-/// only ends peers that stopped answering.
+/// What a WebSocket handler must provide: `on_message(session&, ws::message)`. The other hooks
+/// (session.hpp) are optional and checked where they are called.
+template <class H, class Session>
+concept handler = requires(H& h, Session& s, message m) {
+    h.on_message(s, m);
+};
+
+/// A `pier::server` whose connections are WebSocket sessions (session.hpp): one object per
+/// connection, owned by its shard (shard.hpp), driven by completion handlers with no
+/// coroutine frame while idle. It answers the opening handshake (and plain HTTP requests,
+/// through the handler's `on_http`), runs the frames, calls the handler's hooks, keeps
+/// connections alive with Pings and enforces every deadline from one sweep per shard.
+///
+/// Life cycle, thread safety and the run-time options are those of `pier::server`;
+/// `ws::options` adds the WebSocket ones. `stop()` sends every open session a 1001 Close
+/// ("server shutting down"), flushes what was queued, and finishes within
+/// `timeouts.shutdown`.
+///
+/// Policies: any accept, buffer and transport policy; a scheduler with shards
+/// (sched::per_thread, sched::shared_pool, sched::workers); backpressure chooses what a slow
+/// consumer gets (write/backpressure.hpp): `suspend` (default: sends answer `backpressure`
+/// past write_options::high_water and the session is closed at max_queued), `close`,
+/// `drop` (newest), `drop_oldest` or `latest` (per key).
 template <class Handler, class Policies = default_policies>
-class server : public pier::server<detail::adapter<Handler, Policies>, Policies> {
-    using base = pier::server<detail::adapter<Handler, Policies>, Policies>;
+class server : public pier::server<detail::engine<Handler, Policies>, Policies> {
+    using base = pier::server<detail::engine<Handler, Policies>, Policies>;
 
 public:
-    using session_type = session<Policies>;
+    using session_type = detail::session_for<Handler, Policies>;
     using transport_options = typename base::transport_options;
 
-    static_assert(
-        requires(Handler & h, session_type& s, message m) { h.on_message(s, m); },
-        "pier: a WebSocket handler needs `void on_message(pier::ws::session<Policies>&, "
-        "pier::ws::message)`");
+    static_assert(sharded_scheduler<typename Policies::scheduler>,
+                  "pier: ws::server needs a scheduler with shards (shard_executor(i)), as "
+                  "sched::per_thread, sched::shared_pool and sched::workers have");
+    static_assert(ws::handler<Handler, session_type>,
+                  "pier: a WebSocket handler needs `void on_message(Session&, "
+                  "pier::ws::message)` (Session: pier::ws::session<Policies, session_data>)");
 
     explicit server(server_options so = {}, options wo = {}, Handler h = {})
-        : base(with_keepalive(std::move(so), wo),
-               detail::adapter<Handler, Policies>(std::move(wo), std::move(h))) {}
+        : base(std::move(so), std::in_place, std::move(wo), std::move(h)) {}
     server(server_options so, transport_options to, options wo = {}, Handler h = {})
-        : base(with_keepalive(std::move(so), wo), std::move(to),
-               detail::adapter<Handler, Policies>(std::move(wo), std::move(h))) {}
+        : base(std::move(so), std::move(to), std::in_place, std::move(wo), std::move(h)) {}
     server(asio::io_context& ctx, server_options so, options wo = {}, Handler h = {})
-        : base(ctx, with_keepalive(std::move(so), wo),
-               detail::adapter<Handler, Policies>(std::move(wo), std::move(h))) {}
+        : base(ctx, std::move(so), std::in_place, std::move(wo), std::move(h)) {}
 
-    /// The user's handler (`handler()` is the adapter around it).
+    /// The user's handler (`handler()` is the engine around it).
     Handler& ws_handler() noexcept { return base::handler().handler(); }
     const options& ws_options() const noexcept {
         return const_cast<server*>(this)->base::handler().ws_options();
     }
 
-private:
-    static server_options with_keepalive(server_options so, const options& wo) {
-        so.timeouts.keepalive = wo.ping_interval;
-        so.timeouts.keepalive_timeout = wo.pong_timeout;
-        return so;
+    /// Runs `fn` on `shard` through its mailbox: bounded like sends from other threads
+    /// (`cost` bytes counted against options::mailbox_budget); answers like them.
+    send_result post_mail(std::size_t shard, std::function<void()> fn, std::size_t cost = 0) {
+        return base::handler().post_mail(shard, std::move(fn), cost);
+    }
+    /// Calls `fn(session&)` for every session of `shard`; call it on that shard (from a hook,
+    /// or in a function given to post_to_shard / on_every_shard).
+    template <class Fn> void for_each_session(std::size_t shard, Fn fn) {
+        base::handler().shard_at(shard).for_each([&](auto& s) {
+            if (s.state() != session_state::closed)
+                fn(static_cast<session_type&>(s));
+        });
+    }
+    /// Sessions of `shard` (on that shard).
+    std::size_t session_count(std::size_t shard) {
+        return base::handler().shard_at(shard).sessions;
     }
 };
 
 } // namespace pier::ws
 // ----- end <pier/ws/server.hpp> -----
-
-
-namespace pier::transport {
-
-/// WebSocket over `Inner`. Models transport_policy through `Inner` (it is `Inner` with a
-/// mark), so that `policies<websocket<…>>` is valid; the server unwraps it.
-template <class Inner = tcp> struct websocket : Inner {
-    using inner = Inner;
-    static constexpr bool is_websocket_layer = true;
-};
-
-} // namespace pier::transport
-
-namespace pier::ws::detail {
-
-template <class P> struct unwrap_layer { using type = P; };
-template <class Inner> struct unwrap_layer<transport::websocket<Inner>> { using type = Inner; };
-template <class Policies> struct unwrap_policies;
-template <class... Ps> struct unwrap_policies<pier::policies<Ps...>> {
-    using type = pier::policies<typename unwrap_layer<Ps>::type...>;
-};
-template <class T>
-concept websocket_layer = requires {
-    T::is_websocket_layer;
-};
-
-} // namespace pier::ws::detail
-
-namespace pier {
-
-/// `pier::server` over `transport::websocket<Inner>`: the WebSocket server over `Inner`.
-template <class Handler, class... Ps>
-requires ws::detail::websocket_layer<typename policies<Ps...>::transport>
-class server<Handler, policies<Ps...>>
-    : public ws::server<Handler, typename ws::detail::unwrap_policies<policies<Ps...>>::type> {
-    using ws::server<Handler, typename ws::detail::unwrap_policies<policies<Ps...>>::type>::server;
-};
-
-} // namespace pier
-// ----- end <pier/transport/websocket.hpp> -----
 // --- end WebSocket ---------------------------------------------------------------------------
 // ----- end <pier/pier.hpp> -----
 
 // pier's internal macros end here.
-#undef PIER_DETAIL_HOOK
+#undef PIER_DETAIL_HOOK_CONCEPTS
+#undef PIER_DETAIL_HOOK_CALL

@@ -10,6 +10,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "support.hpp"
+#include "ws_client.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -37,103 +38,30 @@ using namespace std::chrono_literals;
 using std::chrono::milliseconds;
 using steady = std::chrono::steady_clock;
 
-struct frame {
-    unsigned opcode = 0;
-    std::string payload;
-};
+using pier_test::frame;
 
-/// A blocking WebSocket client over a loopback TCP socket; every wait is bounded.
-class client {
+/// A WebSocket client already through its handshake.
+class client : public pier_test::ws_client {
 public:
-    explicit client(std::uint16_t port) {
-        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(port);
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        BOOST_REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-        const std::string req = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                                "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-                                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
-        write_all(req);
-        while (in_.find("\r\n\r\n") == std::string::npos)
-            BOOST_REQUIRE_MESSAGE(fill(10s), "no handshake response");
-        const auto end = in_.find("\r\n\r\n") + 4;
-        BOOST_REQUIRE(in_.starts_with("HTTP/1.1 101"));
-        in_.erase(0, end);
+    explicit client(std::uint16_t port)
+        : ws_client(asio::ip::tcp::endpoint(asio::ip::address_v4::loopback(), port)) {
+        BOOST_REQUIRE_MESSAGE(open(), "no handshake response");
     }
-    ~client() {
-        if (fd_ >= 0)
-            ::close(fd_);
-    }
-
     /// The next frame, or nullopt on EOF/timeout (`eof()` tells which).
     std::optional<frame> next(milliseconds limit) {
-        const auto deadline = steady::now() + limit;
-        for (;;) {
-            if (auto f = parse())
-                return f;
-            const auto left = std::chrono::duration_cast<milliseconds>(deadline - steady::now());
-            if (left <= 0ms || !fill(left))
-                return std::nullopt;
+        auto f = read_frame(limit);
+        if (!f) {
+            const auto st = read_more(milliseconds(0));
+            eof_ = eof_ || st == pier_test::io::eof || st == pier_test::io::reset;
         }
+        return f;
     }
     void send(unsigned opcode, std::string_view payload) {
-        std::string f;
-        f += static_cast<char>(0x80 | opcode);
-        f += static_cast<char>(0x80 | payload.size()); // tests send < 126 bytes
-        const char key[4] = {0x11, 0x22, 0x33, 0x44};
-        f.append(key, 4);
-        for (std::size_t i = 0; i < payload.size(); ++i)
-            f += static_cast<char>(payload[i] ^ key[i % 4]);
-        write_all(f);
+        BOOST_REQUIRE(send_frame(opcode, payload));
     }
     bool eof() const noexcept { return eof_; }
 
 private:
-    void write_all(std::string_view d) {
-        while (!d.empty()) {
-            const auto n = ::send(fd_, d.data(), d.size(), MSG_NOSIGNAL);
-            BOOST_REQUIRE(n > 0);
-            d.remove_prefix(static_cast<std::size_t>(n));
-        }
-    }
-    bool fill(milliseconds limit) {
-        pollfd p{fd_, POLLIN, 0};
-        if (::poll(&p, 1, static_cast<int>(limit.count())) <= 0)
-            return false;
-        char buf[4096];
-        const auto n = ::recv(fd_, buf, sizeof buf, 0);
-        if (n <= 0) {
-            eof_ = true;
-            return false;
-        }
-        in_.append(buf, static_cast<std::size_t>(n));
-        return true;
-    }
-    std::optional<frame> parse() {
-        if (in_.size() < 2)
-            return std::nullopt;
-        const auto b0 = static_cast<unsigned char>(in_[0]);
-        const auto b1 = static_cast<unsigned char>(in_[1]);
-        BOOST_REQUIRE((b1 & 0x80) == 0); // server frames are unmasked
-        std::size_t len = b1 & 0x7f, off = 2;
-        if (len == 126) {
-            if (in_.size() < 4)
-                return std::nullopt;
-            len = (static_cast<unsigned char>(in_[2]) << 8) | static_cast<unsigned char>(in_[3]);
-            off = 4;
-        }
-        BOOST_REQUIRE(len != 127);
-        if (in_.size() < off + len)
-            return std::nullopt;
-        frame f{b0 & 0x0fu, in_.substr(off, len)};
-        in_.erase(0, off + len);
-        return f;
-    }
-
-    int fd_ = -1;
-    std::string in_;
     bool eof_ = false;
 };
 
@@ -195,7 +123,7 @@ BOOST_AUTO_TEST_CASE(answered_pings_keep_a_silent_connection_open) {
     while (steady::now() < until) {
         auto f = c.next(2s);
         BOOST_REQUIRE_MESSAGE(f.has_value(), "connection ended or went silent");
-        BOOST_TEST(f->opcode == 0x9u);
+        BOOST_TEST(f->op() == 0x9u);
         BOOST_TEST(f->payload.empty());
         ++pings;
         c.send(0xA, f->payload);
@@ -206,11 +134,11 @@ BOOST_AUTO_TEST_CASE(answered_pings_keep_a_silent_connection_open) {
     for (;;) {
         auto f = c.next(5s);
         BOOST_REQUIRE(f.has_value());
-        if (f->opcode == 0x9) {
+        if (f->op() == 0x9) {
             c.send(0xA, f->payload);
             continue;
         }
-        BOOST_TEST(f->opcode == 0x1u);
+        BOOST_TEST(f->op() == 0x1u);
         BOOST_TEST(f->payload == "still here");
         break;
     }
@@ -228,7 +156,7 @@ BOOST_AUTO_TEST_CASE(data_counts_as_an_answer) {
         c.send(0x1, "tick");
         auto f = c.next(2s);
         BOOST_REQUIRE(f.has_value());
-        BOOST_TEST(f->opcode == 0x1u);
+        BOOST_TEST(f->op() == 0x1u);
         std::this_thread::sleep_for(50ms);
     }
     BOOST_TEST(s.srv.stats().timeouts == 0u);
@@ -241,13 +169,13 @@ BOOST_AUTO_TEST_CASE(unanswered_ping_closes_the_connection) {
     const auto t0 = steady::now();
     auto f = c.next(5s);
     BOOST_REQUIRE(f.has_value());
-    BOOST_TEST(f->opcode == 0x9u);
+    BOOST_TEST(f->op() == 0x9u);
     // No Pong: the server closes within pong_timeout (plus sweep resolution; generous bound).
     for (;;) {
         auto g = c.next(10s);
         if (!g)
             break;
-        BOOST_TEST(g->opcode == 0x9u); // nothing but pings before the close
+        BOOST_TEST(g->op() == 0x9u); // nothing but pings before the close
     }
     BOOST_TEST(c.eof());
     BOOST_TEST((steady::now() - t0) >= 250ms);

@@ -35,9 +35,9 @@ public:
     virtual void post_expire(std::error_code why) = 0;
     /// Thread-safe: tells the connection that the server is stopping.
     virtual void post_shutdown() = 0;
-    /// Thread-safe: asks the connection, on its own executor, to run its keep-alive hook
-    /// (e.g. send a WebSocket Ping). Only called while `keepalive_armed` is set.
-    virtual void post_keepalive() = 0;
+    /// Thread-safe: asks a connection that holds a read buffer for a speculative read, but
+    /// received nothing for a sweep period, to give the buffer back and wait for readiness.
+    virtual void post_park() = 0;
 
     enum class phase : int { none, handshake, linger, shutdown };
 
@@ -46,12 +46,8 @@ public:
     std::atomic<std::int64_t> write_stall_since_ms{0}; // 0: nothing queued
     std::atomic<std::int64_t> phase_deadline_ms{0};    // 0: none
     std::atomic<phase> phase_kind{phase::none};
-    /// Keep-alive (timeouts.keepalive): set while a protocol layer has a hook to probe the
-    /// peer with. `keepalive_sent_ms` is when the last probe went out, 0 once input arrived
-    /// after it (the read path clears it).
-    std::atomic<bool> keepalive_armed{false};
-    std::atomic<std::int64_t> last_read_ms{coarse_now_ms()};
-    std::atomic<std::int64_t> keepalive_sent_ms{0};
+    /// A speculative read holds a buffer (parked by the sweep after a quiet period).
+    std::atomic<bool> busy_reading{false};
 
     shard* shard_ = nullptr;
     connection_base* prev_ = nullptr;
@@ -60,8 +56,8 @@ public:
 
 /// Counters of one shard; summed by `server::stats()`.
 struct alignas(64) shard_counters {
-    std::atomic<std::uint64_t> accepted{0}, closed{0}, rejected{0}, bytes_in{0}, bytes_out{0},
-        timeouts{0}, slow_consumers{0}, dropped_messages{0}, handshake_failures{0},
+    std::atomic<std::uint64_t> accepted{0}, closed{0}, rejected{0}, refused{0}, bytes_in{0},
+        bytes_out{0}, timeouts{0}, slow_consumers{0}, dropped_messages{0}, handshake_failures{0},
         handler_errors{0}, accept_errors{0};
 
     static void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
@@ -109,11 +105,9 @@ struct shard {
             f(*c);
     }
 
-    /// One sweep: ends every connection whose deadline passed, and probes those that were
-    /// silent for `keepalive`.
+    /// One sweep: ends every connection whose deadline passed.
     void sweep(const timeout_options& t, std::int64_t now) {
         const auto idle = t.idle.count(), read = t.read.count(), write = t.write.count();
-        const auto ka = t.keepalive.count(), ka_wait = t.keepalive_timeout.count();
         for_each([&](connection_base& c) {
             std::error_code why;
             auto pd = c.phase_deadline_ms.load(std::memory_order_relaxed);
@@ -138,22 +132,11 @@ struct shard {
             } else if (idle > 0 &&
                        now - c.last_activity_ms.load(std::memory_order_relaxed) >= idle) {
                 why = error::idle_timeout;
-            } else if (ka > 0 && c.keepalive_armed.load(std::memory_order_relaxed)) {
-                // A probe is outstanding until input arrives (any input: a Pong, or data that
-                // was in flight). Silence on the read side is what counts: a server that keeps
-                // writing to a dead peer would otherwise never find out.
-                if (auto sent = c.keepalive_sent_ms.load(std::memory_order_relaxed); sent != 0) {
-                    // While output is queued the probe may still be waiting behind it: the
-                    // wait counts from when the queue was last seen empty (a peer that stopped
-                    // reading is the write timeout's case).
-                    if (c.write_stall_since_ms.load(std::memory_order_relaxed) != 0)
-                        c.keepalive_sent_ms.store(now, std::memory_order_relaxed);
-                    else if (ka_wait > 0 && now - sent >= ka_wait)
-                        why = error::keepalive_timeout;
-                } else if (now - c.last_read_ms.load(std::memory_order_relaxed) >= ka) {
-                    c.keepalive_sent_ms.store(now, std::memory_order_relaxed);
-                    c.post_keepalive();
-                }
+            } else if (c.busy_reading.load(std::memory_order_relaxed) &&
+                       now - c.last_activity_ms.load(std::memory_order_relaxed) >=
+                           t.resolution.count()) {
+                c.busy_reading.store(false, std::memory_order_relaxed);
+                c.post_park();
             }
             if (why)
                 c.post_expire(why);
@@ -190,6 +173,7 @@ struct server_core {
             s.accepted += get(c.accepted);
             s.closed += get(c.closed);
             s.rejected += get(c.rejected);
+            s.refused += get(c.refused);
             s.bytes_in += get(c.bytes_in);
             s.bytes_out += get(c.bytes_out);
             s.timeouts += get(c.timeouts);

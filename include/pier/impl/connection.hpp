@@ -120,30 +120,47 @@ template <class P> std::error_code connection<P>::end_read(std::error_code ec, s
 template <class P> asio::awaitable<std::error_code> connection<P>::read() {
     if (auto settled = begin_read())
         co_return *settled;
+    // The caller's cancellation (`co_await (c.read() || timer.async_wait(…))`) reaches the
+    // wait in flight: the read then ends with operation_aborted and the connection lives on.
+    auto cs = co_await asio::this_coro::cancellation_state;
+    auto parent = cs.slot();
+    if (parent.is_connected())
+        parent.assign([this](asio::cancellation_type t) { read_cancel_.emit(t); });
     arm_read();
     std::error_code ec;
     std::size_t n = 0;
     if constexpr (!buffer_policy_type::holds_storage_when_idle) {
-        bool ready = transport_type::buffered_input(stream_);
         for (;;) {
-            if (!ready) {
-                // Nothing buffered: the block goes back to the pool for the wait, so an idle
-                // connection holds none (16 KiB each, most of an idle WebSocket's memory).
-                buffer_.release_if_empty();
-                auto [wec] = co_await transport_type::socket(stream_).async_wait(
-                    asio::socket_base::wait_read,
+            if (busy_ || transport_type::buffered_input(stream_)) {
+                // Busy: keep the block and read speculatively (one recv, no epoll_ctl);
+                // the sweep parks the connection once it was quiet for a sweep period.
+                mark_busy_reading(true);
+                auto [rec, rn] = co_await stream_.async_read_some(
+                    buffer_.prepare(),
                     asio::bind_cancellation_slot(read_cancel_.slot(), use_tuple));
-                if (wec) {
-                    ec = wec;
-                    break;
+                mark_busy_reading(false);
+                if (rec == asio::error::operation_aborted && parking_ && !close_requested_ &&
+                    state_ == state::open && !shutting_down_) {
+                    parking_ = false;
+                    busy_ = false;
+                    continue; // park: give the block back and wait for readiness
                 }
-            }
-            ready = false;
-            n = transport_type::try_read_some(stream_, buffer_.prepare(), ec);
-            if (ec != asio::error::would_block)
+                parking_ = false;
+                ec = rec;
+                n = rn;
                 break;
-            ec.clear();
+            }
+            // Idle: the block goes back to the pool for the wait, so an idle connection holds
+            // none (16 KiB each, most of an idle connection's memory).
             buffer_.release_if_empty();
+            auto [wec] = co_await transport_type::socket(stream_).async_wait(
+                asio::socket_base::wait_read,
+                asio::bind_cancellation_slot(read_cancel_.slot(), use_tuple));
+            if (wec) {
+                ec = wec;
+                break;
+            }
+            busy_ = true;
         }
     } else {
         auto [rec, rn] = co_await stream_.async_read_some(
@@ -151,6 +168,8 @@ template <class P> asio::awaitable<std::error_code> connection<P>::read() {
         ec = rec;
         n = rn;
     }
+    if (parent.is_connected())
+        parent.clear();
     co_return end_read(ec, n);
 }
 
@@ -172,41 +191,47 @@ template <class P> void connection<P>::loop_read() {
         }
         arm_read();
         if constexpr (!buffer_policy_type::holds_storage_when_idle) {
-            if (transport_type::buffered_input(stream_))
-                return loop_readable({});
-            buffer_.release_if_empty();
-            transport_type::socket(stream_).async_wait(
-                asio::socket_base::wait_read,
-                asio::bind_cancellation_slot(read_cancel_.slot(),
-                                             [this](std::error_code ec) { loop_readable(ec); }));
-        } else {
-            stream_.async_read_some(
-                buffer_.prepare(),
-                asio::bind_cancellation_slot(
-                    read_cancel_.slot(),
-                    [this](std::error_code ec, std::size_t n) { loop_on_read(ec, n); }));
+            if (!busy_ && !transport_type::buffered_input(stream_)) {
+                buffer_.release_if_empty();
+                transport_type::socket(stream_).async_wait(
+                    asio::socket_base::wait_read,
+                    asio::bind_cancellation_slot(
+                        read_cancel_.slot(), [this](std::error_code ec) { loop_readable(ec); }));
+                return;
+            }
+            mark_busy_reading(true);
         }
+        // Busy (or a fixed buffer): read speculatively into the held buffer: one recv when
+        // data is there, no epoll_ctl.
+        stream_.async_read_some(buffer_.prepare(),
+                                asio::bind_cancellation_slot(
+                                    read_cancel_.slot(), [this](std::error_code ec, std::size_t n) {
+                                        loop_on_read(ec, n);
+                                    }));
         return;
     }
 }
 
 template <class P> void connection<P>::loop_readable(std::error_code ec) {
-    std::size_t n = 0;
-    if (!ec) {
-        n = transport_type::try_read_some(stream_, buffer_.prepare(), ec);
-        if (ec == asio::error::would_block) {
-            buffer_.release_if_empty();
-            transport_type::socket(stream_).async_wait(
-                asio::socket_base::wait_read,
-                asio::bind_cancellation_slot(read_cancel_.slot(),
-                                             [this](std::error_code e) { loop_readable(e); }));
-            return;
-        }
-    }
-    loop_on_read(ec, n);
+    if (ec)
+        return loop_on_read(ec, 0);
+    // Readable after an idle wait: busy again, and the speculative read finds the data.
+    busy_ = true;
+    reading_ = false;
+    loop_read();
 }
 
 template <class P> void connection<P>::loop_on_read(std::error_code ec, std::size_t n) {
+    if constexpr (!buffer_policy_type::holds_storage_when_idle) {
+        mark_busy_reading(false);
+        if (ec == asio::error::operation_aborted && parking_) {
+            parking_ = false;
+            busy_ = false;
+            reading_ = false;
+            return loop_read(); // parked: the block goes back, a readiness wait follows
+        }
+        parking_ = false;
+    }
     if (auto e = end_read(ec, n))
         return loop_end(e);
     if (loop_dispatch())
@@ -579,9 +604,6 @@ template <class P> void connection<P>::fail(std::error_code why) noexcept {
     queue_.clear();
     write_stall_since_ms.store(0, std::memory_order_relaxed);
     phase_deadline_ms.store(0, std::memory_order_relaxed);
-    keepalive_armed.store(false, std::memory_order_relaxed);
-    keepalive_probe_ = nullptr;
-    keepalive_ctx_ = nullptr;
     wake_drain();
 }
 
@@ -613,12 +635,14 @@ template <class P> void connection<P>::post_expire(std::error_code why) {
         asio::post(executor_, [self = std::move(self), why] { self->expire(why); });
 }
 
-template <class P> void connection<P>::post_keepalive() {
+template <class P> void connection<P>::post_park() {
     if (auto self = this->weak_from_this().lock())
         asio::post(executor_, [self = std::move(self)] {
-            if (!self->keepalive_probe_ || !self->is_open() ||
-                !self->keepalive_probe_(self->keepalive_ctx_))
-                self->keepalive_sent_ms.store(0, std::memory_order_relaxed);
+            if (self->busy_ && self->reading_ && self->buffer_.data().empty() &&
+                self->state_ == state::open && !self->close_requested_) {
+                self->parking_ = true;
+                self->read_cancel_.emit(asio::cancellation_type::terminal);
+            }
         });
 }
 

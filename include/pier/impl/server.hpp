@@ -86,17 +86,54 @@ server<H, P>::server(asio::io_context& context, server_options options, transpor
     init();
 }
 
+template <class H, class P>
+template <class... Args>
+server<H, P>::server(server_options options, std::in_place_t, Args&&... args)
+    : core_(std::move(options)), handler_(std::forward<Args>(args)...),
+      transport_(transport_options{}),
+      sched_(core_.options.threads ? core_.options.threads
+                                   : std::max(1u, std::thread::hardware_concurrency()),
+             core_.options.workers) {
+    init();
+}
+
+template <class H, class P>
+template <class... Args>
+server<H, P>::server(server_options options, transport_options transport, std::in_place_t,
+                     Args&&... args)
+    : core_(std::move(options)), handler_(std::forward<Args>(args)...), transport_(transport),
+      sched_(core_.options.threads ? core_.options.threads
+                                   : std::max(1u, std::thread::hardware_concurrency()),
+             core_.options.workers) {
+    init();
+}
+
+template <class H, class P>
+template <class... Args>
+server<H, P>::server(asio::io_context& context, server_options options, std::in_place_t,
+                     Args&&... args)
+    : core_(std::move(options)), handler_(std::forward<Args>(args)...),
+      transport_(transport_options{}), sched_(context, core_.options.workers) {
+    init();
+}
+
 template <class H, class P> void server<H, P>::init() {
     core_.max_connections = core_.options.max_connections ? core_.options.max_connections
                                                           : detail::default_max_connections();
     for (std::size_t i = 0; i < sched_.size(); ++i)
         core_.shards.push_back(std::make_unique<detail::shard>());
     core_.on_drained = [this] { finish_stop(); };
+    if constexpr (owns_connections)
+        handler_.attach(core_, sched_, transport_);
 }
 
 template <class H, class P> server<H, P>::~server() {
     stop();
     wait();
+    // Objects the handler owns hold sockets of the scheduler's io_contexts, which are
+    // destroyed before the handler: free them first.
+    if constexpr (owns_connections)
+        handler_.detach();
     if (spare_fd_ >= 0)
         ::close(spare_fd_);
 }
@@ -188,7 +225,7 @@ template <class H, class P> void server<H, P>::start() {
     for (auto& l : listeners_)
         asio::co_spawn(l->acceptor.get_executor(), accept_loop(*l), asio::detached);
     for (std::size_t i = 0; i < core_.shards.size(); ++i) {
-        sweepers_.push_back(std::make_unique<sweeper>(asio::make_strand(sched_.context(i))));
+        sweepers_.push_back(std::make_unique<sweeper>(asio::any_io_executor(shard_executor(i))));
         asio::co_spawn(sweepers_.back()->timer.get_executor(), sweep_loop(i), asio::detached);
     }
     control_.emplace(asio::make_strand(sched_.context(0)));
@@ -264,7 +301,12 @@ template <class H, class P> asio::awaitable<void> server<H, P>::accept_loop(list
             accept_type::local_placement
                 ? l.slot
                 : next_slot_.fetch_add(1, std::memory_order_relaxed) % sched_.size();
-        auto ex = sched_.make_executor(slot);
+        auto ex = [&] {
+            if constexpr (owns_connections)
+                return sched_.shard_executor(slot);
+            else
+                return sched_.make_executor(slot);
+        }();
         asio::ip::tcp::endpoint peer;
         auto [ec, socket] = co_await l.acceptor.async_accept(ex, peer, use_tuple);
         if (core_.stopping.load(std::memory_order_acquire) || !l.acceptor.is_open()) {
@@ -294,6 +336,27 @@ template <class H, class P> asio::awaitable<void> server<H, P>::accept_loop(list
             continue;
         }
         backoff = std::chrono::milliseconds(0);
+        // Admission: the handler may refuse a peer before TLS or HTTP cost anything.
+        if constexpr (detail::has_on_accept<H, const asio::ip::tcp::endpoint&>) {
+            static_assert(
+                requires(H & h, const asio::ip::tcp::endpoint& e) {
+                    { h.on_accept(e) } -> std::convertible_to<bool>;
+                },
+                "pier: the handler's on_accept must be callable as "
+                "bool on_accept(const asio::ip::tcp::endpoint&)");
+            bool admit = false;
+            try {
+                admit = handler_.on_accept(std::as_const(peer));
+            } catch (...) {
+                detail::shard_counters::add(counters.handler_errors);
+            }
+            if (!admit) {
+                std::error_code ignored;
+                socket.close(ignored);
+                detail::shard_counters::add(counters.refused);
+                continue;
+            }
+        }
         if (core_.active.load(std::memory_order_relaxed) >= core_.max_connections) {
             reject(socket, make_error_code(error::connection_limit));
             detail::shard_counters::add(counters.rejected);
@@ -311,17 +374,21 @@ template <class H, class P> asio::awaitable<void> server<H, P>::accept_loop(list
             co_return;
         }
         detail::shard_counters::add(counters.accepted);
-        auto c = std::make_shared<connection_type>(
-            core_, *core_.shards[slot], sched_, transport_, std::move(socket), peer,
-            core_.next_id.fetch_add(1, std::memory_order_relaxed));
-        // Listed only now that a shared_ptr owns it: stop() and the sweeper reach it through
-        // weak_from_this() under the shard's lock. One listed after stop() walked the shard
-        // sees core_.stopping when it starts serving.
-        core_.shards[slot]->insert(c.get());
-        asio::dispatch(ex, [c = std::move(c), this]() mutable {
-            auto& conn = *c;
-            conn.start(handler_, std::move(c));
-        });
+        if constexpr (owns_connections) {
+            handler_.adopt(slot, std::move(socket), std::as_const(peer));
+        } else {
+            auto c = std::make_shared<connection_type>(
+                core_, *core_.shards[slot], sched_, transport_, std::move(socket), peer,
+                core_.next_id.fetch_add(1, std::memory_order_relaxed));
+            // Listed only now that a shared_ptr owns it: stop() and the sweeper reach it
+            // through weak_from_this() under the shard's lock. One listed after stop() walked
+            // the shard sees core_.stopping when it starts serving.
+            core_.shards[slot]->insert(c.get());
+            asio::dispatch(ex, [c = std::move(c), this]() mutable {
+                auto& conn = *c;
+                conn.start(handler_, std::move(c));
+            });
+        }
     }
 }
 
@@ -360,7 +427,10 @@ template <class H, class P> asio::awaitable<void> server<H, P>::sweep_loop(std::
         auto [ec] = co_await t.async_wait(use_tuple);
         if (ec || finished_.load(std::memory_order_acquire))
             co_return;
-        sh.sweep(core_.options.timeouts, detail::coarse_now_ms());
+        const auto now = detail::coarse_now_ms();
+        sh.sweep(core_.options.timeouts, now);
+        if constexpr (owns_connections)
+            handler_.sweep(i, now);
     }
 }
 
@@ -380,6 +450,9 @@ template <class H, class P> void server<H, P>::stop() noexcept {
         });
     for (auto& sh : core_.shards)
         sh->for_each([](detail::connection_base& c) { c.post_shutdown(); });
+    if constexpr (owns_connections)
+        for (std::size_t i = 0; i < core_.shards.size(); ++i)
+            post_to_shard(i, [this, i] { handler_.begin_shutdown(i); });
     // A last resort should a handler not return after its connection was closed at the
     // shutdown deadline.
     asio::post(*control_, [this] {

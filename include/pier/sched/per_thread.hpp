@@ -52,6 +52,8 @@ struct per_thread {
     std::size_t size() const noexcept { return contexts_.size(); }
     asio::io_context& context(std::size_t i) noexcept { return *contexts_[i % contexts_.size()]; }
     executor_type make_executor(std::size_t i) noexcept { return context(i).get_executor(); }
+    /// Shard i is event-loop thread i.
+    executor_type shard_executor(std::size_t i) noexcept { return make_executor(i); }
     bool owns_threads() const noexcept { return !owned_.empty(); }
 
     /// Starts one thread per owned io_context. They run until `stop()`.

@@ -29,9 +29,13 @@ struct shared_pool {
     explicit shared_pool(std::size_t threads, const worker_options& = {})
         : threads_wanted_(threads == 0 ? 1 : threads),
           owned_(std::make_unique<asio::io_context>(static_cast<int>(threads_wanted_))),
-          context_(owned_.get()) {}
+          context_(owned_.get()) {
+        make_shards();
+    }
     shared_pool(asio::io_context& external, const worker_options& = {})
-        : threads_wanted_(1), context_(&external) {}
+        : threads_wanted_(1), context_(&external) {
+        make_shards();
+    }
     shared_pool(const shared_pool&) = delete;
     shared_pool& operator=(const shared_pool&) = delete;
     ~shared_pool() {
@@ -42,6 +46,9 @@ struct shared_pool {
     std::size_t size() const noexcept { return threads_wanted_; }
     asio::io_context& context(std::size_t) noexcept { return *context_; }
     executor_type make_executor(std::size_t) { return asio::make_strand(context_->get_executor()); }
+    /// Shard i is a strand of its own (one per thread): any pool thread may run it, never two
+    /// at once.
+    executor_type shard_executor(std::size_t i) { return shards_[i % shards_.size()]; }
     bool owns_threads() const noexcept { return owned_ != nullptr; }
 
     void start() {
@@ -67,11 +74,17 @@ struct shared_pool {
     }
 
 private:
+    void make_shards() {
+        for (std::size_t i = 0; i < threads_wanted_; ++i)
+            shards_.push_back(asio::make_strand(context_->get_executor()));
+    }
+
     std::size_t threads_wanted_;
     std::unique_ptr<asio::io_context> owned_;
     asio::io_context* context_;
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard_;
     std::vector<std::thread> threads_;
+    std::vector<executor_type> shards_;
 };
 
 } // namespace pier::sched

@@ -30,6 +30,8 @@ template <class Loops> struct workers {
     std::size_t size() const noexcept { return loops_.size(); }
     asio::io_context& context(std::size_t i) noexcept { return loops_.context(i); }
     executor_type make_executor(std::size_t i) { return loops_.make_executor(i); }
+    executor_type shard_executor(std::size_t i) requires requires(Loops& l) { l.shard_executor(i); }
+    { return loops_.shard_executor(i); }
     bool owns_threads() const noexcept { return loops_.owns_threads(); }
     void start() { loops_.start(); }
     /// Finishes the blocking work under way (its replies still go out), then stops the loops.

@@ -31,4 +31,20 @@ struct close {
     static constexpr backpressure_action action = backpressure_action::close;
 };
 
+/// WebSocket sessions only: the oldest whole messages that were not yet written are dropped
+/// to make room (a message of which a byte reached the kernel is always finished), so a slow
+/// consumer gets the newest data. Counted as dropped messages.
+struct drop_oldest {
+    using category = pier::category::backpressure;
+    static constexpr backpressure_action action = backpressure_action::drop_oldest;
+};
+
+/// WebSocket sessions only: a message sent with a key (e.g. a topic's hash) replaces the
+/// queued, unwritten message with the same key (the consumer gets only the latest state of
+/// each key); then, if still short of room, as drop_oldest.
+struct latest {
+    using category = pier::category::backpressure;
+    static constexpr backpressure_action action = backpressure_action::latest;
+};
+
 } // namespace pier::backpressure

@@ -55,9 +55,31 @@ struct options {
     /// the handler's `accept` hook picks one.
     std::vector<std::string> subprotocols{};
     /// permessage-deflate (RFC 7692): enabled by default with a 4 KiB window both ways,
-    /// about 50 KiB of zlib state per connection while compressing, allocated on first use.
+    /// about 50 KiB of zlib state per connection while compressing, allocated on first use
+    /// and kept (context takeover) for as long as the connection lives. For many connections,
+    /// set `deflate.server_no_context_takeover` and `deflate.client_no_context_takeover`:
+    /// the zlib state then exists only while a message is compressed or decompressed (an
+    /// idle connection holds none), and broadcasts prepared with compression
+    /// (`prepare(op, payload, true)`) are compressed once and shared by every such session.
     /// `deflate_options::for_memory_budget(bytes)` picks settings for a per-connection bound.
     deflate_options deflate{};
+    /// A message that started arriving must be complete within this (from its first byte to
+    /// its last fragment), else the connection is failed with 1008: a client trickling
+    /// fragments or bytes cannot hold an assembly buffer or its connection forever
+    /// (slow-loris). Default 30 s. Zero disables it.
+    std::chrono::milliseconds message_timeout{std::chrono::seconds(30)};
+    /// Bytes that the partly received messages of one shard may hold in assembly buffers
+    /// (fragmented, compressed, or larger than the read buffer); a session whose message
+    /// would pass it is failed with 1013 (try again later). Default 64 MiB per shard, so
+    /// that many clients each sending a message just under max_message_size slowly cannot
+    /// pin max_message_size times the connection count. Zero: no shared bound (each message
+    /// is still bounded by limits and deflate.max_message_size).
+    std::size_t assembly_budget = std::size_t{64} << 20;
+    /// Bytes that sends from other threads (session_handle, cross-thread broadcasts) may have
+    /// waiting in one shard's mailbox. Checked by the sender: past half of it a send answers
+    /// `backpressure`, past all of it `dropped`, so a producer thread faster than the shard
+    /// cannot grow memory without bound. Default 64 MiB per shard.
+    std::size_t mailbox_budget = std::size_t{64} << 20;
     /// Outgoing messages smaller than this are sent uncompressed even when deflate was
     /// negotiated (RFC 7692 allows either per message): below ~64 bytes deflate's framing
     /// overhead eats the gain and the CPU is wasted. Default 64.

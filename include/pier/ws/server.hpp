@@ -11,65 +11,91 @@
 //
 // `wss://` is the same server over the TLS transport:
 //     pier::ws::server<echo, pier::policies<pier::transport::tls>> srv(opts, tls_opts, ws_opts);
-// or, spelled as a transport stack (see transport/websocket.hpp):
-//     pier::server<echo, pier::policies<pier::transport::websocket<pier::transport::tls>>> …
 #pragma once
 
+#include <pier/concepts.hpp>
 #include <pier/fwd.hpp>
 #include <pier/options.hpp>
 #include <pier/policies.hpp>
 #include <pier/server.hpp>
-#include <pier/ws/detail/adapter.hpp>
+#include <pier/shard.hpp>
+#include <pier/ws/detail/engine.hpp>
 #include <pier/ws/options.hpp>
 #include <pier/ws/session.hpp>
 
+#include <cstddef>
+#include <functional>
 #include <utility>
 
 namespace pier::ws {
 
-/// A `pier::server` whose handler is the WebSocket layer: it answers the opening handshake
-/// (including non-upgrade requests, see session.hpp's `on_http`), runs the frame loop of
-/// every connection and calls `Handler`'s hooks (session.hpp). Life cycle, thread safety and
-/// the run-time options are those of `pier::server`; `ws::options` adds the WebSocket ones.
-/// Deadlines: `ws::options` has the handshake and close deadlines and the automatic
-/// keep-alive (`ping_interval`, `pong_timeout`), which the server copies into the core's
-/// `timeouts.keepalive`/`keepalive_timeout`. `timeouts.idle` of server_options still closes
-/// connections with no traffic at all; answered pings count as traffic, so with pings on it
-/// only ends peers that stopped answering.
+/// What a WebSocket handler must provide: `on_message(session&, ws::message)`. The other hooks
+/// (session.hpp) are optional and checked where they are called.
+template <class H, class Session>
+concept handler = requires(H& h, Session& s, message m) {
+    h.on_message(s, m);
+};
+
+/// A `pier::server` whose connections are WebSocket sessions (session.hpp): one object per
+/// connection, owned by its shard (shard.hpp), driven by completion handlers with no
+/// coroutine frame while idle. It answers the opening handshake (and plain HTTP requests,
+/// through the handler's `on_http`), runs the frames, calls the handler's hooks, keeps
+/// connections alive with Pings and enforces every deadline from one sweep per shard.
+///
+/// Life cycle, thread safety and the run-time options are those of `pier::server`;
+/// `ws::options` adds the WebSocket ones. `stop()` sends every open session a 1001 Close
+/// ("server shutting down"), flushes what was queued, and finishes within
+/// `timeouts.shutdown`.
+///
+/// Policies: any accept, buffer and transport policy; a scheduler with shards
+/// (sched::per_thread, sched::shared_pool, sched::workers); backpressure chooses what a slow
+/// consumer gets (write/backpressure.hpp): `suspend` (default: sends answer `backpressure`
+/// past write_options::high_water and the session is closed at max_queued), `close`,
+/// `drop` (newest), `drop_oldest` or `latest` (per key).
 template <class Handler, class Policies = default_policies>
-class server : public pier::server<detail::adapter<Handler, Policies>, Policies> {
-    using base = pier::server<detail::adapter<Handler, Policies>, Policies>;
+class server : public pier::server<detail::engine<Handler, Policies>, Policies> {
+    using base = pier::server<detail::engine<Handler, Policies>, Policies>;
 
 public:
-    using session_type = session<Policies>;
+    using session_type = detail::session_for<Handler, Policies>;
     using transport_options = typename base::transport_options;
 
-    static_assert(
-        requires(Handler & h, session_type& s, message m) { h.on_message(s, m); },
-        "pier: a WebSocket handler needs `void on_message(pier::ws::session<Policies>&, "
-        "pier::ws::message)`");
+    static_assert(sharded_scheduler<typename Policies::scheduler>,
+                  "pier: ws::server needs a scheduler with shards (shard_executor(i)), as "
+                  "sched::per_thread, sched::shared_pool and sched::workers have");
+    static_assert(ws::handler<Handler, session_type>,
+                  "pier: a WebSocket handler needs `void on_message(Session&, "
+                  "pier::ws::message)` (Session: pier::ws::session<Policies, session_data>)");
 
     explicit server(server_options so = {}, options wo = {}, Handler h = {})
-        : base(with_keepalive(std::move(so), wo),
-               detail::adapter<Handler, Policies>(std::move(wo), std::move(h))) {}
+        : base(std::move(so), std::in_place, std::move(wo), std::move(h)) {}
     server(server_options so, transport_options to, options wo = {}, Handler h = {})
-        : base(with_keepalive(std::move(so), wo), std::move(to),
-               detail::adapter<Handler, Policies>(std::move(wo), std::move(h))) {}
+        : base(std::move(so), std::move(to), std::in_place, std::move(wo), std::move(h)) {}
     server(asio::io_context& ctx, server_options so, options wo = {}, Handler h = {})
-        : base(ctx, with_keepalive(std::move(so), wo),
-               detail::adapter<Handler, Policies>(std::move(wo), std::move(h))) {}
+        : base(ctx, std::move(so), std::in_place, std::move(wo), std::move(h)) {}
 
-    /// The user's handler (`handler()` is the adapter around it).
+    /// The user's handler (`handler()` is the engine around it).
     Handler& ws_handler() noexcept { return base::handler().handler(); }
     const options& ws_options() const noexcept {
         return const_cast<server*>(this)->base::handler().ws_options();
     }
 
-private:
-    static server_options with_keepalive(server_options so, const options& wo) {
-        so.timeouts.keepalive = wo.ping_interval;
-        so.timeouts.keepalive_timeout = wo.pong_timeout;
-        return so;
+    /// Runs `fn` on `shard` through its mailbox: bounded like sends from other threads
+    /// (`cost` bytes counted against options::mailbox_budget); answers like them.
+    send_result post_mail(std::size_t shard, std::function<void()> fn, std::size_t cost = 0) {
+        return base::handler().post_mail(shard, std::move(fn), cost);
+    }
+    /// Calls `fn(session&)` for every session of `shard`; call it on that shard (from a hook,
+    /// or in a function given to post_to_shard / on_every_shard).
+    template <class Fn> void for_each_session(std::size_t shard, Fn fn) {
+        base::handler().shard_at(shard).for_each([&](auto& s) {
+            if (s.state() != session_state::closed)
+                fn(static_cast<session_type&>(s));
+        });
+    }
+    /// Sessions of `shard` (on that shard).
+    std::size_t session_count(std::size_t shard) {
+        return base::handler().shard_at(shard).sessions;
     }
 };
 

@@ -1,32 +1,58 @@
 // pier/ws/session.hpp: one WebSocket connection (RFC 6455) as a handler sees it, and what the
 // handler's hooks receive: the upgrade request, the accept decision, messages.
 //
-//     struct echo {
+//     struct chat {
+//         struct session_data { std::string nick; };            // inline in every session
+//         template <class Session> void on_open(Session& s) { s.data().nick = "anon"; }
 //         template <class Session> void on_message(Session& s, pier::ws::message m) {
-//             m.is_text() ? s.send_text(m.data()) : s.send_binary(m.data());
+//             s.send_text(m.data());
 //         }
 //     };
-//     pier::ws::server<echo> srv({.port = 9001, .handle_signals = true});
+//     pier::ws::server<chat> srv({.port = 9001, .handle_signals = true});
 //     srv.run();
 //
-// Handler hooks (all but on_message optional, detected by name):
+// Handler hooks (all but on_message optional, detected by name; a hook with a wrong signature
+// is a compile error, not silently skipped):
 //   void on_message(session&, ws::message);                 every complete message
 //   void on_open(session&);                                 after the 101 response
 //   void on_close(session&, ws::close_code, std::string_view reason);
-//                    once: the peer's Close (its code, 1005 if none), the code pier failed
-//                    the connection with, or 1006 when the TCP connection ended without one
-//   ws::accept_result accept(const ws::upgrade_request&);   accept, reject, attach user data
-//   bool on_http(connection&, const http::request_view&);   a non-upgrade request: reply and
-//                    return true (the connection stays open when the request allows), or
-//                    return false for the default answer (426 Upgrade Required)
+//                    exactly once for every on_open: the peer's Close (its code, 1005 if
+//                    none), the code pier failed the connection with, or 1006 when the TCP
+//                    connection ended without a Close
+//   void on_drain(session&);                                the write queue fell below
+//                    write_options::low_water after having passed high_water
+//   ws::accept_result accept(const ws::upgrade_request&, session_data&);
+//   ws::accept_result accept(const ws::upgrade_request&);   accept or refuse the upgrade
+//   bool on_accept(const asio::ip::tcp::endpoint&);         admission, in the accept loop
+//                    before TLS or HTTP cost anything; false closes the socket at once
+//                    (counted in stats::refused)
+//   bool on_http(session&, const http::request_view&);      a non-upgrade request: reply with
+//                    session.send_http(bytes) and return true, or false for the default
+//                    answer (426 Upgrade Required)
+//   void on_hook_error(std::string_view hook, std::exception_ptr);
+//                    a hook threw: counted in stats::handler_errors, the session is failed
+//                    with 1011, on_close still runs; without this hook the exception is
+//                    dropped (never rethrown)
+//   using session_data = T;                                 per-session state, s.data()
+//
+// Lifetime and threads: a session belongs to one shard (shard.hpp) and is touched only by
+// that shard's handlers; a reference to it is valid from on_open until on_close returns
+// (and during accept/on_http for those hooks). From elsewhere, keep its `handle()`, which
+// posts to the shard through its bounded mailbox and answers at once.
 #pragma once
 
-#include <pier/buffer/shared_buffer.hpp>
-#include <pier/connection.hpp>
+#include <pier/buffer/pooled.hpp>
+#include <pier/concepts.hpp>
+#include <pier/config.hpp>
+#include <pier/detail/registry.hpp>
 #include <pier/http/request.hpp>
+#include <pier/shard.hpp>
+#include <pier/write/queue.hpp>
 #include <pier/ws/close_code.hpp>
 #include <pier/ws/deflate.hpp>
+#include <pier/ws/detail/out_queue.hpp>
 #include <pier/ws/frame.hpp>
+#include <pier/ws/negotiate.hpp>
 #include <pier/ws/options.hpp>
 #include <pier/ws/utf8.hpp>
 
@@ -55,144 +81,229 @@ private:
     bool text_;
 };
 
-/// What the `accept` hook sees of an opening handshake. Views: valid during the call.
-struct upgrade_request {
-    const http::request_view& request; ///< method, target, headers
-    std::string_view path;
-    std::string_view query;
-    asio::ip::tcp::endpoint remote;
-    /// The client's Sec-WebSocket-Protocol field(s), as sent (comma list), or empty.
-    std::string_view offered_subprotocols;
-    std::optional<std::string_view> header(std::string_view name) const noexcept {
-        return request.find(name);
-    }
-};
-
-/// The `accept` hook's answer.
-struct accept_result {
-    /// 0: accept; otherwise the HTTP status to refuse with (4xx/5xx), then close.
-    unsigned status = 0;
-    /// The refusal's text/plain body (empty: the reason phrase).
-    std::string body{};
-    /// Subprotocol to answer with; empty: chosen from options::subprotocols.
-    std::string subprotocol{};
-    /// Per-connection data, reachable as `session.user_data<T>()`.
-    std::shared_ptr<void> user_data{};
-
-    static accept_result accept(std::string subprotocol = {}, std::shared_ptr<void> data = {}) {
-        return {0, {}, std::move(subprotocol), std::move(data)};
-    }
-    static accept_result reject(unsigned status, std::string body = {}) {
-        return {status, std::move(body), {}, {}};
-    }
-};
-
-/// A message framed once and sent to many sessions: server frames are unmasked (RFC 6455
-/// §5.1), so one buffer serves every subscriber. Sent uncompressed (RFC 7692 lets a
-/// sender choose per message).
+/// A message framed once and sent to many sessions, on any shards: server frames are
+/// unmasked (RFC 6455 §5.1), so one buffer serves every subscriber, shared by reference.
+/// With `compress`, a compressed copy is made too (with a fresh compressor, i.e. no context
+/// takeover), and sessions that negotiated permessage-deflate with server_no_context_takeover
+/// get that one; the others get the plain frame (RFC 7692 lets a sender choose per message).
+/// Thread safety: immutable; copy and send it from anywhere.
 struct prepared_message {
-    shared_buffer frame;
+    detail::frame_ref frame;
+    detail::frame_ref compressed;
+    /// Conflation key for `backpressure::latest` (0: none): a queued message with the same
+    /// key that was not yet written is replaced by this one.
+    std::uint32_t key = 0;
+
+    std::size_t size() const noexcept { return frame.view().size(); }
 };
 
-/// Frames `payload` as one final frame of `op` (text, binary, ping, pong or close).
-prepared_message prepare(opcode op, std::string_view payload);
+/// Frames `payload` as one final frame of `op` (text, binary, ping, pong or close); with
+/// `compress`, also the compressed variant (deflate settings of `opts`).
+prepared_message prepare(opcode op, std::string_view payload, bool compress = false,
+                         const deflate_options& opts = {});
 
-/// One WebSocket connection over a `pier::connection<Policies>` (which it keeps alive).
+/// The state inside every session that the handler does not define.
+enum class session_state : std::uint8_t {
+    handshake, ///< reading the upgrade request (or plain HTTP requests)
+    open,      ///< messages flow
+    closing,   ///< a Close frame was sent or received; no more messages are delivered
+    closed,    ///< the TCP connection is closed; on_close has run or is about to
+};
+
+/// An empty `session_data` for handlers that keep none.
+struct no_data {};
+
+namespace detail {
+template <class Handler, class Policies> class session_impl;
+template <class Impl> class shard;
+struct session_access;
+} // namespace detail
+
+template <class Policies, class Data = no_data> class session;
+
+/// A reference to a session that may be kept anywhere and used from any thread: it goes to the
+/// session's shard through that shard's mailbox (bounded by ws::options::mailbox_budget).
+/// Each call answers at once: `queued` (accepted for delivery), `backpressure` (accepted; the
+/// mailbox is past half its budget), `dropped` (refused: the mailbox is full) or `closed`
+/// (the handle is empty). A session that closed before the message arrives does not get it.
+class session_handle {
+public:
+    session_handle() = default;
+    explicit operator bool() const noexcept { return sink_ != nullptr; }
+    std::size_t shard() const noexcept { return shard_; }
+    std::uint64_t id() const noexcept { return id_; }
+
+    send_result send_text(std::string_view text) const;
+    send_result send_binary(std::string_view data) const;
+    send_result send(const prepared_message& m) const;
+    send_result close(close_code code = close_code::normal, std::string_view reason = {}) const;
+
+    friend bool operator==(const session_handle& a, const session_handle& b) noexcept {
+        return a.sink_ == b.sink_ && a.shard_ == b.shard_ && a.slot_ == b.slot_ && a.gen_ == b.gen_;
+    }
+
+    /// Where handles deliver: implemented by the WebSocket server (its shards' mailboxes).
+    struct sink {
+        virtual send_result deliver(std::size_t shard, std::uint32_t slot, std::uint32_t gen,
+                                    opcode op, detail::frame_ref frame,
+                                    detail::frame_ref compressed, std::uint32_t key,
+                                    std::uint16_t close_code) = 0;
+
+    protected:
+        ~sink() = default;
+    };
+
+private:
+    template <class Impl> friend class detail::shard;
+    session_handle(sink* s, std::size_t shard, std::uint32_t slot, std::uint32_t gen,
+                   std::uint64_t id) noexcept
+        : sink_(s), shard_(shard), slot_(slot), gen_(gen), id_(id) {}
+
+    sink* sink_ = nullptr;
+    std::size_t shard_ = 0;
+    std::uint32_t slot_ = 0;
+    std::uint32_t gen_ = 0;
+    std::uint64_t id_ = 0;
+};
+
+namespace detail {
+
+/// Deadlines in milliseconds since the shard's epoch, in 32 bits: 49 days of range, which
+/// `shard` renews by moving its epoch long before. 0 means "none".
+using ms32 = std::uint32_t;
+
+/// The part of every session that knows neither the handler nor the transport: identity,
+/// shard links, deadlines and state. The shard's list and its sweep work on this.
+class session_base {
+public:
+    session_base() = default;
+    session_base(const session_base&) = delete;
+    session_base& operator=(const session_base&) = delete;
+
+protected:
+    template <class Impl> friend class shard;
+    friend struct session_access;
+
+    // The shard's intrusive lists: every session, and those with unflushed output.
+    session_base* prev_ = nullptr;
+    session_base* next_ = nullptr;
+    session_base* dirty_next_ = nullptr;
+    std::uint64_t id_ = 0;
+    std::uint32_t slot_ = 0; ///< in the shard's handle table
+    ms32 last_read_ = 0;     ///< last input (keep-alive, parking, idle)
+    ms32 last_write_ = 0;    ///< last output handed to the kernel (idle)
+    ms32 deadline_ = 0;      ///< the current phase's: handshake, closing, shutdown
+    ms32 partial_since_ = 0; ///< first byte of the message still incomplete (slow-loris)
+    ms32 stall_since_ = 0;   ///< output queued and not moving (write timeout)
+    ms32 ping_sent_ = 0;     ///< an automatic Ping is unanswered since then
+    session_state state_ = session_state::handshake;
+    std::uint8_t pending_ops_ = 0; ///< Asio operations in flight (the object outlives them)
+    bool dirty_ = false;
+    bool writing_ = false; ///< a write-readiness wait is in flight
+    bool reading_ = false; ///< a read (or read-readiness wait) is in flight
+    bool parked_ = false;  ///< idle: no read buffer, waiting for readiness
+    bool parking_ = false; ///< the busy read is being cancelled to park
+    bool close_sent_ = false;
+    bool opened_ = false;    ///< on_open ran, so on_close must
+    bool over_high_ = false; ///< the queue passed high_water since the last on_drain
+    bool shutting_down_ = false;
+    std::uint8_t subprotocol_ = 0xff; ///< index into options::subprotocols, 0xff: none
+};
+
+} // namespace detail
+
+/// One WebSocket connection: the object a handler's hooks receive. It is the connection
+/// itself (socket, buffers, parser and queue in one allocation, with the handler's
+/// `session_data` inline), owned by its shard.
 ///
 /// Receiving is pier's: frames are unmasked in place in the read buffer, text is validated
-/// incrementally across fragments, pings are answered, protocol errors close with the code
-/// of RFC 6455 §7.4.1, and complete messages reach `on_message`. An unfragmented,
-/// uncompressed message that is in the read buffer whole is handed over without a copy;
-/// others are assembled in a buffer that exists only while a message is incomplete.
+/// incrementally across fragments, pings are answered, protocol errors close with the code of
+/// RFC 6455 §7.4.1, and complete messages reach `on_message`. A message whose frame fits the
+/// read buffer is handed over without a copy; a fragmented, compressed or larger one is
+/// assembled in a buffer that exists only while it is incomplete (bounded in time by
+/// options::message_timeout and per shard by options::assembly_budget).
 ///
-/// Sending: `send_text`, `send_binary`, `send` (prepared), `ping`, `close` never wait and
-/// answer like `connection::try_send` (`queued`, `backpressure` above the high-water mark,
-/// `dropped` under backpressure::drop, `closed`); the core's write queue and its
-/// backpressure policy bound what a session buffers.
+/// Sending: the send functions never wait and never write at once: output is corked and
+/// leaves in one gather write per session at the end of the current handler (for sessions
+/// touched while handling another session's input, a broadcast for example, at the end of
+/// that input's processing), as uWebSockets does. They answer `queued`, `backpressure` (past
+/// write_options::high_water: slow down), `dropped` (refused by the slow-consumer policy) or
+/// `closed`. What a slow consumer can make pier buffer is bounded by the backpressure
+/// policy (ws/options.hpp).
 ///
-/// Thread safety: everything runs on the connection's executor; the send functions and
-/// `close` may also be called from any thread (they post there and answer `queued`).
-template <class Policies>
-class session final : public std::enable_shared_from_this<session<Policies>> {
+/// Thread safety: the session's shard only. Use `handle()` from elsewhere.
+template <class Policies, class Data> class session : public detail::session_base {
 public:
-    using connection_type = pier::connection<Policies>;
+    using data_type = Data;
+    using policies_type = Policies;
 
-    session(std::shared_ptr<connection_type> c, const options& o);
-
-    /// The connection's id (unique within the server, never 0).
-    std::uint64_t id() const noexcept { return conn_->id(); }
-    const asio::ip::tcp::endpoint& remote_endpoint() const noexcept {
-        return conn_->remote_endpoint();
-    }
-    connection_type& connection() noexcept { return *conn_; }
-    std::string_view path() const noexcept { return path_; }
-    std::string_view query() const noexcept { return query_; }
-    /// The negotiated subprotocol, or empty.
-    std::string_view subprotocol() const noexcept { return subprotocol_; }
+    /// 64 random bits from OpenSSL's RNG (RAND_bytes): unique and not guessable.
+    std::uint64_t id() const noexcept { return id_; }
+    /// The shard that owns this session.
+    std::size_t shard() const noexcept;
+    /// The peer's address (getpeername: one system call).
+    asio::ip::tcp::endpoint remote_endpoint() const;
+    /// The handler's per-session state, constructed before `accept` and destroyed after
+    /// `on_close`.
+    Data& data() noexcept { return data_; }
+    const Data& data() const noexcept { return data_; }
+    session_state state() const noexcept { return state_; }
+    /// Open: no Close frame sent or received yet.
+    bool is_open() const noexcept { return state_ == session_state::open && !close_sent_; }
+    /// The negotiated subprotocol when it is one of options::subprotocols, else empty.
+    std::string_view subprotocol() const noexcept;
     /// Whether permessage-deflate was negotiated.
     bool compressed() const noexcept { return deflate_ != nullptr; }
-    /// The data the accept hook attached (nullptr if none); T must be its type.
-    template <class T> T* user_data() const noexcept { return static_cast<T*>(user_.get()); }
-    /// Open: no Close frame sent or received yet.
-    bool is_open() const noexcept { return !close_sent_ && !done_ && conn_->is_open(); }
+    /// Bytes queued for the peer and not yet handed to the kernel.
+    std::size_t buffered_amount() const noexcept { return out_.bytes(); }
+    /// A reference for other threads.
+    session_handle handle() const noexcept;
 
-    send_result send_text(std::string_view text, flush when = flush::now) {
-        return send_frame(opcode::text, text, when);
+    send_result send_text(std::string_view text, std::uint32_t key = 0) {
+        return send_data(opcode::text, text, key);
     }
-    send_result send_binary(std::string_view data, flush when = flush::now) {
-        return send_frame(opcode::binary, data, when);
+    send_result send_binary(std::string_view data, std::uint32_t key = 0) {
+        return send_data(opcode::binary, data, key);
     }
-    /// Sends a frame prepared once for many sessions (`prepare`); the payload is shared, not
-    /// copied. Like the other sends, refused (`send_result::closed`) once a Close was sent.
-    send_result send(const prepared_message& m, flush when = flush::now);
+    /// Sends a frame prepared once for many sessions (`prepare`): shared, not copied.
+    send_result send(const prepared_message& m);
     /// Sends a Ping (payload cut to 125 bytes); the peer answers with a Pong.
     send_result ping(std::string_view payload = {});
     /// Starts the closing handshake (RFC 6455 §7.1.2): sends Close with `code` and `reason`
     /// (cut to fit 123 bytes), delivers no further messages, and closes the TCP connection
     /// when the peer's Close arrives or after options::close_timeout.
     send_result close(close_code code = close_code::normal, std::string_view reason = {});
+    /// Only from `on_http`: queues raw bytes (a complete HTTP response). Responses to
+    /// pipelined requests leave in order.
+    send_result send_http(std::string_view bytes);
 
-    // --- used by ws::detail::adapter -------------------------------------------------------
-    void set_handshake(std::string path, std::string query, std::string subprotocol,
-                       std::shared_ptr<void> user, const std::optional<deflate_params>& deflate);
-    /// Processes input (unmasking it in place); returns the bytes consumed.
-    template <class Handler> std::size_t feed(Handler& h, std::span<char> in);
-    /// Whether the session wants no more input.
-    bool done() const noexcept { return done_; }
-    /// The connection ended: reports on_close (1006 unless a close was already reported).
-    template <class Handler> void ended(Handler& h, std::error_code why);
-    /// Lets the core's keep-alive sweep ping this session (until `ended`).
-    void arm_keepalive() noexcept;
+protected:
+    template <class Impl> friend class detail::shard;
 
-private:
-    send_result send_frame(opcode op, std::string_view payload, flush when);
+    session() = default;
+    ~session() = default;
+
+    send_result send_data(opcode op, std::string_view payload, std::uint32_t key);
     send_result send_control(opcode op, std::string_view payload);
-    template <class Handler> void fail(Handler& h, close_code code);
-    template <class Handler> bool data_piece(Handler& h, std::span<std::uint8_t> piece);
-    template <class Handler> bool end_message(Handler& h);
-    template <class Handler> bool control_frame(Handler& h);
-    template <class Handler> void report_close(Handler& h, close_code code, std::string_view why);
-    void arm_close_deadline() noexcept;
-    static bool keepalive_probe(void* self);
-    bool on_executor() const noexcept { return conn_->get_executor().running_in_this_thread(); }
+    send_result enqueue(std::span<const std::string_view> parts, const detail::frame_ref* shared,
+                        std::uint32_t key, bool control);
 
-    std::shared_ptr<connection_type> conn_;
-    const options& opts_;
-    frame_parser parser_;
-    frame_header hdr_{};
-    std::uint64_t remaining_ = 0; // payload bytes of the current frame still to come
-    std::size_t mask_off_ = 0;
-    std::string msg_;  // the message being assembled (fragmented, compressed or split)
-    std::string ctrl_; // the control frame being received
-    utf8_validator utf8_;
+    // Set by the implementation (which knows the handler and the transport).
+    struct env {
+        const options* ws;
+        const server_options* core;
+        std::size_t shard;
+        void (*mark_dirty)(detail::session_base*) noexcept;
+        void (*fail)(detail::session_base*, close_code) noexcept;
+        int (*native_handle)(const detail::session_base*) noexcept;
+        session_handle (*handle)(const detail::session_base*) noexcept;
+        std::uint32_t (*now)(const detail::session_base*) noexcept;
+        pier::detail::shard_counters* counters;
+    };
+    const env* env_ = nullptr;
+    detail::out_queue out_;
     std::unique_ptr<deflate_codec> deflate_;
-    std::shared_ptr<void> user_;
-    std::string path_, query_, subprotocol_;
-    bool in_frame_ = false;
-    bool assembling_ = false;
-    bool close_sent_ = false;
-    bool close_reported_ = false;
-    bool done_ = false;
+    Data data_{};
 };
 
 } // namespace pier::ws

@@ -1,0 +1,364 @@
+// pier/ws/detail/out_queue.hpp: a WebSocket session's write queue, which knows where each
+// message starts (for the slow-consumer policies) and takes no memory while it is empty.
+//
+// Internal: used on the session's shard only. Not thread-safe, except `frame_buf`'s counts.
+#pragma once
+
+#include <pier/config.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <new>
+#include <span>
+#include <string_view>
+#include <utility>
+
+namespace pier::ws::detail {
+
+/// Immutable bytes with an atomic reference count in the same allocation: a frame prepared
+/// once and queued on many sessions, on any shard. One pointer per reference (shared_ptr
+/// takes two and a separate control block).
+class frame_buf {
+public:
+    frame_buf(const frame_buf&) = delete;
+    frame_buf& operator=(const frame_buf&) = delete;
+
+    /// A new buffer of `size` bytes with one reference (the caller's).
+    static frame_buf* make(std::size_t size) {
+        void* p = ::operator new(sizeof(frame_buf) + size);
+        return ::new (p) frame_buf(static_cast<std::uint32_t>(size));
+    }
+    char* data() noexcept { return reinterpret_cast<char*>(this + 1); }
+    const char* data() const noexcept { return reinterpret_cast<const char*>(this + 1); }
+    std::size_t size() const noexcept { return size_; }
+    std::string_view view() const noexcept { return {data(), size_}; }
+
+    void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+    void release() noexcept {
+        if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            this->~frame_buf();
+            ::operator delete(this);
+        }
+    }
+    std::uint32_t use_count() const noexcept { return refs_.load(std::memory_order_relaxed); }
+
+private:
+    explicit frame_buf(std::uint32_t n) noexcept : size_(n) {}
+    std::atomic<std::uint32_t> refs_{1};
+    std::uint32_t size_;
+};
+
+/// An owning reference to a frame_buf.
+class frame_ref {
+public:
+    frame_ref() = default;
+    /// Adopts `p`'s reference.
+    explicit frame_ref(frame_buf* p) noexcept : p_(p) {}
+    frame_ref(const frame_ref& o) noexcept : p_(o.p_) {
+        if (p_)
+            p_->add_ref();
+    }
+    frame_ref(frame_ref&& o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+    frame_ref& operator=(frame_ref o) noexcept {
+        std::swap(p_, o.p_);
+        return *this;
+    }
+    ~frame_ref() {
+        if (p_)
+            p_->release();
+    }
+    frame_buf* get() const noexcept { return p_; }
+    explicit operator bool() const noexcept { return p_ != nullptr; }
+    std::string_view view() const noexcept { return p_ ? p_->view() : std::string_view(); }
+
+private:
+    frame_buf* p_ = nullptr;
+};
+
+/// What the queue does when a message would take it past its limit (see ws/options.hpp,
+/// `slow_consumer`, for the user-facing description).
+enum class overflow : std::uint8_t {
+    refuse,      ///< refuse the new message (drop newest)
+    drop_oldest, ///< evict whole unsent messages from the front to make room
+    latest,      ///< replace the unsent message with the same key, then as drop_oldest
+};
+
+/// The write queue: a ring of message entries over copied bytes (in chunks) or shared frames.
+/// All memory (ring, chunks) is allocated when the first byte is queued and freed when the
+/// queue drains, so an idle session's queue is one null pointer. A message's first byte that
+/// went to the kernel pins it: it is never dropped, only the messages behind it.
+class out_queue {
+public:
+    /// Bytes each queued message costs beyond its own (its ring entry, rounded up), counted
+    /// against the limits so that a flood of tiny messages is bounded too.
+    static constexpr std::size_t per_message_overhead = 32;
+    /// Copied messages share chunks of this size (a larger message gets a chunk of its own).
+    static constexpr std::size_t chunk_size = 4096;
+
+    out_queue() = default;
+    out_queue(const out_queue&) = delete;
+    out_queue& operator=(const out_queue&) = delete;
+    ~out_queue() { clear(); }
+
+    bool empty() const noexcept { return s_ == nullptr; }
+    /// Queued bytes, per-message overhead included: what the limits compare.
+    std::size_t cost() const noexcept { return s_ ? s_->cost : 0; }
+    /// Queued payload bytes not yet written.
+    std::size_t bytes() const noexcept { return s_ ? s_->bytes : 0; }
+    std::size_t messages() const noexcept { return s_ ? s_->live : 0; }
+
+    /// Whether a message of `size` bytes fits under `limit` (after eviction, when `policy`
+    /// allows; nothing is changed here).
+    static std::size_t cost_of(std::size_t size) noexcept { return size + per_message_overhead; }
+
+    /// Makes room for a message costing `need` under `limit` by evicting unsent messages
+    /// (and, for `latest`, first the unsent one with `key`). Returns how many it dropped;
+    /// `fits` says whether the room is there now.
+    std::size_t make_room(std::size_t need, std::size_t limit, overflow policy, std::uint32_t key,
+                          bool& fits) noexcept {
+        std::size_t dropped = 0;
+        if (policy == overflow::latest && key != 0 && s_)
+            dropped += drop_key(key);
+        if (policy != overflow::refuse)
+            while (s_ && s_->cost + need > limit && drop_front_unsent())
+                ++dropped;
+        fits = cost() + need <= limit;
+        return dropped;
+    }
+
+    /// Queues the concatenation of `parts` as one message (copied).
+    void push_copy(std::span<const std::string_view> parts, std::uint32_t key = 0) {
+        std::size_t n = 0;
+        for (auto p : parts)
+            n += p.size();
+        if (n == 0)
+            return;
+        ensure();
+        chunk* c = s_->tail;
+        if (!c || c->cap - c->used < n) {
+            c = chunk::make(std::max(chunk_size, n));
+            if (s_->tail)
+                s_->tail->unref(); // the queue's own hold on the old tail
+            s_->tail = c;          // the new tail's hold is the one make() gave
+        }
+        char* const start = c->data() + c->used;
+        char* dst = start;
+        for (auto p : parts) {
+            if (!p.empty())
+                std::memcpy(dst, p.data(), p.size());
+            dst += p.size();
+        }
+        c->used += static_cast<std::uint32_t>(n);
+        ++c->refs;
+        append({start, static_cast<std::uint32_t>(n), key, c, false});
+    }
+    /// Queues a shared frame (a reference, not a copy).
+    void push_shared(const frame_ref& f, std::uint32_t key = 0) {
+        if (!f || f.get()->size() == 0)
+            return;
+        ensure();
+        f.get()->add_ref();
+        append({f.get()->data(), static_cast<std::uint32_t>(f.get()->size()), key, f.get(), true});
+    }
+
+    /// Fills `out` with up to out.size() ranges from the front; returns how many.
+    std::size_t gather(std::span<asio::const_buffer> out) const noexcept {
+        if (!s_)
+            return 0;
+        std::size_t n = 0;
+        for (std::uint32_t i = 0; i < s_->count && n < out.size(); ++i) {
+            const entry& e = at(i);
+            if (e.size == 0)
+                continue; // dropped (latest-per-key)
+            if (i == 0)
+                out[n++] = asio::const_buffer(e.data + s_->head_written, e.size - s_->head_written);
+            else
+                out[n++] = asio::const_buffer(e.data, e.size);
+        }
+        return n;
+    }
+
+    /// Drops `n` written bytes from the front; frees everything once empty.
+    void consume(std::size_t n) noexcept {
+        while (n > 0 && s_) {
+            entry& e = at(0);
+            const std::size_t left = e.size - s_->head_written;
+            if (n < left) {
+                s_->head_written += static_cast<std::uint32_t>(n);
+                s_->bytes -= n;
+                s_->cost -= n;
+                return;
+            }
+            n -= left;
+            s_->bytes -= left;
+            s_->cost -= left;
+            s_->head_written = e.size; // all written: pop_front() subtracts the overhead only
+            pop_front();
+        }
+    }
+
+    /// Whether the front message is partly written (it must then be finished first).
+    bool front_started() const noexcept { return s_ && s_->head_written > 0; }
+
+    /// Pins every message queued now: no policy drops them (the handshake's response).
+    void pin_all() noexcept {
+        if (s_)
+            s_->pinned = s_->count;
+    }
+    /// Drops every message that is neither started nor pinned; returns how many.
+    std::size_t drop_unsent() noexcept {
+        std::size_t n = 0;
+        for (std::uint32_t i = 0; s_ && i < s_->count; ++i) {
+            entry& e = at(i);
+            if (e.size == 0 || i < s_->pinned || (i == 0 && s_->head_written > 0))
+                continue;
+            drop_in_place(e);
+            ++n;
+        }
+        if (s_)
+            trim_front();
+        return n;
+    }
+
+    void clear() noexcept {
+        while (s_)
+            pop_front();
+    }
+
+private:
+    struct chunk {
+        std::uint32_t refs; // live entries in it, plus one while it is the queue's tail
+        std::uint32_t used;
+        std::uint32_t cap;
+        char* data() noexcept { return reinterpret_cast<char*>(this + 1); }
+        static chunk* make(std::size_t cap) {
+            void* p = ::operator new(sizeof(chunk) + cap);
+            return ::new (p) chunk{1, 0, static_cast<std::uint32_t>(cap)};
+        }
+        void unref() noexcept {
+            if (--refs == 0)
+                ::operator delete(this);
+        }
+    };
+    struct entry {
+        const char* data;
+        std::uint32_t size; // 0 once dropped in place (latest-per-key)
+        std::uint32_t key;
+        void* owner; // chunk* or frame_buf*
+        bool shared;
+    };
+    struct state {
+        entry* ring = nullptr;
+        std::uint32_t cap = 0, head = 0, count = 0, live = 0;
+        std::uint32_t head_written = 0;
+        std::uint32_t pinned = 0; // entries at the front no policy may drop
+        std::size_t bytes = 0, cost = 0;
+        chunk* tail = nullptr;
+    };
+
+    entry& at(std::uint32_t i) const noexcept { return s_->ring[(s_->head + i) & (s_->cap - 1)]; }
+
+    void ensure() {
+        if (!s_) {
+            s_ = new state;
+            s_->cap = 8;
+            s_->ring = static_cast<entry*>(::operator new(sizeof(entry) * s_->cap));
+        }
+    }
+    void append(const entry& e) {
+        if (s_->count == s_->cap)
+            grow();
+        s_->ring[(s_->head + s_->count) & (s_->cap - 1)] = e;
+        ++s_->count;
+        ++s_->live;
+        s_->bytes += e.size;
+        s_->cost += cost_of(e.size);
+    }
+    void grow() {
+        const std::uint32_t cap = s_->cap * 2;
+        auto* ring = static_cast<entry*>(::operator new(sizeof(entry) * cap));
+        for (std::uint32_t i = 0; i < s_->count; ++i)
+            ring[i] = at(i);
+        ::operator delete(s_->ring);
+        s_->ring = ring;
+        s_->cap = cap;
+        s_->head = 0;
+    }
+    static void release(entry& e) noexcept {
+        if (e.shared)
+            static_cast<frame_buf*>(e.owner)->release();
+        else
+            static_cast<chunk*>(e.owner)->unref();
+    }
+    void pop_front() noexcept {
+        entry& e = at(0);
+        if (e.size != 0) {
+            const std::size_t unwritten = e.size - s_->head_written;
+            s_->bytes -= unwritten;
+            s_->cost -= unwritten + per_message_overhead;
+            --s_->live;
+        }
+        release(e);
+        s_->head = (s_->head + 1) & (s_->cap - 1);
+        --s_->count;
+        if (s_->pinned > 0)
+            --s_->pinned;
+        s_->head_written = 0;
+        if (s_->count == 0)
+            free_all();
+    }
+    // The oldest message no byte of which was written yet; false if there is none.
+    bool drop_front_unsent() noexcept {
+        for (std::uint32_t i = 0; i < s_->count; ++i) {
+            entry& e = at(i);
+            if (e.size == 0 || i < s_->pinned || (i == 0 && s_->head_written > 0))
+                continue;
+            drop_in_place(e);
+            if (i == 0)
+                pop_front();
+            else
+                trim_front();
+            return true;
+        }
+        return false;
+    }
+    std::size_t drop_key(std::uint32_t key) noexcept {
+        std::size_t n = 0;
+        for (std::uint32_t i = 0; s_ && i < s_->count; ++i) {
+            entry& e = at(i);
+            if (e.key == key && e.size != 0 && i >= s_->pinned &&
+                !(i == 0 && s_->head_written > 0)) {
+                drop_in_place(e);
+                ++n;
+            }
+        }
+        if (s_)
+            trim_front();
+        return n;
+    }
+    void drop_in_place(entry& e) noexcept {
+        s_->bytes -= e.size;
+        s_->cost -= e.size + per_message_overhead;
+        --s_->live;
+        e.size = 0;
+    }
+    // Pops dropped entries at the front.
+    void trim_front() noexcept {
+        while (s_ && s_->count > 0 && at(0).size == 0 && s_->head_written == 0)
+            pop_front();
+    }
+    void free_all() noexcept {
+        if (s_->tail)
+            s_->tail->unref();
+        ::operator delete(s_->ring);
+        delete s_;
+        s_ = nullptr;
+    }
+
+    state* s_ = nullptr;
+};
+
+} // namespace pier::ws::detail

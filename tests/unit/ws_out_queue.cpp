@@ -1,0 +1,153 @@
+// Unit tests for pier/ws/detail/out_queue.hpp: the session's write queue with message
+// boundaries: copies coalesce in chunks, shared frames are referenced, partial writes keep
+// their place, every slow-consumer policy drops whole unsent messages only, the accounting
+// counts each message's overhead, and the memory goes once the queue drains.
+#include <pier/pier.hpp>
+
+#include <boost/test/unit_test.hpp>
+
+#include <array>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ws = pier::ws;
+using ws::detail::frame_ref;
+using ws::detail::out_queue;
+using ws::detail::overflow;
+
+namespace {
+
+std::string contents(const out_queue& q) {
+    std::array<asio::const_buffer, 64> iov;
+    const auto n = q.gather(iov);
+    std::string out;
+    for (std::size_t i = 0; i < n; ++i)
+        out.append(static_cast<const char*>(iov[i].data()), iov[i].size());
+    return out;
+}
+
+void push(out_queue& q, std::string_view s, std::uint32_t key = 0) {
+    const std::string_view parts[] = {s};
+    q.push_copy(parts, key);
+}
+
+frame_ref shared(std::string_view s) {
+    frame_ref f(ws::detail::frame_buf::make(s.size()));
+    std::memcpy(f.get()->data(), s.data(), s.size());
+    return f;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(ws_out_queue)
+
+BOOST_AUTO_TEST_CASE(empty_queue_holds_nothing) {
+    out_queue q;
+    BOOST_TEST(q.empty());
+    BOOST_TEST(q.cost() == 0u);
+    BOOST_TEST(sizeof(q) == sizeof(void*)); // one null pointer while idle
+    push(q, "ab");
+    BOOST_TEST(!q.empty());
+    q.consume(2);
+    BOOST_TEST(q.empty());
+}
+
+BOOST_AUTO_TEST_CASE(copies_and_shared_frames_in_order) {
+    out_queue q;
+    push(q, "one,");
+    const std::string_view parts[] = {"t", "wo,"};
+    q.push_copy(parts);
+    auto f = shared("three,");
+    q.push_shared(f);
+    push(q, "four");
+    BOOST_TEST(contents(q) == "one,two,three,four");
+    BOOST_TEST(q.messages() == 4u);
+    BOOST_TEST(q.bytes() == 18u);
+    BOOST_TEST(q.cost() == 18u + 4 * out_queue::per_message_overhead);
+    BOOST_TEST(f.get()->use_count() == 2u); // the queue holds a reference, not a copy
+    q.consume(5);                           // "one," and "t"
+    BOOST_TEST(contents(q) == "wo,three,four");
+    BOOST_TEST(q.front_started());
+    q.consume(13);
+    BOOST_TEST(q.empty());
+    BOOST_TEST(f.get()->use_count() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(refuse_policy_changes_nothing) {
+    out_queue q;
+    push(q, std::string(100, 'a'));
+    bool fits = true;
+    BOOST_TEST(q.make_room(out_queue::cost_of(100), 200, overflow::refuse, 0, fits) == 0u);
+    BOOST_TEST(!fits);
+    BOOST_TEST(q.messages() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(drop_oldest_never_drops_a_started_message) {
+    out_queue q;
+    push(q, std::string(100, 'a'));
+    push(q, std::string(100, 'b'));
+    push(q, std::string(100, 'c'));
+    q.consume(10); // 'a' started
+    bool fits = false;
+    const auto limit = q.cost(); // room for nothing more
+    const auto dropped =
+        q.make_room(out_queue::cost_of(100), limit, overflow::drop_oldest, 0, fits);
+    BOOST_TEST(dropped == 1u); // 'b' only
+    BOOST_TEST(fits);
+    BOOST_TEST(contents(q) == std::string(90, 'a') + std::string(100, 'c'));
+    // Only the started one left: nothing more can go.
+    q.make_room(out_queue::cost_of(100), out_queue::cost_of(100), overflow::drop_oldest, 0, fits);
+    BOOST_TEST(contents(q) == std::string(90, 'a'));
+    BOOST_TEST(!fits);
+}
+
+BOOST_AUTO_TEST_CASE(latest_replaces_the_unsent_message_with_its_key) {
+    out_queue q;
+    push(q, "k1:v1", 1);
+    push(q, "k2:v1", 2);
+    push(q, "k1:v2", 1);
+    bool fits = false;
+    // Room for everything: nothing but the older k1 goes.
+    const auto n = q.make_room(out_queue::cost_of(5), 1 << 20, overflow::latest, 1, fits);
+    BOOST_TEST(n == 2u); // both queued k1 messages are older than the one about to come
+    push(q, "k1:v3", 1);
+    BOOST_TEST(contents(q) == "k2:v1k1:v3");
+    BOOST_TEST(q.messages() == 2u);
+    BOOST_TEST(q.cost() == 10u + 2 * out_queue::per_message_overhead);
+    // A started message with the key stays.
+    q.consume(1);
+    q.make_room(out_queue::cost_of(5), 1 << 20, overflow::latest, 2, fits);
+    BOOST_TEST(contents(q) == "2:v1k1:v3");
+}
+
+BOOST_AUTO_TEST_CASE(overhead_bounds_a_flood_of_tiny_messages) {
+    out_queue q;
+    std::size_t accepted = 0;
+    const std::size_t limit = 4096;
+    for (int i = 0; i < 10000; ++i) {
+        bool fits = false;
+        q.make_room(out_queue::cost_of(1), limit, overflow::refuse, 0, fits);
+        if (!fits)
+            break;
+        push(q, "x");
+        ++accepted;
+    }
+    BOOST_TEST(q.cost() <= limit);
+    BOOST_TEST(accepted == limit / out_queue::cost_of(1));
+    q.clear();
+    BOOST_TEST(q.empty());
+}
+
+BOOST_AUTO_TEST_CASE(large_copies_get_their_own_chunk) {
+    out_queue q;
+    const std::string big(3 * out_queue::chunk_size, 'z');
+    push(q, "head");
+    push(q, big);
+    push(q, "tail");
+    BOOST_TEST(contents(q) == "head" + big + "tail");
+    q.consume(q.bytes());
+    BOOST_TEST(q.empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
