@@ -1,0 +1,10 @@
+// pier/pool.hpp: the WebSocket connection pool, pier::ws::pool, in one include.
+//
+// Kept apart from <pier/pier.hpp> because the pool depends on nlohmann/json, which servers
+// without the pool should not pay compile time for. The socket-free parts:
+// - pool/envelope.hpp  the messages (types, fields, RFC 3339 timestamps, decode errors);
+// - pool/codec.hpp     json_codec, the default codec policy (concepts.hpp: codec_policy).
+#pragma once
+
+#include <pier/pool/codec.hpp>
+#include <pier/pool/envelope.hpp>
