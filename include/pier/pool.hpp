@@ -3,8 +3,10 @@
 // Kept apart from <pier/pier.hpp> because the pool depends on nlohmann/json, which servers
 // without the pool should not pay compile time for. The socket-free parts:
 // - pool/envelope.hpp  the messages (types, fields, RFC 3339 timestamps, decode errors);
-// - pool/codec.hpp     json_codec, the default codec policy (concepts.hpp: codec_policy).
+// - pool/codec.hpp     json_codec, the default codec policy (concepts.hpp: codec_policy);
+// - pool/jwt.hpp       the bundled HS256 JWT verifier, with key rotation.
 #pragma once
 
 #include <pier/pool/codec.hpp>
 #include <pier/pool/envelope.hpp>
+#include <pier/pool/jwt.hpp>
