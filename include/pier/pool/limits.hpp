@@ -90,10 +90,10 @@ struct ip_limits {
     /// NAT-ed office reconnecting after a restart gets in within seconds (clients back off
     /// and retry), while a loop reconnecting as fast as it can is slowed to 20 a second.
     rate_limit connect_rate{.per_second = 20, .burst = 100};
-    /// Most addresses tracked at once. Default 65536, about 6 MiB. Split evenly over the
-    /// shards. An address whose connections are all closed is forgotten once its connect rate
-    /// bucket has refilled (burst / per_second seconds), and only then makes room: when a
-    /// shard is full of addresses still in use, a new address is refused (table_full) rather
+    /// Most addresses tracked at once. Default 65536, about 7 MiB (some 100 bytes each). Split
+    /// evenly over the shards. An address whose connections are all closed is forgotten once its
+    /// connect rate bucket has refilled (burst / per_second seconds), and only then makes room:
+    /// when a shard is full of addresses still in use, a new address is refused (table_full) rather
     /// than let in unlimited by evicting one that is being limited.
     std::size_t max_addresses = 65536;
     /// Independently locked parts. Default 16: more than the threads that connect at once on
