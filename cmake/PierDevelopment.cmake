@@ -3,7 +3,8 @@
 #
 #   pier_build_flags  INTERFACE  warnings and PIER_SANITIZE flags (compile and link)
 #   pier_asio         STATIC     Asio + Asio.SSL compiled once (PIER_ASIO_SEPARATE_COMPILATION)
-#   pier_deps         INTERFACE  C++20 + Asio + OpenSSL + zlib + Threads + the two above
+#   pier_deps         INTERFACE  C++20 + Asio + OpenSSL + zlib + nlohmann/json + Threads + the
+#                                two above
 #   pier_deps_header_only        the same, with Asio header-only (as users have it)
 #   pier_under_test   INTERFACE  pier_deps + include/ (or single_include/ if PIER_SINGLE_HEADER)
 #   pier_pch          OBJECT     owns a precompiled <pier/pier.hpp>; reuse it with
@@ -72,6 +73,7 @@ set(_pier_deps
     OpenSSL::SSL
     OpenSSL::Crypto
     ZLIB::ZLIB
+    nlohmann_json::nlohmann_json
     Threads::Threads
     pier_build_flags)
 

@@ -3,8 +3,9 @@
 # Debian's apt and (for Node's `ws`) npm. Idempotent and quick when all is there: it asks dpkg
 # first and runs `apt-get update` only when something is missing.
 #
-#   tools/setup.sh              the base set (compilers, CMake, Asio, OpenSSL, zlib, Boost.Test,
-#                               Google Benchmark, curl, wrk, nginx, python3-websockets, node)
+#   tools/setup.sh              the base set (compilers, CMake, Asio, OpenSSL, zlib,
+#                               nlohmann/json, Boost.Test, Google Benchmark, curl, wrk, nginx,
+#                               python3-websockets, node)
 #   tools/setup.sh --node-ws    also Node's `ws` package, into tests/peers/node_modules (ignored
 #                               by git; the peer tests get it on NODE_PATH)
 #   tools/setup.sh --browser    also Debian's chromium and chromium-driver
@@ -19,7 +20,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 BASE_PACKAGES=(
     build-essential g++ clang lld cmake ninja-build pkg-config python3
-    libasio-dev libssl-dev openssl zlib1g-dev
+    libasio-dev libssl-dev openssl zlib1g-dev nlohmann-json3-dev
     libboost-test-dev libboost-dev libbenchmark-dev
     wrk curl nginx-light python3-websockets nodejs
     iproute2 procps psmisc

@@ -19,6 +19,8 @@ struct scheduler {};
 struct buffer {};
 struct backpressure {};
 struct transport {};
+/// The pool's wire format (pier::ws::pool; see codec_policy in concepts.hpp).
+struct codec {};
 } // namespace category
 
 namespace accept {

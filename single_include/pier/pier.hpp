@@ -85,6 +85,8 @@ struct scheduler {};
 struct buffer {};
 struct backpressure {};
 struct transport {};
+/// The pool's wire format (pier::ws::pool; see codec_policy in concepts.hpp).
+struct codec {};
 } // namespace category
 
 namespace accept {
@@ -466,6 +468,48 @@ concept handler = stream_handler<H, Connection> || data_handler<H, Connection>;
 template <class H>
 concept connection_owner = requires {
     requires bool(H::owns_connections);
+};
+
+// =============================================================================================
+// The WebSocket connection pool (pier::ws::pool, include/pier/pool/). Its types are only
+// declared here, so that this file stays free of the pool's dependencies (nlohmann/json):
+// include <pier/pool.hpp> to use them.
+// =============================================================================================
+
+namespace pool {
+struct inbound;
+struct outbound;
+enum class decode_error : std::uint8_t;
+} // namespace pool
+
+// ---------------------------------------------------------------------------------------------
+// codec: how the pool's envelopes (pool/envelope.hpp) are read from and written to WebSocket
+// messages. The default is pool::json_codec (pool/codec.hpp).
+//
+// `decode(message, in)` reads one client message into `in` and returns decode_error::none, or
+// the most specific error that applies (the pool sends the client an error envelope naming it
+// and counts it against the connection). It must accept any bytes without crashing, bound
+// the work and memory a message can cost, and check what every type needs (a topic for
+// subscribe/unsubscribe, a payload for data), so the pool can trust what it gets. It refuses
+// the server-only types (welcome, error, heartbeat) unless configured for a client.
+//
+// `encode(out)` returns the whole message for an envelope. The pool calls it once per
+// broadcast and shares the result with every recipient, so it must not depend on who
+// receives it. `outbound::data` is already in the codec's format and is copied verbatim;
+// `inbound::data` must come out of decode in that same format, so a client's payload is
+// forwarded without being decoded again. An outbound whose time is left at its default is
+// stamped with the current time.
+//
+// `binary` says which frame the pool sends the result in: false for text (the codec writes
+// UTF-8), true for binary (e.g. MessagePack, CBOR). Both members may be called concurrently
+// from the pool's threads on one codec object.
+template <class C>
+concept codec_policy = requires(const C& c, std::string_view message, pool::inbound& in,
+                                const pool::outbound& out) {
+    requires std::same_as<typename C::category, category::codec>;
+    { c.decode(message, in) } -> std::same_as<pool::decode_error>;
+    { c.encode(out) } -> std::same_as<std::string>;
+    { C::binary } -> std::convertible_to<bool>;
 };
 
 } // namespace pier
