@@ -2,9 +2,9 @@
 //
 // pier::redis::connection and the standalone client against real redis-server processes:
 // pipelining order under 10k commands in flight, the per-command deadline (CLIENT PAUSE
-// WRITE), the bounded queue, AUTH (password and ACL user) and SELECT, TLS, error replies,
-// EVALSHA with the NOSCRIPT fallback, any completion token, and a server killed with -9: fail
-// fast while down (counted), recover when it is back.
+// WRITE), the connect deadline (a stopped server), the bounded queue, AUTH (password and ACL user)
+// and SELECT, TLS, error replies, EVALSHA with the NOSCRIPT fallback, any completion token, and a
+// server killed with -9: fail fast while down (counted), recover when it is back.
 #include <pier/redis.hpp>
 
 #include <boost/test/unit_test.hpp>
@@ -115,6 +115,24 @@ BOOST_AUTO_TEST_CASE(a_late_reply_fails_the_command_and_the_connection) {
     const auto r = exec(io, c, {"GET", "k"});
     BOOST_TEST(!r.ec);
     BOOST_TEST(r.r.str == "w3");
+}
+
+BOOST_AUTO_TEST_CASE(connect_deadline) {
+    // A stopped server: the kernel completes the TCP handshake, nobody answers the PING.
+    server srv;
+    srv.pause();
+    asio::io_context io;
+    redis::connection_options o;
+    o.connect_timeout = 300ms;
+    o.reconnect = false;
+    redis::connection c(io.get_executor(), srv.url(), o);
+    const auto start = std::chrono::steady_clock::now();
+    const auto r = exec(io, c, {"PING"});
+    BOOST_TEST(r.ec == code(redis::error::connect_timeout));
+    BOOST_TEST((std::chrono::steady_clock::now() - start >= 300ms));
+    BOOST_TEST(c.stats().connect_failures == 1u);
+    BOOST_TEST(c.stats().connects == 0u);
+    srv.resume();
 }
 
 BOOST_AUTO_TEST_CASE(the_queue_is_bounded) {
