@@ -13,6 +13,7 @@
 #include <pier/config.hpp>
 #include <pier/redis/cluster.hpp>
 #include <pier/redis/protocol.hpp>
+#include <pier/redis/subscriber.hpp>
 
 #include <boost/test/unit_test.hpp>
 
@@ -35,11 +36,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <initializer_list>
+#include <map>
 #include <memory>
 #include <random>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -59,6 +62,48 @@ bool run_until(asio::io_context& io, Pred pred, std::chrono::milliseconds limit 
     }
     return true;
 }
+
+/// The completion of one command, for tests that wait for it with `run_until`.
+struct result {
+    bool done = false;
+    std::error_code ec;
+    pier::redis::reply r;
+    auto handler() {
+        return [this](std::error_code e, pier::redis::reply rep) {
+            done = true;
+            ec = e;
+            r = std::move(rep);
+        };
+    }
+};
+
+/// Runs one command on `c` (a connection or client living on `io`) to completion.
+template <class C> result exec(asio::io_context& io, C& c, std::vector<std::string> args) {
+    result res;
+    c.command(args, res.handler());
+    BOOST_TEST_REQUIRE(run_until(io, [&] { return res.done; }));
+    return res;
+}
+
+/// What a subscriber or client delivered: messages by channel, and confirmations (`again`:
+/// the resubscriptions among them).
+struct inbox {
+    std::map<std::string, std::vector<std::string>> messages;
+    std::size_t total = 0;
+    std::map<std::string, int> confirmed, again;
+
+    template <class S> void attach(S& s) {
+        s.on_message([this](const pier::redis::message& m) {
+            messages[std::string(m.channel)].emplace_back(m.payload);
+            ++total;
+        });
+        s.on_subscribed([this](std::string_view ch, bool, bool re) {
+            ++confirmed[std::string(ch)];
+            if (re)
+                ++again[std::string(ch)];
+        });
+    }
+};
 
 /// The absolute path of `name` on PATH (resolved before fork: execv in the child needs no
 /// search, which is not async-signal-safe).

@@ -28,6 +28,9 @@
 #include <vector>
 
 namespace redis = pier::redis;
+using pier_test::redis::exec;
+using pier_test::redis::inbox;
+using pier_test::redis::result;
 using pier_test::redis::run_until;
 using namespace std::chrono_literals;
 
@@ -42,26 +45,6 @@ pier_test::redis::cluster& shared_cluster() {
 
 std::error_code code(redis::error e) {
     return redis::make_error_code(e);
-}
-
-struct result {
-    bool done = false;
-    std::error_code ec;
-    redis::reply r;
-    auto handler() {
-        return [this](std::error_code e, redis::reply rep) {
-            done = true;
-            ec = e;
-            r = std::move(rep);
-        };
-    }
-};
-
-result exec(asio::io_context& io, redis::client& c, std::vector<std::string> args) {
-    result res;
-    c.command(args, res.handler());
-    BOOST_TEST_REQUIRE(run_until(io, [&] { return res.done; }));
-    return res;
 }
 
 /// A name whose slot the cluster's node `owner` serves, made from `prefix`.
@@ -79,23 +62,6 @@ std::string name_on(pier_test::redis::cluster& cl, std::size_t owner, const std:
         }
     }
 }
-
-struct inbox {
-    std::map<std::string, std::vector<std::string>> messages;
-    std::size_t total = 0;
-    std::map<std::string, int> confirmed, again;
-    void attach(redis::client& c) {
-        c.on_message([this](const redis::message& m) {
-            messages[std::string(m.channel)].emplace_back(m.payload);
-            ++total;
-        });
-        c.on_subscribed([this](std::string_view ch, bool, bool re) {
-            ++confirmed[std::string(ch)];
-            if (re)
-                ++again[std::string(ch)];
-        });
-    }
-};
 
 redis::client_options fast_options() {
     redis::client_options o;

@@ -18,6 +18,8 @@
 #include <vector>
 
 namespace redis = pier::redis;
+using pier_test::redis::exec;
+using pier_test::redis::result;
 using pier_test::redis::run_until;
 using pier_test::redis::server;
 using namespace std::chrono_literals;
@@ -26,27 +28,6 @@ namespace {
 
 std::error_code code(redis::error e) {
     return redis::make_error_code(e);
-}
-
-struct result {
-    bool done = false;
-    std::error_code ec;
-    redis::reply r;
-    auto handler() {
-        return [this](std::error_code e, redis::reply rep) {
-            done = true;
-            ec = e;
-            r = std::move(rep);
-        };
-    }
-};
-
-/// Runs one command on `c` to completion.
-template <class C> result exec(asio::io_context& io, C& c, std::vector<std::string> args) {
-    result res;
-    c.command(args, res.handler());
-    BOOST_TEST_REQUIRE(run_until(io, [&] { return res.done; }));
-    return res;
 }
 
 } // namespace

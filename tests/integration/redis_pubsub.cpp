@@ -20,30 +20,12 @@
 #include <vector>
 
 namespace redis = pier::redis;
+using pier_test::redis::inbox;
 using pier_test::redis::run_until;
 using pier_test::redis::server;
 using namespace std::chrono_literals;
 
 namespace {
-
-/// What a subscriber or client received.
-struct inbox {
-    std::map<std::string, std::vector<std::string>> messages; // by channel
-    std::size_t total = 0;
-    std::map<std::string, int> confirmed, again;
-
-    template <class S> void attach(S& s) {
-        s.on_message([this](const redis::message& m) {
-            messages[std::string(m.channel)].emplace_back(m.payload);
-            ++total;
-        });
-        s.on_subscribed([this](std::string_view ch, bool, bool re) {
-            ++confirmed[std::string(ch)];
-            if (re)
-                ++again[std::string(ch)];
-        });
-    }
-};
 
 std::string channel(int i) {
     return "room:" + std::to_string(i);

@@ -123,6 +123,9 @@ public:
     const any_executor& get_executor() const noexcept { return impl_->get_executor(); }
 
 private:
+    /// Sends a command to the owner of `slot` (-1: any node).
+    template <class Args, class Token> auto command_at(int slot, const Args& args, Token&& token);
+
     std::shared_ptr<detail::client_impl> impl_;
 };
 

@@ -51,6 +51,8 @@ struct reply {
     bool is_nil() const noexcept { return kind == reply_kind::nil; }
     /// A string, status or error reply's text (empty for the other kinds).
     std::string_view text() const noexcept { return str; }
+
+    friend bool operator==(const reply&, const reply&) = default;
 };
 
 /// Bounds on what one reply may cost, whatever a (broken or hostile) server sends.

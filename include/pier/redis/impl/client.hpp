@@ -40,14 +40,19 @@ inline void client::close() {
     impl_->close();
 }
 
-template <class Args, class Token> auto client::command(const Args& args, Token&& token) {
-    const int slot = impl_->is_cluster() ? detail::first_key_slot(args) : -1;
+template <class Args, class Token>
+auto client::command_at(int slot, const Args& args, Token&& token) {
     return detail::initiate_command(
         impl_->get_executor(), args,
         [impl = impl_, slot](std::string_view bytes, detail::callback cb) {
             impl->exec(bytes, slot, std::move(cb));
         },
         std::forward<Token>(token));
+}
+
+template <class Args, class Token> auto client::command(const Args& args, Token&& token) {
+    return command_at(impl_->is_cluster() ? detail::first_key_slot(args) : -1, args,
+                      std::forward<Token>(token));
 }
 
 template <class Token>
@@ -58,13 +63,8 @@ auto client::command(std::initializer_list<std::string_view> args, Token&& token
 
 template <class Args, class Token>
 auto client::command_with_key(std::string_view key, const Args& args, Token&& token) {
-    const int slot = impl_->is_cluster() ? keyslot(key) : -1;
-    return detail::initiate_command(
-        impl_->get_executor(), args,
-        [impl = impl_, slot](std::string_view bytes, detail::callback cb) {
-            impl->exec(bytes, slot, std::move(cb));
-        },
-        std::forward<Token>(token));
+    return command_at(impl_->is_cluster() ? int(keyslot(key)) : -1, args,
+                      std::forward<Token>(token));
 }
 
 template <class Token>
