@@ -39,7 +39,7 @@ struct stats {
     counter commands{0};
     /// Replies received for commands (error replies included).
     counter replies{0};
-    /// Error replies (`-ERR …`; MOVED/ASK that were followed are not counted here).
+    /// Error replies (`-ERR …`; also the MOVED, ASK and TRYAGAIN a cluster client follows).
     counter error_replies{0};
     /// Commands refused because their connection was down (error::not_connected).
     counter refused_not_connected{0};
