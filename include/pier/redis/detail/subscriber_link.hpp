@@ -108,9 +108,14 @@ private:
     }
 
     void mark(std::string_view channel, bool sharded) {
+        if (!is_up()) {
+            // on_up reconciles everything wanted; remembering names meanwhile would only
+            // grow with every channel touched while the server is away.
+            start();
+            return;
+        }
         dirty_[sharded].emplace(channel);
-        start();
-        if (!reconcile_posted_ && is_up()) {
+        if (!reconcile_posted_) {
             reconcile_posted_ = true;
             asio::post(ex_, [self = self()] {
                 self->reconcile_posted_ = false;
@@ -179,11 +184,11 @@ private:
         arm_probe(sopt_.probe_interval);
     }
 
-    void on_down(std::error_code, bool closing) override {
+    void on_down(std::error_code, bool) override {
         ++probe_gen_;
         probe_timer_.cancel();
-        if (closing)
-            return;
+        dirty_[0].clear(); // the next on_up subscribes everything wanted
+        dirty_[1].clear();
     }
 
     void on_reply(reply&& r) override {
