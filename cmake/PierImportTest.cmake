@@ -80,4 +80,7 @@ step("configure consumer" "${CMAKE_COMMAND}" -S "${consumer_source}"
     -B "${WORK_DIR}/consumer-build" ${common_args} ${consumer_args})
 step("build consumer" "${CMAKE_COMMAND}" --build "${WORK_DIR}/consumer-build")
 step("run consumer" "${WORK_DIR}/consumer-build/pier_consumer")
+if(EXISTS "${WORK_DIR}/consumer-build/pier_redis_consumer")
+    step("run redis consumer" "${WORK_DIR}/consumer-build/pier_redis_consumer")
+endif()
 message(STATUS "[${MODE}] ok")

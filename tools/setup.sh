@@ -5,11 +5,11 @@
 #
 #   tools/setup.sh              the base set (compilers, CMake, Asio, OpenSSL, zlib,
 #                               nlohmann/json, Boost.Test, Google Benchmark, curl, wrk, nginx,
-#                               python3-websockets, node)
+#                               python3-websockets, node, hiredis and redis-server/redis-cli)
 #   tools/setup.sh --node-ws    also Node's `ws` package, into tests/peers/node_modules (ignored
 #                               by git; the peer tests get it on NODE_PATH)
 #   tools/setup.sh --browser    also Debian's chromium and chromium-driver
-#   tools/setup.sh --redis      also redis-server (for benches against a reference server)
+#   tools/setup.sh --redis      redis-server (now in the base set; kept for old callers)
 #   tools/setup.sh --quiet      print only what is being installed
 #
 # tools/test.sh and tools/run.sh call this; tools/test.sh adds --node-ws / --browser when a peer
@@ -24,6 +24,7 @@ BASE_PACKAGES=(
     libboost-test-dev libboost-dev libbenchmark-dev
     wrk curl nginx-light python3-websockets nodejs
     iproute2 procps psmisc
+    libhiredis-dev redis-server redis-tools
 )
 BROWSER_PACKAGES=(chromium chromium-driver)
 REDIS_PACKAGES=(redis-server)
