@@ -21,6 +21,8 @@ struct backpressure {};
 struct transport {};
 /// The pool's wire format (pier::ws::pool; see codec_policy in concepts.hpp).
 struct codec {};
+/// How a pool reaches its other instances (pier::ws::pool; see backplane_policy).
+struct backplane {};
 } // namespace category
 
 namespace accept {
@@ -65,6 +67,16 @@ using default_scheduler = sched::per_thread;
 using default_buffer = buffer::pooled<>;
 using default_backpressure = backpressure::suspend;
 using default_transport = transport::tcp;
+
+namespace pool {
+class json_codec;
+struct local;
+} // namespace pool
+
+/// The pool's defaults (pier::ws::pool, <pier/pool.hpp>): JSON envelopes, and no backplane
+/// (one instance, nothing leaves the process).
+using default_codec = pool::json_codec;
+using default_backplane = pool::local;
 
 template <class... Policies> struct policies;
 using default_policies = policies<>;

@@ -45,7 +45,9 @@ inline constexpr bool known_category =
     std::is_same_v<typename P::category, category::scheduler> ||
     std::is_same_v<typename P::category, category::buffer> ||
     std::is_same_v<typename P::category, category::backpressure> ||
-    std::is_same_v<typename P::category, category::transport>;
+    std::is_same_v<typename P::category, category::transport> ||
+    std::is_same_v<typename P::category, category::codec> ||
+    std::is_same_v<typename P::category, category::backplane>;
 
 } // namespace detail
 
@@ -55,7 +57,7 @@ template <class... Ps> struct policies {
                   "nested `category`");
     static_assert((detail::known_category<Ps> && ...),
                   "pier: a policy's category must be one of pier::category::{accept, scheduler, "
-                  "buffer, backpressure, transport}");
+                  "buffer, backpressure, transport, codec, backplane}");
     static_assert(detail::count_policies<category::accept, Ps...> <= 1,
                   "pier: policies<...> names more than one accept policy");
     static_assert(detail::count_policies<category::scheduler, Ps...> <= 1,
@@ -66,6 +68,10 @@ template <class... Ps> struct policies {
                   "pier: policies<...> names more than one backpressure policy");
     static_assert(detail::count_policies<category::transport, Ps...> <= 1,
                   "pier: policies<...> names more than one transport policy");
+    static_assert(detail::count_policies<category::codec, Ps...> <= 1,
+                  "pier: policies<...> names more than one codec policy");
+    static_assert(detail::count_policies<category::backplane, Ps...> <= 1,
+                  "pier: policies<...> names more than one backplane policy");
 
     using accept = typename detail::select_policy<category::accept, default_accept, Ps...>::type;
     using scheduler =
@@ -75,6 +81,10 @@ template <class... Ps> struct policies {
         typename detail::select_policy<category::backpressure, default_backpressure, Ps...>::type;
     using transport =
         typename detail::select_policy<category::transport, default_transport, Ps...>::type;
+    /// The pool's (checked by pier::ws::pool, which alone needs them: <pier/pool.hpp>).
+    using codec = typename detail::select_policy<category::codec, default_codec, Ps...>::type;
+    using backplane =
+        typename detail::select_policy<category::backplane, default_backplane, Ps...>::type;
 
     static_assert(accept_policy<accept>,
                   "pier: the accept policy does not model pier::accept_policy");

@@ -7,10 +7,17 @@
 // - pool/jwt.hpp       the bundled HS256 JWT verifier, with key rotation;
 // - pool/token.hpp     where a client's token comes from (query, Authorization, subprotocol);
 // - pool/limits.hpp    token buckets and the per-IP connection table.
+// And the pool itself:
+// - pool/pool.hpp      pier::ws::pool<Handler, Policies>;
+// - pool/options.hpp   its limits, intervals and close codes;
+// - pool/backplane.hpp `local`, the default backplane (no other instances).
 #pragma once
 
+#include <pier/pool/backplane.hpp>
 #include <pier/pool/codec.hpp>
 #include <pier/pool/envelope.hpp>
 #include <pier/pool/jwt.hpp>
 #include <pier/pool/limits.hpp>
+#include <pier/pool/options.hpp>
+#include <pier/pool/pool.hpp>
 #include <pier/pool/token.hpp>

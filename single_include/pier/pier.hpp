@@ -87,6 +87,8 @@ struct backpressure {};
 struct transport {};
 /// The pool's wire format (pier::ws::pool; see codec_policy in concepts.hpp).
 struct codec {};
+/// How a pool reaches its other instances (pier::ws::pool; see backplane_policy).
+struct backplane {};
 } // namespace category
 
 namespace accept {
@@ -131,6 +133,16 @@ using default_scheduler = sched::per_thread;
 using default_buffer = buffer::pooled<>;
 using default_backpressure = backpressure::suspend;
 using default_transport = transport::tcp;
+
+namespace pool {
+class json_codec;
+struct local;
+} // namespace pool
+
+/// The pool's defaults (pier::ws::pool, <pier/pool.hpp>): JSON envelopes, and no backplane
+/// (one instance, nothing leaves the process).
+using default_codec = pool::json_codec;
+using default_backplane = pool::local;
 
 template <class... Policies> struct policies;
 using default_policies = policies<>;
@@ -7637,7 +7649,9 @@ inline constexpr bool known_category =
     std::is_same_v<typename P::category, category::scheduler> ||
     std::is_same_v<typename P::category, category::buffer> ||
     std::is_same_v<typename P::category, category::backpressure> ||
-    std::is_same_v<typename P::category, category::transport>;
+    std::is_same_v<typename P::category, category::transport> ||
+    std::is_same_v<typename P::category, category::codec> ||
+    std::is_same_v<typename P::category, category::backplane>;
 
 } // namespace detail
 
@@ -7647,7 +7661,7 @@ template <class... Ps> struct policies {
                   "nested `category`");
     static_assert((detail::known_category<Ps> && ...),
                   "pier: a policy's category must be one of pier::category::{accept, scheduler, "
-                  "buffer, backpressure, transport}");
+                  "buffer, backpressure, transport, codec, backplane}");
     static_assert(detail::count_policies<category::accept, Ps...> <= 1,
                   "pier: policies<...> names more than one accept policy");
     static_assert(detail::count_policies<category::scheduler, Ps...> <= 1,
@@ -7658,6 +7672,10 @@ template <class... Ps> struct policies {
                   "pier: policies<...> names more than one backpressure policy");
     static_assert(detail::count_policies<category::transport, Ps...> <= 1,
                   "pier: policies<...> names more than one transport policy");
+    static_assert(detail::count_policies<category::codec, Ps...> <= 1,
+                  "pier: policies<...> names more than one codec policy");
+    static_assert(detail::count_policies<category::backplane, Ps...> <= 1,
+                  "pier: policies<...> names more than one backplane policy");
 
     using accept = typename detail::select_policy<category::accept, default_accept, Ps...>::type;
     using scheduler =
@@ -7667,6 +7685,10 @@ template <class... Ps> struct policies {
         typename detail::select_policy<category::backpressure, default_backpressure, Ps...>::type;
     using transport =
         typename detail::select_policy<category::transport, default_transport, Ps...>::type;
+    /// The pool's (checked by pier::ws::pool, which alone needs them: <pier/pool.hpp>).
+    using codec = typename detail::select_policy<category::codec, default_codec, Ps...>::type;
+    using backplane =
+        typename detail::select_policy<category::backplane, default_backplane, Ps...>::type;
 
     static_assert(accept_policy<accept>,
                   "pier: the accept policy does not model pier::accept_policy");
@@ -9765,6 +9787,10 @@ public:
 
     engine() = default;
     engine(options o, Handler h) : opts_(std::move(o)), handler_(std::move(h)) {}
+    /// The handler built in place (for handlers that cannot move).
+    template <class... Args>
+    engine(options o, std::in_place_t, Args&&... args)
+        : opts_(std::move(o)), handler_(std::forward<Args>(args)...) {}
     engine(engine&&) = delete;
 
     Handler& handler() noexcept { return handler_; }
@@ -10745,6 +10771,10 @@ template <class Impl> void shard<Impl>::sweep(std::int64_t) {
             if (s.finished())
                 finished_.push_back(&s);
         });
+        // The handler's own periodic work on this shard (the pool's heartbeats and cleanup).
+        auto& h = eng->handler();
+        if constexpr (requires { h.on_tick(index); })
+            guarded(h, *counters, "on_tick", [&] { h.on_tick(index); });
     });
 }
 
@@ -10902,6 +10932,15 @@ public:
         : base(std::move(so), std::move(to), std::in_place, std::move(wo), std::move(h)) {}
     server(asio::io_context& ctx, server_options so, options wo = {}, Handler h = {})
         : base(ctx, std::move(so), std::in_place, std::move(wo), std::move(h)) {}
+    /// The handler built in place from `args` (for handlers that cannot move).
+    template <class... Args>
+    server(server_options so, options wo, std::in_place_t, Args&&... args)
+        : base(std::move(so), std::in_place, std::move(wo), std::in_place,
+               std::forward<Args>(args)...) {}
+    template <class... Args>
+    server(server_options so, transport_options to, options wo, std::in_place_t, Args&&... args)
+        : base(std::move(so), std::move(to), std::in_place, std::move(wo), std::in_place,
+               std::forward<Args>(args)...) {}
 
     /// The user's handler (`handler()` is the engine around it).
     Handler& ws_handler() noexcept { return base::handler().handler(); }

@@ -73,6 +73,15 @@ public:
         : base(std::move(so), std::move(to), std::in_place, std::move(wo), std::move(h)) {}
     server(asio::io_context& ctx, server_options so, options wo = {}, Handler h = {})
         : base(ctx, std::move(so), std::in_place, std::move(wo), std::move(h)) {}
+    /// The handler built in place from `args` (for handlers that cannot move).
+    template <class... Args>
+    server(server_options so, options wo, std::in_place_t, Args&&... args)
+        : base(std::move(so), std::in_place, std::move(wo), std::in_place,
+               std::forward<Args>(args)...) {}
+    template <class... Args>
+    server(server_options so, transport_options to, options wo, std::in_place_t, Args&&... args)
+        : base(std::move(so), std::move(to), std::in_place, std::move(wo), std::in_place,
+               std::forward<Args>(args)...) {}
 
     /// The user's handler (`handler()` is the engine around it).
     Handler& ws_handler() noexcept { return base::handler().handler(); }

@@ -379,6 +379,10 @@ public:
 
     engine() = default;
     engine(options o, Handler h) : opts_(std::move(o)), handler_(std::move(h)) {}
+    /// The handler built in place (for handlers that cannot move).
+    template <class... Args>
+    engine(options o, std::in_place_t, Args&&... args)
+        : opts_(std::move(o)), handler_(std::forward<Args>(args)...) {}
     engine(engine&&) = delete;
 
     Handler& handler() noexcept { return handler_; }

@@ -937,6 +937,10 @@ template <class Impl> void shard<Impl>::sweep(std::int64_t) {
             if (s.finished())
                 finished_.push_back(&s);
         });
+        // The handler's own periodic work on this shard (the pool's heartbeats and cleanup).
+        auto& h = eng->handler();
+        if constexpr (requires { h.on_tick(index); })
+            guarded(h, *counters, "on_tick", [&] { h.on_tick(index); });
     });
 }
 

@@ -1,0 +1,79 @@
+// ws_pool: the connection pool of the specification (pier::ws::pool): clients connect to
+// ws://HOST:PORT/ws with an HS256 token (?token=…, Authorization: Bearer, or a bearer.<token>
+// subprotocol) and optionally ?topics=a,b; they get a welcome, then subscribe, unsubscribe,
+// ping, and send data to a topic's other subscribers.
+//
+//   ws_pool --secret S [--admin-token T]
+//           [--max-connections N] [--max-per-topic N] [--max-per-user N] [--max-per-ip N]
+//           [--connect-rate-per-ip N] [--message-rate N]
+//           [--heartbeat-ms N] [--connection-timeout-ms N] [--cleanup-interval-ms N]
+//           [--cert FILE --key FILE]
+//           [common options: --address, --port, --threads, --idle-timeout-ms]
+//
+// For every limit, 0 turns it off. Tokens: HS256 with `sub` (the user id), `exp`, and an
+// optional `meta` object, signed with --secret (at least 32 bytes).
+#include "common/cli.hpp"
+
+#include <pier/pool.hpp>
+
+#include <cstdio>
+#include <string>
+
+namespace {
+
+struct app {}; // the defaults: JWT authentication, every topic open to every user
+
+int run(const examples::cli& cli, const pier::pool::pool_options& po) {
+    auto so = cli.options;
+    so.max_connections = 0; // the TCP-level limit stays the descriptor limit; see --max-connections
+    const auto cert = cli.get("cert", ""), key = cli.get("key", "");
+    if (!cert.empty()) {
+        pier::tls::options tls;
+        tls.certificates.push_back({.cert_chain_file = cert, .key_file = key});
+        pier::ws::pool<app, pier::policies<pier::transport::tls>> pool(so, tls, po);
+        return examples::serve(pool);
+    }
+    pier::ws::pool<app> pool(so, po);
+    return examples::serve(pool);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    auto cli = examples::parse(
+        argc, argv,
+        {"secret", "admin-token", "max-per-topic", "max-per-user", "max-per-ip",
+         "connect-rate-per-ip", "message-rate", "heartbeat-ms", "connection-timeout-ms",
+         "cleanup-interval-ms", "cert", "key"},
+        " --secret S [--admin-token T] [--max-per-topic N] [--max-per-user N]\n"
+        "          [--max-per-ip N] [--connect-rate-per-ip N] [--message-rate N]\n"
+        "          [--heartbeat-ms N] [--connection-timeout-ms N] [--cleanup-interval-ms N]\n"
+        "          [--cert FILE --key FILE]");
+    pier::raise_fd_limit();
+    pier::pool::pool_options po;
+    po.keys.current = cli.get("secret", "");
+    if (po.keys.current.size() < pier::pool::jwt_min_key_size) {
+        std::fprintf(stderr, "%s: --secret is required, at least %zu bytes\n", argv[0],
+                     pier::pool::jwt_min_key_size);
+        return 2;
+    }
+    if (cli.get("cert", "").empty() != cli.get("key", "").empty()) {
+        std::fprintf(stderr, "%s: --cert and --key go together\n", argv[0]);
+        return 2;
+    }
+    auto& l = po.limits;
+    // --max-connections is the pool's limit here (answered with HTTP 503), not the TCP one;
+    // given as 0, it is off.
+    for (int i = 1; i + 1 < argc; ++i)
+        if (std::string_view(argv[i]) == "--max-connections")
+            l.max_connections = cli.options.max_connections;
+    l.max_per_topic = static_cast<std::size_t>(cli.get_int("max-per-topic", 1000));
+    l.max_per_user = static_cast<std::size_t>(cli.get_int("max-per-user", 0));
+    l.max_per_ip = static_cast<std::size_t>(cli.get_int("max-per-ip", 0));
+    l.connect_rate_per_ip = static_cast<std::uint32_t>(cli.get_int("connect-rate-per-ip", 0));
+    l.message_rate = static_cast<std::uint32_t>(cli.get_int("message-rate", 0));
+    po.heartbeat_interval = std::chrono::milliseconds(cli.get_int("heartbeat-ms", 30000));
+    po.connection_timeout = std::chrono::milliseconds(cli.get_int("connection-timeout-ms", 300000));
+    po.cleanup_interval = std::chrono::milliseconds(cli.get_int("cleanup-interval-ms", 60000));
+    return run(cli, po);
+}

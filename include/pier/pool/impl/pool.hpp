@@ -1,0 +1,1043 @@
+// pier/pool/impl/pool.hpp: the pool's engine (the WebSocket handler behind ws::pool) and the
+// out-of-line definitions of ws::pool.
+#pragma once
+
+#include <pier/pool/pool.hpp>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <optional>
+
+namespace pier::pool {
+
+namespace detail {
+
+/// One topic on one shard: its local subscribers. Each subscriber's membership records its
+/// place here, so that leaving is O(1) (swap with the last).
+struct topic {
+    std::string name;
+    /// (session, index of this topic in the session's memberships)
+    std::vector<std::pair<void*, std::uint32_t>> subs;
+};
+
+struct string_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+        return std::hash<std::string_view>{}(s);
+    }
+};
+
+/// A count per key, shared by the shards (per-topic subscriber counts, per-user connection
+/// counts): taken only when a connection opens, closes, subscribes or leaves, never on the
+/// message path. Striped locks, so that two shards rarely wait for each other.
+class shared_counts {
+public:
+    /// Adds one to `key` unless it is at `limit` (0: none); returns whether it did, and in
+    /// `first` whether the key went from 0 to 1.
+    bool acquire(std::string_view key, std::size_t limit, bool& first) {
+        auto& st = stripe(key);
+        std::lock_guard lock(st.m);
+        auto it = st.counts.find(key);
+        const std::size_t now = it == st.counts.end() ? 0 : it->second;
+        if (limit != 0 && now >= limit)
+            return false;
+        first = now == 0;
+        if (it == st.counts.end())
+            st.counts.emplace(std::string(key), 1);
+        else
+            ++it->second;
+        return true;
+    }
+    /// Takes one from `key`; true when it reached 0 (and is forgotten).
+    bool release(std::string_view key) {
+        auto& st = stripe(key);
+        std::lock_guard lock(st.m);
+        auto it = st.counts.find(key);
+        if (it == st.counts.end())
+            return false;
+        if (--it->second > 0)
+            return false;
+        st.counts.erase(it);
+        return true;
+    }
+    std::size_t keys() const {
+        std::size_t n = 0;
+        for (auto& st : stripes_) {
+            std::lock_guard lock(st.m);
+            n += st.counts.size();
+        }
+        return n;
+    }
+    template <class F> void for_each(F&& f) const {
+        for (auto& st : stripes_) {
+            std::lock_guard lock(st.m);
+            for (auto& [k, v] : st.counts)
+                f(std::string_view(k), v);
+        }
+    }
+
+private:
+    struct alignas(64) part {
+        mutable std::mutex m;
+        std::unordered_map<std::string, std::size_t, string_hash, std::equal_to<>> counts;
+    };
+    part& stripe(std::string_view key) {
+        return stripes_[std::hash<std::string_view>{}(key) % stripes_.size()];
+    }
+    std::array<part, 16> stripes_;
+};
+
+/// The limits, by the names the stats and the admin API use.
+enum class limit : std::uint8_t {
+    connections,
+    per_user,
+    per_ip,
+    connect_rate,
+    per_topic,
+    topics_per_connection,
+    message_rate,
+    message_size,
+    errors,
+    count_
+};
+inline constexpr std::array<std::string_view, static_cast<std::size_t>(limit::count_)> limit_names =
+    {"max_connections",     "max_per_user",     "max_per_ip",
+     "connect_rate_per_ip", "max_per_topic",    "max_topics_per_connection",
+     "message_rate",        "max_message_size", "max_errors"};
+
+/// One shard's counters: written by that shard, read by anyone (relaxed atomics).
+struct shard_counters {
+    std::atomic<std::uint64_t> total{0}, messages_sent{0}, messages_failed{0}, messages_received{0},
+        bytes_sent{0}, bytes_received{0}, cleanup_runs{0}, cleanup_removed{0}, errors{0},
+        auth_failures{0}, subscriptions{0};
+    std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(limit::count_)> refused{};
+    static void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
+        c.fetch_add(n, std::memory_order_relaxed);
+    }
+};
+
+inline std::int64_t system_ms() noexcept {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+} // namespace detail
+
+template <class AppData>
+bool connection_data<AppData>::subscribed(std::string_view name) const noexcept {
+    for (const auto& m : topics)
+        if (m.t->name == name)
+            return true;
+    return false;
+}
+
+template <class H> struct app_data_of { using type = no_connection_data; };
+template <class H>
+requires requires {
+    typename H::connection_data;
+}
+struct app_data_of<H> {
+    using type = typename H::connection_data;
+};
+
+/// The WebSocket handler behind ws::pool: registry, protocol, limits, sends.
+template <class Handler, class Policies> class pool_engine {
+public:
+    using app_data = typename app_data_of<Handler>::type;
+    using session_data = connection_data<app_data>;
+    using session_type = ws::session<Policies, session_data>;
+    using codec_type = typename Policies::codec;
+    using server_type = ws::server<pool_engine, Policies>;
+    using node_type = typename Policies::backplane::template node<pool_engine>;
+
+    pool_engine(pool_options o, Handler h, typename Policies::backplane::options bo)
+        : opts_(std::move(o)), handler_(std::move(h)), codec_(opts_.codec),
+          ips_(ip_limits{.max_connections = static_cast<std::uint32_t>(opts_.limits.max_per_ip),
+                         .connect_rate = {.per_second = opts_.limits.connect_rate_per_ip,
+                                          .burst = opts_.limits.connect_rate_per_ip * 2}}),
+          node_(*this, bo) {}
+    pool_engine(pool_engine&&) = delete;
+
+    /// Called once the server exists (it owns this engine).
+    void bind(server_type& srv) {
+        srv_ = &srv;
+        shards_ = std::make_unique<std::vector<shard_state>>(srv.shard_count());
+    }
+
+    Handler& handler() noexcept { return handler_; }
+    const pool_options& options() const noexcept { return opts_; }
+    const codec_type& codec() const noexcept { return codec_; }
+    node_type& backplane() noexcept { return node_; }
+    server_type& server() noexcept { return *srv_; }
+
+    // --- ws hooks ---------------------------------------------------------------------------
+    ws::accept_result accept(const ws::upgrade_request& u, session_data& d);
+    void on_open(session_type& s);
+    void on_message(session_type& s, ws::message m);
+    void on_close(session_type& s, ws::close_code code, std::string_view reason);
+    void on_tick(std::size_t shard);
+
+    // --- sends (any thread) ------------------------------------------------------------------
+    using done_fn = std::function<void(const send_report&)>;
+    enum class target_kind : std::uint8_t { topic, user, ids };
+    void send(target_kind kind, std::string key, std::vector<std::uint64_t> ids,
+              const outbound& env, std::vector<std::uint64_t> exclude, done_fn done,
+              bool to_backplane = true);
+    /// The same with an already encoded envelope (from the backplane).
+    void send_encoded(target_kind kind, std::string key, std::vector<std::uint64_t> ids,
+                      std::string encoded, std::vector<std::uint64_t> exclude, done_fn done);
+
+    /// Closes the selected connections of every shard.
+    void disconnect(std::function<bool(session_type&)> select, std::uint16_t code,
+                    std::string reason, std::function<void(std::size_t)> done);
+    void cleanup(std::function<void(std::size_t)> done);
+    void for_each_connection(std::function<void(session_type&)> visit, std::function<void()> done);
+    /// Runs the cleanup pass on this shard; returns how many it closed.
+    std::size_t cleanup_shard(std::size_t shard, std::int64_t now_ms);
+
+    pool_figures figures() const;
+    std::vector<std::pair<std::string, std::uint64_t>> topic_counts() const;
+    bool subscribe(session_type& s, std::string_view topic, bool acknowledge);
+    void unsubscribe(session_type& s, std::string_view topic, bool acknowledge);
+    /// Sends an envelope to one connection (encoded for it alone).
+    void reply(session_type& s, const outbound& env);
+    void error(session_type& s, std::string_view name, std::string_view topic = {},
+               bool counts = true);
+
+private:
+    struct alignas(64) shard_state {
+        std::unordered_map<std::string, std::unique_ptr<detail::topic>, detail::string_hash,
+                           std::equal_to<>>
+            topics;
+        std::vector<std::unique_ptr<detail::topic>> spare_topics; // reused, bounded
+        std::unordered_map<std::uint64_t, session_type*> ids;
+        std::unordered_map<std::string, std::vector<session_type*>, detail::string_hash,
+                           std::equal_to<>>
+            users;
+        detail::shard_counters counters;
+        std::int64_t next_heartbeat_ms = 0;
+        std::int64_t next_cleanup_ms = 0;
+        inbound in; // decoded into, message after message (capacity reused)
+        std::string scratch;
+    };
+    struct job {
+        ws::prepared_message frame;
+        target_kind kind;
+        std::string key;
+        std::vector<std::uint64_t> ids;
+        std::vector<std::uint64_t> exclude;
+        std::atomic<std::uint64_t> delivered{0}, backpressure{0}, dropped{0};
+        std::atomic<std::uint32_t> refused{0};
+        std::atomic<std::size_t> left{0};
+        done_fn done;
+        void finish_one() {
+            if (left.fetch_sub(1, std::memory_order_acq_rel) == 1 && done) {
+                send_report r;
+                r.delivered = delivered.load();
+                r.backpressure = backpressure.load();
+                r.dropped = dropped.load();
+                r.shards_refused = refused.load();
+                done(r);
+            }
+        }
+    };
+
+    shard_state& local(std::size_t shard) noexcept { return (*shards_)[shard]; }
+    detail::shard_counters& counters(std::size_t shard) noexcept { return local(shard).counters; }
+    void refuse_count(std::size_t shard, detail::limit l) noexcept {
+        detail::shard_counters::add(counters(shard).refused[static_cast<std::size_t>(l)]);
+    }
+    ws::prepared_message frame_for(std::string_view encoded) const {
+        return ws::prepare(codec_type::binary ? ws::opcode::binary : ws::opcode::text, encoded);
+    }
+    void deliver(std::size_t shard, job& j);
+    void deliver_to(session_type& s, job& j, std::size_t shard);
+    void run_job(std::shared_ptr<job> j);
+    void drop_membership(session_type& s, std::size_t index);
+    void close_with(session_type& s, std::uint16_t code, std::string_view reason);
+
+    pool_options opts_;
+    Handler handler_;
+    codec_type codec_;
+    ip_table ips_;
+    detail::shared_counts topic_counts_, user_counts_;
+    std::atomic<std::uint64_t> active_{0};
+    server_type* srv_ = nullptr;
+    std::unique_ptr<std::vector<shard_state>> shards_;
+    node_type node_;
+};
+
+// --- admission --------------------------------------------------------------------------------
+
+template <class H, class P>
+ws::accept_result pool_engine<H, P>::accept(const ws::upgrade_request& u, session_data& d) {
+    const std::size_t shard = this_shard();
+    auto& c = counters(shard);
+    if (u.path != opts_.path)
+        return ws::accept_result::reject(404, "no WebSocket endpoint here");
+    const auto refuse = [&](detail::limit l, unsigned status, std::string body) {
+        refuse_count(shard, l);
+        return ws::accept_result::reject(status, std::move(body));
+    };
+    // The connection limit first: it costs nothing to check.
+    const auto before = active_.fetch_add(1, std::memory_order_acq_rel);
+    bool reserved = true;
+    auto unreserve = [&] {
+        if (reserved)
+            active_.fetch_sub(1, std::memory_order_acq_rel);
+        reserved = false;
+    };
+    if (opts_.limits.max_connections != 0 && before >= opts_.limits.max_connections) {
+        unreserve();
+        return refuse(detail::limit::connections, 503, "connection limit reached");
+    }
+    // Authentication.
+    std::string scratch;
+    auth_result who;
+    const auto tok = extract_token(u.request, scratch, opts_.token);
+    if constexpr (requires(H & h) { h.authenticate(u, std::string_view()); }) {
+        if (!tok && tok.error != token_error::missing) {
+            unreserve();
+            detail::shard_counters::add(c.auth_failures);
+            return ws::accept_result::reject(401, std::string(to_string(tok.error)) + "_token");
+        }
+        who = handler_.authenticate(u, tok.token);
+    } else {
+        if (!tok) {
+            unreserve();
+            detail::shard_counters::add(c.auth_failures);
+            return ws::accept_result::reject(401,
+                                             tok.error == token_error::missing
+                                                 ? std::string("token required")
+                                                 : std::string(to_string(tok.error)) + "_token");
+        }
+        const auto now_s = detail::system_ms() / 1000;
+        auto v = verify_hs256(tok.token, opts_.keys, now_s, opts_.jwt);
+        if (!v) {
+            who = auth_result::refuse(401, std::string(to_string(v.error)));
+        } else {
+            who.user_id = std::move(v.claims.sub);
+            who.meta = std::move(v.claims.meta);
+            who.expires = v.claims.exp;
+        }
+    }
+    if (who.status != 0) {
+        unreserve();
+        detail::shard_counters::add(c.auth_failures);
+        return ws::accept_result::reject(who.status,
+                                         who.error.empty() ? "unauthorized" : who.error);
+    }
+    // Per user and per address.
+    bool first_of_user = false;
+    if (!user_counts_.acquire(who.user_id, opts_.limits.max_per_user, first_of_user)) {
+        unreserve();
+        return refuse(detail::limit::per_user, 503, "too many connections for this user");
+    }
+    const bool ip_limited = opts_.limits.max_per_ip != 0 || opts_.limits.connect_rate_per_ip != 0;
+    if (ip_limited) {
+        const auto verdict = ips_.admit(u.remote.address(), detail::system_ms());
+        if (verdict != ip_verdict::allowed) {
+            unreserve();
+            if (user_counts_.release(who.user_id))
+                ; // never published: first_of_user interest is announced in on_open
+            if (verdict == ip_verdict::rate_limited)
+                return refuse(detail::limit::connect_rate, 503, "connecting too fast");
+            return refuse(detail::limit::per_ip, 503, "too many connections from this address");
+        }
+    }
+    reserved = false; // kept: released in on_close
+    d.counted = true;
+    d.remote = u.remote.address();
+    d.user_id = std::move(who.user_id);
+    d.expires = who.expires;
+    if (who.meta.is_object())
+        for (auto& [k, v] : who.meta.items())
+            d.metadata.emplace_back(
+                k, v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    if (first_of_user)
+        node_.user_interest(d.user_id, true);
+    // Topics asked for in the query are subscribed in on_open (after the welcome's id exists).
+    if (auto t = u.request.query(); !t.empty())
+        if (auto topics = http::decoded_query_param(t, "topics"); topics && !topics->empty())
+            d.metadata.emplace_back("\x01topics", std::move(*topics));
+    // Answer the pool's subprotocol if offered; never a token-carrying one.
+    std::string proto;
+    if (!opts_.subprotocol.empty()) {
+        const std::string_view offered = u.offered_subprotocols;
+        std::size_t at = 0;
+        while (at <= offered.size()) {
+            auto comma = offered.find(',', at);
+            auto item =
+                offered.substr(at, comma == std::string_view::npos ? offered.npos : comma - at);
+            while (!item.empty() && (item.front() == ' ' || item.front() == '\t'))
+                item.remove_prefix(1);
+            while (!item.empty() && (item.back() == ' ' || item.back() == '\t'))
+                item.remove_suffix(1);
+            if (item == opts_.subprotocol)
+                proto = opts_.subprotocol;
+            if (comma == std::string_view::npos)
+                break;
+            at = comma + 1;
+        }
+    }
+    return ws::accept_result::accept(std::move(proto));
+}
+
+template <class H, class P> void pool_engine<H, P>::on_open(session_type& s) {
+    const std::size_t shard = s.shard();
+    auto& st = local(shard);
+    auto& d = s.data();
+    d.connected_at_ms = d.last_activity_ms = detail::system_ms();
+    detail::shard_counters::add(st.counters.total);
+    st.ids.emplace(s.id(), &s);
+    st.users[d.user_id].push_back(&s);
+    if (opts_.limits.message_rate != 0)
+        d.rate.reset({opts_.limits.message_rate, opts_.limits.message_burst
+                                                     ? opts_.limits.message_burst
+                                                     : opts_.limits.message_rate * 2},
+                     d.last_activity_ms);
+    // The topics asked for with ?topics=a,b.
+    std::string wanted;
+    if (!d.metadata.empty() && d.metadata.back().first == "\x01topics") {
+        wanted = std::move(d.metadata.back().second);
+        d.metadata.pop_back();
+    }
+    std::size_t at = 0;
+    while (!wanted.empty() && at <= wanted.size()) {
+        const auto comma = wanted.find(',', at);
+        const auto t = std::string_view(wanted).substr(
+            at, comma == std::string::npos ? std::string::npos : comma - at);
+        if (!t.empty())
+            subscribe(s, t, false);
+        if (comma == std::string::npos)
+            break;
+        at = comma + 1;
+    }
+    // The welcome.
+    nlohmann::json w;
+    w["connection_id"] = ws::pool<H, P>::id_text(s.id());
+    w["user_id"] = d.user_id;
+    auto topics = nlohmann::json::array();
+    for (auto& m : d.topics)
+        topics.push_back(m.t->name);
+    w["topics"] = std::move(topics);
+    const auto data = w.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    reply(s, outbound{.type = message_type::welcome, .data = data});
+    if constexpr (requires(H & h) { h.on_open(s); })
+        handler_.on_open(s);
+}
+
+template <class H, class P>
+void pool_engine<H, P>::on_close(session_type& s, ws::close_code code, std::string_view reason) {
+    auto& d = s.data();
+    if (!d.counted)
+        return;
+    const std::size_t shard = s.shard();
+    auto& st = local(shard);
+    if constexpr (requires(H & h) { h.on_close(s, code, reason); })
+        handler_.on_close(s, code, reason);
+    while (!d.topics.empty())
+        drop_membership(s, d.topics.size() - 1);
+    st.ids.erase(s.id());
+    if (auto it = st.users.find(d.user_id); it != st.users.end()) {
+        std::erase(it->second, &s);
+        if (it->second.empty())
+            st.users.erase(it);
+    }
+    if (user_counts_.release(d.user_id))
+        node_.user_interest(d.user_id, false);
+    if (opts_.limits.max_per_ip != 0 || opts_.limits.connect_rate_per_ip != 0)
+        ips_.release(d.remote);
+    active_.fetch_sub(1, std::memory_order_acq_rel);
+    d.counted = false;
+}
+
+// --- the protocol -------------------------------------------------------------------------------
+
+template <class H, class P> void pool_engine<H, P>::reply(session_type& s, const outbound& env) {
+    const auto text = codec_.encode(env);
+    const auto r = codec_type::binary ? s.send_binary(text) : s.send_text(text);
+    auto& d = s.data();
+    if (r == send_result::queued || r == send_result::backpressure) {
+        ++d.messages_out;
+        d.bytes_out += text.size();
+        detail::shard_counters::add(counters(s.shard()).messages_sent);
+        detail::shard_counters::add(counters(s.shard()).bytes_sent, text.size());
+    } else {
+        detail::shard_counters::add(counters(s.shard()).messages_failed);
+    }
+}
+
+template <class H, class P>
+void pool_engine<H, P>::error(session_type& s, std::string_view name, std::string_view topic,
+                              bool counts) {
+    reply(s, outbound{.type = message_type::error, .topic = topic, .error = name});
+    if (!counts)
+        return;
+    auto& d = s.data();
+    ++d.errors;
+    detail::shard_counters::add(counters(s.shard()).errors);
+    if (opts_.limits.max_errors != 0 && d.errors >= opts_.limits.max_errors && s.is_open()) {
+        refuse_count(s.shard(), detail::limit::errors);
+        close_with(s, close_codes::too_many_errors, "too many errors");
+    }
+}
+
+template <class H, class P>
+void pool_engine<H, P>::close_with(session_type& s, std::uint16_t code, std::string_view reason) {
+    s.close(static_cast<ws::close_code>(code), reason);
+}
+
+template <class H, class P> void pool_engine<H, P>::on_message(session_type& s, ws::message m) {
+    const std::size_t shard = s.shard();
+    auto& st = local(shard);
+    auto& d = s.data();
+    const auto now = detail::system_ms();
+    d.last_activity_ms = now;
+    ++d.messages_in;
+    d.bytes_in += m.data().size();
+    detail::shard_counters::add(st.counters.messages_received);
+    detail::shard_counters::add(st.counters.bytes_received, m.data().size());
+    if (opts_.limits.message_rate != 0 &&
+        !d.rate.try_take({opts_.limits.message_rate, opts_.limits.message_burst
+                                                         ? opts_.limits.message_burst
+                                                         : opts_.limits.message_rate * 2},
+                         now)) {
+        refuse_count(shard, detail::limit::message_rate);
+        return error(s, "rate_limited");
+    }
+    if (m.is_binary() != codec_type::binary)
+        return error(s, codec_type::binary ? "text_not_accepted" : "binary_not_accepted");
+    const auto e = codec_.decode(m.data(), st.in);
+    if (e != decode_error::none)
+        return error(s, to_string(e));
+    auto& in = st.in;
+    switch (in.type) {
+    case message_type::ping:
+        return reply(s, outbound{.type = message_type::pong});
+    case message_type::pong:
+        return;
+    case message_type::subscribe:
+        subscribe(s, in.topic, true);
+        return;
+    case message_type::unsubscribe:
+        unsubscribe(s, in.topic, true);
+        return;
+    case message_type::data: {
+        if constexpr (requires(H & h) {
+                          { h.on_data(s, in) } -> std::convertible_to<bool>;
+                      }) {
+            if (handler_.on_data(s, std::as_const(in)))
+                return;
+        }
+        if (in.topic.empty())
+            return error(s, "missing_topic");
+        if (!d.subscribed(in.topic))
+            return error(s, "not_subscribed", in.topic);
+        const std::uint64_t me[] = {s.id()};
+        send(target_kind::topic, in.topic, {},
+             outbound{.type = message_type::data, .topic = in.topic, .data = in.data},
+             std::vector<std::uint64_t>(me, me + 1), {});
+        return;
+    }
+    default:
+        return error(s, "unexpected_type");
+    }
+}
+
+template <class H, class P>
+bool pool_engine<H, P>::subscribe(session_type& s, std::string_view name, bool acknowledge) {
+    auto& d = s.data();
+    const std::size_t shard = s.shard();
+    if (name.empty())
+        return error(s, "bad_topic"), false;
+    if (d.subscribed(name)) {
+        if (acknowledge)
+            reply(s, outbound{.type = message_type::subscribe, .topic = name});
+        return true;
+    }
+    if (opts_.limits.max_topics_per_connection != 0 &&
+        d.topics.size() >= opts_.limits.max_topics_per_connection) {
+        refuse_count(shard, detail::limit::topics_per_connection);
+        error(s, "too_many_topics", name, false);
+        return false;
+    }
+    if constexpr (requires(H & h) {
+                      { h.authorize(s, name) } -> std::convertible_to<bool>;
+                  }) {
+        if (!handler_.authorize(s, name)) {
+            error(s, "forbidden", name);
+            return false;
+        }
+    }
+    bool first = false;
+    if (!topic_counts_.acquire(name, opts_.limits.max_per_topic, first)) {
+        refuse_count(shard, detail::limit::per_topic);
+        error(s, "topic_full", name, false);
+        return false;
+    }
+    if (first)
+        node_.topic_interest(name, true);
+    auto& st = local(shard);
+    auto it = st.topics.find(name);
+    if (it == st.topics.end()) {
+        std::unique_ptr<detail::topic> t;
+        if (!st.spare_topics.empty()) {
+            t = std::move(st.spare_topics.back());
+            st.spare_topics.pop_back();
+        } else {
+            t = std::make_unique<detail::topic>();
+        }
+        t->name.assign(name);
+        it = st.topics.emplace(t->name, std::move(t)).first;
+    }
+    detail::topic* t = it->second.get();
+    t->subs.emplace_back(static_cast<void*>(&s), static_cast<std::uint32_t>(d.topics.size()));
+    d.topics.push_back({t, static_cast<std::uint32_t>(t->subs.size() - 1)});
+    detail::shard_counters::add(st.counters.subscriptions);
+    if (acknowledge)
+        reply(s, outbound{.type = message_type::subscribe, .topic = name});
+    return true;
+}
+
+template <class H, class P>
+void pool_engine<H, P>::drop_membership(session_type& s, std::size_t index) {
+    auto& d = s.data();
+    auto& st = local(s.shard());
+    const auto m = d.topics[index];
+    detail::topic* t = m.t;
+    // Out of the topic's list: the last subscriber takes this one's place.
+    auto& subs = t->subs;
+    const auto pos = m.index;
+    if (pos + 1 != subs.size()) {
+        subs[pos] = subs.back();
+        auto* moved = static_cast<session_type*>(subs[pos].first);
+        moved->data().topics[subs[pos].second].index = pos;
+    }
+    subs.pop_back();
+    // Out of the session's list, likewise.
+    if (index + 1 != d.topics.size()) {
+        d.topics[index] = d.topics.back();
+        const auto& mm = d.topics[index];
+        mm.t->subs[mm.index].second = static_cast<std::uint32_t>(index);
+    }
+    d.topics.pop_back();
+    if (topic_counts_.release(t->name))
+        node_.topic_interest(t->name, false);
+    if (subs.empty()) {
+        auto it = st.topics.find(t->name);
+        auto owned = std::move(it->second);
+        st.topics.erase(it);
+        // Kept for reuse (capacity and all), up to a bound, so that a topic that comes and
+        // goes does not allocate every time.
+        if (st.spare_topics.size() < 64)
+            st.spare_topics.push_back(std::move(owned));
+    }
+}
+
+template <class H, class P>
+void pool_engine<H, P>::unsubscribe(session_type& s, std::string_view name, bool acknowledge) {
+    auto& d = s.data();
+    for (std::size_t i = 0; i < d.topics.size(); ++i)
+        if (d.topics[i].t->name == name) {
+            drop_membership(s, i);
+            break;
+        }
+    if (acknowledge)
+        reply(s, outbound{.type = message_type::unsubscribe, .topic = name});
+}
+
+// --- sending ------------------------------------------------------------------------------------
+
+template <class H, class P>
+void pool_engine<H, P>::send(target_kind kind, std::string key, std::vector<std::uint64_t> ids,
+                             const outbound& env, std::vector<std::uint64_t> exclude, done_fn done,
+                             bool to_backplane) {
+    outbound e = env;
+    if (kind == target_kind::topic)
+        e.topic = key;
+    std::string encoded = codec_.encode(e);
+    if (to_backplane) {
+        if (kind == target_kind::topic)
+            node_.publish_topic(key, encoded, exclude);
+        else if (kind == target_kind::user)
+            node_.publish_user(key, encoded, exclude);
+    }
+    send_encoded(kind, std::move(key), std::move(ids), std::move(encoded), std::move(exclude),
+                 std::move(done));
+}
+
+template <class H, class P>
+void pool_engine<H, P>::send_encoded(target_kind kind, std::string key,
+                                     std::vector<std::uint64_t> ids, std::string encoded,
+                                     std::vector<std::uint64_t> exclude, done_fn done) {
+    auto j = std::make_shared<job>();
+    j->frame = frame_for(encoded);
+    j->kind = kind;
+    j->key = std::move(key);
+    j->ids = std::move(ids);
+    j->exclude = std::move(exclude);
+    j->done = std::move(done);
+    run_job(std::move(j));
+}
+
+template <class H, class P> void pool_engine<H, P>::run_job(std::shared_ptr<job> j) {
+    const std::size_t n = srv_->shard_count();
+    j->left.store(n, std::memory_order_relaxed);
+    const std::size_t here = this_shard();
+    for (std::size_t i = 0; i < n; ++i) {
+        if (i == here)
+            continue; // below, after the posts: the other shards start meanwhile
+        const auto r = srv_->post_mail(
+            i, [this, j, i] { deliver(i, *j), j->finish_one(); }, j->frame.size());
+        if (r == send_result::dropped) {
+            j->refused.fetch_add(1, std::memory_order_relaxed);
+            j->finish_one();
+        }
+    }
+    if (here < n) {
+        deliver(here, *j);
+        j->finish_one();
+    }
+}
+
+template <class H, class P>
+void pool_engine<H, P>::deliver_to(session_type& s, job& j, std::size_t shard) {
+    for (auto x : j.exclude)
+        if (x == s.id())
+            return;
+    auto& d = s.data();
+    const auto r = s.send(j.frame);
+    auto& c = counters(shard);
+    if (r == send_result::queued || r == send_result::backpressure) {
+        ++d.messages_out;
+        d.bytes_out += j.frame.size();
+        d.send_failures = 0;
+        j.delivered.fetch_add(1, std::memory_order_relaxed);
+        if (r == send_result::backpressure)
+            j.backpressure.fetch_add(1, std::memory_order_relaxed);
+        detail::shard_counters::add(c.messages_sent);
+        detail::shard_counters::add(c.bytes_sent, j.frame.size());
+    } else {
+        ++d.send_failures;
+        j.dropped.fetch_add(1, std::memory_order_relaxed);
+        detail::shard_counters::add(c.messages_failed);
+    }
+}
+
+template <class H, class P> void pool_engine<H, P>::deliver(std::size_t shard, job& j) {
+    auto& st = local(shard);
+    switch (j.kind) {
+    case target_kind::topic: {
+        auto it = st.topics.find(j.key);
+        if (it == st.topics.end())
+            return;
+        auto& subs = it->second->subs;
+        // A send can close its connection (a slow consumer), whose on_close leaves the topic:
+        // the last subscriber then takes its place, which is looked at next.
+        for (std::size_t i = 0; i < subs.size();) {
+            auto* s = static_cast<session_type*>(subs[i].first);
+            deliver_to(*s, j, shard);
+            if (i < subs.size() && subs[i].first == s)
+                ++i;
+            if (st.topics.find(j.key) == st.topics.end())
+                return; // the topic went with its last subscriber
+        }
+        return;
+    }
+    case target_kind::user: {
+        auto it = st.users.find(j.key);
+        if (it == st.users.end())
+            return;
+        const auto list = it->second; // a close during a send changes it
+        for (auto* s : list)
+            deliver_to(*s, j, shard);
+        return;
+    }
+    case target_kind::ids:
+        for (auto id : j.ids)
+            if (auto it = st.ids.find(id); it != st.ids.end())
+                deliver_to(*it->second, j, shard);
+        return;
+    }
+}
+
+// --- maintenance --------------------------------------------------------------------------------
+
+template <class H, class P> void pool_engine<H, P>::on_tick(std::size_t shard) {
+    auto& st = local(shard);
+    const auto now = detail::system_ms();
+    if (st.next_heartbeat_ms == 0) {
+        // Spread the shards' passes over their intervals.
+        st.next_heartbeat_ms = now + opts_.heartbeat_interval.count();
+        st.next_cleanup_ms = now + opts_.cleanup_interval.count();
+    }
+    if (opts_.heartbeat_envelope && opts_.heartbeat_interval.count() > 0 &&
+        now >= st.next_heartbeat_ms) {
+        st.next_heartbeat_ms = now + opts_.heartbeat_interval.count();
+        const auto text = codec_.encode(outbound{.type = message_type::heartbeat});
+        const auto frame = frame_for(text);
+        for (auto& [id, s] : st.ids)
+            s->send(frame);
+    }
+    if (opts_.cleanup_interval.count() > 0 && now >= st.next_cleanup_ms) {
+        st.next_cleanup_ms = now + opts_.cleanup_interval.count();
+        cleanup_shard(shard, now);
+    }
+    // Tokens that expired close their connections within a sweep, whatever the intervals.
+    const auto now_s = now / 1000;
+    for (auto& [id, s] : st.ids)
+        if (s->data().expires != 0 && now_s >= s->data().expires && s->is_open())
+            close_with(*s, close_codes::token_expired, "token expired");
+}
+
+template <class H, class P>
+std::size_t pool_engine<H, P>::cleanup_shard(std::size_t shard, std::int64_t now) {
+    auto& st = local(shard);
+    detail::shard_counters::add(st.counters.cleanup_runs);
+    std::vector<session_type*> stale;
+    for (auto& [id, s] : st.ids) {
+        if (!s->is_open())
+            continue;
+        const auto& d = s->data();
+        if (opts_.connection_timeout.count() > 0 &&
+            now - d.last_activity_ms >= opts_.connection_timeout.count())
+            stale.push_back(s);
+        else if (opts_.limits.max_send_failures != 0 &&
+                 d.send_failures >= opts_.limits.max_send_failures)
+            stale.push_back(s);
+    }
+    for (auto* s : stale) {
+        const bool failing = opts_.limits.max_send_failures != 0 &&
+                             s->data().send_failures >= opts_.limits.max_send_failures;
+        close_with(*s, failing ? close_codes::send_failures : close_codes::stale,
+                   failing ? "sends keep failing" : "stale connection");
+    }
+    detail::shard_counters::add(st.counters.cleanup_removed, stale.size());
+    return stale.size();
+}
+
+template <class H, class P> void pool_engine<H, P>::cleanup(std::function<void(std::size_t)> done) {
+    const auto now = detail::system_ms();
+    gather(
+        *srv_, [this, now](std::size_t i) { return cleanup_shard(i, now); },
+        [done = std::move(done)](std::vector<std::size_t> v) {
+            std::size_t n = 0;
+            for (auto x : v)
+                n += x;
+            if (done)
+                done(n);
+        });
+}
+
+template <class H, class P>
+void pool_engine<H, P>::disconnect(std::function<bool(session_type&)> select, std::uint16_t code,
+                                   std::string reason, std::function<void(std::size_t)> done) {
+    auto sel = std::make_shared<std::function<bool(session_type&)>>(std::move(select));
+    gather(
+        *srv_,
+        [this, sel, code, reason](std::size_t i) {
+            std::vector<session_type*> picked;
+            for (auto& [id, s] : local(i).ids)
+                if (s->is_open() && (*sel)(*s))
+                    picked.push_back(s);
+            for (auto* s : picked)
+                close_with(*s, code, reason);
+            return picked.size();
+        },
+        [done = std::move(done)](std::vector<std::size_t> v) {
+            std::size_t n = 0;
+            for (auto x : v)
+                n += x;
+            if (done)
+                done(n);
+        });
+}
+
+template <class H, class P>
+void pool_engine<H, P>::for_each_connection(std::function<void(session_type&)> visit,
+                                            std::function<void()> done) {
+    auto v = std::make_shared<std::function<void(session_type&)>>(std::move(visit));
+    gather(
+        *srv_,
+        [this, v](std::size_t i) {
+            for (auto& [id, s] : local(i).ids)
+                (*v)(*s);
+            return 0;
+        },
+        [done = std::move(done)](std::vector<int>) {
+            if (done)
+                done();
+        });
+}
+
+template <class H, class P> pool_figures pool_engine<H, P>::figures() const {
+    pool_figures f;
+    auto get = [](const std::atomic<std::uint64_t>& a) {
+        return a.load(std::memory_order_relaxed);
+    };
+    std::array<std::uint64_t, static_cast<std::size_t>(detail::limit::count_)> refused{};
+    for (auto& st : *shards_) {
+        const auto& c = st.counters;
+        f.total += get(c.total);
+        f.messages_sent += get(c.messages_sent);
+        f.messages_failed += get(c.messages_failed);
+        f.messages_received += get(c.messages_received);
+        f.bytes_sent += get(c.bytes_sent);
+        f.bytes_received += get(c.bytes_received);
+        f.cleanup_runs += get(c.cleanup_runs);
+        f.cleanup_removed += get(c.cleanup_removed);
+        f.errors += get(c.errors);
+        f.auth_failures += get(c.auth_failures);
+        f.subscriptions += get(c.subscriptions);
+        for (std::size_t i = 0; i < refused.size(); ++i)
+            refused[i] += get(c.refused[i]);
+    }
+    f.active = active_.load(std::memory_order_relaxed);
+    f.users = user_counts_.keys();
+    for (std::size_t i = 0; i < refused.size(); ++i)
+        f.refused.emplace(detail::limit_names[i], refused[i]);
+    return f;
+}
+
+template <class H, class P>
+std::vector<std::pair<std::string, std::uint64_t>> pool_engine<H, P>::topic_counts() const {
+    std::vector<std::pair<std::string, std::uint64_t>> v;
+    topic_counts_.for_each([&](std::string_view k, std::size_t n) { v.emplace_back(k, n); });
+    std::sort(v.begin(), v.end());
+    return v;
+}
+
+} // namespace pier::pool
+
+// --- ws::pool ---------------------------------------------------------------------------------
+
+namespace pier::ws {
+
+template <class H, class P> ws::options pool<H, P>::default_ws_options() {
+    ws::options o;
+    // Envelopes are small and many: the pool's own limit (pool_limits::max_message_size)
+    // applies, and deflate is off unless asked for (its memory per connection).
+    o.limits.max_message_size = 64 * 1024;
+    o.limits.max_frame_size = 64 * 1024;
+    o.deflate.enabled = false;
+    return o;
+}
+
+template <class H, class P>
+pool<H, P>::pool(server_options so, pier::pool::pool_options po, H h, ws::options wo,
+                 typename backplane_type::options bo) {
+    wo.limits.max_message_size = po.limits.max_message_size;
+    wo.limits.max_frame_size = po.limits.max_message_size;
+    wo.deflate.max_message_size = po.limits.max_message_size;
+    wo.ping_interval = po.heartbeat_interval;
+    server_ = std::make_unique<server_type>(std::move(so), std::move(wo), std::in_place,
+                                            std::move(po), std::move(h), std::move(bo));
+    server_->ws_handler().bind(*server_);
+}
+
+template <class H, class P>
+pool<H, P>::pool(server_options so, typename server_type::transport_options to,
+                 pier::pool::pool_options po, H h, ws::options wo,
+                 typename backplane_type::options bo) {
+    wo.limits.max_message_size = po.limits.max_message_size;
+    wo.limits.max_frame_size = po.limits.max_message_size;
+    wo.deflate.max_message_size = po.limits.max_message_size;
+    wo.ping_interval = po.heartbeat_interval;
+    server_ =
+        std::make_unique<server_type>(std::move(so), std::move(to), std::move(wo), std::in_place,
+                                      std::move(po), std::move(h), std::move(bo));
+    server_->ws_handler().bind(*server_);
+}
+
+template <class H, class P> pool<H, P>::~pool() {
+    stop();
+    wait();
+    server_->ws_handler().backplane().stop();
+}
+
+template <class H, class P> void pool<H, P>::start() {
+    server_->start();
+    server_->ws_handler().backplane().start();
+}
+template <class H, class P> void pool<H, P>::run() {
+    start();
+    wait();
+}
+template <class H, class P> void pool<H, P>::stop() noexcept {
+    server_->stop();
+}
+template <class H, class P> void pool<H, P>::wait() {
+    server_->wait();
+}
+template <class H, class P> H& pool<H, P>::handler() noexcept {
+    return server_->ws_handler().handler();
+}
+template <class H, class P> const pier::pool::pool_options& pool<H, P>::options() const noexcept {
+    return server_->ws_handler().options();
+}
+
+template <class H, class P>
+void pool<H, P>::publish(std::string_view topic, pier::pool::outbound env,
+                         std::span<const std::uint64_t> exclude, done_fn done) {
+    server_->ws_handler().send(engine_type::target_kind::topic, std::string(topic), {}, env,
+                               {exclude.begin(), exclude.end()}, std::move(done));
+}
+template <class H, class P>
+void pool<H, P>::send_to_user(std::string_view user, pier::pool::outbound env,
+                              std::span<const std::uint64_t> exclude, done_fn done) {
+    server_->ws_handler().send(engine_type::target_kind::user, std::string(user), {}, env,
+                               {exclude.begin(), exclude.end()}, std::move(done));
+}
+template <class H, class P>
+void pool<H, P>::send_to(std::span<const std::uint64_t> ids, pier::pool::outbound env,
+                         done_fn done) {
+    server_->ws_handler().send(engine_type::target_kind::ids, {}, {ids.begin(), ids.end()}, env, {},
+                               std::move(done), false);
+}
+template <class H, class P>
+void pool<H, P>::disconnect(std::function<bool(connection&)> select, std::uint16_t code,
+                            std::string reason, std::function<void(std::size_t)> done) {
+    server_->ws_handler().disconnect(std::move(select), code, std::move(reason), std::move(done));
+}
+template <class H, class P> void pool<H, P>::cleanup(std::function<void(std::size_t)> done) {
+    server_->ws_handler().cleanup(std::move(done));
+}
+template <class H, class P>
+void pool<H, P>::for_each_connection(std::function<void(connection&)> visit,
+                                     std::function<void()> done) {
+    server_->ws_handler().for_each_connection(std::move(visit), std::move(done));
+}
+template <class H, class P> typename pool<H, P>::figures pool<H, P>::stats() const {
+    return server_->ws_handler().figures();
+}
+template <class H, class P>
+std::vector<std::pair<std::string, std::uint64_t>> pool<H, P>::topics() const {
+    return server_->ws_handler().topic_counts();
+}
+
+template <class H, class P> std::string pool<H, P>::id_text(std::uint64_t id) {
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(id));
+    return std::string(buf, 16);
+}
+template <class H, class P>
+std::optional<std::uint64_t> pool<H, P>::parse_id(std::string_view text) {
+    if (text.size() != 16)
+        return std::nullopt;
+    std::uint64_t v = 0;
+    auto r = std::from_chars(text.data(), text.data() + text.size(), v, 16);
+    if (r.ec != std::errc{} || r.ptr != text.data() + text.size())
+        return std::nullopt;
+    for (char c : text)
+        if (c >= 'A' && c <= 'F')
+            return std::nullopt; // one spelling: lowercase
+    return v;
+}
+
+} // namespace pier::ws

@@ -1,0 +1,258 @@
+// pier/pool/pool.hpp: pier::ws::pool<Handler, Policies>, a WebSocket connection pool embedded in
+// a C++ program: every connection authenticated, registered by id, user and topic; broadcasts
+// to a topic, a user or a list of connections, from any thread, encoded once; heartbeats,
+// stale-connection cleanup and limits; the user's handler decides who may connect and
+// subscribe and what messages mean.
+//
+//     struct app {
+//         // optional: typed state in every connection, c.data().app
+//         struct connection_data { int score = 0; };
+//         // optional: who may subscribe to what
+//         template <class C> bool authorize(C& c, std::string_view topic) {
+//             return !topic.starts_with("admin.") || c.data().user_id == "root";
+//         }
+//     };
+//     pier::pool::pool_options po;
+//     po.keys.current = secret;                      // HS256 tokens: sub = user id
+//     pier::ws::pool<app> pool({.port = 8080, .handle_signals = true}, po);
+//     pool.start();
+//     … from any thread:
+//     pool.publish("news", pier::pool::outbound{.data = R"({"title":"hello"})"});
+//     pool.wait();
+//
+// The protocol (pool/envelope.hpp): a client connects to ws://HOST:PORT/ws with its token (the
+// `token` query parameter, `Authorization: Bearer`, or a `bearer.<token>` subprotocol) and
+// optionally `topics=a,b`. It gets {"type":"welcome","data":{"connection_id","user_id",
+// "topics"},"timestamp"}, then may send subscribe, unsubscribe, ping and data envelopes; data
+// to a topic it subscribed to goes to every other subscriber. Bad input is answered with an
+// error envelope naming the problem and counts against the connection.
+//
+// Handler hooks (all optional, detected by name; a wrong signature is a compile error):
+//   using connection_data = T;     typed per-connection state (c.data().app)
+//   pool::auth_result authenticate(const ws::upgrade_request&, std::string_view token);
+//                  instead of the bundled HS256 verifier (pool_options::keys)
+//   bool authorize(connection&, std::string_view topic);       every subscribe; false answers
+//                  {"type":"error","topic":T,"error":"forbidden"}
+//   void on_open(connection&);     after the welcome
+//   bool on_data(connection&, const pool::inbound&);           a data envelope: true when the
+//                  handler took it, false for the default (forward to the topic)
+//   void on_close(connection&, ws::close_code, std::string_view reason);
+//
+// Threads and shards: each connection lives on one shard (shard.hpp) with the shard's part of
+// the registry; no lock is taken on the message path. publish/send from another thread cost
+// one bounded mailbox post per shard (ws::options::mailbox_budget), carrying one frame shared
+// by every recipient. Schedulers: per_thread (default) and shared_pool, and workers (hooks run
+// on the loops).
+#pragma once
+
+#include <pier/pier.hpp>
+#include <pier/pool/backplane.hpp>
+#include <pier/pool/codec.hpp>
+#include <pier/pool/envelope.hpp>
+#include <pier/pool/jwt.hpp>
+#include <pier/pool/limits.hpp>
+#include <pier/pool/options.hpp>
+#include <pier/pool/token.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace pier::pool {
+
+/// What `authenticate` answers: a user id (and metadata for the admin API), or a refusal.
+struct auth_result {
+    /// 0: accepted; otherwise the HTTP status to refuse with (401 for a bad token).
+    unsigned status = 0;
+    /// Why (for the refusal's body and the log; never the token).
+    std::string error{};
+    std::string user_id{};
+    /// A JSON object (or null): the connection's metadata, shown by the admin API.
+    nlohmann::json meta{};
+    /// Unix seconds after which the connection is closed (close_codes::token_expired); 0 for
+    /// never.
+    std::int64_t expires = 0;
+
+    static auth_result refuse(unsigned status, std::string error) {
+        auth_result r;
+        r.status = status;
+        r.error = std::move(error);
+        return r;
+    }
+};
+
+/// A handler that keeps nothing per connection.
+struct no_connection_data {};
+
+/// What a send reached. `delivered`: queued on a connection (`backpressure` of them past its
+/// high-water mark); `dropped`: refused by a connection's slow-consumer policy or closed;
+/// `shards_refused`: shards whose mailbox was full, whose connections did not get it.
+struct send_report {
+    std::uint64_t delivered = 0;
+    std::uint64_t backpressure = 0;
+    std::uint64_t dropped = 0;
+    std::uint32_t shards_refused = 0;
+};
+
+/// Pool-wide figures, summed across shards (ws::pool::stats()).
+struct pool_figures {
+    std::uint64_t active = 0; ///< connections open now
+    std::uint64_t total = 0;  ///< connections ever opened
+    std::uint64_t users = 0;  ///< distinct users connected now
+    std::uint64_t messages_sent = 0, messages_failed = 0, messages_received = 0;
+    std::uint64_t bytes_sent = 0, bytes_received = 0;
+    std::uint64_t cleanup_runs = 0, cleanup_removed = 0;
+    std::uint64_t errors = 0, auth_failures = 0, subscriptions = 0;
+    /// Refusals per limit (pool_limits' field names).
+    std::map<std::string, std::uint64_t, std::less<>> refused;
+};
+
+/// The states a connection goes through (the admin API's `state`).
+enum class connection_state_name : std::uint8_t { connecting, open, closing, closed };
+constexpr std::string_view to_string(connection_state_name s) noexcept {
+    switch (s) {
+    case connection_state_name::connecting:
+        return "connecting";
+    case connection_state_name::open:
+        return "open";
+    case connection_state_name::closing:
+        return "closing";
+    case connection_state_name::closed:
+        return "closed";
+    }
+    return "closed";
+}
+
+namespace detail {
+struct topic;
+/// A connection's membership in one topic: the topic, and its place in the topic's list.
+struct membership {
+    topic* t;
+    std::uint32_t index;
+};
+} // namespace detail
+
+/// The pool's part of every connection (the WebSocket session's session_data): the registry's
+/// fields, the counters, and the handler's own `connection_data` as `app`.
+template <class AppData> struct connection_data {
+    std::string user_id;
+    /// (key, JSON text of the value) pairs from the token's `meta` claim.
+    std::vector<std::pair<std::string, std::string>> metadata;
+    std::vector<detail::membership> topics;
+    std::int64_t connected_at_ms = 0; ///< system clock
+    std::int64_t last_activity_ms = 0;
+    std::int64_t expires = 0; ///< Unix seconds; 0: never
+    std::uint64_t messages_in = 0, messages_out = 0, bytes_in = 0, bytes_out = 0;
+    std::uint32_t errors = 0;
+    std::uint32_t send_failures = 0; ///< in a row
+    token_bucket rate{};
+    asio::ip::address remote{};
+    bool counted = false; ///< holds the pool's per-user/per-IP counts (release on close)
+    AppData app{};
+
+    bool subscribed(std::string_view topic) const noexcept;
+};
+
+template <class Handler, class Policies> class pool_engine;
+
+} // namespace pier::pool
+
+namespace pier::ws {
+
+/// The pool. `Policies` are pier::policies<…>: those of ws::server (accept, scheduler,
+/// buffer, backpressure, transport), plus the pool's codec (default pool::json_codec) and
+/// backplane (default pool::local).
+template <class Handler, class Policies = default_policies> class pool {
+public:
+    using handler_type = Handler;
+    using engine_type = pier::pool::pool_engine<Handler, Policies>;
+    using server_type = ws::server<engine_type, Policies>;
+    using connection = typename server_type::session_type;
+    using codec_type = typename Policies::codec;
+    using backplane_type = typename Policies::backplane;
+
+    static_assert(codec_policy<codec_type>,
+                  "pier: the pool's codec does not model pier::codec_policy");
+
+    pool(server_options so, pier::pool::pool_options po, Handler h = {},
+         ws::options wo = default_ws_options(), typename backplane_type::options bo = {});
+    pool(server_options so, typename server_type::transport_options to, pier::pool::pool_options po,
+         Handler h = {}, ws::options wo = default_ws_options(),
+         typename backplane_type::options bo = {});
+    ~pool();
+    pool(const pool&) = delete;
+    pool& operator=(const pool&) = delete;
+
+    void start();
+    void run();
+    /// Every client gets a 1001 Close ("server shutting down"); queued messages go out first;
+    /// done within server_options::timeouts.shutdown.
+    void stop() noexcept;
+    void wait();
+
+    asio::ip::tcp::endpoint local_endpoint() const { return server_->local_endpoint(); }
+    server_type& server() noexcept { return *server_; }
+    Handler& handler() noexcept;
+    const pier::pool::pool_options& options() const noexcept;
+    std::size_t shard_count() const noexcept { return server_->shard_count(); }
+
+    // --- sending, from any thread -------------------------------------------------------------
+    // Each encodes `env` once and frames it once; every recipient shares that frame. `done`,
+    // when given, is called once with the report after every shard has delivered (on the last
+    // shard), e.g. to answer an admin request.
+
+    using done_fn = std::function<void(const pier::pool::send_report&)>;
+    /// To every subscriber of `topic` (env.topic is set to it) except the `exclude`d ids.
+    void publish(std::string_view topic, pier::pool::outbound env,
+                 std::span<const std::uint64_t> exclude = {}, done_fn done = {});
+    /// To every connection of `user_id`.
+    void send_to_user(std::string_view user_id, pier::pool::outbound env,
+                      std::span<const std::uint64_t> exclude = {}, done_fn done = {});
+    /// To the connections with these ids.
+    void send_to(std::span<const std::uint64_t> ids, pier::pool::outbound env, done_fn done = {});
+
+    // --- surveying, from any thread ----------------------------------------------------------
+
+    /// Closes (with `code` and `reason`) the connections `select(connection&)` picks, on every
+    /// shard; `done(n)` gets how many.
+    void disconnect(std::function<bool(connection&)> select, std::uint16_t code, std::string reason,
+                    std::function<void(std::size_t)> done = {});
+    /// Runs the stale-connection pass now on every shard; `done(removed)`.
+    void cleanup(std::function<void(std::size_t)> done = {});
+    /// Calls `visit(connection&)` for every connection, shard by shard (on each shard);
+    /// `done()` after the last.
+    void for_each_connection(std::function<void(connection&)> visit,
+                             std::function<void()> done = {});
+
+    /// Pool-wide figures (summed across shards; any thread).
+    using figures = pier::pool::pool_figures;
+    figures stats() const;
+    /// Subscribers per topic, over every shard (any thread; takes the counts' locks).
+    std::vector<std::pair<std::string, std::uint64_t>> topics() const;
+
+    /// The textual id the protocol and the admin API use: 16 lowercase hex digits.
+    static std::string id_text(std::uint64_t id);
+    static std::optional<std::uint64_t> parse_id(std::string_view text);
+
+    static ws::options default_ws_options();
+
+private:
+    std::unique_ptr<server_type> server_;
+};
+
+} // namespace pier::ws
+
+#include <pier/pool/impl/pool.hpp>
