@@ -27,7 +27,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -90,23 +90,32 @@ private:
 };
 
 /// A child process with stdin from a file (or /dev/null) and stdout+stderr to a file; killed
-/// (SIGTERM, then SIGKILL after 10 s) and reaped by the destructor if still running.
+/// (SIGTERM, then SIGKILL after 10 s) and reaped by the destructor if still running, and
+/// killed by the kernel if this process dies first (PR_SET_PDEATHSIG), so that not even a
+/// watchdog exit or a sanitizer abort leaves it behind.
 class child {
 public:
     child(const std::vector<std::string>& argv, const fs::path& out,
           const fs::path& in = "/dev/null") {
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 0, in.c_str(), O_RDONLY, 0);
-        posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        posix_spawn_file_actions_adddup2(&fa, 1, 2);
         std::vector<char*> args;
         for (const auto& a : argv)
             args.push_back(const_cast<char*>(a.c_str()));
         args.push_back(nullptr);
-        const int rc = ::posix_spawn(&pid_, args[0], &fa, nullptr, args.data(), environ);
-        posix_spawn_file_actions_destroy(&fa);
-        BOOST_REQUIRE_MESSAGE(rc == 0, "cannot start " << argv[0]);
+        const pid_t parent = ::getpid();
+        pid_ = ::fork();
+        BOOST_REQUIRE_MESSAGE(pid_ >= 0, "fork failed");
+        if (pid_ == 0) {
+            // Only async-signal-safe calls between fork and exec.
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (::getppid() != parent)
+                ::_exit(127);
+            const int i = ::open(in.c_str(), O_RDONLY);
+            const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            if (i < 0 || o < 0 || ::dup2(i, 0) < 0 || ::dup2(o, 1) < 0 || ::dup2(o, 2) < 0)
+                ::_exit(127);
+            ::execve(args[0], args.data(), environ);
+            ::_exit(127);
+        }
     }
     child(const child&) = delete;
     child& operator=(const child&) = delete;

@@ -7,8 +7,16 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <ostream>
 #include <string>
 #include <string_view>
+
+namespace pier::http {
+// For Boost.Test's failure messages.
+inline std::ostream& operator<<(std::ostream& o, route_error e) {
+    return o << to_string(e);
+}
+} // namespace pier::http
 
 namespace http = pier::http;
 

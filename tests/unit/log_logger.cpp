@@ -147,7 +147,7 @@ BOOST_AUTO_TEST_CASE(levels_filter_events) {
     BOOST_REQUIRE(lines.size() == 2u);
     BOOST_TEST(lines[0].find(R"("level":"error","event":"kept")") != std::string::npos);
     BOOST_TEST(lines[1].find(R"("level":"trace","event":"kept too")") != std::string::npos);
-    BOOST_TEST(plog::parse_level("warn") == plog::level::warn);
+    BOOST_TEST((plog::parse_level("warn") == plog::level::warn));
     BOOST_TEST(!plog::parse_level("WARN").has_value());
     BOOST_TEST(plog::to_string(plog::level::debug) == "debug");
 }
@@ -304,8 +304,8 @@ BOOST_AUTO_TEST_CASE(nested_events_do_not_share_a_buffer) {
 
 BOOST_AUTO_TEST_CASE(default_sink_is_stderr) {
     plog::logger log;
-    BOOST_TEST(log.min_level() == plog::level::info);
-    BOOST_TEST(static_cast<bool>(log.config().limit.per_second > 0));
+    BOOST_TEST((log.min_level() == plog::level::info));
+    BOOST_TEST(log.config().limit.per_second > 0);
     BOOST_TEST(log.config().max_line_bytes == 4096u);
     // Writes one line to the test's stderr; the test cannot read it back, only that it
     // returns.

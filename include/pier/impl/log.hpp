@@ -119,12 +119,12 @@ inline event::event(event&& o) noexcept
       mark_(o.mark_), buf_(std::move(o.buf_)) {}
 
 inline event::~event() {
-    if (log_ != nullptr) {
-        if (truncated_)
-            buf_ += ",\"truncated\":true";
-        buf_ += "}\n";
-        log_->finish(buf_);
-    }
+    if (log_ == nullptr) // filtered out or moved from: nothing borrowed, nothing to write
+        return;
+    if (truncated_)
+        buf_ += ",\"truncated\":true";
+    buf_ += "}\n";
+    log_->finish(buf_);
     if (buf_.capacity() > detail::spare_line.capacity()) {
         buf_.clear();
         detail::spare_line.swap(buf_);
