@@ -113,6 +113,8 @@ public:
             const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
             if (i < 0 || o < 0 || ::dup2(i, 0) < 0 || ::dup2(o, 1) < 0 || ::dup2(o, 2) < 0)
                 ::_exit(127);
+            // Nothing of the test's (its listening socket above all) goes to the child.
+            ::close_range(3, ~0u, 0);
             ::execve(args[0], args.data(), environ);
             ::_exit(127);
         }
@@ -152,9 +154,10 @@ private:
     std::optional<int> status_;
 };
 
-/// The TCP port `pid` listens on (from /proc: its socket inodes, matched against the LISTEN
-/// entries of /proc/net/tcp), or 0 while it listens on none.
-unsigned listening_port(pid_t pid) {
+/// The TCP port `pid` listens on other than `ignore` (from /proc: its socket inodes, matched
+/// against the LISTEN entries of /proc/net/tcp), or 0 while it listens on none. Between fork
+/// and exec the child still holds the test's own listening socket: hence `ignore`.
+unsigned listening_port(pid_t pid, unsigned ignore) {
     std::vector<std::string> inodes;
     std::error_code ec;
     for (const auto& e : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
@@ -172,10 +175,11 @@ unsigned listening_port(pid_t pid) {
         f >> sl >> local >> remote >> st >> queues >> tr >> retr >> uid >> timeout >> inode;
         if (st != "0A")
             continue;
+        const auto port =
+            static_cast<unsigned>(std::stoul(local.substr(local.find(':') + 1), nullptr, 16));
         for (const auto& i : inodes)
-            if (i == inode)
-                return static_cast<unsigned>(
-                    std::stoul(local.substr(local.find(':') + 1), nullptr, 16));
+            if (i == inode && port != ignore)
+                return port;
     }
     return 0;
 }
@@ -371,7 +375,7 @@ BOOST_AUTO_TEST_CASE(prometheus_scrapes_the_endpoint) {
     unsigned port = 0;
     BOOST_REQUIRE_MESSAGE(pier_test::eventually(
                               [&] {
-                                  port = listening_port(server.pid());
+                                  port = listening_port(server.pid(), endpoint.port());
                                   return port != 0 || server.exited();
                               },
                               60s) &&
