@@ -401,7 +401,11 @@ inline void append_sample_name(std::string& out, std::string_view name, std::str
 
 inline void registry::write(std::string& out) const {
     std::lock_guard lock(mutex_);
-    for (const auto& [name, e] : families_) {
+    for (const auto& kv : families_) {
+        // Named references, not a structured binding: lambdas below use them, and clang
+        // before 16 cannot capture structured bindings.
+        const std::string& name = kv.first;
+        const entry& e = kv.second;
         const auto header = [&](std::string_view type) {
             out += "# HELP ";
             out += name;
