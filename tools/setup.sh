@@ -5,15 +5,19 @@
 #
 #   tools/setup.sh              the base set (compilers, CMake, Asio, OpenSSL, zlib,
 #                               nlohmann/json, Boost.Test, Google Benchmark, curl, wrk, nginx,
-#                               python3-websockets, node, hiredis and redis-server/redis-cli)
+#                               python3-websockets, node, hiredis and redis-server/redis-cli,
+#                               prometheus for promtool and the scrape test)
 #   tools/setup.sh --node-ws    also Node's `ws` package, into tests/peers/node_modules (ignored
 #                               by git; the peer tests get it on NODE_PATH)
+#   tools/setup.sh --playwright also Node's `playwright-core` there (drives Debian's chromium
+#                               in tests/peers/pool_dashboard.js; downloads no browser)
 #   tools/setup.sh --browser    also Debian's chromium and chromium-driver
 #   tools/setup.sh --redis      redis-server (now in the base set; kept for old callers)
 #   tools/setup.sh --quiet      print only what is being installed
 #
 # tools/test.sh and tools/run.sh call this; tools/test.sh adds --node-ws / --browser when a peer
-# test mentions them. Needs root (or sudo) only when something has to be installed.
+# test mentions them. Debian's prometheus package starts its daemon from postinst: apt_install's
+# policy-rc.d keeps it from doing so. Needs root (or sudo) only when something has to be installed.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,13 +27,14 @@ BASE_PACKAGES=(
     libasio-dev libssl-dev openssl zlib1g-dev nlohmann-json3-dev
     libboost-test-dev libboost-dev libbenchmark-dev
     wrk curl nginx-light python3-websockets nodejs
-    iproute2 procps psmisc
+    iproute2 procps psmisc prometheus
     libhiredis-dev redis-server redis-tools
 )
 BROWSER_PACKAGES=(chromium chromium-driver)
 REDIS_PACKAGES=(redis-server)
 # Pinned so that a run next month tests against the same peer; bump deliberately.
 NODE_WS_VERSION="8.18.0"
+PLAYWRIGHT_VERSION="1.65.2"
 
 QUIET=0
 log() { [[ $QUIET == 1 ]] || echo "setup: $*"; }
@@ -97,30 +102,43 @@ ensure_npm() {
     fi
 }
 
-# setup_node_ws: Node's `ws` into tests/peers/node_modules, where `require('ws')` from a script
-# in tests/peers/ finds it (NODE_PATH covers scripts elsewhere). --no-save: no package.json or
-# lock file appears in the source tree.
-setup_node_ws() {
+# setup_node_packages NAME@VERSION...: Node packages into tests/peers/node_modules, where
+# `require()` from a script in tests/peers/ finds them (NODE_PATH covers scripts elsewhere).
+# --no-save: no package.json or lock file appears in the source tree. One npm call for all of
+# them, those already there included, because `npm install --no-save` removes every package of
+# the prefix that the call does not name. playwright-core downloads no browser: the tests point
+# it at Debian's chromium.
+setup_node_packages() {
     local dir="$ROOT/tests/peers"
-    if [[ -f $dir/node_modules/ws/package.json ]] &&
-        grep -q "\"version\": \"$NODE_WS_VERSION\"" "$dir/node_modules/ws/package.json"; then
-        return 0
-    fi
+    local -A want=()
+    local spec name
+    for spec in "$@"; do want[${spec%@*}]=$spec; done
+    [[ ! -f $dir/node_modules/ws/package.json ]] || want[ws]=${want[ws]:-ws@$NODE_WS_VERSION}
+    [[ ! -f $dir/node_modules/playwright-core/package.json ]] ||
+        want[playwright-core]=${want[playwright-core]:-playwright-core@$PLAYWRIGHT_VERSION}
+    local missing=0
+    for name in "${!want[@]}"; do
+        if ! grep -qs "\"version\": \"${want[$name]##*@}\"" "$dir/node_modules/$name/package.json"; then
+            missing=1
+        fi
+    done
+    [[ $missing == 1 ]] || return 0
     ensure_npm
-    echo "setup: installing node ws@$NODE_WS_VERSION into tests/peers/node_modules"
+    echo "setup: installing node ${want[*]} into tests/peers/node_modules"
     mkdir -p "$dir/node_modules"
-    (cd "$dir" && npm install --no-save --no-audit --no-fund --loglevel=error \
-        --prefix "$dir" "ws@$NODE_WS_VERSION" >/dev/null)
+    (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-save --no-audit --no-fund \
+        --loglevel=error --prefix "$dir" "${want[@]}" >/dev/null)
 }
 
 main() {
-    local want_node_ws=0 want_browser=0 want_redis=0
+    local want_node_ws=0 want_browser=0 want_redis=0 want_playwright=0
     local arg
     for arg in "$@"; do
         case "$arg" in
         --node-ws) want_node_ws=1 ;;
         --browser) want_browser=1 ;;
         --redis) want_redis=1 ;;
+        --playwright) want_playwright=1 want_browser=1 ;;
         --quiet | -q) QUIET=1 ;;
         -h | --help)
             sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
@@ -144,7 +162,10 @@ main() {
     [[ $want_redis == 0 ]] || packages+=("${REDIS_PACKAGES[@]}")
     apt_install "${packages[@]}"
     ensure_npm
-    [[ $want_node_ws == 0 ]] || setup_node_ws
+    local node_packages=()
+    [[ $want_node_ws == 0 ]] || node_packages+=("ws@$NODE_WS_VERSION")
+    [[ $want_playwright == 0 ]] || node_packages+=("playwright-core@$PLAYWRIGHT_VERSION")
+    [[ ${#node_packages[@]} == 0 ]] || setup_node_packages "${node_packages[@]}"
     log "all dependencies present"
 }
 

@@ -109,6 +109,9 @@ if [[ $setup == 1 ]]; then
     if grep -qslE "chromium" tests/peers/* 2>/dev/null; then
         setup_args+=(--browser)
     fi
+    if grep -qsE "playwright-core" tests/peers/* 2>/dev/null; then
+        setup_args+=(--playwright)
+    fi
     if ! tools/setup.sh "${setup_args[@]}"; then
         say "tools/setup.sh failed"
         echo "0 passed, 1 failed"

@@ -32,9 +32,17 @@
 #include <pier/transport/tcp.hpp>
 #include <pier/transport/tls.hpp>
 
+#include <pier/http/auth.hpp>
 #include <pier/http/query.hpp>
+#include <pier/http/reply.hpp>
 #include <pier/http/request.hpp>
 #include <pier/http/response.hpp>
+#include <pier/http/router.hpp>
+
+#include <pier/log.hpp>
+#include <pier/metrics/pool.hpp>
+#include <pier/metrics/registry.hpp>
+#include <pier/pool/dashboard.hpp>
 
 #include <pier/ws/close_code.hpp>
 #include <pier/ws/deflate.hpp>

@@ -3066,184 +3066,24 @@ struct tls {
 } // namespace pier::transport
 // ----- end <pier/transport/tls.hpp> -----
 
-// ----- begin <pier/http/query.hpp> -----
-// pier/http/query.hpp: the query of a request target (RFC 3986 §3.4) as name=value pairs,
-// with percent-decoding (RFC 3986 §2.1) and the `+`-as-space rule of HTML form encoding
-// (application/x-www-form-urlencoded, WHATWG URL §5.1), which browsers use for query strings.
+// ----- begin <pier/http/auth.hpp> -----
+// pier/http/auth.hpp: checking `Authorization: Bearer <token>` (RFC 6750 §2.1) against a
+// configured secret, in time that tells an attacker nothing about the secret.
 //
-//     for (auto [name, value] : pier::http::query_params(req.query())) { … }   // raw views
-//     std::string user;
-//     if (auto v = pier::http::query_param(req.query(), "user_id"))
-//         if (pier::http::percent_decode(*v, user)) …                           // decoded
+//     pier::http::bearer_token admin(config.admin_token);   // once
+//     auto r = admin.check(req);
+//     if (r != pier::http::auth_result::ok)
+//         return pier::http::append_unauthorized(out, pier::http::to_string(r), opts);
 //
-// Pure functions on views: nothing is allocated but the decoded output the caller asks for.
-
-#include <iterator>
-
-namespace pier::http {
-
-/// One `name=value` pair of a query, both still encoded. A pair without `=` has an empty
-/// value (`?flag` → {"flag", ""}).
-struct query_param_view {
-    std::string_view name;
-    std::string_view value;
-};
-
-/// The pairs of a query string (without its `?`), in order, as encoded views. Empty pairs
-/// (`a=1&&b=2`) are skipped. Iterating never allocates.
-class query_params {
-public:
-    explicit query_params(std::string_view query) noexcept : query_(query) {}
-
-    class iterator {
-    public:
-        using iterator_category = std::forward_iterator_tag;
-        using value_type = query_param_view;
-        using difference_type = std::ptrdiff_t;
-        using pointer = const query_param_view*;
-        using reference = const query_param_view&;
-
-        iterator() = default;
-        reference operator*() const noexcept { return cur_; }
-        pointer operator->() const noexcept { return &cur_; }
-        iterator& operator++() noexcept {
-            advance();
-            return *this;
-        }
-        iterator operator++(int) noexcept {
-            auto old = *this;
-            advance();
-            return old;
-        }
-        friend bool operator==(const iterator& a, const iterator& b) noexcept {
-            return a.done_ == b.done_ && (a.done_ || a.rest_.data() == b.rest_.data());
-        }
-
-    private:
-        friend class query_params;
-        explicit iterator(std::string_view q) noexcept : rest_(q), done_(false) { advance(); }
-        void advance() noexcept {
-            while (!rest_.empty()) {
-                const auto amp = rest_.find('&');
-                const auto pair = rest_.substr(0, amp);
-                rest_ = amp == std::string_view::npos ? std::string_view() : rest_.substr(amp + 1);
-                if (pair.empty())
-                    continue;
-                const auto eq = pair.find('=');
-                cur_ = eq == std::string_view::npos
-                           ? query_param_view{pair, {}}
-                           : query_param_view{pair.substr(0, eq), pair.substr(eq + 1)};
-                // A `rest_` that ended this step still needs a distinct position for ==.
-                if (amp == std::string_view::npos)
-                    rest_ = std::string_view(pair.data() + pair.size(), 0);
-                return;
-            }
-            done_ = true;
-        }
-        std::string_view rest_{};
-        query_param_view cur_{};
-        bool done_ = true;
-    };
-
-    iterator begin() const noexcept { return iterator(query_); }
-    iterator end() const noexcept { return iterator(); }
-
-private:
-    std::string_view query_;
-};
-
-/// Appends the percent-decoding of `in` to `out`; `+` becomes a space when `plus_is_space`
-/// (form encoding, the default for queries). False, with `out` unspecified, on a malformed
-/// escape (`%` not followed by two hex digits) or when the output would pass `max_size`.
-inline bool percent_decode(std::string_view in, std::string& out, bool plus_is_space = true,
-                           std::size_t max_size = 64 * 1024) {
-    auto hex = [](char c) noexcept -> int {
-        if (c >= '0' && c <= '9')
-            return c - '0';
-        if (c >= 'a' && c <= 'f')
-            return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-            return c - 'A' + 10;
-        return -1;
-    };
-    for (std::size_t i = 0; i < in.size(); ++i) {
-        char c = in[i];
-        if (c == '%') {
-            if (i + 2 >= in.size())
-                return false;
-            const int h = hex(in[i + 1]), l = hex(in[i + 2]);
-            if (h < 0 || l < 0)
-                return false;
-            c = static_cast<char>(h * 16 + l);
-            i += 2;
-        } else if (c == '+' && plus_is_space) {
-            c = ' ';
-        }
-        if (out.size() >= max_size)
-            return false;
-        out.push_back(c);
-    }
-    return true;
-}
-
-/// The encoded value of the first pair named `name` (compared after decoding neither side:
-/// parameter names are plain ASCII in every API pier serves), or nullopt.
-inline std::optional<std::string_view> query_param(std::string_view query,
-                                                   std::string_view name) noexcept {
-    for (const auto& p : query_params(query))
-        if (p.name == name)
-            return p.value;
-    return std::nullopt;
-}
-
-/// The decoded value of the first pair named `name`; nullopt when absent or malformed.
-inline std::optional<std::string> decoded_query_param(std::string_view query, std::string_view name,
-                                                      std::size_t max_size = 64 * 1024) {
-    auto v = query_param(query, name);
-    if (!v)
-        return std::nullopt;
-    std::string out;
-    if (!percent_decode(*v, out, true, max_size))
-        return std::nullopt;
-    return out;
-}
-
-} // namespace pier::http
-// ----- end <pier/http/query.hpp> -----
-// ----- begin <pier/http/request.hpp> -----
-// pier/http/request.hpp: a strict, allocation-free HTTP/1.1 request-head parser (RFC 9112).
+// Why digests: comparing the presented token with the secret byte by byte would return
+// sooner the earlier they differ, and even a constant-time compare needs equal lengths, so a
+// length check first would reveal the secret's length. Both sides are hashed with SHA-256
+// (OpenSSL) and the two 32-byte digests compared with CRYPTO_memcmp, whose time does not
+// depend on where they differ. Hashing the presented token takes time that depends only on
+// its own length, which the attacker knows anyway.
 //
-// `parse_request` reads the request line and header section at the front of a buffer and
-// describes them with views into that buffer; it neither allocates nor copies. It is meant
-// to be called again from scratch each time more bytes arrive: an incomplete head costs one
-// memchr-speed scan for the blank line that ends it (plus the request line, so garbage is
-// answered at once instead of after max_head_size bytes), and the full parse runs only once
-// the head is complete. The body is not touched: `head_size` says where it starts, and
-// `content_length()` / `chunked()` how it is framed.
-//
-// Strict where RFC 9112 says MUST, so that no request can be read two ways (smuggling):
-// - whitespace between a field name and the colon: 400 (RFC 9112 §5.1);
-// - obs-fold (a header line starting with SP/HTAB): 400, the option RFC 9112 §5.2 allows;
-// - CR not followed by LF, and bare LF as a line end: 400. RFC 9112 §2.2 lets a recipient
-//   accept a bare LF; pier does not, because a proxy in front of it that does not would
-//   see different line boundaries;
-// - NUL, CR, LF and other controls inside a field value: 400 (RFC 9110 §5.5);
-// - Content-Length that is not 1*DIGIT, overflows, or appears twice (even with equal
-//   values, which RFC 9110 §8.6 lets a recipient accept): 400;
-// - Transfer-Encoding together with Content-Length: 400 (RFC 9112 §6.3 item 3, §11.2);
-//   Transfer-Encoding whose last coding is not chunked, that applies chunked twice, or that
-//   arrives in an HTTP/1.0 request: 400 (RFC 9112 §6.1, §6.3 item 4); codings other than
-//   chunked, which pier does not decode: 501 (RFC 9112 §6.1);
-// - a missing Host in HTTP/1.1, more than one Host, or an invalid Host: 400 (RFC 9112 §3.2).
-// Tolerant where the RFC allows it: empty lines before the request line are skipped (RFC
-// 9112 §2.2, they count towards max_request_line), HTTP/1.x with x > 1 is read as HTTP/1.1
-// (RFC 9110 §2.5), empty list elements are ignored (RFC 9110 §5.6.1), any VCHAR is accepted
-// in the request-target (RFC 9112 §3 only says SHOULD reject invalid targets), and unknown
-// methods are returned to the application, which answers 501 if it wants to.
-//
-// Thread safety: the functions are reentrant. A `request_head` is a plain value: distinct
-// objects are safe, shared objects are safe to read concurrently, unsafe to parse into while
-// another thread reads them.
+// Thread safety: a bearer_token is immutable after construction; check() is safe from any
+// number of threads.
 
 // ----- begin <pier/http/detail/chars.hpp> -----
 // pier/http/detail/chars.hpp: character classes and list helpers shared by the HTTP and
@@ -3353,6 +3193,41 @@ constexpr std::uint64_t has_ctl8(std::uint64_t v) noexcept {
 
 } // namespace pier::http::detail
 // ----- end <pier/http/detail/chars.hpp> -----
+// ----- begin <pier/http/request.hpp> -----
+// pier/http/request.hpp: a strict, allocation-free HTTP/1.1 request-head parser (RFC 9112).
+//
+// `parse_request` reads the request line and header section at the front of a buffer and
+// describes them with views into that buffer; it neither allocates nor copies. It is meant
+// to be called again from scratch each time more bytes arrive: an incomplete head costs one
+// memchr-speed scan for the blank line that ends it (plus the request line, so garbage is
+// answered at once instead of after max_head_size bytes), and the full parse runs only once
+// the head is complete. The body is not touched: `head_size` says where it starts, and
+// `content_length()` / `chunked()` how it is framed.
+//
+// Strict where RFC 9112 says MUST, so that no request can be read two ways (smuggling):
+// - whitespace between a field name and the colon: 400 (RFC 9112 §5.1);
+// - obs-fold (a header line starting with SP/HTAB): 400, the option RFC 9112 §5.2 allows;
+// - CR not followed by LF, and bare LF as a line end: 400. RFC 9112 §2.2 lets a recipient
+//   accept a bare LF; pier does not, because a proxy in front of it that does not would
+//   see different line boundaries;
+// - NUL, CR, LF and other controls inside a field value: 400 (RFC 9110 §5.5);
+// - Content-Length that is not 1*DIGIT, overflows, or appears twice (even with equal
+//   values, which RFC 9110 §8.6 lets a recipient accept): 400;
+// - Transfer-Encoding together with Content-Length: 400 (RFC 9112 §6.3 item 3, §11.2);
+//   Transfer-Encoding whose last coding is not chunked, that applies chunked twice, or that
+//   arrives in an HTTP/1.0 request: 400 (RFC 9112 §6.1, §6.3 item 4); codings other than
+//   chunked, which pier does not decode: 501 (RFC 9112 §6.1);
+// - a missing Host in HTTP/1.1, more than one Host, or an invalid Host: 400 (RFC 9112 §3.2).
+// Tolerant where the RFC allows it: empty lines before the request line are skipped (RFC
+// 9112 §2.2, they count towards max_request_line), HTTP/1.x with x > 1 is read as HTTP/1.1
+// (RFC 9110 §2.5), empty list elements are ignored (RFC 9110 §5.6.1), any VCHAR is accepted
+// in the request-target (RFC 9112 §3 only says SHOULD reject invalid targets), and unknown
+// methods are returned to the application, which answers 501 if it wants to.
+//
+// Thread safety: the functions are reentrant. A `request_head` is a plain value: distinct
+// objects are safe, shared objects are safe to read concurrently, unsafe to parse into while
+// another thread reads them.
+
 
 
 namespace pier::http {
@@ -4063,6 +3938,449 @@ inline bool request_view::is_upgrade(std::string_view protocol) const noexcept {
 } // namespace pier::http
 // ----- end <pier/http/impl/request.hpp> -----
 // ----- end <pier/http/request.hpp> -----
+
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+namespace pier::http {
+
+/// The outcome of a bearer-token check; to_string gives the name to log and to answer with.
+enum class auth_result : std::uint8_t {
+    ok,
+    missing,   ///< no Authorization field ("missing_token")
+    malformed, ///< not "Bearer <b64token>", or the field twice ("malformed_authorization")
+    invalid,   ///< a well-formed token that is not the secret ("invalid_token")
+    disabled,  ///< no secret configured: nobody is let in ("admin_disabled")
+};
+
+constexpr std::string_view to_string(auth_result r) noexcept {
+    switch (r) {
+    case auth_result::ok:
+        return "ok";
+    case auth_result::missing:
+        return "missing_token";
+    case auth_result::malformed:
+        return "malformed_authorization";
+    case auth_result::invalid:
+        return "invalid_token";
+    case auth_result::disabled:
+        return "admin_disabled";
+    }
+    return "invalid_token";
+}
+
+/// A configured bearer token, kept only as its SHA-256 digest.
+class bearer_token {
+public:
+    /// An empty `secret` disables the check: every request is refused with `disabled`.
+    explicit bearer_token(std::string_view secret) noexcept
+        : enabled_(!secret.empty() && sha256(secret, digest_)) {}
+
+    /// Checks one Authorization field value (nullopt: the request had none). The scheme is
+    /// case-insensitive (RFC 9110 §11.1); the token must be an RFC 6750 b64token.
+    auth_result check(std::optional<std::string_view> authorization) const noexcept {
+        if (!enabled_)
+            return auth_result::disabled;
+        if (!authorization)
+            return auth_result::missing;
+        std::string_view v = *authorization;
+        if (v.size() < 7 || !detail::iequals(v.substr(0, 6), "bearer") || v[6] != ' ')
+            return auth_result::malformed;
+        v.remove_prefix(7);
+        while (!v.empty() && v.front() == ' ')
+            v.remove_prefix(1);
+        if (!is_b64token(v))
+            return auth_result::malformed;
+        std::array<unsigned char, 32> presented{};
+        if (!sha256(v, presented))
+            return auth_result::invalid;
+        return CRYPTO_memcmp(presented.data(), digest_.data(), presented.size()) == 0
+                   ? auth_result::ok
+                   : auth_result::invalid;
+    }
+
+    /// Checks a request's Authorization field; two of them are `malformed`.
+    auth_result check(const request_view& req) const noexcept {
+        if (enabled_ && req.count("authorization") > 1)
+            return auth_result::malformed;
+        return check(req.find("authorization"));
+    }
+
+    bool enabled() const noexcept { return enabled_; }
+
+private:
+    // b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+    static constexpr bool is_b64token(std::string_view t) noexcept {
+        std::size_t i = 0;
+        for (; i < t.size(); ++i) {
+            const char c = t[i];
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'))
+                break;
+        }
+        if (i == 0)
+            return false;
+        for (; i < t.size(); ++i)
+            if (t[i] != '=')
+                return false;
+        return true;
+    }
+
+    static bool sha256(std::string_view s, std::array<unsigned char, 32>& out) noexcept {
+        unsigned int n = 0;
+        return EVP_Digest(s.data(), s.size(), out.data(), &n, EVP_sha256(), nullptr) == 1 &&
+               n == out.size();
+    }
+
+    std::array<unsigned char, 32> digest_{};
+    bool enabled_;
+};
+
+} // namespace pier::http
+// ----- end <pier/http/auth.hpp> -----
+// ----- begin <pier/http/query.hpp> -----
+// pier/http/query.hpp: the query of a request target (RFC 3986 §3.4) as name=value pairs,
+// with percent-decoding (RFC 3986 §2.1) and the `+`-as-space rule of HTML form encoding
+// (application/x-www-form-urlencoded, WHATWG URL §5.1), which browsers use for query strings.
+//
+//     for (auto [name, value] : pier::http::query_params(req.query())) { … }   // raw views
+//     std::string user;
+//     if (auto v = pier::http::query_param(req.query(), "user_id"))
+//         if (pier::http::percent_decode(*v, user)) …                           // decoded
+//
+// Pure functions on views: nothing is allocated but the decoded output the caller asks for.
+
+#include <iterator>
+
+namespace pier::http {
+
+/// One `name=value` pair of a query, both still encoded. A pair without `=` has an empty
+/// value (`?flag` → {"flag", ""}).
+struct query_param_view {
+    std::string_view name;
+    std::string_view value;
+};
+
+/// The pairs of a query string (without its `?`), in order, as encoded views. Empty pairs
+/// (`a=1&&b=2`) are skipped. Iterating never allocates.
+class query_params {
+public:
+    explicit query_params(std::string_view query) noexcept : query_(query) {}
+
+    class iterator {
+    public:
+        using iterator_category = std::forward_iterator_tag;
+        using value_type = query_param_view;
+        using difference_type = std::ptrdiff_t;
+        using pointer = const query_param_view*;
+        using reference = const query_param_view&;
+
+        iterator() = default;
+        reference operator*() const noexcept { return cur_; }
+        pointer operator->() const noexcept { return &cur_; }
+        iterator& operator++() noexcept {
+            advance();
+            return *this;
+        }
+        iterator operator++(int) noexcept {
+            auto old = *this;
+            advance();
+            return old;
+        }
+        friend bool operator==(const iterator& a, const iterator& b) noexcept {
+            return a.done_ == b.done_ && (a.done_ || a.rest_.data() == b.rest_.data());
+        }
+
+    private:
+        friend class query_params;
+        explicit iterator(std::string_view q) noexcept : rest_(q), done_(false) { advance(); }
+        void advance() noexcept {
+            while (!rest_.empty()) {
+                const auto amp = rest_.find('&');
+                const auto pair = rest_.substr(0, amp);
+                rest_ = amp == std::string_view::npos ? std::string_view() : rest_.substr(amp + 1);
+                if (pair.empty())
+                    continue;
+                const auto eq = pair.find('=');
+                cur_ = eq == std::string_view::npos
+                           ? query_param_view{pair, {}}
+                           : query_param_view{pair.substr(0, eq), pair.substr(eq + 1)};
+                // A `rest_` that ended this step still needs a distinct position for ==.
+                if (amp == std::string_view::npos)
+                    rest_ = std::string_view(pair.data() + pair.size(), 0);
+                return;
+            }
+            done_ = true;
+        }
+        std::string_view rest_{};
+        query_param_view cur_{};
+        bool done_ = true;
+    };
+
+    iterator begin() const noexcept { return iterator(query_); }
+    iterator end() const noexcept { return iterator(); }
+
+private:
+    std::string_view query_;
+};
+
+/// Appends the percent-decoding of `in` to `out`; `+` becomes a space when `plus_is_space`
+/// (form encoding, the default for queries). False, with `out` unspecified, on a malformed
+/// escape (`%` not followed by two hex digits) or when the output would pass `max_size`.
+inline bool percent_decode(std::string_view in, std::string& out, bool plus_is_space = true,
+                           std::size_t max_size = 64 * 1024) {
+    auto hex = [](char c) noexcept -> int {
+        if (c >= '0' && c <= '9')
+            return c - '0';
+        if (c >= 'a' && c <= 'f')
+            return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+            return c - 'A' + 10;
+        return -1;
+    };
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        char c = in[i];
+        if (c == '%') {
+            if (i + 2 >= in.size())
+                return false;
+            const int h = hex(in[i + 1]), l = hex(in[i + 2]);
+            if (h < 0 || l < 0)
+                return false;
+            c = static_cast<char>(h * 16 + l);
+            i += 2;
+        } else if (c == '+' && plus_is_space) {
+            c = ' ';
+        }
+        if (out.size() >= max_size)
+            return false;
+        out.push_back(c);
+    }
+    return true;
+}
+
+/// The encoded value of the first pair named `name` (compared after decoding neither side:
+/// parameter names are plain ASCII in every API pier serves), or nullopt.
+inline std::optional<std::string_view> query_param(std::string_view query,
+                                                   std::string_view name) noexcept {
+    for (const auto& p : query_params(query))
+        if (p.name == name)
+            return p.value;
+    return std::nullopt;
+}
+
+/// The decoded value of the first pair named `name`; nullopt when absent or malformed.
+inline std::optional<std::string> decoded_query_param(std::string_view query, std::string_view name,
+                                                      std::size_t max_size = 64 * 1024) {
+    auto v = query_param(query, name);
+    if (!v)
+        return std::nullopt;
+    std::string out;
+    if (!percent_decode(*v, out, true, max_size))
+        return std::nullopt;
+    return out;
+}
+
+} // namespace pier::http
+// ----- end <pier/http/query.hpp> -----
+// ----- begin <pier/http/reply.hpp> -----
+// pier/http/reply.hpp: whole HTTP/1.1 responses for small admin and health endpoints: JSON
+// bodies, JSON errors, and the 404 / 405 / 400 answers a router::match asks for. The heads
+// come from format_response_head (response.hpp), so framing fields cannot be contradicted
+// and no header value can split a response.
+//
+//     std::string out;
+//     auto opts = pier::http::reply_options::for_request(req);    // version, keep-alive, HEAD
+//     pier::http::append_json_reply(out, 200, R"({"removed":3})", opts);
+//     pier::http::append_json_error(out, 404, "connection_not_found", "no connection 42", opts);
+//
+// Every reply carries Content-Length, `Cache-Control: no-store` (admin data is live and may
+// be private: no cache may keep it, RFC 9111 §5.2.2.5) and `X-Content-Type-Options: nosniff`
+// (a browser must not run a JSON body as a script). JSON is sent as `application/json`
+// without a charset parameter: RFC 8259 §11 defines none, JSON is UTF-8.
+//
+// Error bodies are {"error":"<name>","detail":"<text>"}: `error` is a stable machine-readable
+// name (snake_case), `detail` a human-readable explanation; both are escaped.
+//
+// Thread safety: all functions are reentrant.
+
+// ----- begin <pier/detail/json.hpp> -----
+// pier/detail/json.hpp: writing JSON strings and numbers (RFC 8259) straight into a buffer,
+// for the structured log and the HTTP error replies. Internal: never in a public signature.
+//
+// Hand-written rather than nlohmann/json because pier's core headers do not depend on it, and
+// because the log needs two things a DOM library does not give: bounded output (a string is
+// cut at a code point once it passes a byte budget) and a fixed, documented answer for bytes
+// that are not UTF-8 (nlohmann throws on them by default).
+//
+// Strings:
+// - `"` and `\` are escaped; the controls U+0000–U+001F and DEL get the short escapes
+//   (\b \f \n \r \t) where RFC 8259 §7 has one, else \u00XX with lowercase hex. DEL needs no
+//   escape in JSON; it is escaped so a log line shown on a terminal cannot carry one.
+// - Well-formed UTF-8 (Unicode Table 3-7: no overlongs, no surrogates, nothing above
+//   U+10FFFF) is copied as is.
+// - Anything else becomes U+FFFD, one per "maximal subpart" (Unicode §3.9, U+FFFD
+//   substitution of maximal subparts; what browsers and Python's errors="replace" do): a
+//   truncated sequence such as E2 82 becomes one U+FFFD, a stray continuation byte one each.
+// - With a byte budget, the escaped text stops at the last whole character that fits and
+//   "…" (U+2026, 3 bytes, not counted in the budget) marks the cut.
+
+#include <charconv>
+#include <cmath>
+
+namespace pier::detail {
+
+/// Length of the well-formed UTF-8 sequence at the start of `s` (1–4), or 0 when it is not
+/// one; `*bad` then gets the length of the maximal subpart to replace (at least 1).
+inline std::size_t utf8_sequence(std::string_view s, std::size_t* bad) noexcept {
+    const auto b = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+    const unsigned char c = b(0);
+    if (c < 0x80)
+        return 1;
+    std::size_t n = 0;
+    unsigned char lo = 0x80, hi = 0xbf; // the range of the second byte (Table 3-7)
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2;
+    else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        if (c == 0xe0)
+            lo = 0xa0;
+        else if (c == 0xed)
+            hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        if (c == 0xf0)
+            lo = 0x90;
+        else if (c == 0xf4)
+            hi = 0x8f;
+    } else {
+        *bad = 1;
+        return 0;
+    }
+    for (std::size_t i = 1; i < n; ++i) {
+        if (i >= s.size() || b(i) < (i == 1 ? lo : 0x80) || b(i) > (i == 1 ? hi : 0xbf)) {
+            *bad = i;
+            return 0;
+        }
+    }
+    return n;
+}
+
+/// Appends the JSON escaping of `s` (without quotes) to `out`, using at most `budget` bytes
+/// of output; returns true when `s` was cut (and "…" appended).
+inline bool append_json_escaped(std::string& out, std::string_view s,
+                                std::size_t budget = std::string::npos) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::size_t used = 0;
+    std::size_t i = 0;
+    while (i < s.size()) {
+        // Plain printable ASCII needs no escaping: copy a run of it at once.
+        std::size_t run = i;
+        while (run < s.size()) {
+            const auto u = static_cast<unsigned char>(s[run]);
+            if (u < 0x20 || u >= 0x7f || u == '"' || u == '\\')
+                break;
+            ++run;
+        }
+        if (run > i) {
+            std::size_t take = run - i;
+            if (used + take > budget) {
+                out.append(s.data() + i, budget - used);
+                out += "\xe2\x80\xa6";
+                return true;
+            }
+            out.append(s.data() + i, take);
+            used += take;
+            i = run;
+            continue;
+        }
+        const auto u = static_cast<unsigned char>(s[i]);
+        char esc[6];
+        std::size_t esc_size = 0;
+        std::size_t consumed = 1;
+        const char* src = esc;
+        if (u == '"' || u == '\\') {
+            esc[0] = '\\';
+            esc[1] = static_cast<char>(u);
+            esc_size = 2;
+        } else if (u < 0x20 || u == 0x7f) {
+            esc[0] = '\\';
+            esc_size = 2;
+            switch (u) {
+            case '\b':
+                esc[1] = 'b';
+                break;
+            case '\f':
+                esc[1] = 'f';
+                break;
+            case '\n':
+                esc[1] = 'n';
+                break;
+            case '\r':
+                esc[1] = 'r';
+                break;
+            case '\t':
+                esc[1] = 't';
+                break;
+            default:
+                esc[1] = 'u';
+                esc[2] = '0';
+                esc[3] = '0';
+                esc[4] = hex[u >> 4];
+                esc[5] = hex[u & 15];
+                esc_size = 6;
+            }
+        } else {
+            std::size_t bad = 0;
+            const std::size_t n = utf8_sequence(s.substr(i), &bad);
+            if (n != 0) {
+                src = s.data() + i;
+                esc_size = consumed = n;
+            } else {
+                src = "\xef\xbf\xbd"; // U+FFFD
+                esc_size = 3;
+                consumed = bad;
+            }
+        }
+        if (used + esc_size > budget) {
+            out += "\xe2\x80\xa6";
+            return true;
+        }
+        out.append(src, esc_size);
+        used += esc_size;
+        i += consumed;
+    }
+    return false;
+}
+
+/// Appends `s` as a quoted JSON string; see append_json_escaped for `budget`.
+inline bool append_json_string(std::string& out, std::string_view s,
+                               std::size_t budget = std::string::npos) {
+    out += '"';
+    const bool cut = append_json_escaped(out, s, budget);
+    out += '"';
+    return cut;
+}
+
+template <class Int> inline void append_json_integer(std::string& out, Int v) {
+    char buf[24];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, r.ptr);
+}
+
+/// Shortest round-trip form; NaN and infinities, which JSON cannot express, become null.
+inline void append_json_double(std::string& out, double v) {
+    if (!std::isfinite(v)) {
+        out += "null";
+        return;
+    }
+    char buf[32];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, r.ptr);
+}
+
+} // namespace pier::detail
+// ----- end <pier/detail/json.hpp> -----
 // ----- begin <pier/http/response.hpp> -----
 // pier/http/response.hpp: HTTP/1.1 status reason phrases and a response-head formatter that
 // writes into a caller's buffer (RFC 9112 §4, RFC 9110 §15).
@@ -4139,7 +4457,6 @@ format_error append_response_head(const response_head& r, std::string& out);
 // pier/http/impl/response.hpp: out-of-line definitions for <pier/http/response.hpp>.
 
 
-#include <charconv>
 
 namespace pier::http {
 
@@ -4355,6 +4672,2728 @@ inline format_error append_response_head(const response_head& r, std::string& ou
 } // namespace pier::http
 // ----- end <pier/http/impl/response.hpp> -----
 // ----- end <pier/http/response.hpp> -----
+// ----- begin <pier/http/router.hpp> -----
+// pier/http/router.hpp: a small route table for admin and health endpoints: (method, path
+// pattern) → a value of the caller's choosing (an enum, a function), with `{name}` segments
+// captured and percent-decoded, and the 404 / 405 / 400 distinction made for the caller.
+// Not a web framework: no wildcards, no regexes, no middleware.
+//
+//     enum class api { stats, connection, disconnect };
+//     pier::http::router<api> r;
+//     r.add("GET", "/api/admin/websockets/stats", api::stats);
+//     r.add("GET", "/api/admin/websockets/connections/{id}", api::connection);
+//     r.add("POST", "/api/admin/websockets/disconnect", api::disconnect);
+//     auto m = r.match(req.method(), req.path());
+//     switch (m.status) {
+//     case pier::http::route_status::found:  … *m.target, m.param("id"), m.head …
+//     default: pier::http::append_route_failure(out, m, opts);   // 404, 405 + Allow, 400
+//     }
+//
+// Matching, on the path only (the query is the caller's, see query.hpp):
+// - The path must start with '/': anything else (the "*" of OPTIONS, an empty CONNECT path)
+//   is 400 invalid_path.
+// - It is split at '/' and each segment percent-decoded (RFC 3986 §2.1; '+' stays '+', it is
+//   a space only in queries). A malformed escape, or one that decodes to NUL, is 400
+//   invalid_escape: a NUL in a user id would end it early in any C API it reached.
+// - Segments are compared exactly after decoding (case-sensitive, RFC 3986 §6.2.2.1), so
+//   "/api/%61dmin" is "/api/admin" but "/api/admin/" (an empty last segment) is not.
+// - A `{name}` segment matches any one non-empty segment; its decoded value, at most
+//   `max_param_bytes` long (400 param_too_long otherwise), is the parameter.
+// - Where several patterns match, the one with a literal at the first segment where they
+//   differ wins, whatever the order they were added in ("/connections/count" beats
+//   "/connections/{id}").
+// - If patterns match the path but none for the method: 405 with `allow` listing the methods
+//   that would (RFC 9110 §15.5.6). HEAD is answered by a GET route when there is no HEAD route
+//   (`head` is set: send the head of the GET reply, without its body, RFC 9110 §9.3.2), and
+//   `allow` lists HEAD wherever it lists GET. Otherwise 404.
+//
+// Thread safety: add() is not; once the table is built, match() is safe from any number of
+// threads (it only reads). A route_match refers to the router's patterns: it must not
+// outlive the router.
+
+
+namespace pier::http {
+
+/// What match() found.
+enum class route_status : std::uint8_t {
+    found,              ///< `target` is the route; `params` hold the captured segments
+    not_found,          ///< 404: no pattern matches the path
+    method_not_allowed, ///< 405: patterns match, none for this method; see `allow`
+    bad_request,        ///< 400: the path cannot be read; `error` says why
+};
+
+/// Why add() refused a route.
+enum class route_error : std::uint8_t {
+    none,
+    bad_method,      ///< empty, or not an RFC 9110 token
+    bad_pattern,     ///< not starting with '/', or a '{', '}', '%', '?' or '#' inside a literal
+    bad_param_name,  ///< `{}` or a name that is not [A-Za-z_][A-Za-z0-9_]*
+    duplicate_param, ///< the same `{name}` twice in one pattern
+    too_many_params, ///< more than router_limits::max_params
+    duplicate_route, ///< the same method and pattern shape was added before
+};
+
+constexpr std::string_view to_string(route_error e) noexcept;
+
+struct router_limits {
+    /// Most `{name}` segments in one pattern. Default 8, also the capacity of a route_match,
+    /// which holds them inline.
+    static constexpr std::size_t max_params = 8;
+    /// Longest decoded parameter value. Default 1024: ids and user names are far shorter,
+    /// and the request parser already caps the whole target at 8192.
+    std::size_t max_param_bytes = 1024;
+    /// Most segments a path may have to be considered at all; a longer one is 404 without
+    /// being decoded. Default 32, beyond the deepest pattern an admin API needs.
+    std::size_t max_segments = 32;
+};
+
+/// The outcome of router::match. Views into the router's patterns: keep the router alive.
+template <class T> struct route_match {
+    route_status status = route_status::not_found;
+    /// The route's value when found.
+    const T* target = nullptr;
+    /// Found through a GET route for a HEAD request: send the head only.
+    bool head = false;
+    /// For method_not_allowed: the Allow field value, e.g. "GET, HEAD, POST".
+    std::string allow;
+    /// For bad_request: "invalid_path", "invalid_escape" or "param_too_long".
+    std::string_view error;
+    /// Captured parameters, in pattern order (name, decoded value).
+    std::array<std::pair<std::string_view, std::string>, router_limits::max_params> params{};
+    std::size_t param_count = 0;
+
+    /// The decoded value of parameter `name`, if the route has one.
+    std::optional<std::string_view> param(std::string_view name) const noexcept {
+        for (std::size_t i = 0; i < param_count; ++i)
+            if (params[i].first == name)
+                return std::string_view(params[i].second);
+        return std::nullopt;
+    }
+};
+
+/// A route table. Distinct objects: safe. Shared objects: match() only (see above).
+template <class T> class router {
+public:
+    explicit router(router_limits limits = {}) : limits_(limits) {}
+
+    /// Adds a route; `pattern` is a path whose segments are literals or `{name}`.
+    [[nodiscard]] route_error add(std::string_view method, std::string_view pattern, T target);
+
+    /// Matches a request's method (case-sensitive, RFC 9110 §9.1) and path (not decoded,
+    /// without the query: request_view::path()).
+    route_match<T> match(std::string_view method, std::string_view path) const;
+
+    std::size_t size() const noexcept { return routes_.size(); }
+
+private:
+    struct segment {
+        std::string text; // literal text, or the parameter name
+        bool param = false;
+    };
+    struct route {
+        std::string method;
+        std::vector<segment> segments;
+        T target;
+    };
+    // Whether `a` must be tried before `b`: a literal beats a parameter at the first segment
+    // where they differ in kind.
+    static bool more_specific(const route& a, const route& b) noexcept;
+
+    router_limits limits_;
+    std::vector<route> routes_; // kept in specificity order
+};
+
+} // namespace pier::http
+
+// ----- begin <pier/http/impl/router.hpp> -----
+// pier/http/impl/router.hpp: out-of-line definitions for <pier/http/router.hpp>.
+
+
+
+namespace pier::http {
+
+constexpr std::string_view to_string(route_error e) noexcept {
+    switch (e) {
+    case route_error::none:
+        return "none";
+    case route_error::bad_method:
+        return "bad_method";
+    case route_error::bad_pattern:
+        return "bad_pattern";
+    case route_error::bad_param_name:
+        return "bad_param_name";
+    case route_error::duplicate_param:
+        return "duplicate_param";
+    case route_error::too_many_params:
+        return "too_many_params";
+    case route_error::duplicate_route:
+        return "duplicate_route";
+    }
+    return "unknown";
+}
+
+namespace detail {
+
+constexpr bool is_param_name(std::string_view s) noexcept {
+    if (s.empty())
+        return false;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const char c = s[i];
+        const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+        if (!alpha && !(i > 0 && c >= '0' && c <= '9'))
+            return false;
+    }
+    return true;
+}
+
+/// Calls f(segment) for each '/'-separated segment after the leading '/'; stops (returning
+/// false) once more than `max` segments were seen.
+template <class F> bool for_each_segment(std::string_view path, std::size_t max, F&& f) {
+    path.remove_prefix(1);
+    std::size_t n = 0;
+    while (true) {
+        if (++n > max)
+            return false;
+        const std::size_t slash = path.find('/');
+        f(path.substr(0, slash));
+        if (slash == std::string_view::npos)
+            return true;
+        path.remove_prefix(slash + 1);
+    }
+}
+
+} // namespace detail
+
+template <class T> bool router<T>::more_specific(const route& a, const route& b) noexcept {
+    const std::size_t n = std::min(a.segments.size(), b.segments.size());
+    for (std::size_t i = 0; i < n; ++i)
+        if (a.segments[i].param != b.segments[i].param)
+            return !a.segments[i].param;
+    return false;
+}
+
+template <class T>
+route_error router<T>::add(std::string_view method, std::string_view pattern, T target) {
+    if (method.empty() ||
+        !std::all_of(method.begin(), method.end(), [](char c) { return detail::is_tchar(c); }))
+        return route_error::bad_method;
+    if (pattern.empty() || pattern[0] != '/')
+        return route_error::bad_pattern;
+    route r{std::string(method), {}, std::move(target)};
+    route_error err = route_error::none;
+    std::size_t params = 0;
+    detail::for_each_segment(pattern, static_cast<std::size_t>(-1), [&](std::string_view s) {
+        if (err != route_error::none)
+            return;
+        if (!s.empty() && s.front() == '{' && s.back() == '}') {
+            const std::string_view name = s.substr(1, s.size() - 2);
+            if (!detail::is_param_name(name))
+                err = route_error::bad_param_name;
+            else if (++params > router_limits::max_params)
+                err = route_error::too_many_params;
+            else if (std::any_of(r.segments.begin(), r.segments.end(),
+                                 [&](const segment& o) { return o.param && o.text == name; }))
+                err = route_error::duplicate_param;
+            r.segments.push_back({std::string(name), true});
+            return;
+        }
+        if (s.find_first_of("{}%?#") != std::string_view::npos)
+            err = route_error::bad_pattern;
+        r.segments.push_back({std::string(s), false});
+    });
+    if (err != route_error::none)
+        return err;
+    for (const route& o : routes_) {
+        if (o.method != r.method || o.segments.size() != r.segments.size())
+            continue;
+        bool same = true;
+        for (std::size_t i = 0; i < o.segments.size() && same; ++i)
+            same = o.segments[i].param == r.segments[i].param &&
+                   (o.segments[i].param || o.segments[i].text == r.segments[i].text);
+        if (same)
+            return route_error::duplicate_route;
+    }
+    // Insert after every route at least as specific, so that equal ones keep their order.
+    auto at = std::find_if(routes_.begin(), routes_.end(),
+                           [&](const route& o) { return more_specific(r, o); });
+    routes_.insert(at, std::move(r));
+    return route_error::none;
+}
+
+template <class T>
+route_match<T> router<T>::match(std::string_view method, std::string_view path) const {
+    route_match<T> m;
+    if (path.empty() || path[0] != '/') {
+        m.status = route_status::bad_request;
+        m.error = "invalid_path";
+        return m;
+    }
+    // Decoded segments; most admin paths have 4–6, so the vector's one allocation is all.
+    std::vector<std::string> segs;
+    bool ok = true;
+    const bool within =
+        detail::for_each_segment(path, limits_.max_segments, [&](std::string_view s) {
+            if (!ok)
+                return;
+            std::string d;
+            if (!percent_decode(s, d, false, limits_.max_segments * limits_.max_param_bytes) ||
+                d.find('\0') != std::string::npos)
+                ok = false;
+            segs.push_back(std::move(d));
+        });
+    if (!within)
+        return m; // longer than any pattern may be: not_found
+    if (!ok) {
+        m.status = route_status::bad_request;
+        m.error = "invalid_escape";
+        return m;
+    }
+
+    const route* get_route = nullptr;
+    std::vector<std::string_view> allowed;
+    const auto fits = [&](const route& r) {
+        if (r.segments.size() != segs.size())
+            return false;
+        for (std::size_t i = 0; i < segs.size(); ++i) {
+            const segment& s = r.segments[i];
+            if (s.param ? segs[i].empty() : s.text != segs[i])
+                return false;
+        }
+        return true;
+    };
+    const route* found = nullptr;
+    for (const route& r : routes_) {
+        if (!fits(r))
+            continue;
+        if (r.method == method) {
+            found = &r;
+            break;
+        }
+        if (r.method == "GET" && get_route == nullptr)
+            get_route = &r;
+        allowed.push_back(r.method);
+    }
+    if (found == nullptr && method == "HEAD" && get_route != nullptr) {
+        found = get_route;
+        m.head = true;
+    }
+    if (found == nullptr) {
+        if (allowed.empty())
+            return m; // not_found
+        if (std::find(allowed.begin(), allowed.end(), "GET") != allowed.end())
+            allowed.push_back("HEAD");
+        std::sort(allowed.begin(), allowed.end());
+        allowed.erase(std::unique(allowed.begin(), allowed.end()), allowed.end());
+        for (auto a : allowed) {
+            if (!m.allow.empty())
+                m.allow += ", ";
+            m.allow += a;
+        }
+        m.status = route_status::method_not_allowed;
+        return m;
+    }
+    for (std::size_t i = 0; i < segs.size(); ++i) {
+        const segment& s = found->segments[i];
+        if (!s.param)
+            continue;
+        if (segs[i].size() > limits_.max_param_bytes) {
+            m = route_match<T>{};
+            m.status = route_status::bad_request;
+            m.error = "param_too_long";
+            return m;
+        }
+        m.params[m.param_count++] = {s.text, std::move(segs[i])};
+    }
+    m.status = route_status::found;
+    m.target = &found->target;
+    return m;
+}
+
+} // namespace pier::http
+// ----- end <pier/http/impl/router.hpp> -----
+// ----- end <pier/http/router.hpp> -----
+
+
+namespace pier::http {
+
+/// How to frame a reply for the request it answers.
+struct reply_options {
+    /// The request's HTTP version (1.0 clients get 1.0 replies).
+    unsigned version_minor = 1;
+    /// Close after this reply, or keep the connection.
+    connection_mode connection = connection_mode::keep_alive;
+    /// A HEAD request: the head only, with the Content-Length the body would have had.
+    bool head = false;
+    /// Extra fields, after the ones the reply functions write.
+    std::span<const header> headers = {};
+
+    /// Version, keep-alive and HEAD taken from `req`.
+    static reply_options for_request(const request_view& req) noexcept {
+        reply_options o;
+        o.version_minor = req.version_minor();
+        o.connection = req.keep_alive() ? connection_mode::keep_alive : connection_mode::close;
+        o.head = req.method() == "HEAD";
+        return o;
+    }
+};
+
+/// Appends a complete response: head (with Content-Type, Content-Length, Cache-Control and
+/// nosniff) and, unless `o.head`, the body. Leaves `out` as it was on error.
+format_error append_reply(std::string& out, unsigned status, std::string_view content_type,
+                          std::string_view body, const reply_options& o = {});
+
+/// A JSON reply: `json` must already be JSON text.
+inline format_error append_json_reply(std::string& out, unsigned status, std::string_view json,
+                                      const reply_options& o = {}) {
+    return append_reply(out, status, "application/json", json, o);
+}
+
+/// {"error":"<error>","detail":"<detail>"}, both escaped; `detail` is cut at 1024 bytes.
+std::string json_error_body(std::string_view error, std::string_view detail);
+
+/// A JSON error reply with the body above.
+inline format_error append_json_error(std::string& out, unsigned status, std::string_view error,
+                                      std::string_view detail, const reply_options& o = {}) {
+    return append_json_reply(out, status, json_error_body(error, detail), o);
+}
+
+/// 401 with `WWW-Authenticate: Bearer realm="<realm>"` (RFC 9110 §11.6.1 requires the
+/// challenge; RFC 6750 §3 its form) and {"error":"unauthorized","detail":"<why>"}.
+format_error append_unauthorized(std::string& out, std::string_view why,
+                                 const reply_options& o = {}, std::string_view realm = "pier");
+
+/// The answer to a router::match that did not find a route: 404 {"error":"not_found"}, 405
+/// {"error":"method_not_allowed"} with its Allow field, or 400 {"error":"<m.error>"}.
+/// Does nothing (returns invalid_argument) for a found match.
+template <class T>
+format_error append_route_failure(std::string& out, const route_match<T>& m,
+                                  const reply_options& o = {});
+
+} // namespace pier::http
+
+// ----- begin <pier/http/impl/reply.hpp> -----
+// pier/http/impl/reply.hpp: out-of-line definitions for <pier/http/reply.hpp>.
+
+
+
+namespace pier::http {
+
+inline format_error append_reply(std::string& out, unsigned status, std::string_view content_type,
+                                 std::string_view body, const reply_options& o) {
+    // The fixed fields and the caller's, in one list: a small vector only when there are
+    // extra ones.
+    std::array<header, 3> fixed = {header{"Content-Type", content_type},
+                                   header{"Cache-Control", "no-store"},
+                                   header{"X-Content-Type-Options", "nosniff"}};
+    std::vector<header> all;
+    std::span<const header> fields = fixed;
+    if (!o.headers.empty()) {
+        all.assign(fixed.begin(), fixed.end());
+        all.insert(all.end(), o.headers.begin(), o.headers.end());
+        fields = all;
+    }
+    response_head h;
+    h.status = status;
+    h.version_minor = o.version_minor;
+    h.headers = fields;
+    h.connection = o.connection;
+    if (status >= 200 && status != 204 && status != 304)
+        h.content_length = body.size();
+    if (const format_error e = append_response_head(h, out); e != format_error::none)
+        return e;
+    if (!o.head && h.content_length)
+        out.append(body);
+    return format_error::none;
+}
+
+inline std::string json_error_body(std::string_view error, std::string_view detail) {
+    std::string b = "{\"error\":";
+    pier::detail::append_json_string(b, error, 128);
+    b += ",\"detail\":";
+    pier::detail::append_json_string(b, detail, 1024);
+    b += '}';
+    return b;
+}
+
+inline format_error append_unauthorized(std::string& out, std::string_view why,
+                                        const reply_options& o, std::string_view realm) {
+    // realm is a quoted-string (RFC 9110 §11.2): refuse the characters that would end it.
+    if (realm.find_first_of("\"\\") != std::string_view::npos)
+        return format_error::invalid_argument;
+    std::string challenge = "Bearer realm=\"";
+    challenge += realm;
+    challenge += '"';
+    std::vector<header> fields(o.headers.begin(), o.headers.end());
+    fields.push_back({"WWW-Authenticate", challenge});
+    reply_options with = o;
+    with.headers = fields;
+    return append_json_error(out, 401, "unauthorized", why, with);
+}
+
+template <class T>
+format_error append_route_failure(std::string& out, const route_match<T>& m,
+                                  const reply_options& o) {
+    switch (m.status) {
+    case route_status::found:
+        return format_error::invalid_argument;
+    case route_status::not_found:
+        return append_json_error(out, 404, "not_found", "no such endpoint", o);
+    case route_status::method_not_allowed: {
+        std::vector<header> fields(o.headers.begin(), o.headers.end());
+        fields.push_back({"Allow", m.allow});
+        reply_options with = o;
+        with.headers = fields;
+        return append_json_error(out, 405, "method_not_allowed", "this endpoint allows " + m.allow,
+                                 with);
+    }
+    case route_status::bad_request:
+        return append_json_error(out, 400, m.error, "the request path cannot be read", o);
+    }
+    return format_error::invalid_argument;
+}
+
+} // namespace pier::http
+// ----- end <pier/http/impl/reply.hpp> -----
+// ----- end <pier/http/reply.hpp> -----
+
+// ----- begin <pier/log.hpp> -----
+// pier/log.hpp: structured logs: one JSON object per line, through a sink the application can
+// replace, with a rate limit per event kind so that a flood of bad clients cannot flood the log.
+//
+//     pier::log::logger log({.min_level = pier::log::level::info});   // stderr by default
+//     log.info("ws.open").field("connection_id", id).field("user_id", user);
+//     //
+//     {"ts":"2026-12-04T22:14:48.123Z","level":"info","event":"ws.open","connection_id":7,"user_id":"ann"}
+//
+//     if (log.enabled(pier::log::level::debug))          // skip argument work when filtered
+//         log.debug("ws.frame").field("bytes", expensive());
+//
+// Lines. Every line is a JSON object (RFC 8259) with `ts` (RFC 3339, UTC, milliseconds),
+// `level` and `event` first, then the fields in the order they were added, then `"\n"`. The
+// keys ts, level, event and truncated are the logger's: do not add fields with those names.
+// Strings are escaped as pier/detail/json.hpp says: control characters escaped, invalid
+// UTF-8 replaced by U+FFFD per maximal subpart (deterministic, so the same bytes always log
+// the same way), and a string longer than `max_string_bytes` cut with "…". A field that
+// would take the line past `max_line_bytes` is left out, with the ones after it, and the line
+// gets `"truncated":true`. NaN and infinities become null.
+//
+// Cost. A filtered-out event costs one relaxed load and a branch: `log.debug(…)` returns an
+// inert builder whose field() calls return at once (the arguments are still evaluated, hence
+// enabled()). An event that passes the level takes the logger's mutex twice: once for its
+// rate limit and once to hand the finished line to the sink.
+//
+// Rate limit. Each event name has a token bucket (`options::limit`, overridable per name):
+// an event that finds it empty is dropped and counted. The counts come out as lines of their
+// own, {"level":"warn","event":"log.suppressed","suppressed_event":"ws.auth_failure",
+// "count":N}, at most once per `summary_interval`: from the next event of any kind after
+// that, from flush_suppressed() (the pool calls it from its periodic cleanup, so a flood that
+// stops is still reported), and from the destructor. Nothing is dropped silently.
+//
+// No secrets by construction: the lifecycle helpers at the end of this file take the fields
+// an operator needs (ids, codes, reasons, addresses) and no parameter that could carry a
+// credential, and nothing here logs a request or its headers.
+//
+// Thread safety: every member function is safe from any thread. The sink is called with the
+// logger's mutex held, so lines never interleave and a sink needs no lock of its own; a sink
+// must not log to the same logger. An `event` belongs to the thread that made it.
+
+#include <map>
+
+namespace pier::log {
+
+enum class level : std::uint8_t { trace, debug, info, warn, error, off };
+
+/// "trace", "debug", "info", "warn", "error", "off".
+constexpr std::string_view to_string(level l) noexcept;
+/// The level named `s` (as to_string writes it), or nullopt.
+constexpr std::optional<level> parse_level(std::string_view s) noexcept;
+
+/// Receives each finished line, ending in '\n'.
+using sink = std::function<void(std::string_view line)>;
+
+/// The default sink: each line to standard error in one write(2) (repeated only after a
+/// partial write or EINTR), so lines from several processes sharing the descriptor do not
+/// interleave; a pipe keeps writes of up to PIPE_BUF (4096) bytes whole, which is why
+/// max_line_bytes defaults to that. Errors are ignored: there is nowhere left to report them.
+sink stderr_sink();
+
+/// A token bucket: `burst` events at once, refilled at `per_second`.
+struct rate_limit {
+    double per_second = 20;
+    double burst = 100;
+    /// No limit for this event kind.
+    static constexpr rate_limit unlimited() noexcept { return {-1, -1}; }
+    constexpr bool is_unlimited() const noexcept { return per_second < 0; }
+};
+
+struct options {
+    /// Events below this level are dropped for one branch. Default info.
+    level min_level = level::info;
+    /// Where lines go. Empty (the default): stderr_sink().
+    sink out = {};
+    /// The bucket every event name gets unless set_rate_limit() says otherwise. Default 100
+    /// at once, then 20 a second, per name: enough for every event of a normal minute and a
+    /// few lines a second of any one kind during an attack.
+    rate_limit limit = {};
+    /// Least time between two rounds of "log.suppressed" lines. Default 10 s.
+    std::chrono::milliseconds summary_interval = std::chrono::seconds(10);
+    /// Longest line, '\n' included. Default 4096 (PIPE_BUF: see stderr_sink). At least 256.
+    std::size_t max_line_bytes = 4096;
+    /// Longest string field value, after escaping. Default 512: a user id or a close reason
+    /// (at most 123 bytes by RFC 6455) fits; a hostile 1 MB "user id" does not.
+    std::size_t max_string_bytes = 512;
+    /// Most event names with a bucket of their own. Default 256; names past it share one
+    /// bucket, reported as "log.other". Event names are written in code, so this only
+    /// matters if a name is built from input, which it should not be.
+    std::size_t max_event_kinds = 256;
+    /// Clocks, replaceable for tests. Empty: steady_clock (for the rate limit) and
+    /// system_clock (for `ts`), both in milliseconds.
+    std::function<std::int64_t()> monotonic_ms = {};
+    std::function<std::int64_t()> wall_ms = {};
+};
+
+class logger;
+
+/// One log line being built; written to the sink when it is destroyed (at the end of the
+/// statement that made it). Inert, and free, when the logger filtered the event out.
+class event {
+public:
+    /// Whether the event will be written.
+    explicit operator bool() const noexcept { return log_ != nullptr; }
+
+    event& field(std::string_view key, std::string_view value);
+    event& field(std::string_view key, const char* value) {
+        return field(key, std::string_view(value ? value : ""));
+    }
+    event& field(std::string_view key, bool value);
+    event& field(std::string_view key, double value);
+    template <std::integral Int>
+    requires(!std::same_as<Int, bool>) event& field(std::string_view key, Int value);
+
+    event(event&& o) noexcept;
+    event(const event&) = delete;
+    event& operator=(const event&) = delete;
+    event& operator=(event&&) = delete;
+    ~event();
+
+private:
+    friend class logger;
+    event() noexcept = default;
+    event(logger& log, level l, std::string_view name, std::int64_t wall_ms);
+    bool begin_field(std::string_view key);
+    void end_field();
+
+    logger* log_ = nullptr;
+    level level_ = level::info;
+    bool truncated_ = false;
+    std::size_t mark_ = 0;
+    std::string buf_;
+};
+
+/// A structured logger. Distinct objects: safe. Shared objects: safe (see the file comment).
+class logger {
+public:
+    explicit logger(options o = {});
+    /// Writes the pending "log.suppressed" lines.
+    ~logger();
+    logger(const logger&) = delete;
+    logger& operator=(const logger&) = delete;
+
+    bool enabled(level l) const noexcept {
+        return l >= level_.load(std::memory_order_relaxed) && l != level::off;
+    }
+    level min_level() const noexcept { return level_.load(std::memory_order_relaxed); }
+    void set_level(level l) noexcept { level_.store(l, std::memory_order_relaxed); }
+    /// Replaces the sink (empty: stderr). Lines already being written finish on the old one.
+    void set_sink(sink s);
+    /// Sets the bucket of one event name (e.g. rate_limit::unlimited() for admin actions).
+    void set_rate_limit(std::string_view event_name, rate_limit limit);
+
+    /// Starts an event; inert when `l` is filtered out or the name's bucket is empty.
+    event log(level l, std::string_view name) {
+        if (!enabled(l)) [[likely]]
+            return event();
+        return start(l, name);
+    }
+    event trace(std::string_view name) { return log(level::trace, name); }
+    event debug(std::string_view name) { return log(level::debug, name); }
+    event info(std::string_view name) { return log(level::info, name); }
+    event warn(std::string_view name) { return log(level::warn, name); }
+    event error(std::string_view name) { return log(level::error, name); }
+
+    /// Writes a "log.suppressed" line for every event name that dropped events since its
+    /// last one, now (regardless of summary_interval).
+    void flush_suppressed();
+
+    /// Events dropped by the rate limit so far, all names together.
+    std::uint64_t suppressed_total() const noexcept {
+        return suppressed_total_.load(std::memory_order_relaxed);
+    }
+
+    /// The options in force (min_level and the sink may have changed since).
+    const options& config() const noexcept { return o_; }
+
+private:
+    friend class event;
+    struct bucket {
+        rate_limit limit;
+        double tokens = 0;
+        std::int64_t last_ms = 0;
+        std::uint64_t suppressed = 0;
+        bool fresh = true;
+    };
+    event start(level l, std::string_view name);
+    bool admit_locked(std::string_view name, std::int64_t now);
+    void summaries_locked(std::int64_t now);
+    void write_locked(std::string_view line);
+    void finish(std::string& line);
+    std::int64_t mono_now() const;
+    std::int64_t wall_now() const;
+
+    options o_;
+    std::atomic<level> level_;
+    std::atomic<std::uint64_t> suppressed_total_{0};
+    std::mutex mutex_;
+    sink sink_;
+    std::map<std::string, bucket, std::less<>> buckets_;
+    std::map<std::string, rate_limit, std::less<>> overrides_;
+    std::int64_t last_summary_ms_ = 0;
+};
+
+/// Appends `ms` (milliseconds since the Unix epoch) as RFC 3339 UTC with milliseconds:
+/// "2026-12-04T22:14:48.123Z".
+void append_rfc3339(std::string& out, std::int64_t ms);
+
+// --- lifecycle events ----------------------------------------------------------------------
+// The events the pool writes, with their names and fields in one place so that operators and
+// tests can rely on them. None takes a token, a header or a request.
+
+/// info "ws.open": connection_id, user_id, remote.
+void connection_open(logger& log, std::uint64_t connection_id, std::string_view user_id,
+                     std::string_view remote);
+/// info "ws.close": connection_id, user_id, code (the WebSocket close code), reason (the
+/// close reason sent or received), cause (pier's word for why: "timeout", "admin", …).
+void connection_close(logger& log, std::uint64_t connection_id, std::string_view user_id,
+                      std::uint16_t code, std::string_view reason, std::string_view cause);
+/// warn "ws.auth_failure": remote, why ("missing_token", "invalid_token", …), and the
+/// connection id when there is one. Never the credential.
+void auth_failure(logger& log, std::string_view remote, std::string_view why,
+                  std::uint64_t connection_id = 0);
+/// warn "ws.limit_refused": limit (e.g. "max_connections_per_user"), remote, user_id.
+void limit_refused(logger& log, std::string_view limit, std::string_view remote,
+                   std::string_view user_id = {});
+/// info "ws.cleanup": removed (connections), duration_ms.
+void cleanup(logger& log, std::uint64_t removed, double duration_ms);
+/// info "admin.action": action ("disconnect", "broadcast", "cleanup"), target (what it
+/// applied to: "user_id=ann", "topic=news"), affected (a count), remote (the admin's
+/// address).
+void admin_action(logger& log, std::string_view action, std::string_view target,
+                  std::uint64_t affected, std::string_view remote);
+
+} // namespace pier::log
+
+// ----- begin <pier/impl/log.hpp> -----
+// pier/impl/log.hpp: out-of-line definitions for <pier/log.hpp>.
+
+
+#include <ctime>
+
+#include <unistd.h>
+
+namespace pier::log {
+
+constexpr std::string_view to_string(level l) noexcept {
+    switch (l) {
+    case level::trace:
+        return "trace";
+    case level::debug:
+        return "debug";
+    case level::info:
+        return "info";
+    case level::warn:
+        return "warn";
+    case level::error:
+        return "error";
+    case level::off:
+        return "off";
+    }
+    return "off";
+}
+
+constexpr std::optional<level> parse_level(std::string_view s) noexcept {
+    for (auto l : {level::trace, level::debug, level::info, level::warn, level::error, level::off})
+        if (to_string(l) == s)
+            return l;
+    return std::nullopt;
+}
+
+inline sink stderr_sink() {
+    return [](std::string_view line) {
+        const char* p = line.data();
+        std::size_t left = line.size();
+        while (left > 0) {
+            const ssize_t n = ::write(2, p, left);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                return;
+            }
+            p += n;
+            left -= static_cast<std::size_t>(n);
+        }
+    };
+}
+
+inline void append_rfc3339(std::string& out, std::int64_t ms) {
+    std::int64_t secs = ms / 1000;
+    std::int64_t milli = ms % 1000;
+    if (milli < 0) {
+        milli += 1000;
+        --secs;
+    }
+    const std::time_t t = static_cast<std::time_t>(secs);
+    std::tm tm{};
+    ::gmtime_r(&t, &tm);
+    char buf[32];
+    const auto two = [](char* p, int v) {
+        p[0] = static_cast<char>('0' + v / 10 % 10);
+        p[1] = static_cast<char>('0' + v % 10);
+    };
+    const int year = tm.tm_year + 1900;
+    buf[0] = static_cast<char>('0' + year / 1000 % 10);
+    buf[1] = static_cast<char>('0' + year / 100 % 10);
+    two(buf + 2, year % 100);
+    buf[4] = '-';
+    two(buf + 5, tm.tm_mon + 1);
+    buf[7] = '-';
+    two(buf + 8, tm.tm_mday);
+    buf[10] = 'T';
+    two(buf + 11, tm.tm_hour);
+    buf[13] = ':';
+    two(buf + 14, tm.tm_min);
+    buf[16] = ':';
+    two(buf + 17, tm.tm_sec);
+    buf[19] = '.';
+    buf[20] = static_cast<char>('0' + milli / 100);
+    two(buf + 21, static_cast<int>(milli % 100));
+    buf[23] = 'Z';
+    out.append(buf, 24);
+}
+
+namespace detail {
+// A line's buffer is borrowed from the thread and given back, so that after the first few
+// events logging allocates nothing. A nested event (a field computed by code that logs) finds
+// it taken and allocates its own.
+inline thread_local std::string spare_line;
+// What a line needs after its last field: `,"truncated":true}` and the newline.
+inline constexpr std::size_t line_reserve = 20;
+} // namespace detail
+
+// --- event -----------------------------------------------------------------------------------
+
+inline event::event(logger& log, level l, std::string_view name, std::int64_t wall_ms)
+    : log_(&log), level_(l) {
+    buf_.swap(detail::spare_line);
+    buf_.clear();
+    buf_ += "{\"ts\":\"";
+    append_rfc3339(buf_, wall_ms);
+    buf_ += "\",\"level\":\"";
+    buf_ += to_string(l);
+    buf_ += "\",\"event\":";
+    pier::detail::append_json_string(buf_, name, 128);
+}
+
+inline event::event(event&& o) noexcept
+    : log_(std::exchange(o.log_, nullptr)), level_(o.level_), truncated_(o.truncated_),
+      mark_(o.mark_), buf_(std::move(o.buf_)) {}
+
+inline event::~event() {
+    if (log_ == nullptr) // filtered out or moved from: nothing borrowed, nothing to write
+        return;
+    if (truncated_)
+        buf_ += ",\"truncated\":true";
+    buf_ += "}\n";
+    log_->finish(buf_);
+    if (buf_.capacity() > detail::spare_line.capacity()) {
+        buf_.clear();
+        detail::spare_line.swap(buf_);
+    }
+}
+
+inline bool event::begin_field(std::string_view key) {
+    if (log_ == nullptr || truncated_)
+        return false;
+    mark_ = buf_.size();
+    buf_ += ',';
+    pier::detail::append_json_string(buf_, key, 128);
+    buf_ += ':';
+    return true;
+}
+
+inline void event::end_field() {
+    if (buf_.size() + detail::line_reserve > log_->o_.max_line_bytes) {
+        buf_.resize(mark_);
+        truncated_ = true;
+    }
+}
+
+inline event& event::field(std::string_view key, std::string_view value) {
+    if (begin_field(key)) {
+        pier::detail::append_json_string(buf_, value, log_->o_.max_string_bytes);
+        end_field();
+    }
+    return *this;
+}
+
+inline event& event::field(std::string_view key, bool value) {
+    if (begin_field(key)) {
+        buf_ += value ? "true" : "false";
+        end_field();
+    }
+    return *this;
+}
+
+inline event& event::field(std::string_view key, double value) {
+    if (begin_field(key)) {
+        pier::detail::append_json_double(buf_, value);
+        end_field();
+    }
+    return *this;
+}
+
+template <std::integral Int>
+requires(!std::same_as<Int, bool>) event& event::field(std::string_view key, Int value) {
+    if (begin_field(key)) {
+        pier::detail::append_json_integer(buf_, value);
+        end_field();
+    }
+    return *this;
+}
+
+// --- logger ----------------------------------------------------------------------------------
+
+inline logger::logger(options o) : o_(std::move(o)), level_(o_.min_level) {
+    o_.max_line_bytes = std::max<std::size_t>(o_.max_line_bytes, 256);
+    sink_ = o_.out ? o_.out : stderr_sink();
+    last_summary_ms_ = mono_now();
+}
+
+inline logger::~logger() {
+    flush_suppressed();
+}
+
+inline std::int64_t logger::mono_now() const {
+    if (o_.monotonic_ms)
+        return o_.monotonic_ms();
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+inline std::int64_t logger::wall_now() const {
+    if (o_.wall_ms)
+        return o_.wall_ms();
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+inline void logger::set_sink(sink s) {
+    std::lock_guard lock(mutex_);
+    sink_ = s ? std::move(s) : stderr_sink();
+}
+
+inline void logger::set_rate_limit(std::string_view event_name, rate_limit limit) {
+    std::lock_guard lock(mutex_);
+    overrides_.insert_or_assign(std::string(event_name), limit);
+    if (auto it = buckets_.find(event_name); it != buckets_.end()) {
+        it->second.limit = limit;
+        it->second.tokens = limit.burst;
+    }
+}
+
+inline bool logger::admit_locked(std::string_view name, std::int64_t now) {
+    auto it = buckets_.find(name);
+    if (it == buckets_.end()) {
+        const bool full = buckets_.size() >= o_.max_event_kinds;
+        const std::string key = full ? std::string("log.other") : std::string(name);
+        it = buckets_.find(key);
+        if (it == buckets_.end()) {
+            bucket b;
+            auto ov = overrides_.find(key);
+            b.limit = ov != overrides_.end() ? ov->second : o_.limit;
+            b.tokens = b.limit.burst;
+            b.last_ms = now;
+            it = buckets_.emplace(key, b).first;
+        }
+    }
+    bucket& b = it->second;
+    if (b.limit.is_unlimited())
+        return true;
+    if (now > b.last_ms) {
+        b.tokens = std::min(b.limit.burst, b.tokens + static_cast<double>(now - b.last_ms) *
+                                                          b.limit.per_second / 1000.0);
+        b.last_ms = now;
+    }
+    if (b.tokens >= 1) {
+        b.tokens -= 1;
+        return true;
+    }
+    ++b.suppressed;
+    suppressed_total_.fetch_add(1, std::memory_order_relaxed);
+    return false;
+}
+
+inline void logger::write_locked(std::string_view line) {
+    try {
+        sink_(line);
+    } catch (...) {
+        // A sink that throws loses its line; the logger must not take the caller down.
+    }
+}
+
+inline void logger::summaries_locked(std::int64_t now) {
+    last_summary_ms_ = now;
+    std::string line;
+    for (auto& [name, b] : buckets_) {
+        if (b.suppressed == 0)
+            continue;
+        line.clear();
+        line += "{\"ts\":\"";
+        append_rfc3339(line, wall_now());
+        line += "\",\"level\":\"warn\",\"event\":\"log.suppressed\",\"suppressed_event\":";
+        pier::detail::append_json_string(line, name, 128);
+        line += ",\"count\":";
+        pier::detail::append_json_integer(line, b.suppressed);
+        line += "}\n";
+        b.suppressed = 0;
+        write_locked(line);
+    }
+}
+
+inline event logger::start(level l, std::string_view name) {
+    const std::int64_t now = mono_now();
+    {
+        std::lock_guard lock(mutex_);
+        if (now - last_summary_ms_ >= o_.summary_interval.count())
+            summaries_locked(now);
+        if (!admit_locked(name, now))
+            return event();
+    }
+    return event(*this, l, name, wall_now());
+}
+
+inline void logger::finish(std::string& line) {
+    std::lock_guard lock(mutex_);
+    write_locked(line);
+}
+
+inline void logger::flush_suppressed() {
+    std::lock_guard lock(mutex_);
+    summaries_locked(mono_now());
+}
+
+// --- lifecycle events ------------------------------------------------------------------------
+
+inline void connection_open(logger& log, std::uint64_t connection_id, std::string_view user_id,
+                            std::string_view remote) {
+    log.info("ws.open")
+        .field("connection_id", connection_id)
+        .field("user_id", user_id)
+        .field("remote", remote);
+}
+
+inline void connection_close(logger& log, std::uint64_t connection_id, std::string_view user_id,
+                             std::uint16_t code, std::string_view reason, std::string_view cause) {
+    log.info("ws.close")
+        .field("connection_id", connection_id)
+        .field("user_id", user_id)
+        .field("code", code)
+        .field("reason", reason)
+        .field("cause", cause);
+}
+
+inline void auth_failure(logger& log, std::string_view remote, std::string_view why,
+                         std::uint64_t connection_id) {
+    if (auto e = log.warn("ws.auth_failure")) {
+        e.field("remote", remote).field("why", why);
+        if (connection_id != 0)
+            e.field("connection_id", connection_id);
+    }
+}
+
+inline void limit_refused(logger& log, std::string_view limit, std::string_view remote,
+                          std::string_view user_id) {
+    if (auto e = log.warn("ws.limit_refused")) {
+        e.field("limit", limit).field("remote", remote);
+        if (!user_id.empty())
+            e.field("user_id", user_id);
+    }
+}
+
+inline void cleanup(logger& log, std::uint64_t removed, double duration_ms) {
+    log.info("ws.cleanup").field("removed", removed).field("duration_ms", duration_ms);
+}
+
+inline void admin_action(logger& log, std::string_view action, std::string_view target,
+                         std::uint64_t affected, std::string_view remote) {
+    log.info("admin.action")
+        .field("action", action)
+        .field("target", target)
+        .field("affected", affected)
+        .field("remote", remote);
+}
+
+} // namespace pier::log
+// ----- end <pier/impl/log.hpp> -----
+// ----- end <pier/log.hpp> -----
+// ----- begin <pier/metrics/pool.hpp> -----
+// pier/metrics/pool.hpp: the metrics of a WebSocket connection pool (pier::ws::pool), with
+// their Prometheus names, registered in a pier::metrics::registry.
+//
+//     pier::metrics::registry reg;
+//     pier::metrics::pool_metrics m(reg);
+//     m.connections.inc();  m.accepted.inc();                       // on open
+//     m.closed(pier::metrics::close_reason::timeout).inc();          // on close
+//     m.messages_received.inc();  m.received_bytes.inc(n);
+//     m.heartbeat_rtt.observe(seconds);
+//
+// | what the issue asks for             | metric                                          |
+// |-------------------------------------|-------------------------------------------------|
+// | connections                         | pier_ws_connections (gauge)                     |
+// | accepted                            | pier_ws_connections_accepted_total              |
+// | closed by reason                    | pier_ws_connections_closed_total{reason}        |
+// | refused by limit                    | pier_ws_connections_refused_total{limit}        |
+// | messages in / out                   | pier_ws_messages_received_total, _sent_total    |
+// | bytes in / out                      | pier_ws_received_bytes_total, _sent_bytes_total |
+// | dropped messages                    | pier_ws_messages_dropped_total                  |
+// | slow-consumer closes                | pier_ws_connections_closed_total{reason="slow_consumer"}
+// | | subscriptions, topics               | pier_ws_subscriptions, pier_ws_topics (gauges)  | |
+// heartbeat round-trip time           | pier_ws_heartbeat_rtt_seconds (histogram)       | |
+// broadcast fan-out time              | pier_ws_broadcast_fanout_seconds (histogram)    | | cleanup
+// runs and removals           | pier_ws_cleanup_runs_total,
+// pier_ws_cleanup_removed_connections_total |
+//
+// Names follow the Prometheus conventions (base units: seconds and bytes; `_total` on
+// counters; the unit before `_total`), which `promtool check metrics` enforces in the tests.
+// Every reason and limit is registered up front, so each series exists from the first scrape.
+
+// ----- begin <pier/metrics/registry.hpp> -----
+// pier/metrics/registry.hpp: Prometheus metrics: counters, gauges and histograms, grouped in
+// families with labels, and a writer for the text exposition format, version 0.0.4
+// (https://prometheus.io/docs/instrumenting/exposition_formats/).
+//
+//     pier::metrics::registry reg;
+//     auto& sent = reg.add_counter("pier_ws_messages_sent_total", "Messages sent.");
+//     auto& closed = reg.add_counter_family("pier_ws_connections_closed_total",
+//                                           "Connections closed, by reason.", {"reason"});
+//     auto& timeouts = closed.add({"timeout"});         // at start-up: takes a lock
+//     auto& rtt = reg.add_histogram("pier_ws_heartbeat_rtt_seconds", "Ping to Pong.",
+//                                   {0.001, 0.01, 0.1, 1});
+//     sent.inc();  timeouts.inc();  rtt.observe(0.004);  // hot path: no lock, no allocation
+//     std::string body = reg.text();                      // GET /metrics, with content_type
+//
+// The model: a registry holds families by name; a family has a type, a HELP text and label
+// names; its series are the label-value combinations added to it. Series are created up
+// front (at most `max_series_per_family` of them), so a label's values are a bounded set
+// known at registration, such as the reasons a connection closes: nothing on the hot path
+// creates a series, and every series is exported from the start at 0, which Prometheus's
+// rate() needs to see the first increment.
+//
+// Hot-path cost. The pool updates metrics from every event-loop thread. A counter or a
+// histogram is split into `stripes` cells, each on its own cache line; a thread updates the
+// cell picked by a per-thread index handed out round-robin, with one relaxed fetch_add, and
+// a scrape sums the cells. With no more threads than stripes, every loop thread owns its
+// line, so an increment costs what an uncontended atomic add costs (no line moves between
+// cores); a single shared atomic instead moves its line between the cores on every update.
+// This is "per-shard instances summed at scrape time" without the caller having to pass its
+// shard. bench/micro/metrics.cpp measures both: uncontended, a striped increment costs 1.7 ns
+// against 2.0 ns for a shared atomic; the development VM (2 vCPUs shared with other builds)
+// did not show the contention itself, which needs two cores updating at once. Gauges are one
+// atomic each: they move with connection and subscription changes, far rarer than messages,
+// and `set` cannot be split into cells.
+//
+// Consistency: a scrape reads each cell once, relaxed. A histogram's _count is the sum of
+// its buckets as read, so it always equals the +Inf bucket; _sum is read separately and may
+// miss observations made during the scrape (they show up in the next one).
+//
+// Thread safety: counter, gauge and histogram updates are safe from any thread. Registering
+// (add_*) and writing are safe from any thread and serialised by the registry's mutex;
+// callbacks run on the writing thread under that mutex, and must not register.
+
+#include <stdexcept>
+
+namespace pier::metrics {
+
+/// The Content-Type of the text `registry::write` produces.
+inline constexpr std::string_view content_type = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Why a registration was refused.
+enum class errc : std::uint8_t {
+    invalid_metric_name,  ///< not [a-zA-Z_:][a-zA-Z0-9_:]*
+    invalid_label_name,   ///< not [a-zA-Z_][a-zA-Z0-9_]*
+    reserved_label_name,  ///< starts with "__", or "le" on a histogram
+    duplicate_label_name, ///< a label name twice (const labels included)
+    label_count_mismatch, ///< label values given do not match the family's label names
+    invalid_text,         ///< HELP text or a label value that is not valid UTF-8
+    name_taken,           ///< a family of another type, HELP or labels has the name, or
+                          ///< a histogram's _bucket/_sum/_count would collide with it
+    too_many_series,      ///< more than registry_options::max_series_per_family
+    invalid_buckets,      ///< no bucket, or bounds not finite and strictly increasing
+};
+
+/// A short name for `e`, e.g. "invalid_metric_name".
+constexpr std::string_view to_string(errc e) noexcept;
+
+/// Thrown by the add_* functions. Registration happens at start-up with names written in
+/// code, so a refusal is a programming error: an exception names it at once.
+class registration_error : public std::invalid_argument {
+public:
+    registration_error(errc code, const std::string& what)
+        : std::invalid_argument(what), code_(code) {}
+    errc code() const noexcept { return code_; }
+
+private:
+    errc code_;
+};
+
+/// Whether `name` is a valid metric name ([a-zA-Z_:][a-zA-Z0-9_:]*).
+constexpr bool valid_metric_name(std::string_view name) noexcept;
+/// Whether `name` is a valid label name ([a-zA-Z_][a-zA-Z0-9_]*); "__"-names are reserved
+/// for Prometheus itself and refused by the registry on top of this check.
+constexpr bool valid_label_name(std::string_view name) noexcept;
+
+struct registry_options {
+    /// Cells per counter and histogram. 0 (the default) picks the number of hardware
+    /// threads, rounded up to a power of two and capped at 64: one cell per event-loop thread
+    /// when there is a loop per core. A counter costs 64 bytes per cell; a histogram
+    /// 8 × (buckets + 2) bytes per cell, rounded up to 64. Rounded up to a power of two.
+    std::size_t stripes = 0;
+    /// Labels written on every series of the registry, e.g. {{"pool", "chat"}} when several
+    /// pools share one registry. Default none.
+    std::vector<std::pair<std::string, std::string>> const_labels = {};
+    /// Most series one family may have. Default 1000: far above the label sets pier uses (a
+    /// few dozen reasons at most), low enough that a bug adding series per user or per topic
+    /// fails loudly instead of growing every scrape without bound.
+    std::size_t max_series_per_family = 1000;
+};
+
+namespace detail {
+
+/// This thread's cell index (unmasked); assigned round-robin on first use.
+inline unsigned stripe_index() noexcept;
+
+struct alignas(64) cell {
+    std::atomic<std::uint64_t> value{0};
+};
+
+} // namespace detail
+
+/// A monotonically increasing count (of events, bytes, …). Its name should end in `_total`.
+class counter {
+public:
+    /// Adds `n`. Wait-free: one relaxed atomic add on this thread's cell.
+    void inc(std::uint64_t n = 1) noexcept {
+        cells_[detail::stripe_index() & mask_].value.fetch_add(n, std::memory_order_relaxed);
+    }
+    /// The sum of the cells (the value a scrape would write).
+    std::uint64_t value() const noexcept;
+
+    explicit counter(std::size_t stripes);
+
+private:
+    std::unique_ptr<detail::cell[]> cells_;
+    unsigned mask_;
+};
+
+/// A value that goes up and down (connections open, topics). One atomic.
+class gauge {
+public:
+    void set(double v) noexcept { v_.store(v, std::memory_order_relaxed); }
+    void add(double d) noexcept { v_.fetch_add(d, std::memory_order_relaxed); }
+    void inc(double d = 1) noexcept { add(d); }
+    void dec(double d = 1) noexcept { add(-d); }
+    double value() const noexcept { return v_.load(std::memory_order_relaxed); }
+
+    gauge() = default;
+
+private:
+    alignas(64) std::atomic<double> v_{0}; // its own cache line: see the file comment
+};
+
+/// Observations counted in buckets by upper bound (`le`), with their sum and count. The
+/// bounds are fixed when the family is registered; +Inf is implied.
+class histogram {
+public:
+    /// Counts `v` in the first bucket whose bound is >= v (and in +Inf). NaN is ignored: it
+    /// would turn _sum into NaN for the life of the process.
+    void observe(double v) noexcept;
+
+    struct snapshot {
+        std::vector<std::uint64_t> cumulative; ///< per bound, then +Inf (== count)
+        double sum = 0;
+        std::uint64_t count = 0;
+    };
+    snapshot collect() const;
+    /// The finite upper bounds, ascending.
+    std::span<const double> bounds() const noexcept { return bounds_; }
+
+    histogram(std::vector<double> bounds, std::size_t stripes);
+    histogram(const histogram&) = delete;
+    histogram& operator=(const histogram&) = delete;
+
+private:
+    struct free_aligned {
+        void operator()(std::atomic<std::uint64_t>* p) const noexcept;
+    };
+    std::vector<double> bounds_;
+    std::size_t stride_;  // slots per cell: buckets (+Inf included), the sum, padding
+    std::size_t n_cells_; // stripes
+    unsigned mask_;
+    std::unique_ptr<std::atomic<std::uint64_t>[], free_aligned> slots_;
+};
+
+enum class metric_type : std::uint8_t { counter, gauge, histogram };
+
+class registry;
+
+/// The series of one metric name. Obtained from registry::add_*_family; lives as long as the
+/// registry, as do the series it hands out.
+template <class Metric> class family {
+public:
+    /// The series with these label values (one per label name, in order), created at 0 on
+    /// first use. Takes the registry's lock: call it at start-up and keep the reference.
+    Metric& add(const std::vector<std::string_view>& label_values);
+    /// A series whose value `fn` computes at each scrape, for values something else already
+    /// keeps (a pool's topic count). Counters and gauges only. `fn` runs on the scraping
+    /// thread under the registry's lock and must be thread-safe and quick.
+    void add_callback(const std::vector<std::string_view>& label_values,
+                      std::function<double()> fn) requires(!std::is_same_v<Metric, histogram>);
+
+    std::string_view name() const noexcept { return name_; }
+
+    family(const family&) = delete;
+    family& operator=(const family&) = delete;
+
+private:
+    friend class registry;
+    struct series {
+        std::string labels; // rendered `a="x",b="y"`, const labels first; may be empty
+        std::unique_ptr<Metric> metric;
+        std::function<double()> fn;
+    };
+    family(registry& owner, std::string name, std::vector<std::string> label_names)
+        : owner_(&owner), name_(std::move(name)), label_names_(std::move(label_names)) {}
+    std::string render_labels(const std::vector<std::string_view>& values) const;
+    series* find(const std::string& labels);
+    series& make(const std::vector<std::string_view>& values);
+
+    registry* owner_;
+    std::string name_;
+    std::vector<std::string> label_names_;
+    std::vector<double> bounds_; // histograms
+    std::vector<std::unique_ptr<series>> series_;
+};
+
+using counter_family = family<counter>;
+using gauge_family = family<gauge>;
+using histogram_family = family<histogram>;
+
+/// The metrics of a process (or of one pool), written in the 0.0.4 text format.
+/// Distinct objects: safe. Shared objects: safe (see the file comment).
+class registry {
+public:
+    explicit registry(registry_options options = {});
+    registry(const registry&) = delete;
+    registry& operator=(const registry&) = delete;
+
+    /// Registers a family, or returns the existing one when a family of the same type, HELP
+    /// and label names (and buckets) has the name; throws registration_error otherwise.
+    counter_family& add_counter_family(std::string_view name, std::string_view help,
+                                       const std::vector<std::string_view>& label_names);
+    gauge_family& add_gauge_family(std::string_view name, std::string_view help,
+                                   const std::vector<std::string_view>& label_names);
+    /// `bounds`: finite, strictly increasing upper bounds (a trailing +Inf is dropped).
+    histogram_family& add_histogram_family(std::string_view name, std::string_view help,
+                                           std::vector<double> bounds,
+                                           const std::vector<std::string_view>& label_names);
+
+    /// Shorthands for a family with no labels and its one series.
+    counter& add_counter(std::string_view name, std::string_view help) {
+        return add_counter_family(name, help, {}).add({});
+    }
+    gauge& add_gauge(std::string_view name, std::string_view help) {
+        return add_gauge_family(name, help, {}).add({});
+    }
+    histogram& add_histogram(std::string_view name, std::string_view help,
+                             std::vector<double> bounds) {
+        return add_histogram_family(name, help, std::move(bounds), {}).add({});
+    }
+
+    /// Appends every family with at least one series, in name order (series in the order
+    /// they were added), in the text format 0.0.4.
+    void write(std::string& out) const;
+    /// write() into a new string.
+    std::string text() const {
+        std::string s;
+        write(s);
+        return s;
+    }
+
+    /// Cells per counter/histogram in this registry (options.stripes, resolved).
+    std::size_t stripes() const noexcept { return stripes_; }
+
+private:
+    template <class> friend class family;
+    struct entry {
+        metric_type type;
+        std::string help;
+        std::vector<std::string> label_names;
+        std::unique_ptr<void, void (*)(void*)> fam{nullptr, nullptr};
+    };
+    template <class Metric>
+    family<Metric>& add_family(metric_type type, std::string_view name, std::string_view help,
+                               const std::vector<std::string_view>& label_names,
+                               std::vector<double> bounds);
+
+    registry_options options_;
+    std::size_t stripes_;
+    std::string const_labels_; // rendered, without braces
+    mutable std::mutex mutex_;
+    std::map<std::string, entry, std::less<>> families_;
+};
+
+} // namespace pier::metrics
+
+// ----- begin <pier/metrics/impl/registry.hpp> -----
+// pier/metrics/impl/registry.hpp: out-of-line definitions for <pier/metrics/registry.hpp>.
+
+// ----- begin <pier/ws/utf8.hpp> -----
+// pier/ws/utf8.hpp: an incremental UTF-8 validator for WebSocket text messages and close
+// reasons (RFC 6455 §5.6, §8.1; RFC 3629 §4).
+//
+// Text messages arrive in fragments and each fragment in arbitrary reads, and RFC 6455 §8.1
+// wants the connection failed as soon as the bytes cannot be UTF-8, so the validator carries
+// its state across calls and rejects at the first byte that makes the input invalid (E0 80
+// fails at the 80, not at the end of the message). It accepts exactly the well-formed byte
+// sequences of the Unicode Standard's Table 3-7: no overlong forms, no surrogates
+// (U+D800–U+DFFF), nothing above U+10FFFF. `complete()` additionally refuses input that stops
+// inside a sequence, which is what a message end needs.
+//
+// Hand-written on purpose: neither OpenSSL nor zlib (pier's dependencies) exposes a UTF-8
+// validator. The approach is Björn Höhrmann's "Flexible and Economical UTF-8 Decoder": bytes
+// map to 12 classes and a 9-state DFA walks them (two small tables, no branches on the byte
+// value), preceded by an ASCII fast path that checks 16 bytes per step with word-wide
+// operations, since most text on the wire is ASCII.
+//
+// Thread safety: distinct objects safe, shared objects unsafe; the free function is
+// reentrant.
+
+
+namespace pier::ws {
+
+/// Validates UTF-8 delivered in pieces. Cost: one byte of state, no allocation.
+class utf8_validator {
+public:
+    /// Feeds the next piece of the text. Returns false once the input seen so far can no
+    /// longer be valid UTF-8 (and keeps returning false until reset()).
+    bool write(std::span<const std::uint8_t> data) noexcept;
+    bool write(std::string_view data) noexcept {
+        return write({reinterpret_cast<const std::uint8_t*>(data.data()), data.size()});
+    }
+    /// No invalid byte so far (the input may still stop inside a sequence).
+    bool valid() const noexcept { return state_ != reject_state; }
+    /// Everything written is valid UTF-8 and ends on a code point boundary: call at the end
+    /// of a message.
+    bool complete() const noexcept { return state_ == accept_state; }
+    /// Starts a new text.
+    void reset() noexcept { state_ = accept_state; }
+
+private:
+    static constexpr std::uint8_t accept_state = 0;
+    static constexpr std::uint8_t reject_state = 1;
+    std::uint8_t state_ = accept_state;
+};
+
+/// Whether `s` is, in full, valid UTF-8.
+bool is_valid_utf8(std::string_view s) noexcept;
+
+} // namespace pier::ws
+
+// ----- begin <pier/ws/impl/utf8.hpp> -----
+// pier/ws/impl/utf8.hpp: out-of-line definitions for <pier/ws/utf8.hpp>.
+
+
+
+namespace pier::ws {
+
+namespace detail {
+
+// Byte classes, after Table 3-7 of the Unicode Standard (well-formed UTF-8 byte sequences):
+//  0: 00..7F   1: 80..8F   2: 90..9F   3: A0..BF   4: C2..DF   5: E0
+//  6: E1..EC, EE..EF       7: ED       8: F0       9: F1..F3  10: F4
+// 11: C0, C1, F5..FF (never valid)
+inline constexpr std::array<std::uint8_t, 256> utf8_class = [] {
+    std::array<std::uint8_t, 256> t{};
+    for (std::size_t b = 0x80; b <= 0x8f; ++b)
+        t[b] = 1;
+    for (std::size_t b = 0x90; b <= 0x9f; ++b)
+        t[b] = 2;
+    for (std::size_t b = 0xa0; b <= 0xbf; ++b)
+        t[b] = 3;
+    t[0xc0] = t[0xc1] = 11;
+    for (std::size_t b = 0xc2; b <= 0xdf; ++b)
+        t[b] = 4;
+    t[0xe0] = 5;
+    for (std::size_t b = 0xe1; b <= 0xef; ++b)
+        t[b] = 6;
+    t[0xed] = 7;
+    t[0xf0] = 8;
+    for (std::size_t b = 0xf1; b <= 0xf3; ++b)
+        t[b] = 9;
+    t[0xf4] = 10;
+    for (std::size_t b = 0xf5; b <= 0xff; ++b)
+        t[b] = 11;
+    return t;
+}();
+
+// States: 0 accept, 1 reject, 2 one continuation byte left, 3 two left, 4 after E0 (next
+// must be A0..BF: no overlong), 5 after ED (next 80..9F: no surrogates), 6 three left,
+// 7 after F0 (next 90..BF: no overlong), 8 after F4 (next 80..8F: nothing above U+10FFFF).
+inline constexpr std::array<std::uint8_t, 9 * 12> utf8_next = [] {
+    std::array<std::uint8_t, 9 * 12> t{};
+    for (auto& s : t)
+        s = 1;
+    const auto set = [&](int state, int cls, int next) {
+        t[static_cast<std::size_t>(state * 12 + cls)] = static_cast<std::uint8_t>(next);
+    };
+    set(0, 0, 0);
+    set(0, 4, 2);
+    set(0, 5, 4);
+    set(0, 6, 3);
+    set(0, 7, 5);
+    set(0, 8, 7);
+    set(0, 9, 6);
+    set(0, 10, 8);
+    for (int c = 1; c <= 3; ++c) {
+        set(2, c, 0);
+        set(3, c, 2);
+        set(6, c, 3);
+    }
+    set(4, 3, 2);
+    set(5, 1, 2);
+    set(5, 2, 2);
+    set(7, 2, 3);
+    set(7, 3, 3);
+    set(8, 1, 3);
+    return t;
+}();
+
+inline bool ascii16(const std::uint8_t* p) noexcept {
+    std::uint64_t a, b;
+    std::memcpy(&a, p, 8);
+    std::memcpy(&b, p + 8, 8);
+    return ((a | b) & 0x8080808080808080ull) == 0;
+}
+
+} // namespace detail
+
+inline bool utf8_validator::write(std::span<const std::uint8_t> data) noexcept {
+    const std::uint8_t* p = data.data();
+    const std::uint8_t* const end = p + data.size();
+    std::uint8_t s = state_;
+    while (p != end) {
+        if (s == accept_state) {
+            while (end - p >= 16 && detail::ascii16(p))
+                p += 16;
+            while (p != end && *p < 0x80)
+                ++p;
+            if (p == end)
+                break;
+        }
+        s = detail::utf8_next[s * 12 + detail::utf8_class[*p++]];
+        if (s == reject_state)
+            break;
+    }
+    state_ = s;
+    return s != reject_state;
+}
+
+inline bool is_valid_utf8(std::string_view s) noexcept {
+    utf8_validator v;
+    return v.write(s) && v.complete();
+}
+
+} // namespace pier::ws
+// ----- end <pier/ws/impl/utf8.hpp> -----
+// ----- end <pier/ws/utf8.hpp> -----
+
+#include <bit>
+
+namespace pier::metrics {
+
+constexpr std::string_view to_string(errc e) noexcept {
+    switch (e) {
+    case errc::invalid_metric_name:
+        return "invalid_metric_name";
+    case errc::invalid_label_name:
+        return "invalid_label_name";
+    case errc::reserved_label_name:
+        return "reserved_label_name";
+    case errc::duplicate_label_name:
+        return "duplicate_label_name";
+    case errc::label_count_mismatch:
+        return "label_count_mismatch";
+    case errc::invalid_text:
+        return "invalid_text";
+    case errc::name_taken:
+        return "name_taken";
+    case errc::too_many_series:
+        return "too_many_series";
+    case errc::invalid_buckets:
+        return "invalid_buckets";
+    }
+    return "unknown";
+}
+
+namespace detail {
+
+constexpr bool is_alpha_(char c) noexcept {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+constexpr bool is_digit(char c) noexcept {
+    return c >= '0' && c <= '9';
+}
+
+inline std::atomic<unsigned> next_stripe{0};
+inline thread_local unsigned this_thread_stripe = ~0u;
+
+inline unsigned stripe_index() noexcept {
+    unsigned s = this_thread_stripe;
+    if (s == ~0u) [[unlikely]]
+        s = this_thread_stripe = next_stripe.fetch_add(1, std::memory_order_relaxed) & 0xffffu;
+    return s;
+}
+
+inline std::size_t resolve_stripes(std::size_t wanted) {
+    if (wanted == 0)
+        wanted = std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 64);
+    return std::bit_ceil(std::clamp<std::size_t>(wanted, 1, 1024));
+}
+
+// The exposition format's value syntax is Go's ParseFloat: "+Inf", "-Inf", "NaN", or a
+// decimal. Written as client_golang writes it (strconv's shortest 'g' form: the exponent form
+// only for exponents below -4 or from 6 up), so an `le` label reads the same as the one a Go
+// exporter gives the same bound: 0.0001 is "0.0001", 1e-05 is "1e-05", 1e6 is "1e+06".
+inline void append_value(std::string& out, double v) {
+    if (std::isnan(v)) {
+        out += "NaN";
+        return;
+    }
+    if (std::isinf(v)) {
+        out += v > 0 ? "+Inf" : "-Inf";
+        return;
+    }
+    char buf[48];
+    char* end = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific).ptr;
+    const char* e = std::find(buf, end, 'e');
+    int exp = 0;
+    std::from_chars(e + (e[1] == '+' ? 2 : 1), end, exp);
+    if (exp < -4 || exp >= 6) {
+        out.append(buf, end);
+        return;
+    }
+    out.append(buf, std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed).ptr);
+}
+
+inline void append_value(std::string& out, std::uint64_t v) {
+    char buf[24];
+    out.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+}
+
+// Label values: `\`, `"` and newline are escaped; HELP: `\` and newline (format 0.0.4).
+inline void append_escaped(std::string& out, std::string_view s, bool quote) {
+    for (char c : s) {
+        if (c == '\\')
+            out += "\\\\";
+        else if (c == '\n')
+            out += "\\n";
+        else if (c == '"' && quote)
+            out += "\\\"";
+        else
+            out += c;
+    }
+}
+
+inline void append_label(std::string& out, std::string_view name, std::string_view value) {
+    if (!out.empty())
+        out += ',';
+    out += name;
+    out += "=\"";
+    append_escaped(out, value, true);
+    out += '"';
+}
+
+[[noreturn]] inline void refuse(errc e, std::string_view what) {
+    std::string msg = "pier::metrics: ";
+    msg += to_string(e);
+    msg += ": ";
+    msg += what;
+    throw registration_error(e, msg);
+}
+
+inline void check_label_names(const std::vector<std::string_view>& names,
+                              const std::vector<std::pair<std::string, std::string>>& consts,
+                              bool histogram) {
+    std::vector<std::string_view> seen;
+    for (const auto& c : consts)
+        seen.push_back(c.first);
+    for (auto n : names) {
+        if (!valid_label_name(n))
+            refuse(errc::invalid_label_name, n);
+        if (n.starts_with("__") || (histogram && n == "le"))
+            refuse(errc::reserved_label_name, n);
+        if (std::find(seen.begin(), seen.end(), n) != seen.end())
+            refuse(errc::duplicate_label_name, n);
+        seen.push_back(n);
+    }
+}
+
+// The names a family puts on its sample lines.
+inline std::vector<std::string> exposed_names(metric_type t, std::string_view name) {
+    std::string n(name);
+    if (t != metric_type::histogram)
+        return {n};
+    return {n + "_bucket", n + "_sum", n + "_count", n};
+}
+
+} // namespace detail
+
+constexpr bool valid_metric_name(std::string_view name) noexcept {
+    if (name.empty() || !(detail::is_alpha_(name[0]) || name[0] == ':'))
+        return false;
+    for (char c : name)
+        if (!(detail::is_alpha_(c) || detail::is_digit(c) || c == ':'))
+            return false;
+    return true;
+}
+
+constexpr bool valid_label_name(std::string_view name) noexcept {
+    if (name.empty() || !detail::is_alpha_(name[0]))
+        return false;
+    for (char c : name)
+        if (!(detail::is_alpha_(c) || detail::is_digit(c)))
+            return false;
+    return true;
+}
+
+// --- counter ---------------------------------------------------------------------------------
+
+inline counter::counter(std::size_t stripes)
+    : cells_(new detail::cell[stripes]), mask_(static_cast<unsigned>(stripes - 1)) {}
+
+inline std::uint64_t counter::value() const noexcept {
+    std::uint64_t sum = 0;
+    for (unsigned i = 0; i <= mask_; ++i)
+        sum += cells_[i].value.load(std::memory_order_relaxed);
+    return sum;
+}
+
+// --- histogram -------------------------------------------------------------------------------
+
+inline void histogram::free_aligned::operator()(std::atomic<std::uint64_t>* p) const noexcept {
+    ::operator delete (static_cast<void*>(p), std::align_val_t{64});
+}
+
+inline histogram::histogram(std::vector<double> bounds, std::size_t stripes)
+    : bounds_(std::move(bounds)),
+      // buckets (bounds + the +Inf one) and the sum, rounded up to whole cache lines so that
+      // no two cells share one
+      stride_((bounds_.size() + 2 + 7) / 8 * 8), n_cells_(stripes),
+      mask_(static_cast<unsigned>(stripes - 1)) {
+    const std::size_t n = stride_ * n_cells_;
+    void* raw = ::operator new (n * sizeof(std::atomic<std::uint64_t>), std::align_val_t{64});
+    auto* p = static_cast<std::atomic<std::uint64_t>*>(raw);
+    for (std::size_t i = 0; i < n; ++i)
+        ::new (static_cast<void*>(p + i)) std::atomic<std::uint64_t>(0);
+    slots_.reset(p);
+}
+
+inline void histogram::observe(double v) noexcept {
+    if (std::isnan(v))
+        return;
+    // Bucket lists are short (a dozen bounds): a linear scan beats binary search there.
+    std::size_t b = 0;
+    while (b < bounds_.size() && v > bounds_[b])
+        ++b;
+    std::atomic<std::uint64_t>* cell = slots_.get() + (detail::stripe_index() & mask_) * stride_;
+    cell[b].fetch_add(1, std::memory_order_relaxed);
+    // The sum is a double kept as its bit pattern; the cell is this thread's, so the
+    // compare-exchange almost never retries.
+    auto& sum = cell[bounds_.size() + 1];
+    std::uint64_t old = sum.load(std::memory_order_relaxed);
+    while (!sum.compare_exchange_weak(old,
+                                      std::bit_cast<std::uint64_t>(std::bit_cast<double>(old) + v),
+                                      std::memory_order_relaxed, std::memory_order_relaxed)) {
+    }
+}
+
+inline histogram::snapshot histogram::collect() const {
+    snapshot s;
+    const std::size_t nb = bounds_.size() + 1;
+    s.cumulative.assign(nb, 0);
+    for (std::size_t c = 0; c < n_cells_; ++c) {
+        const std::atomic<std::uint64_t>* cell = slots_.get() + c * stride_;
+        for (std::size_t b = 0; b < nb; ++b)
+            s.cumulative[b] += cell[b].load(std::memory_order_relaxed);
+        s.sum += std::bit_cast<double>(cell[nb].load(std::memory_order_relaxed));
+    }
+    for (std::size_t b = 1; b < nb; ++b)
+        s.cumulative[b] += s.cumulative[b - 1];
+    s.count = s.cumulative.back();
+    return s;
+}
+
+// --- family ----------------------------------------------------------------------------------
+
+template <class Metric>
+std::string family<Metric>::render_labels(const std::vector<std::string_view>& values) const {
+    if (values.size() != label_names_.size())
+        detail::refuse(errc::label_count_mismatch, name_);
+    std::string out = owner_->const_labels_;
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        if (!ws::is_valid_utf8(values[i]))
+            detail::refuse(errc::invalid_text, name_ + " label " + label_names_[i]);
+        detail::append_label(out, label_names_[i], values[i]);
+    }
+    return out;
+}
+
+template <class Metric>
+typename family<Metric>::series* family<Metric>::find(const std::string& labels) {
+    for (auto& s : series_)
+        if (s->labels == labels)
+            return s.get();
+    return nullptr;
+}
+
+template <class Metric>
+typename family<Metric>::series& family<Metric>::make(const std::vector<std::string_view>& values) {
+    std::string labels = render_labels(values);
+    if (series* s = find(labels))
+        return *s;
+    if (series_.size() >= owner_->options_.max_series_per_family)
+        detail::refuse(errc::too_many_series, name_);
+    auto s = std::make_unique<series>();
+    s->labels = std::move(labels);
+    series_.push_back(std::move(s));
+    return *series_.back();
+}
+
+template <class Metric>
+Metric& family<Metric>::add(const std::vector<std::string_view>& label_values) {
+    std::lock_guard lock(owner_->mutex_);
+    series& s = make(label_values);
+    if (!s.metric) {
+        if (s.fn)
+            detail::refuse(errc::name_taken, name_ + " series already has a callback");
+        if constexpr (std::is_same_v<Metric, histogram>)
+            s.metric = std::make_unique<histogram>(bounds_, owner_->stripes_);
+        else if constexpr (std::is_same_v<Metric, counter>)
+            s.metric = std::make_unique<counter>(owner_->stripes_);
+        else
+            s.metric = std::make_unique<Metric>();
+    }
+    return *s.metric;
+}
+
+template <class Metric>
+void family<Metric>::add_callback(
+    const std::vector<std::string_view>& label_values,
+    std::function<double()> fn) requires(!std::is_same_v<Metric, histogram>) {
+    std::lock_guard lock(owner_->mutex_);
+    series& s = make(label_values);
+    if (s.metric || s.fn)
+        detail::refuse(errc::name_taken, name_ + " series already registered");
+    s.fn = std::move(fn);
+}
+
+// --- registry --------------------------------------------------------------------------------
+
+inline registry::registry(registry_options options)
+    : options_(std::move(options)), stripes_(detail::resolve_stripes(options_.stripes)) {
+    std::vector<std::pair<std::string, std::string>> none;
+    std::vector<std::string_view> names;
+    for (const auto& [n, v] : options_.const_labels)
+        names.push_back(n);
+    detail::check_label_names(names, none, false);
+    for (const auto& [n, v] : options_.const_labels) {
+        if (!ws::is_valid_utf8(v))
+            detail::refuse(errc::invalid_text, "const label " + n);
+        detail::append_label(const_labels_, n, v);
+    }
+}
+
+template <class Metric>
+family<Metric>& registry::add_family(metric_type type, std::string_view name, std::string_view help,
+                                     const std::vector<std::string_view>& label_names,
+                                     std::vector<double> bounds) {
+    if (!valid_metric_name(name))
+        detail::refuse(errc::invalid_metric_name, name);
+    if (!ws::is_valid_utf8(help))
+        detail::refuse(errc::invalid_text, std::string(name) + " HELP");
+    detail::check_label_names(label_names, options_.const_labels, type == metric_type::histogram);
+    if (type == metric_type::histogram) {
+        if (!bounds.empty() && bounds.back() == std::numeric_limits<double>::infinity())
+            bounds.pop_back();
+        if (bounds.empty())
+            detail::refuse(errc::invalid_buckets, std::string(name) + ": no bucket");
+        for (std::size_t i = 0; i < bounds.size(); ++i)
+            if (!std::isfinite(bounds[i]) || (i > 0 && !(bounds[i] > bounds[i - 1])))
+                detail::refuse(errc::invalid_buckets,
+                               std::string(name) + ": bounds must be finite and increasing");
+    }
+    std::vector<std::string> names(label_names.begin(), label_names.end());
+
+    std::lock_guard lock(mutex_);
+    if (auto it = families_.find(name); it != families_.end()) {
+        entry& e = it->second;
+        auto* f = static_cast<family<Metric>*>(e.fam.get());
+        if (e.type != type || e.help != help || e.label_names != names ||
+            (type == metric_type::histogram && f->bounds_ != bounds))
+            detail::refuse(errc::name_taken, name);
+        return *f;
+    }
+    // A histogram's sample names must not meet another family's, in either direction.
+    for (const auto& mine : detail::exposed_names(type, name))
+        for (const auto& [other, e] : families_)
+            for (const auto& theirs : detail::exposed_names(e.type, other))
+                if (mine == theirs)
+                    detail::refuse(errc::name_taken, std::string(name) + " collides with " + other);
+
+    auto* f = new family<Metric>(*this, std::string(name), names);
+    f->bounds_ = std::move(bounds);
+    entry e{type, std::string(help), std::move(names)};
+    e.fam = std::unique_ptr<void, void (*)(void*)>(
+        f, [](void* p) { delete static_cast<family<Metric>*>(p); });
+    families_.emplace(std::string(name), std::move(e));
+    return *f;
+}
+
+inline counter_family& registry::add_counter_family(std::string_view name, std::string_view help,
+                                                    const std::vector<std::string_view>& labels) {
+    return add_family<counter>(metric_type::counter, name, help, labels, {});
+}
+
+inline gauge_family& registry::add_gauge_family(std::string_view name, std::string_view help,
+                                                const std::vector<std::string_view>& labels) {
+    return add_family<gauge>(metric_type::gauge, name, help, labels, {});
+}
+
+inline histogram_family&
+registry::add_histogram_family(std::string_view name, std::string_view help,
+                               std::vector<double> bounds,
+                               const std::vector<std::string_view>& labels) {
+    return add_family<histogram>(metric_type::histogram, name, help, labels, std::move(bounds));
+}
+
+namespace detail {
+
+inline void append_sample_name(std::string& out, std::string_view name, std::string_view suffix,
+                               std::string_view labels, std::string_view extra = {}) {
+    out += name;
+    out += suffix;
+    if (!labels.empty() || !extra.empty()) {
+        out += '{';
+        out += labels;
+        if (!labels.empty() && !extra.empty())
+            out += ',';
+        out += extra;
+        out += '}';
+    }
+    out += ' ';
+}
+
+} // namespace detail
+
+inline void registry::write(std::string& out) const {
+    std::lock_guard lock(mutex_);
+    for (const auto& kv : families_) {
+        // Named references, not a structured binding: lambdas below use them, and clang
+        // before 16 cannot capture structured bindings.
+        const std::string& name = kv.first;
+        const entry& e = kv.second;
+        const auto header = [&](std::string_view type) {
+            out += "# HELP ";
+            out += name;
+            out += ' ';
+            detail::append_escaped(out, e.help, false);
+            out += "\n# TYPE ";
+            out += name;
+            out += ' ';
+            out += type;
+            out += '\n';
+        };
+        switch (e.type) {
+        case metric_type::counter:
+        case metric_type::gauge: {
+            const bool is_counter = e.type == metric_type::counter;
+            auto emit = [&](const auto& fam) {
+                if (fam.series_.empty())
+                    return;
+                header(is_counter ? "counter" : "gauge");
+                for (const auto& s : fam.series_) {
+                    detail::append_sample_name(out, name, {}, s->labels);
+                    if (s->fn)
+                        detail::append_value(out, s->fn());
+                    else
+                        detail::append_value(out, s->metric->value());
+                    out += '\n';
+                }
+            };
+            if (is_counter)
+                emit(*static_cast<const counter_family*>(e.fam.get()));
+            else
+                emit(*static_cast<const gauge_family*>(e.fam.get()));
+            break;
+        }
+        case metric_type::histogram: {
+            const auto& fam = *static_cast<const histogram_family*>(e.fam.get());
+            if (fam.series_.empty())
+                break;
+            header("histogram");
+            std::vector<std::string> le;
+            for (double b : fam.bounds_) {
+                std::string v = "le=\"";
+                detail::append_value(v, b);
+                le.push_back(v + '"');
+            }
+            le.push_back("le=\"+Inf\"");
+            for (const auto& s : fam.series_) {
+                const auto snap = s->metric->collect();
+                for (std::size_t b = 0; b < le.size(); ++b) {
+                    detail::append_sample_name(out, name, "_bucket", s->labels, le[b]);
+                    detail::append_value(out, snap.cumulative[b]);
+                    out += '\n';
+                }
+                detail::append_sample_name(out, name, "_sum", s->labels);
+                detail::append_value(out, snap.sum);
+                out += '\n';
+                detail::append_sample_name(out, name, "_count", s->labels);
+                detail::append_value(out, snap.count);
+                out += '\n';
+            }
+            break;
+        }
+        }
+    }
+}
+
+} // namespace pier::metrics
+// ----- end <pier/metrics/impl/registry.hpp> -----
+// ----- end <pier/metrics/registry.hpp> -----
+
+
+namespace pier::metrics {
+
+/// Why a pool connection ended: the `reason` label of pier_ws_connections_closed_total.
+enum class close_reason : std::uint8_t {
+    client,         ///< the client closed (Close frame or TCP end)
+    server,         ///< the application closed it
+    admin,          ///< disconnected through the admin API
+    timeout,        ///< a deadline (handshake, idle, pong) expired
+    slow_consumer,  ///< its send queue passed the pool's limits
+    protocol_error, ///< the client broke RFC 6455 or the pool's message protocol
+    auth_failed,    ///< authentication after the upgrade failed
+    shutdown,       ///< the pool is stopping
+    error,          ///< a socket or TLS error
+};
+inline constexpr std::size_t close_reason_count = 9;
+
+/// Which limit refused a connection: the `limit` label of pier_ws_connections_refused_total.
+enum class refusal_limit : std::uint8_t {
+    max_connections,          ///< the pool is full
+    max_connections_per_user, ///< that user has too many connections
+    max_connections_per_ip,   ///< that address has too many connections
+    connect_rate,             ///< connection attempts too fast
+    unauthorized,             ///< no valid credentials at the upgrade
+};
+inline constexpr std::size_t refusal_limit_count = 5;
+
+constexpr std::string_view to_string(close_reason r) noexcept {
+    constexpr std::array<std::string_view, close_reason_count> names = {
+        "client",         "server",      "admin",    "timeout", "slow_consumer",
+        "protocol_error", "auth_failed", "shutdown", "error"};
+    return names[static_cast<std::size_t>(r)];
+}
+
+constexpr std::string_view to_string(refusal_limit l) noexcept {
+    constexpr std::array<std::string_view, refusal_limit_count> names = {
+        "max_connections", "max_connections_per_user", "max_connections_per_ip", "connect_rate",
+        "unauthorized"};
+    return names[static_cast<std::size_t>(l)];
+}
+
+/// Default bounds of pier_ws_heartbeat_rtt_seconds: 1 ms to 10 s. A healthy client on a LAN
+/// answers a Ping in well under a millisecond, a phone on a poor network in seconds; the
+/// pong timeout (15 s by default) caps what can be observed at all.
+inline constexpr std::array<double, 13> default_rtt_buckets = {
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+
+/// Default bounds of pier_ws_broadcast_fanout_seconds: 10 µs to 1 s. Fan-out is the time to
+/// queue one message on every subscriber: microseconds for a few, tens of milliseconds for
+/// tens of thousands.
+inline constexpr std::array<double, 16> default_fanout_buckets = {
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+    0.005,   0.01,     0.025,   0.05,   0.1,     0.25,   0.5,   1};
+
+/// The pool's metrics, registered in `reg` (which must outlive this object). Updating any of
+/// them is safe from any thread; see registry.hpp for the cost.
+class pool_metrics {
+public:
+    explicit pool_metrics(registry& reg)
+        : connections(reg.add_gauge("pier_ws_connections", "Open WebSocket connections.")),
+          accepted(reg.add_counter("pier_ws_connections_accepted_total",
+                                   "WebSocket connections accepted (upgrade completed).")),
+          messages_received(reg.add_counter("pier_ws_messages_received_total",
+                                            "WebSocket messages received from clients.")),
+          messages_sent(reg.add_counter("pier_ws_messages_sent_total",
+                                        "WebSocket messages queued to clients.")),
+          received_bytes(reg.add_counter("pier_ws_received_bytes_total",
+                                         "Payload bytes of the messages received.")),
+          sent_bytes(reg.add_counter("pier_ws_sent_bytes_total",
+                                     "Payload bytes of the messages queued to clients.")),
+          messages_dropped(
+              reg.add_counter("pier_ws_messages_dropped_total",
+                              "Messages not queued to a client because its send queue was full.")),
+          subscriptions(
+              reg.add_gauge("pier_ws_subscriptions", "Subscriptions of connections to topics.")),
+          topics(reg.add_gauge("pier_ws_topics", "Topics with at least one subscriber.")),
+          heartbeat_rtt(
+              reg.add_histogram("pier_ws_heartbeat_rtt_seconds", "Time from a Ping to its Pong.",
+                                {default_rtt_buckets.begin(), default_rtt_buckets.end()})),
+          broadcast_fanout(
+              reg.add_histogram("pier_ws_broadcast_fanout_seconds",
+                                "Time to queue one broadcast message on every subscriber.",
+                                {default_fanout_buckets.begin(), default_fanout_buckets.end()})),
+          cleanup_runs(reg.add_counter("pier_ws_cleanup_runs_total",
+                                       "Runs of the stale-connection cleanup.")),
+          cleanup_removed(reg.add_counter("pier_ws_cleanup_removed_connections_total",
+                                          "Connections closed by the stale-connection cleanup.")) {
+        auto& c = reg.add_counter_family("pier_ws_connections_closed_total",
+                                         "WebSocket connections closed, by reason.", {"reason"});
+        for (std::size_t i = 0; i < close_reason_count; ++i)
+            closed_[i] = &c.add({to_string(static_cast<close_reason>(i))});
+        auto& r = reg.add_counter_family(
+            "pier_ws_connections_refused_total",
+            "Connection attempts refused, by the limit that refused them.", {"limit"});
+        for (std::size_t i = 0; i < refusal_limit_count; ++i)
+            refused_[i] = &r.add({to_string(static_cast<refusal_limit>(i))});
+    }
+
+    gauge& connections;
+    counter& accepted;
+    counter& messages_received;
+    counter& messages_sent;
+    counter& received_bytes;
+    counter& sent_bytes;
+    counter& messages_dropped;
+    gauge& subscriptions;
+    gauge& topics;
+    histogram& heartbeat_rtt;
+    histogram& broadcast_fanout;
+    counter& cleanup_runs;
+    counter& cleanup_removed;
+
+    counter& closed(close_reason r) noexcept { return *closed_[static_cast<std::size_t>(r)]; }
+    counter& refused(refusal_limit l) noexcept { return *refused_[static_cast<std::size_t>(l)]; }
+
+private:
+    std::array<counter*, close_reason_count> closed_{};
+    std::array<counter*, refusal_limit_count> refused_{};
+};
+
+} // namespace pier::metrics
+// ----- end <pier/metrics/pool.hpp> -----
+// ----- begin <pier/pool/dashboard.hpp> -----
+// pier/pool/dashboard.hpp: the admin dashboard a pool serves on `GET /admin`: one
+// self-contained HTML page (inline CSS and JavaScript, no CDN, no build step, no external
+// request of any kind), so it works on machines without internet access.
+//
+//     if (path == "/admin")
+//         pier::http::append_reply(out, 200, pier::pool::dashboard_content_type,
+//                                  pier::pool::dashboard_html, opts_with_csp);
+//
+// What it does. It asks for the admin token first and keeps it in memory and in the tab's
+// sessionStorage (so a reload does not ask again; closing the tab forgets it), never in the
+// URL. Then, once a second, it reads `GET api/admin/websockets/stats` and
+// `GET api/admin/websockets/connections?…` (relative URLs, so the page also works behind a
+// path prefix) and shows: connections over time and messages per second in and out (charts
+// drawn on a canvas; rates from successive messages_received / messages_sent samples);
+// totals; topics with subscriber counts; states and limit refusals; a filterable, paged
+// table of connections with a disconnect button per row and per user; a broadcast form; a
+// cleanup button. A 401 takes it back to the token form.
+//
+// Safety. User ids, topics and metadata are attacker-controlled: the page writes data only
+// through textContent and element attributes, never innerHTML. Serve it with
+// `dashboard_content_security_policy` so that even a bug there could not load or send
+// anything elsewhere.
+//
+// Testing hooks. Every element a test drives has a stable data-testid (listed in
+// tests/peers/pool_dashboard.js, which drives the page in Chromium): token-input,
+// token-submit, login-error, status, stat-<field> (active_connections, total_connections,
+// users, messages_sent, messages_received, messages_failed, rate_in, rate_out,
+// cleanup_runs, cleanup_removed), chart-connections, chart-messages, topics-table,
+// topic-row, states-table, limits-table, filter-user_id, filter-topic, filter-state,
+// filter-idle_over_ms, filter-apply, connections-table, connection-row (with
+// data-connection-id and data-user-id), disconnect-connection, disconnect-user,
+// connections-total, page-prev, page-next, broadcast-topic, broadcast-user_id,
+// broadcast-type, broadcast-data, broadcast-submit, broadcast-result, cleanup-run,
+// cleanup-result, logout. The root element's data-updates counts successful refreshes.
+
+
+namespace pier::pool {
+
+/// Content-Type of dashboard_html.
+inline constexpr std::string_view dashboard_content_type = "text/html; charset=utf-8";
+
+/// A Content-Security-Policy for the page: its own inline script and style, requests to its
+/// own origin only, no frames, forms or plugins. Send it as a header with the page.
+inline constexpr std::string_view dashboard_content_security_policy =
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'";
+
+/// The page.
+inline constexpr std::string_view dashboard_html = R"pier_dashboard(<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>pier admin</title>
+<style>
+:root { --bg: #f6f7f9; --card: #fff; --ink: #1d2330; --muted: #667085; --line: #e3e6ec;
+        --accent: #2563eb; --accent2: #d97706; --bad: #b42318; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 14px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif;
+       background: var(--bg); color: var(--ink); }
+header { display: flex; align-items: center; gap: 16px; padding: 10px 20px;
+         background: var(--ink); color: #fff; }
+header h1 { font-size: 16px; margin: 0; font-weight: 600; }
+header .grow { flex: 1; }
+main { padding: 16px 20px; display: grid; gap: 16px;
+       grid-template-columns: repeat(auto-fit, minmax(340px, 1fr)); }
+section { background: var(--card); border: 1px solid var(--line); border-radius: 8px;
+          padding: 12px 14px; min-width: 0; }
+section.wide { grid-column: 1 / -1; }
+section h2 { font-size: 13px; text-transform: uppercase; letter-spacing: .04em;
+             color: var(--muted); margin: 0 0 8px; }
+.tiles { display: grid; grid-template-columns: repeat(auto-fit, minmax(130px, 1fr)); gap: 8px; }
+.tile { border: 1px solid var(--line); border-radius: 6px; padding: 8px 10px; }
+.tile .v { font-size: 22px; font-weight: 600; font-variant-numeric: tabular-nums; }
+.tile .k { color: var(--muted); font-size: 12px; }
+canvas { width: 100%; height: 160px; display: block; }
+table { width: 100%; border-collapse: collapse; font-variant-numeric: tabular-nums; }
+th, td { text-align: left; padding: 4px 6px; border-bottom: 1px solid var(--line);
+         vertical-align: top; overflow-wrap: anywhere; }
+th { color: var(--muted); font-weight: 500; font-size: 12px; }
+td.num, th.num { text-align: right; }
+.scroll { max-height: 420px; overflow: auto; }
+form.row, div.row { display: flex; flex-wrap: wrap; gap: 8px; align-items: end; margin-bottom: 8px; }
+label { display: flex; flex-direction: column; font-size: 12px; color: var(--muted); gap: 2px; }
+input, select, textarea { font: inherit; padding: 5px 7px; border: 1px solid var(--line);
+                          border-radius: 5px; background: #fff; color: var(--ink); }
+textarea { min-height: 60px; width: 100%; }
+button { font: inherit; padding: 5px 10px; border-radius: 5px; border: 1px solid var(--accent);
+         background: var(--accent); color: #fff; cursor: pointer; }
+button.ghost { background: #fff; color: var(--accent); }
+button.danger { border-color: var(--bad); background: #fff; color: var(--bad); }
+button:disabled { opacity: .5; cursor: default; }
+.muted { color: var(--muted); }
+.err { color: var(--bad); }
+.legend span { margin-right: 12px; font-size: 12px; }
+.legend i { display: inline-block; width: 10px; height: 3px; margin-right: 4px; vertical-align: middle; }
+.login { max-width: 380px; margin: 12vh auto; background: var(--card); padding: 22px;
+         border: 1px solid var(--line); border-radius: 8px; }
+.login input { width: 100%; margin: 8px 0; }
+.meta { font-family: ui-monospace, monospace; font-size: 12px; color: var(--muted); }
+[hidden] { display: none !important; }
+</style>
+</head>
+<body>
+<div id="app" data-updates="0">
+<div class="login" id="login" data-testid="login">
+  <h1>pier admin</h1>
+  <p class="muted">Enter the admin token. It stays in this tab only.</p>
+  <form id="login-form" autocomplete="off">
+    <input id="token" data-testid="token-input" type="password" placeholder="admin token"
+           autocomplete="off" spellcheck="false" required>
+    <button type="submit" data-testid="token-submit">Open dashboard</button>
+  </form>
+  <p class="err" id="login-error" data-testid="login-error"></p>
+</div>
+
+<div id="dash" hidden>
+<header>
+  <h1>pier admin</h1>
+  <span class="grow"></span>
+  <span id="status" data-testid="status">connecting…</span>
+  <button class="ghost" id="logout" data-testid="logout" type="button">Forget token</button>
+</header>
+<main>
+  <section class="wide">
+    <h2>Now</h2>
+    <div class="tiles" id="tiles"></div>
+  </section>
+  <section>
+    <h2>Connections</h2>
+    <canvas id="chart-connections" data-testid="chart-connections" width="600" height="160"></canvas>
+    <div class="legend"><span><i style="background:var(--accent)"></i>active connections</span></div>
+  </section>
+  <section>
+    <h2>Messages per second</h2>
+    <canvas id="chart-messages" data-testid="chart-messages" width="600" height="160"></canvas>
+    <div class="legend"><span><i style="background:var(--accent)"></i>in (received)</span><span><i style="background:var(--accent2)"></i>out (sent)</span></div>
+  </section>
+  <section>
+    <h2>Topics</h2>
+    <div class="scroll">
+    <table data-testid="topics-table"><thead><tr><th>topic</th><th class="num">subscribers</th></tr></thead>
+      <tbody id="topics"></tbody></table>
+    </div>
+  </section>
+  <section>
+    <h2>States and limits</h2>
+    <table data-testid="states-table"><thead><tr><th>state</th><th class="num">connections</th></tr></thead>
+      <tbody id="states"></tbody></table>
+    <br>
+    <table data-testid="limits-table"><thead><tr><th>limit</th><th class="num">refusals</th></tr></thead>
+      <tbody id="limits"></tbody></table>
+  </section>
+  <section class="wide">
+    <h2>Connections <span class="muted" id="connections-total" data-testid="connections-total"></span></h2>
+    <form class="row" id="filters" autocomplete="off">
+      <label>user id<input name="user_id" data-testid="filter-user_id" size="14"></label>
+      <label>topic<input name="topic" data-testid="filter-topic" size="14"></label>
+      <label>state<input name="state" data-testid="filter-state" size="10"></label>
+      <label>idle over (ms)<input name="idle_over_ms" data-testid="filter-idle_over_ms" size="8" inputmode="numeric"></label>
+      <label>per page<select name="limit" data-testid="filter-limit">
+        <option>50</option><option selected>100</option><option>500</option></select></label>
+      <button type="submit" data-testid="filter-apply">Filter</button>
+      <button type="button" class="ghost" id="page-prev" data-testid="page-prev">‹ prev</button>
+      <button type="button" class="ghost" id="page-next" data-testid="page-next">next ›</button>
+      <span class="muted" id="page-info"></span>
+    </form>
+    <div class="scroll">
+    <table data-testid="connections-table">
+      <thead><tr><th>id</th><th>user</th><th>state</th><th>topics</th><th>remote</th>
+        <th>connected</th><th class="num">idle</th><th class="num">sent</th><th class="num">recv</th>
+        <th class="num">errors</th><th>metadata</th><th></th></tr></thead>
+      <tbody id="connections"></tbody>
+    </table>
+    </div>
+    <p class="err" id="action-error" data-testid="action-error"></p>
+  </section>
+  <section>
+    <h2>Broadcast</h2>
+    <form id="broadcast" autocomplete="off">
+      <div class="row">
+        <label>topic<input name="topic" data-testid="broadcast-topic" size="16"></label>
+        <label>or user id<input name="user_id" data-testid="broadcast-user_id" size="16"></label>
+        <label>message type<input name="message_type" data-testid="broadcast-type" size="12" value="message"></label>
+      </div>
+      <label>data (JSON, or text)<textarea name="data" data-testid="broadcast-data"></textarea></label>
+      <div class="row" style="margin-top:8px">
+        <button type="submit" data-testid="broadcast-submit">Send</button>
+        <span id="broadcast-result" data-testid="broadcast-result" class="muted"></span>
+      </div>
+    </form>
+  </section>
+  <section>
+    <h2>Maintenance</h2>
+    <div class="row">
+      <button type="button" id="cleanup-run" data-testid="cleanup-run">Run cleanup now</button>
+      <span id="cleanup-result" data-testid="cleanup-result" class="muted"></span>
+    </div>
+    <p class="muted">Cleanup closes connections that are dead or idle past the pool's limits.</p>
+  </section>
+</main>
+</div>
+</div>
+<script>
+"use strict";
+(function () {
+  const API = "api/admin/websockets/";
+  const HISTORY = 120;          // samples kept for the charts (two minutes at 1 Hz)
+  const REFRESH_MS = 1000;
+  const GONE_MS = 5000;         // how long a disconnected row stays hidden if still listed
+  const $ = (id) => document.getElementById(id);
+  const el = (tag, props, text) => {
+    const e = document.createElement(tag);
+    if (props) for (const k of Object.keys(props)) e.setAttribute(k, String(props[k]));
+    if (text !== undefined) e.textContent = String(text);
+    return e;
+  };
+
+  let token = null;
+  try { token = sessionStorage.getItem("pier_admin_token"); } catch (_) { token = null; }
+  let timer = null;
+  let busy = false;
+  let offset = 0;
+  let lastTotal = 0;
+  let prev = null;              // previous stats sample, for rates
+  const history = [];           // {t, active, rin, rout}
+  const gone = new Map();       // connection id (as string) -> time it was disconnected
+  const rows = new Map();       // connection id (as string) -> <tr>
+  let updates = 0;
+
+  const TILES = [
+    ["active_connections", "active connections"], ["total_connections", "total connections"],
+    ["users", "users"], ["rate_in", "messages/s in"], ["rate_out", "messages/s out"],
+    ["messages_received", "messages received"], ["messages_sent", "messages sent"],
+    ["messages_failed", "messages failed"], ["cleanup_runs", "cleanup runs"],
+    ["cleanup_removed", "cleanup removed"]];
+  for (const [key, label] of TILES) {
+    const t = el("div", { class: "tile" });
+    t.appendChild(el("div", { class: "v", id: "stat-" + key, "data-testid": "stat-" + key }, "–"));
+    t.appendChild(el("div", { class: "k" }, label));
+    $("tiles").appendChild(t);
+  }
+
+  function setStatus(text, bad) {
+    const s = $("status");
+    s.textContent = text;
+    s.className = bad ? "err" : "";
+  }
+
+  function showLogin(message) {
+    token = null;
+    try { sessionStorage.removeItem("pier_admin_token"); } catch (_) {}
+    if (timer) { clearInterval(timer); timer = null; }
+    $("dash").hidden = true;
+    $("login").hidden = false;
+    $("login-error").textContent = message || "";
+    $("token").value = "";
+    $("token").focus();
+  }
+
+  function showDash() {
+    $("login").hidden = true;
+    $("dash").hidden = false;
+    $("login-error").textContent = "";
+    refresh();
+    if (!timer) timer = setInterval(refresh, REFRESH_MS);
+  }
+
+  class HttpError extends Error {
+    constructor(status, body) {
+      super((body && (body.detail || body.error)) || ("HTTP " + status));
+      this.status = status;
+    }
+  }
+
+  async function api(method, path, body) {
+    const init = { method, cache: "no-store", credentials: "omit",
+                   headers: { "Authorization": "Bearer " + token } };
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    const res = await fetch(API + path, init);
+    let data = null;
+    try { data = await res.json(); } catch (_) { data = null; }
+    if (res.status === 401) { showLogin("The token was refused."); throw new HttpError(401, data); }
+    if (!res.ok) throw new HttpError(res.status, data);
+    return data;
+  }
+
+  const num = (v) => (typeof v === "number" && isFinite(v) ? v : 0);
+  const fmt = (v) => {
+    if (typeof v !== "number" || !isFinite(v)) return "–";
+    return Math.abs(v) >= 100 || Number.isInteger(v) ? Math.round(v).toLocaleString("en-US")
+                                                    : v.toFixed(1);
+  };
+  function setStat(key, v) { $("stat-" + key).textContent = fmt(v); }
+
+  function fillCounts(tbodyId, obj, rowTestId, attr) {
+    const tb = $(tbodyId);
+    tb.replaceChildren();
+    const entries = obj && typeof obj === "object" ? Object.entries(obj) : [];
+    entries.sort((a, b) => num(b[1]) - num(a[1]) || (a[0] < b[0] ? -1 : 1));
+    for (const [k, v] of entries) {
+      const props = {};
+      if (rowTestId) { props["data-testid"] = rowTestId; props[attr] = k; }
+      const tr = el("tr", props);
+      tr.appendChild(el("td", null, k));
+      tr.appendChild(el("td", { class: "num" }, fmt(num(v))));
+      tb.appendChild(tr);
+    }
+    if (entries.length === 0) {
+      const tr = el("tr");
+      tr.appendChild(el("td", { class: "muted", colspan: 2 }, "none"));
+      tb.appendChild(tr);
+    }
+  }
+
+  function drawChart(canvas, series, colors) {
+    const ratio = window.devicePixelRatio || 1;
+    const w = canvas.clientWidth || 600, h = canvas.clientHeight || 160;
+    if (canvas.width !== Math.round(w * ratio)) canvas.width = Math.round(w * ratio);
+    if (canvas.height !== Math.round(h * ratio)) canvas.height = Math.round(h * ratio);
+    const g = canvas.getContext("2d");
+    g.setTransform(ratio, 0, 0, ratio, 0, 0);
+    g.clearRect(0, 0, w, h);
+    let max = 1;
+    for (const s of series) for (const v of s) if (v > max) max = v;
+    const pad = 28;
+    g.strokeStyle = "#e3e6ec"; g.fillStyle = "#667085"; g.lineWidth = 1;
+    g.font = "11px system-ui, sans-serif";
+    for (let i = 0; i <= 4; i++) {
+      const y = 6 + (h - 12) * i / 4;
+      g.beginPath(); g.moveTo(pad, y); g.lineTo(w, y); g.stroke();
+      g.fillText(fmt(max * (4 - i) / 4), 0, y + 4);
+    }
+    series.forEach((s, si) => {
+      if (s.length < 2) return;
+      g.strokeStyle = colors[si]; g.lineWidth = 2; g.beginPath();
+      s.forEach((v, i) => {
+        const x = pad + (w - pad) * (i + HISTORY - s.length) / (HISTORY - 1);
+        const y = 6 + (h - 12) * (1 - v / max);
+        if (i === 0) g.moveTo(x, y); else g.lineTo(x, y);
+      });
+      g.stroke();
+    });
+  }
+
+  function onStats(s, now) {
+    const st = s || {};
+    setStat("active_connections", num(st.active_connections));
+    setStat("total_connections", num(st.total_connections));
+    setStat("users", num(st.users));
+    setStat("messages_sent", num(st.messages_sent));
+    setStat("messages_received", num(st.messages_received));
+    setStat("messages_failed", num(st.messages_failed));
+    const cl = st.cleanup || {};
+    setStat("cleanup_runs", num(cl.runs));
+    setStat("cleanup_removed", num(cl.removed));
+    let rin = 0, rout = 0;
+    if (prev) {
+      const dt = (now - prev.t) / 1000;
+      if (dt > 0) {
+        rin = Math.max(0, num(st.messages_received) - prev.rx) / dt;
+        rout = Math.max(0, num(st.messages_sent) - prev.tx) / dt;
+      }
+    }
+    prev = { t: now, rx: num(st.messages_received), tx: num(st.messages_sent) };
+    setStat("rate_in", rin);
+    setStat("rate_out", rout);
+    history.push({ active: num(st.active_connections), rin, rout });
+    while (history.length > HISTORY) history.shift();
+    drawChart($("chart-connections"), [history.map((p) => p.active)], ["#2563eb"]);
+    drawChart($("chart-messages"), [history.map((p) => p.rin), history.map((p) => p.rout)],
+              ["#2563eb", "#d97706"]);
+    fillCounts("topics", st.topics, "topic-row", "data-topic");
+    fillCounts("states", st.states, "state-row", "data-state");
+    fillCounts("limits", st.limits, "limit-row", "data-limit");
+  }
+
+  function when(v) {
+    if (typeof v === "number" && isFinite(v)) {
+      const d = new Date(v > 1e12 ? v : v * 1000);
+      return isNaN(d.getTime()) ? String(v) : d.toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
+    }
+    return v === undefined || v === null ? "" : String(v);
+  }
+  function idle(v, now) {
+    let t = NaN;
+    if (typeof v === "number") t = v > 1e12 ? v : v * 1000;
+    else if (typeof v === "string") t = Date.parse(v);
+    if (!isFinite(t)) return "";
+    const s = Math.max(0, (now - t) / 1000);
+    return s < 60 ? s.toFixed(0) + " s" : s < 3600 ? (s / 60).toFixed(0) + " min" : (s / 3600).toFixed(1) + " h";
+  }
+
+  function setCells(tr, values) {
+    for (let i = 0; i < values.length; i++) {
+      const td = tr.children[i];
+      const text = values[i] === undefined || values[i] === null ? "" : String(values[i]);
+      if (td.textContent !== text) td.textContent = text;
+    }
+  }
+
+  function makeRow(c) {
+    const id = String(c.connection_id);
+    const tr = el("tr", { "data-testid": "connection-row", "data-connection-id": id });
+    const classes = ["", "", "", "", "", "", "num", "num", "num", "num", "meta"];
+    for (const cls of classes) tr.appendChild(el("td", cls ? { class: cls } : null));
+    const act = el("td");
+    const b1 = el("button", { type: "button", class: "danger", "data-testid": "disconnect-connection" }, "disconnect");
+    b1.addEventListener("click", () => disconnect({ connection_ids: [tr.pierId] }, [String(tr.pierId)], b1));
+    const b2 = el("button", { type: "button", class: "ghost", "data-testid": "disconnect-user" }, "user");
+    b2.title = "disconnect every connection of this user";
+    b2.addEventListener("click", () => disconnect({ user_id: tr.pierUser }, null, b2));
+    act.appendChild(b1); act.appendChild(document.createTextNode(" ")); act.appendChild(b2);
+    tr.appendChild(act);
+    return tr;
+  }
+
+  function onConnections(list, now) {
+    const body = $("connections");
+    const conns = Array.isArray(list && list.connections) ? list.connections : [];
+    lastTotal = num(list && list.total);
+    for (const [id, t] of gone) if (now - t > GONE_MS) gone.delete(id);
+    const seen = new Set();
+    let at = 0;
+    for (const c of conns) {
+      if (!c || c.connection_id === undefined || c.connection_id === null) continue;
+      const id = String(c.connection_id);
+      if (gone.has(id) || seen.has(id)) continue;
+      seen.add(id);
+      let tr = rows.get(id);
+      if (!tr) { tr = makeRow(c); rows.set(id, tr); }
+      tr.pierId = c.connection_id;
+      tr.pierUser = c.user_id;
+      tr.setAttribute("data-user-id", c.user_id === undefined || c.user_id === null ? "" : String(c.user_id));
+      const topics = Array.isArray(c.topics) ? c.topics.join(", ") : "";
+      let meta = "";
+      if (c.metadata !== undefined && c.metadata !== null) {
+        try { meta = JSON.stringify(c.metadata); } catch (_) { meta = ""; }
+      }
+      setCells(tr, [id, c.user_id, c.state, topics, c.remote_address, when(c.connected_at),
+                    idle(c.last_activity, now), fmt(num(c.messages_sent)),
+                    fmt(num(c.messages_received)), fmt(num(c.errors)), meta]);
+      tr.children[1].title = tr.children[1].textContent;
+      if (body.children[at] !== tr) body.insertBefore(tr, body.children[at] || null);
+      at++;
+    }
+    for (const [id, tr] of rows) if (!seen.has(id)) { tr.remove(); rows.delete(id); }
+    const limit = Number(new FormData($("filters")).get("limit")) || 100;
+    $("connections-total").textContent = "(" + fmt(lastTotal) + ")";
+    $("page-info").textContent = lastTotal === 0 ? "" :
+      (offset + 1) + "–" + Math.min(offset + limit, lastTotal) + " of " + fmt(lastTotal);
+    $("page-prev").disabled = offset === 0;
+    $("page-next").disabled = offset + limit >= lastTotal;
+  }
+
+  function query() {
+    const f = new FormData($("filters"));
+    const p = new URLSearchParams();
+    for (const k of ["user_id", "topic", "state", "idle_over_ms"]) {
+      const v = String(f.get(k) || "").trim();
+      if (v) p.set(k, v);
+    }
+    p.set("limit", String(Number(f.get("limit")) || 100));
+    p.set("offset", String(offset));
+    return p.toString();
+  }
+
+  async function refresh() {
+    if (busy || !token) return;
+    busy = true;
+    try {
+      const [stats, list] = await Promise.all([api("GET", "stats"), api("GET", "connections?" + query())]);
+      const now = Date.now();
+      onStats(stats, now);
+      onConnections(list, now);
+      updates++;
+      $("app").setAttribute("data-updates", String(updates));
+      setStatus("live · " + new Date(now).toLocaleTimeString("en-GB"), false);
+    } catch (e) {
+      if (!(e instanceof HttpError && e.status === 401)) setStatus("error: " + e.message, true);
+    } finally {
+      busy = false;
+    }
+  }
+
+  async function disconnect(body, ids, button) {
+    button.disabled = true;
+    $("action-error").textContent = "";
+    try {
+      body.reason = "disconnected by admin";
+      const r = await api("POST", "disconnect", body);
+      const now = Date.now();
+      if (ids) {
+        for (const id of ids) {
+          gone.set(id, now);
+          const tr = rows.get(id);
+          if (tr) { tr.remove(); rows.delete(id); }
+        }
+      }
+      setStatus("disconnected " + fmt(num(r && r.disconnected)), false);
+      refresh();
+    } catch (e) {
+      $("action-error").textContent = "disconnect failed: " + e.message;
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  $("login-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const t = $("token").value.trim();
+    if (!t) return;
+    token = t;
+    try { sessionStorage.setItem("pier_admin_token", t); } catch (_) {}
+    $("token").value = "";
+    showDash();
+  });
+  $("logout").addEventListener("click", () => showLogin(""));
+  $("filters").addEventListener("submit", (ev) => { ev.preventDefault(); offset = 0; refresh(); });
+  $("page-prev").addEventListener("click", () => {
+    const limit = Number(new FormData($("filters")).get("limit")) || 100;
+    offset = Math.max(0, offset - limit); refresh();
+  });
+  $("page-next").addEventListener("click", () => {
+    const limit = Number(new FormData($("filters")).get("limit")) || 100;
+    if (offset + limit < lastTotal) { offset += limit; refresh(); }
+  });
+  $("broadcast").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(ev.target);
+    const topic = String(f.get("topic") || "").trim();
+    const user = String(f.get("user_id") || "").trim();
+    const out = $("broadcast-result");
+    if (!topic && !user) { out.textContent = "give a topic or a user id"; return; }
+    const raw = String(f.get("data") || "");
+    let data = raw;
+    try { data = JSON.parse(raw); } catch (_) { data = raw; }
+    const body = { message_type: String(f.get("message_type") || "message"), data };
+    if (topic) body.topic = topic; else body.user_id = user;
+    out.textContent = "sending…";
+    try {
+      const r = await api("POST", "broadcast", body);
+      out.textContent = "delivered to " + fmt(num(r && r.delivered));
+    } catch (e) {
+      out.textContent = "failed: " + e.message;
+    }
+  });
+  $("cleanup-run").addEventListener("click", async () => {
+    const out = $("cleanup-result");
+    out.textContent = "running…";
+    try {
+      const r = await api("POST", "cleanup");
+      out.textContent = "removed " + fmt(num(r && r.removed));
+      refresh();
+    } catch (e) {
+      out.textContent = "failed: " + e.message;
+    }
+  });
+  window.addEventListener("resize", () => {
+    drawChart($("chart-connections"), [history.map((p) => p.active)], ["#2563eb"]);
+    drawChart($("chart-messages"), [history.map((p) => p.rin), history.map((p) => p.rout)],
+              ["#2563eb", "#d97706"]);
+  });
+
+  if (token) showDash(); else showLogin("");
+})();
+</script>
+</body>
+</html>
+)pier_dashboard";
+
+} // namespace pier::pool
+// ----- end <pier/pool/dashboard.hpp> -----
 
 // ----- begin <pier/ws/close_code.hpp> -----
 // pier/ws/close_code.hpp: WebSocket close status codes (RFC 6455 §7.4 and the IANA
@@ -5223,165 +8262,6 @@ inline bool deflate_codec::inflate_stream_end() {
 //
 // Thread safety: distinct objects safe, shared objects unsafe; free functions reentrant.
 
-// ----- begin <pier/ws/utf8.hpp> -----
-// pier/ws/utf8.hpp: an incremental UTF-8 validator for WebSocket text messages and close
-// reasons (RFC 6455 §5.6, §8.1; RFC 3629 §4).
-//
-// Text messages arrive in fragments and each fragment in arbitrary reads, and RFC 6455 §8.1
-// wants the connection failed as soon as the bytes cannot be UTF-8, so the validator carries
-// its state across calls and rejects at the first byte that makes the input invalid (E0 80
-// fails at the 80, not at the end of the message). It accepts exactly the well-formed byte
-// sequences of the Unicode Standard's Table 3-7: no overlong forms, no surrogates
-// (U+D800–U+DFFF), nothing above U+10FFFF. `complete()` additionally refuses input that stops
-// inside a sequence, which is what a message end needs.
-//
-// Hand-written on purpose: neither OpenSSL nor zlib (pier's dependencies) exposes a UTF-8
-// validator. The approach is Björn Höhrmann's "Flexible and Economical UTF-8 Decoder": bytes
-// map to 12 classes and a 9-state DFA walks them (two small tables, no branches on the byte
-// value), preceded by an ASCII fast path that checks 16 bytes per step with word-wide
-// operations, since most text on the wire is ASCII.
-//
-// Thread safety: distinct objects safe, shared objects unsafe; the free function is
-// reentrant.
-
-
-namespace pier::ws {
-
-/// Validates UTF-8 delivered in pieces. Cost: one byte of state, no allocation.
-class utf8_validator {
-public:
-    /// Feeds the next piece of the text. Returns false once the input seen so far can no
-    /// longer be valid UTF-8 (and keeps returning false until reset()).
-    bool write(std::span<const std::uint8_t> data) noexcept;
-    bool write(std::string_view data) noexcept {
-        return write({reinterpret_cast<const std::uint8_t*>(data.data()), data.size()});
-    }
-    /// No invalid byte so far (the input may still stop inside a sequence).
-    bool valid() const noexcept { return state_ != reject_state; }
-    /// Everything written is valid UTF-8 and ends on a code point boundary: call at the end
-    /// of a message.
-    bool complete() const noexcept { return state_ == accept_state; }
-    /// Starts a new text.
-    void reset() noexcept { state_ = accept_state; }
-
-private:
-    static constexpr std::uint8_t accept_state = 0;
-    static constexpr std::uint8_t reject_state = 1;
-    std::uint8_t state_ = accept_state;
-};
-
-/// Whether `s` is, in full, valid UTF-8.
-bool is_valid_utf8(std::string_view s) noexcept;
-
-} // namespace pier::ws
-
-// ----- begin <pier/ws/impl/utf8.hpp> -----
-// pier/ws/impl/utf8.hpp: out-of-line definitions for <pier/ws/utf8.hpp>.
-
-
-
-namespace pier::ws {
-
-namespace detail {
-
-// Byte classes, after Table 3-7 of the Unicode Standard (well-formed UTF-8 byte sequences):
-//  0: 00..7F   1: 80..8F   2: 90..9F   3: A0..BF   4: C2..DF   5: E0
-//  6: E1..EC, EE..EF       7: ED       8: F0       9: F1..F3  10: F4
-// 11: C0, C1, F5..FF (never valid)
-inline constexpr std::array<std::uint8_t, 256> utf8_class = [] {
-    std::array<std::uint8_t, 256> t{};
-    for (std::size_t b = 0x80; b <= 0x8f; ++b)
-        t[b] = 1;
-    for (std::size_t b = 0x90; b <= 0x9f; ++b)
-        t[b] = 2;
-    for (std::size_t b = 0xa0; b <= 0xbf; ++b)
-        t[b] = 3;
-    t[0xc0] = t[0xc1] = 11;
-    for (std::size_t b = 0xc2; b <= 0xdf; ++b)
-        t[b] = 4;
-    t[0xe0] = 5;
-    for (std::size_t b = 0xe1; b <= 0xef; ++b)
-        t[b] = 6;
-    t[0xed] = 7;
-    t[0xf0] = 8;
-    for (std::size_t b = 0xf1; b <= 0xf3; ++b)
-        t[b] = 9;
-    t[0xf4] = 10;
-    for (std::size_t b = 0xf5; b <= 0xff; ++b)
-        t[b] = 11;
-    return t;
-}();
-
-// States: 0 accept, 1 reject, 2 one continuation byte left, 3 two left, 4 after E0 (next
-// must be A0..BF: no overlong), 5 after ED (next 80..9F: no surrogates), 6 three left,
-// 7 after F0 (next 90..BF: no overlong), 8 after F4 (next 80..8F: nothing above U+10FFFF).
-inline constexpr std::array<std::uint8_t, 9 * 12> utf8_next = [] {
-    std::array<std::uint8_t, 9 * 12> t{};
-    for (auto& s : t)
-        s = 1;
-    const auto set = [&](int state, int cls, int next) {
-        t[static_cast<std::size_t>(state * 12 + cls)] = static_cast<std::uint8_t>(next);
-    };
-    set(0, 0, 0);
-    set(0, 4, 2);
-    set(0, 5, 4);
-    set(0, 6, 3);
-    set(0, 7, 5);
-    set(0, 8, 7);
-    set(0, 9, 6);
-    set(0, 10, 8);
-    for (int c = 1; c <= 3; ++c) {
-        set(2, c, 0);
-        set(3, c, 2);
-        set(6, c, 3);
-    }
-    set(4, 3, 2);
-    set(5, 1, 2);
-    set(5, 2, 2);
-    set(7, 2, 3);
-    set(7, 3, 3);
-    set(8, 1, 3);
-    return t;
-}();
-
-inline bool ascii16(const std::uint8_t* p) noexcept {
-    std::uint64_t a, b;
-    std::memcpy(&a, p, 8);
-    std::memcpy(&b, p + 8, 8);
-    return ((a | b) & 0x8080808080808080ull) == 0;
-}
-
-} // namespace detail
-
-inline bool utf8_validator::write(std::span<const std::uint8_t> data) noexcept {
-    const std::uint8_t* p = data.data();
-    const std::uint8_t* const end = p + data.size();
-    std::uint8_t s = state_;
-    while (p != end) {
-        if (s == accept_state) {
-            while (end - p >= 16 && detail::ascii16(p))
-                p += 16;
-            while (p != end && *p < 0x80)
-                ++p;
-            if (p == end)
-                break;
-        }
-        s = detail::utf8_next[s * 12 + detail::utf8_class[*p++]];
-        if (s == reject_state)
-            break;
-    }
-    state_ = s;
-    return s != reject_state;
-}
-
-inline bool is_valid_utf8(std::string_view s) noexcept {
-    utf8_validator v;
-    return v.write(s) && v.complete();
-}
-
-} // namespace pier::ws
-// ----- end <pier/ws/impl/utf8.hpp> -----
-// ----- end <pier/ws/utf8.hpp> -----
 
 
 namespace pier::ws {
@@ -5887,7 +8767,6 @@ http::format_result format_handshake_error(handshake_error e, std::span<char> ou
 // pier/ws/impl/handshake.hpp: out-of-line definitions for <pier/ws/handshake.hpp>.
 
 
-#include <openssl/evp.h>
 
 
 namespace pier::ws {
@@ -6339,7 +9218,6 @@ negotiate(const http::request_view& req, const options& opts, const accept_resul
 // ----- begin <pier/detail/clock.hpp> -----
 // pier/detail/clock.hpp: a cheap monotonic clock for deadlines.
 
-#include <ctime>
 
 namespace pier::detail {
 
@@ -8054,7 +10932,6 @@ std::size_t raise_fd_limit() noexcept;
 
 #include <fcntl.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include <csignal>
 #include <fstream>
