@@ -12,6 +12,10 @@
 //
 // For every limit, 0 turns it off. Tokens: HS256 with `sub` (the user id), `exp`, and an
 // optional `meta` object, signed with --secret (at least 32 bytes).
+//
+// On the same port: the admin API under /api/admin/websockets/ and /metrics (both need
+// `Authorization: Bearer <admin token>`), /healthz, and the dashboard at /admin. Lifecycle
+// events are logged to stderr as JSON lines.
 #include "common/cli.hpp"
 
 #include <pier/pool.hpp>
@@ -52,6 +56,7 @@ int main(int argc, char** argv) {
     pier::raise_fd_limit();
     pier::pool::pool_options po;
     po.keys.current = cli.get("secret", "");
+    po.admin_token = cli.get("admin-token", "");
     if (po.keys.current.size() < pier::pool::jwt_min_key_size) {
         std::fprintf(stderr, "%s: --secret is required, at least %zu bytes\n", argv[0],
                      pier::pool::jwt_min_key_size);

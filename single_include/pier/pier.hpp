@@ -5396,6 +5396,7 @@ void admin_action(logger& log, std::string_view action, std::string_view target,
 // pier/impl/log.hpp: out-of-line definitions for <pier/log.hpp>.
 
 
+
 #include <ctime>
 
 #include <unistd.h>
@@ -5695,18 +5696,31 @@ inline void logger::flush_suppressed() {
 
 // --- lifecycle events ------------------------------------------------------------------------
 
+namespace detail {
+/// A connection id as the pool's API writes it: 16 lowercase hex digits, so that a log line
+/// and an admin listing can be matched by eye.
+inline std::string_view id_text(std::uint64_t id, std::array<char, 17>& buf) noexcept {
+    constexpr char hex[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; --i, id >>= 4)
+        buf[static_cast<std::size_t>(i)] = hex[id & 0xf];
+    return {buf.data(), 16};
+}
+} // namespace detail
+
 inline void connection_open(logger& log, std::uint64_t connection_id, std::string_view user_id,
                             std::string_view remote) {
+    std::array<char, 17> id;
     log.info("ws.open")
-        .field("connection_id", connection_id)
+        .field("connection_id", detail::id_text(connection_id, id))
         .field("user_id", user_id)
         .field("remote", remote);
 }
 
 inline void connection_close(logger& log, std::uint64_t connection_id, std::string_view user_id,
                              std::uint16_t code, std::string_view reason, std::string_view cause) {
+    std::array<char, 17> id;
     log.info("ws.close")
-        .field("connection_id", connection_id)
+        .field("connection_id", detail::id_text(connection_id, id))
         .field("user_id", user_id)
         .field("code", code)
         .field("reason", reason)
@@ -5717,8 +5731,9 @@ inline void auth_failure(logger& log, std::string_view remote, std::string_view 
                          std::uint64_t connection_id) {
     if (auto e = log.warn("ws.auth_failure")) {
         e.field("remote", remote).field("why", why);
+        std::array<char, 17> id;
         if (connection_id != 0)
-            e.field("connection_id", connection_id);
+            e.field("connection_id", detail::id_text(connection_id, id));
     }
 }
 
@@ -9049,6 +9064,14 @@ struct options {
     /// `backpressure`, past all of it `dropped`, so a producer thread faster than the shard
     /// cannot grow memory without bound. Default 64 MiB per shard.
     std::size_t mailbox_budget = std::size_t{64} << 20;
+    /// Plain HTTP requests on the WebSocket port (the handler's `on_http`): the largest
+    /// request body taken, by Content-Length; a larger one is answered 413, a chunked one 411.
+    /// Default 8 KiB, enough for an admin API's JSON; at most the read buffer's size less the
+    /// request head (buffer::pooled<16384> by default).
+    std::size_t max_http_body = 8192;
+    /// A reply deferred by `on_http` (session::defer_http) must come within this, else the
+    /// client gets 503 and the connection closes. Default 10 s.
+    std::chrono::milliseconds http_reply_timeout{std::chrono::seconds(10)};
     /// Outgoing messages smaller than this are sent uncompressed even when deflate was
     /// negotiated (RFC 7692 allows either per message): below ~64 bytes deflate's framing
     /// overhead eats the gain and the CPU is wasted. Default 64.
@@ -9682,6 +9705,7 @@ PIER_DETAIL_HOOK_CONCEPTS(on_accept_error)
 PIER_DETAIL_HOOK_CONCEPTS(on_accept)
 PIER_DETAIL_HOOK_CONCEPTS(on_hook_error)
 PIER_DETAIL_HOOK_CONCEPTS(on_drain)
+PIER_DETAIL_HOOK_CONCEPTS(on_pong)
 PIER_DETAIL_HOOK_CONCEPTS(on_http)
 PIER_DETAIL_HOOK_CONCEPTS(accept)
 
@@ -11461,6 +11485,8 @@ template <class H, class P> void server<H, P>::finish_stop() {
 //                    exactly once for every on_open: the peer's Close (its code, 1005 if
 //                    none), the code pier failed the connection with, or 1006 when the TCP
 //                    connection ended without a Close
+//   void on_pong(session&, std::chrono::milliseconds rtt);  a Pong answered pier's automatic
+//                    Ping after `rtt` (keep-alive round-trip time, e.g. for metrics)
 //   void on_drain(session&);                                the write queue fell below
 //                    write_options::low_water after having passed high_water
 //   ws::accept_result accept(const ws::upgrade_request&, session_data&);
@@ -11468,9 +11494,13 @@ template <class H, class P> void server<H, P>::finish_stop() {
 //   bool on_accept(const asio::ip::tcp::endpoint&);         admission, in the accept loop
 //                    before TLS or HTTP cost anything; false closes the socket at once
 //                    (counted in stats::refused)
-//   bool on_http(session&, const http::request_view&);      a non-upgrade request: reply with
-//                    session.send_http(bytes) and return true, or false for the default
-//                    answer (426 Upgrade Required)
+//   bool on_http(session&, const http::request_view&, std::string_view body);
+//   bool on_http(session&, const http::request_view&);      a plain (non-upgrade) request on
+//                    the WebSocket port, with its body (options::max_http_body): reply with
+//                    session.send_http(bytes), or later from any thread through
+//                    session.defer_http(), and return true; false gives the default answer
+//                    (426 Upgrade Required). Keep-alive connections stay open under the idle
+//                    deadline; pipelined requests are answered in order.
 //   void on_hook_error(std::string_view hook, std::exception_ptr);
 //                    a hook threw: counted in stats::handler_errors, the session is failed
 //                    with 1011, on_close still runs; without this hook the exception is
@@ -11897,6 +11927,24 @@ struct session_access;
 
 template <class Policies, class Data = no_data> class session;
 
+class session_handle;
+
+/// Answers one plain HTTP request later, from any thread (session::defer_http): once. If
+/// `reply` does not come within options::http_reply_timeout, the client gets 503 and the
+/// connection closes. A responder dropped without replying leaves that to the deadline.
+class http_responder {
+public:
+    http_responder() = default;
+    /// A complete HTTP response (head and body). False if it could not be delivered (the
+    /// connection closed, or the shard's mailbox is full).
+    bool reply(std::string response);
+
+private:
+    template <class Policies, class Data> friend class session;
+    explicit http_responder(const session_handle& h);
+    std::shared_ptr<const session_handle> handle_;
+};
+
 /// A reference to a session that may be kept anywhere and used from any thread: it goes to the
 /// session's shard through that shard's mailbox (bounded by ws::options::mailbox_budget).
 /// Each call answers at once: `queued` (accepted for delivery), `backpressure` (accepted; the
@@ -11919,11 +11967,12 @@ public:
     }
 
     /// Where handles deliver: implemented by the WebSocket server (its shards' mailboxes).
+    /// `http` set: `frame` holds a deferred HTTP response, not a WebSocket frame.
     struct sink {
         virtual send_result deliver(std::size_t shard, std::uint32_t slot, std::uint32_t gen,
                                     opcode op, detail::frame_ref frame,
                                     detail::frame_ref compressed, std::uint32_t key,
-                                    std::uint16_t close_code) = 0;
+                                    std::uint16_t close_code, bool http = false) = 0;
 
     protected:
         ~sink() = default;
@@ -11931,6 +11980,7 @@ public:
 
 private:
     template <class Impl> friend class detail::shard;
+    friend class http_responder;
     session_handle(sink* s, std::size_t shard, std::uint32_t slot, std::uint32_t gen,
                    std::uint64_t id) noexcept
         : sink_(s), shard_(shard), slot_(slot), gen_(gen), id_(id) {}
@@ -11972,6 +12022,7 @@ protected:
     ms32 partial_since_ = 0; ///< first byte of the message still incomplete (slow-loris)
     ms32 stall_since_ = 0;   ///< output queued and not moving (write timeout)
     ms32 ping_sent_ = 0;     ///< an automatic Ping is unanswered since then
+    ms32 ping_at_ = 0;       ///< the last automatic Ping, until its Pong (round-trip time)
     session_state state_ = session_state::handshake;
     std::uint8_t pending_ops_ = 0; ///< Asio operations in flight (the object outlives them)
     bool dirty_ = false;
@@ -11983,6 +12034,10 @@ protected:
     bool opened_ = false;    ///< on_open ran, so on_close must
     bool over_high_ = false; ///< the queue passed high_water since the last on_drain
     bool shutting_down_ = false;
+    bool http_pending_ = false;       ///< a deferred HTTP reply is awaited
+    bool http_close_ = false;         ///< ... after which the connection closes
+    bool http_deferred_ = false;      ///< set by defer_http() during on_http
+    bool http_answered_ = false;      ///< a plain request was answered (keep-alive, not handshake)
     std::uint8_t subprotocol_ = 0xff; ///< index into options::subprotocols, 0xff: none
 };
 
@@ -12052,6 +12107,9 @@ public:
     /// Only from `on_http`: queues raw bytes (a complete HTTP response). Responses to
     /// pipelined requests leave in order.
     send_result send_http(std::string_view bytes);
+    /// Only from `on_http`: the answer will come later, through the responder (any thread,
+    /// once; options::http_reply_timeout). Requests pipelined behind wait for it.
+    http_responder defer_http();
 
 protected:
     template <class Impl> friend class detail::shard;
@@ -12154,6 +12212,22 @@ inline send_result session_handle::close(close_code code, std::string_view reaso
         static_cast<std::uint16_t>(code));
 }
 
+inline http_responder::http_responder(const session_handle& h)
+    : handle_(std::make_shared<const session_handle>(h)) {}
+
+inline bool http_responder::reply(std::string response) {
+    if (!handle_ || !*handle_)
+        return false;
+    const auto& h = *handle_;
+    detail::frame_ref f(detail::frame_buf::make(response.size()));
+    if (!response.empty())
+        std::memcpy(f.get()->data(), response.data(), response.size());
+    const auto r =
+        h.sink_->deliver(h.shard_, h.slot_, h.gen_, opcode::text, std::move(f), {}, 0, 0, true);
+    handle_.reset();
+    return r == send_result::queued || r == send_result::backpressure;
+}
+
 // --- session --------------------------------------------------------------------------------
 
 template <class P, class D> std::size_t session<P, D>::shard() const noexcept {
@@ -12240,6 +12314,13 @@ send_result session<P, D>::close(close_code code, std::string_view reason) {
     if (deadline_ == 0 && t > 0)
         deadline_ = 1;
     return r;
+}
+
+template <class P, class D> http_responder session<P, D>::defer_http() {
+    if (state_ != session_state::handshake)
+        return {};
+    http_deferred_ = true;
+    return http_responder(handle());
 }
 
 template <class P, class D> send_result session<P, D>::send_http(std::string_view bytes) {
@@ -12433,6 +12514,7 @@ struct mail {
     std::uint32_t key = 0;
     frame_ref frame;
     frame_ref compressed;
+    bool http = false;          ///< `frame` is a deferred HTTP response
     std::function<void()> task; ///< set: run this on the shard instead
     std::size_t cost = 0;
 };
@@ -12695,7 +12777,7 @@ public:
     // --- session_handle::sink ----------------------------------------------------------------
     send_result deliver(std::size_t shard, std::uint32_t slot, std::uint32_t gen, opcode op,
                         frame_ref frame, frame_ref compressed, std::uint32_t key,
-                        std::uint16_t close_code) override;
+                        std::uint16_t close_code, bool http) override;
     /// Runs `fn` on `shard` through its mailbox (counted against its budget as `cost`).
     send_result post_mail(std::size_t shard, std::function<void()> fn, std::size_t cost);
 
@@ -12724,6 +12806,9 @@ namespace pier::ws::detail {
 PIER_DETAIL_HOOK_CALL(call_on_open, on_open,
                       "pier: the WebSocket handler's on_open must be callable as "
                       "void on_open(session&)")
+PIER_DETAIL_HOOK_CALL(call_on_pong, on_pong,
+                      "pier: the WebSocket handler's on_pong must be callable as "
+                      "void on_pong(session&, std::chrono::milliseconds)")
 PIER_DETAIL_HOOK_CALL(call_on_drain, on_drain,
                       "pier: the WebSocket handler's on_drain must be callable as "
                       "void on_drain(session&)")
@@ -12732,7 +12817,8 @@ PIER_DETAIL_HOOK_CALL(call_on_close, on_close,
                       "void on_close(session&, pier::ws::close_code, std::string_view)")
 
 template <class H, class S>
-concept has_ws_on_http = pier::detail::has_on_http<H, S&, const http::request_view&>;
+concept has_ws_on_http = pier::detail::has_on_http<H, S&, const http::request_view&> ||
+    pier::detail::has_on_http<H, S&, const http::request_view&, std::string_view>;
 template <class H, class S>
 concept has_ws_accept = pier::detail::has_accept<H, const upgrade_request&> ||
     pier::detail::has_accept<H, const upgrade_request&, typename S::data_type&>;
@@ -12900,7 +12986,7 @@ template <class H, class P> void session_impl<H, P>::refuse(unsigned status, std
 template <class H, class P> void session_impl<H, P>::handle_http() {
     const auto& o = shard_->eng->ws_options();
     using session_t = typename session_impl::base_type;
-    while (this->state_ == session_state::handshake && !finishing_) {
+    while (this->state_ == session_state::handshake && !finishing_ && !this->http_pending_) {
         auto in = in_.data();
         if (in.empty())
             return;
@@ -12909,6 +12995,8 @@ template <class H, class P> void session_impl<H, P>::handle_http() {
         if (r.st == http::parse_result::incomplete) {
             if (in_.room_after_compaction() == 0)
                 refuse(431, http_error_response(431));
+            else if (this->http_answered_ && this->partial_since_ == 0)
+                this->partial_since_ = now(); // the next request of a kept-alive connection
             return;
         }
         if (r.st == http::parse_result::error) {
@@ -12919,26 +13007,65 @@ template <class H, class P> void session_impl<H, P>::handle_http() {
         if (!req.is_upgrade()) {
             if constexpr (has_ws_on_http<H, session_t>) {
                 static_assert(
-                    requires(H & h, session_t & s, const http::request_view& v) {
-                        { h.on_http(s, v) } -> std::convertible_to<bool>;
-                    },
-                    "pier: the WebSocket handler's on_http must be callable as "
-                    "bool on_http(session&, const pier::http::request_view&)");
-                if (req.has_body()) {
-                    refuse(413, http_error_response(413, "request bodies are not accepted here"));
+                    requires(H & h, session_t & s, const http::request_view& v,
+                             std::string_view b) {
+                        { h.on_http(s, v, b) } -> std::convertible_to<bool>;
+                    } ||
+                        requires(H & h, session_t & s, const http::request_view& v) {
+                            { h.on_http(s, v) } -> std::convertible_to<bool>;
+                        },
+                    "pier: the WebSocket handler's on_http must be callable as bool "
+                    "on_http(session&, const pier::http::request_view&[, std::string_view body])");
+                // The body, by Content-Length, whole in the buffer.
+                std::size_t body_size = 0;
+                if (req.chunked()) {
+                    refuse(411, http_error_response(411, "a Content-Length is required"));
                     return;
                 }
+                if (auto cl = req.content_length(); cl && *cl > 0) {
+                    if (*cl > o.max_http_body || r.head_size + *cl > buffer_type::capacity) {
+                        refuse(413, http_error_response(413, "request body too large"));
+                        return;
+                    }
+                    body_size = static_cast<std::size_t>(*cl);
+                    if (in.size() < r.head_size + body_size) {
+                        in_.compact();
+                        if (this->partial_since_ == 0)
+                            this->partial_since_ = now();
+                        return; // the rest of the body is on its way
+                    }
+                }
+                const std::string_view body(in.data() + r.head_size, body_size);
                 const bool keep = req.keep_alive();
                 bool answered = false;
+                this->http_deferred_ = false;
                 if (!guarded(handler(), counters(), "on_http", [&] {
-                        answered =
-                            handler().on_http(static_cast<session_t&>(*this), std::as_const(req));
+                        auto& self = static_cast<session_t&>(*this);
+                        if constexpr (requires(H & h) {
+                                          h.on_http(self, std::as_const(req), body);
+                                      })
+                            answered = handler().on_http(self, std::as_const(req), body);
+                        else
+                            answered = handler().on_http(self, std::as_const(req));
                     })) {
+                    this->http_deferred_ = false;
                     refuse(500, http_error_response(500));
                     return;
                 }
                 if (answered) {
-                    in_.consume(r.head_size);
+                    in_.consume(r.head_size + body_size);
+                    this->http_answered_ = true;
+                    this->partial_since_ = 0;
+                    // Kept alive: the idle deadline applies now, not the handshake's.
+                    this->deadline_ = 0;
+                    if (this->http_deferred_) {
+                        this->http_deferred_ = false;
+                        this->http_pending_ = true;
+                        this->http_close_ = !keep;
+                        const auto t = o.http_reply_timeout.count();
+                        this->deadline_ = now() + static_cast<ms32>(t > 0 ? t : 1);
+                        return;
+                    }
                     if (!keep)
                         finish_after_flush();
                     continue;
@@ -13223,6 +13350,14 @@ template <class H, class P> bool session_impl<H, P>::control_frame(std::string_v
             this->send_control(opcode::pong, payload);
         break;
     case opcode::pong:
+        if (this->ping_at_ != 0) {
+            const auto rtt =
+                std::chrono::milliseconds(static_cast<std::int32_t>(now() - this->ping_at_));
+            this->ping_at_ = 0;
+            using session_t = typename session_impl::base_type;
+            guarded(handler(), counters(), "on_pong",
+                    [&] { call_on_pong(handler(), static_cast<session_t&>(*this), rtt); });
+        }
         break;
     case opcode::close: {
         auto c = parse_close_payload(
@@ -13395,6 +13530,20 @@ template <class H, class P> void session_impl<H, P>::sweep(ms32 t) {
     const auto& o = shard_->eng->ws_options();
     const auto& to = shard_->eng->core().options.timeouts;
     auto elapsed = [t](ms32 since) { return static_cast<std::int64_t>(t - since); };
+    if (this->deadline_ != 0 && static_cast<std::int32_t>(t - this->deadline_) >= 0 &&
+        this->http_pending_) {
+        // The deferred reply did not come.
+        this->deadline_ = 0;
+        this->http_pending_ = false;
+        this->send_http(http_error_response(503, "the reply did not come in time"));
+        return finish_after_flush();
+    }
+    if (this->state_ == session_state::handshake && this->http_answered_ &&
+        this->partial_since_ != 0 && o.handshake_timeout.count() > 0 &&
+        elapsed(this->partial_since_) >= o.handshake_timeout.count()) {
+        c.timeouts.fetch_add(1, std::memory_order_relaxed); // a slow request, not a handshake
+        return close_now(pier::error::read_timeout);
+    }
     if (this->deadline_ != 0 && static_cast<std::int32_t>(t - this->deadline_) >= 0) {
         if (this->state_ == session_state::handshake && !finishing_) {
             c.handshake_failures.fetch_add(1, std::memory_order_relaxed);
@@ -13434,7 +13583,7 @@ template <class H, class P> void session_impl<H, P>::sweep(ms32 t) {
             }
         } else if (elapsed(this->last_read_) >= o.ping_interval.count() && !this->close_sent_) {
             if (this->send_control(opcode::ping, {}) != send_result::closed)
-                this->ping_sent_ = t == 0 ? 1 : t;
+                this->ping_sent_ = this->ping_at_ = t == 0 ? 1 : t;
         }
     }
     // Parking: a session that received nothing for a sweep period gives its read buffer back
@@ -13451,6 +13600,20 @@ template <class H, class P> void session_impl<H, P>::sweep(ms32 t) {
 }
 
 template <class H, class P> void session_impl<H, P>::deliver(mail& m) {
+    if (m.http) {
+        // A deferred reply to a plain HTTP request: out, then the requests queued behind it.
+        if (this->state_ != session_state::handshake || !this->http_pending_)
+            return;
+        this->http_pending_ = false;
+        this->deadline_ = 0;
+        this->send_http(m.frame.view());
+        if (this->http_close_)
+            return finish_after_flush();
+        process();
+        if (this->state_ != session_state::closed)
+            arm_read();
+        return;
+    }
     if (this->state_ != session_state::open || this->close_sent_)
         return;
     if (m.op == opcode::close) {
@@ -13475,7 +13638,10 @@ shard<Impl>::shard(engine_type& e, std::size_t i, executor_type ex)
     env.mark_dirty = [](session_base* s) noexcept {
         static_cast<Impl*>(s)->shard_of().mark_dirty(s);
     };
-    env.fail = [](session_base* s, close_code c) noexcept { static_cast<Impl*>(s)->fail(c); };
+    // (Used by the send path for the slow-consumer policies only.)
+    env.fail = [](session_base* s, close_code c) noexcept {
+        static_cast<Impl*>(s)->fail(c, "slow consumer");
+    };
     env.native_handle = [](const session_base* s) noexcept {
         return const_cast<Impl*>(static_cast<const Impl*>(s))->socket().native_handle();
     };
@@ -13721,7 +13887,7 @@ void engine<H, P>::adopt(std::size_t i, socket_type&& s, const asio::ip::tcp::en
 template <class H, class P>
 send_result engine<H, P>::deliver(std::size_t shard, std::uint32_t slot, std::uint32_t gen,
                                   opcode op, frame_ref frame, frame_ref compressed,
-                                  std::uint32_t key, std::uint16_t close_code) {
+                                  std::uint32_t key, std::uint16_t close_code, bool http) {
     if (shard >= shards_.size())
         return send_result::closed;
     auto& sh = *shards_[shard];
@@ -13731,6 +13897,7 @@ send_result engine<H, P>::deliver(std::size_t shard, std::uint32_t slot, std::ui
     m.op = op;
     m.close_code = close_code;
     m.key = key;
+    m.http = http;
     m.cost = frame.view().size() + compressed.view().size() + mailbox::overhead;
     m.frame = std::move(frame);
     m.compressed = std::move(compressed);

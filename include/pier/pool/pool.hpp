@@ -152,7 +152,7 @@ template <class AppData> struct connection_data {
     /// (key, JSON text of the value) pairs from the token's `meta` claim.
     std::vector<std::pair<std::string, std::string>> metadata;
     std::vector<detail::membership> topics;
-    std::int64_t connected_at_ms = 0; ///< system clock
+    std::int64_t connected_at_us = 0; ///< system clock, microseconds (orders listings)
     std::int64_t last_activity_ms = 0;
     std::int64_t expires = 0; ///< Unix seconds; 0: never
     std::uint64_t messages_in = 0, messages_out = 0, bytes_in = 0, bytes_out = 0;
