@@ -440,8 +440,9 @@ ws::accept_result pool_engine<H, P>::accept(const ws::upgrade_request& u, sessio
         const auto verdict = ips_.admit(u.remote.address(), detail::system_ms());
         if (verdict != ip_verdict::allowed) {
             unreserve();
-            if (user_counts_.release(who.user_id))
-                ; // never published: first_of_user interest is announced in on_open
+            // Its result (whether that was the user's last connection) does not matter: the
+            // user's interest was never announced, that happens in on_open.
+            (void)user_counts_.release(who.user_id);
             if (verdict == ip_verdict::rate_limited)
                 return refuse(detail::limit::connect_rate, 503, "connecting too fast", who.user_id);
             return refuse(detail::limit::per_ip, 503, "too many connections from this address",
