@@ -8330,7 +8330,10 @@ struct frame_limits {
     /// Largest message, summed over its fragments (on the wire: before decompression; the
     /// deflate codec limits the decompressed size). Default 1 MiB, as Python websockets'
     /// max_size: a server with many connections must bound what each may make it buffer,
-    /// and applications exchanging bigger messages raise it knowingly.
+    /// and applications exchanging bigger messages raise it knowingly. A handler that sends
+    /// messages this big back (echo, relays) needs `server_options::write.max_queued` above
+    /// it too: no send passes that limit (16 MiB by default), and one that would closes the
+    /// connection with 1008.
     std::uint64_t max_message_size = std::uint64_t{1} << 20;
 };
 
@@ -9669,11 +9672,16 @@ private:
 namespace pier::detail {
 
 // The one mechanism: for each hook name, whether a handler names it, and whether it can be
-// called with given arguments.
+// called with given arguments. A member template with one type parameter (`template <class S>
+// void on_close(S&)`, the usual WebSocket style) counts as naming it: `&H::template NAME<int>`
+// forms only the declaration, so a wrong parameter list is still reported, not skipped.
 #define PIER_DETAIL_HOOK_CONCEPTS(NAME)                                                            \
     template <class H>                                                                             \
     concept names_##NAME = requires {                                                              \
         &H::NAME;                                                                                  \
+    }                                                                                              \
+    || requires {                                                                                  \
+        &H::template NAME<int>;                                                                    \
     };                                                                                             \
     template <class H, class... Args>                                                              \
     concept calls_##NAME = requires(H & h, Args && ... args) {                                     \
