@@ -2,6 +2,7 @@
 // out-of-line definitions of ws::pool.
 #pragma once
 
+#include <pier/detail/hooks.hpp>
 #include <pier/pool/pool.hpp>
 
 #include <algorithm>
@@ -181,6 +182,17 @@ public:
     void on_message(session_type& s, ws::message m);
     void on_close(session_type& s, ws::close_code code, std::string_view reason);
     void on_tick(std::size_t shard);
+    /// Only when the handler has `on_http`: the WebSocket layer then hands it plain HTTP
+    /// requests on the pool's port (a page, a token endpoint); without one, those get the
+    /// layer's 426 as before.
+    template <class S = session_type>
+    requires pier::detail::has_on_http<Handler, S&, const http::request_view&>
+    bool on_http(S& s, const http::request_view& r) {
+        static_assert(pier::detail::calls_on_http<Handler, S&, const http::request_view&>,
+                      "pier: the pool handler's on_http must be callable as "
+                      "bool on_http(connection&, const pier::http::request_view&)");
+        return handler_.on_http(s, r);
+    }
 
     // --- sends (any thread) ------------------------------------------------------------------
     using done_fn = std::function<void(const send_report&)>;
