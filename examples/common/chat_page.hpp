@@ -18,6 +18,7 @@ inline constexpr std::string_view chat_page = R"html(<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>pier chat</title>
 <style>
+  [hidden] { display: none !important; }
   body { font: 15px/1.4 system-ui, sans-serif; margin: 0; background: #f4f5f7; color: #1d2330; }
   header { background: #1d2330; color: #fff; padding: 10px 16px; display: flex; gap: 16px;
            align-items: baseline; }
