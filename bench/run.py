@@ -29,6 +29,7 @@ import argparse
 import base64
 import datetime
 import hashlib
+import hmac
 import json
 import os
 import platform
@@ -106,7 +107,28 @@ SCENARIOS = [
     dict(name="ws_cross_thread_10k", title="WebSocket broadcast from a non-loop thread, 64 B to "
          "10,000 sessions on 2 shards (in-process client)", unit="delivery",
          servers=[("pier", None)], load=dict(kind="inproc", sessions=10000)),
+    # The connection pool (pier::ws::pool, examples/ws_pool), driven by ws_load's pool modes:
+    # HS256 tokens, ?topics=, the welcome awaited. pool_broadcast_10k runs pier's raw
+    # WebSocket broadcast (ws_broadcast, kind pier_raw) beside it, as the reference the pool is
+    # held to (at least 0.9x its deliveries per CPU-second).
+    dict(name="pool_idle_10k",
+         title="Pool idle memory, 10,000 authenticated connections, one topic each, small metadata",
+         unit="B/conn", servers=[("pier", "ws_pool")],
+         load=dict(kind="pool_idle", conns=10000, sources=8, topics=100), ws=True, pool=True,
+         fresh_server=True),
+    dict(name="pool_broadcast_10k",
+         title="Pool topic broadcast, 100-byte envelope to 10,000 subscribers, 16 in flight",
+         unit="delivery", servers=[("pier", "ws_pool"), ("pier_raw", "ws_broadcast")],
+         load=dict(kind="ws", mode="pool-broadcast", conns=10000, size=100, window=16, sources=8),
+         ws=True, pool=True),
+    dict(name="pool_connect", title="Pool connect + authenticate + subscribe + close, 32 at once",
+         unit="handshake", servers=[("pier", "ws_pool")],
+         load=dict(kind="ws", mode="pool-connect", conns=32, sources=8, topics=100), ws=True,
+         pool=True),
 ]
+
+# The secret ws_pool and ws_load's pool modes share (HS256 needs 32 bytes at least).
+POOL_SECRET = "pier-bench-pool-secret-0123456789abcdef"
 
 # Smoke mode: the same scenarios, scaled down to seconds.
 SMOKE_LOAD = {
@@ -115,6 +137,8 @@ SMOKE_LOAD = {
     "ws_broadcast_1000": dict(conns=100),
     "ws_idle_10k": dict(conns=500),
     "ws_cross_thread_10k": dict(sessions=500),
+    "pool_idle_10k": dict(conns=500),
+    "pool_broadcast_10k": dict(conns=100),
 }
 
 
@@ -446,6 +470,8 @@ class server:
         self.kind, self.example, self.sc, self.ctx = kind, example, sc, ctx
         if kind == "pier":
             self.label = f"pier {example}" if example else "pier"
+        elif kind == "pier_raw":
+            self.label = f"pier {example} (raw)"
         elif kind.startswith("ref:"):
             self.label = kind[4:]
         else:
@@ -480,6 +506,9 @@ class server:
             cmd += ["--sleep-ms", str(sc["sleep_ms"])]
         if sc.get("tls"):
             cmd += ["--cert", ctx.cert_key[0], "--key", ctx.cert_key[1]]
+        if sc.get("pool") and self.kind == "pier":
+            # Every pool limit off: the benchmark measures the pool, not its refusals.
+            cmd += ["--secret", POOL_SECRET, "--max-connections", "0", "--max-per-topic", "0"]
         return cmd
 
     def start(self):
@@ -669,9 +698,45 @@ def check_ws(port, sc):
             raise RuntimeError("no close frame in answer to ours")
 
 
+def pool_token(sub):
+    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+    part = lambda o: b64(json.dumps(o, separators=(",", ":")).encode())
+    signing = part({"alg": "HS256", "typ": "JWT"}) + "." + part({"sub": sub, "exp": int(time.time()) + 3600})
+    return signing + "." + b64(hmac.new(POOL_SECRET.encode(), signing.encode(), hashlib.sha256).digest())
+
+
+def check_pool(port):
+    """The pool's protocol: a token, the welcome, a subscribe acknowledged, a ping answered."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        key = base64.b64encode(os.urandom(16)).decode()
+        s.sendall((f"GET /ws?token={pool_token('sanity')}&topics=t HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                   f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                   f"Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += recv_exact(s, 1)
+        if not head.startswith(b"HTTP/1.1 101"):
+            raise RuntimeError(f"pool refused the handshake: {head[:60]!r}")
+        op, welcome = ws_read_message(s)
+        w = json.loads(welcome)
+        if w.get("type") != "welcome" or w["data"]["user_id"] != "sanity" or w["data"]["topics"] != ["t"]:
+            raise RuntimeError(f"unexpected welcome {welcome[:120]!r}")
+        s.sendall(ws_frame(0x1, b'{"type":"subscribe","topic":"u"}'))
+        if json.loads(ws_read_message(s)[1]).get("type") != "subscribe":
+            raise RuntimeError("subscribe not acknowledged")
+        s.sendall(ws_frame(0x1, b'{"type":"ping"}'))
+        if json.loads(ws_read_message(s)[1]).get("type") != "pong":
+            raise RuntimeError("ping not answered with pong")
+        s.sendall(ws_frame(0x8, struct.pack("!H", 1000)))
+        if ws_read_message(s)[0] != 0x8:
+            raise RuntimeError("no close frame in answer to ours")
+
+
 def sanity(srv):
     sc = srv.sc
-    if sc.get("ws"):
+    if sc.get("pool") and srv.kind == "pier":
+        check_pool(srv.port)
+    elif sc.get("ws"):
         check_ws(srv.port, sc)
     elif sc.get("echo"):
         check_echo(srv.port, sc)
@@ -726,16 +791,26 @@ def load_command(sc, srv, ctx, duration, warmup):
                 "--duration", str(duration), "--warmup", "20" if ctx.smoke else "200",
                 "--sources", "4", "--timeout", str(duration + 30)], ld
     if kind == "ws":
-        cmd = [ctx.bins["ws_load"], "--port", port, "--mode", ld["mode"], "--conns", str(ld["conns"]),
+        mode = ld["mode"]
+        if srv.kind == "pier_raw":
+            mode = mode.replace("pool-", "")  # the same load without the pool's protocol
+        cmd = [ctx.bins["ws_load"], "--port", port, "--mode", mode, "--conns", str(ld["conns"]),
                "--duration", str(duration), "--warmup", str(warmup), "--timeout", str(duration + warmup + 60)]
         for k in ("size", "depth", "window", "sources"):
             if k in ld:
                 cmd += [f"--{k}", str(ld[k])]
+        if mode.startswith("pool-"):
+            cmd += ["--secret", POOL_SECRET, "--topics", str(ld.get("topics", 1))]
         return cmd, ld
-    if kind == "ws_idle":
-        return [ctx.bins["ws_load"], "--port", port, "--mode", "idle", "--conns", str(ld["conns"]),
-                "--sources", str(ld["sources"]), "--until-stdin-eof", "--hold", "120",
-                "--timeout", "180"], ld
+    if kind in ("ws_idle", "pool_idle"):
+        cmd = [ctx.bins["ws_load"], "--port", port, "--mode", "idle", "--conns", str(ld["conns"]),
+               "--sources", str(ld["sources"]), "--until-stdin-eof", "--hold", "120",
+               "--timeout", "180"]
+        if kind == "pool_idle":
+            # One user per connection, one topic each, a small `meta` in every token.
+            cmd[cmd.index("idle")] = "pool-idle"
+            cmd += ["--secret", POOL_SECRET, "--topics", str(ld["topics"])]
+        return cmd, ld
     raise ValueError(kind)
 
 
@@ -747,11 +822,12 @@ def run_load(sc, srv, ctx, duration, warmup):
     marks, lines = {}, []
     ready = threading.Event()
     rss = {}
-    if kind == "ws_idle":
+    idle = kind in ("ws_idle", "pool_idle")
+    if idle:
         rss["before"], rss["anon_before"] = tree_memory(srv.pids)
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.PIPE if kind == "ws_idle" else subprocess.DEVNULL,
+                            stdin=subprocess.PIPE if idle else subprocess.DEVNULL,
                             preexec_fn=raise_limits, start_new_session=True)
     boost_priority(proc.pid, ctx)
     first = sample(srv.pids, proc.pid)
@@ -771,7 +847,7 @@ def run_load(sc, srv, ctx, duration, warmup):
     limit = duration + warmup + 90
     res = dict(scenario=sc["name"], server=srv.label, ok=False)
     try:
-        if kind == "ws_idle":
+        if idle:
             if not ready.wait(timeout=120):
                 raise RuntimeError("idle connections were not all open within 120 s")
             time.sleep(1.0)  # let the server finish whatever each accept left to do
@@ -813,7 +889,7 @@ def run_load(sc, srv, ctx, duration, warmup):
             for k in ("over_100ms", "over_1s", "stalls"):
                 if k in js:
                     res[k] = js[k]
-            if kind == "ws_idle":
+            if idle:
                 n = js.get("connected", 0)
                 res["connected"] = n
                 res["rss_before"] = rss.get("before", 0)
@@ -830,7 +906,7 @@ def run_load(sc, srv, ctx, duration, warmup):
                 res["seconds"] = js.get("seconds") or res["seconds"]
             if proc.returncode != 0:
                 raise RuntimeError(f"client exit {proc.returncode}: {js.get('last_error') or err[-300:]}")
-        if kind != "ws_idle":
+        if not idle:
             if res["work"] <= 0:
                 raise RuntimeError("no work done")
             res["throughput"] = res["work"] / res["seconds"] if res["seconds"] > 0 else 0.0
@@ -933,7 +1009,8 @@ def summarize(runs):
     if not ok:
         return None
     s = dict(n=len(ok), n_failed=len(runs) - len(ok))
-    for k in ("throughput", "per_cpu", "bytes_per_conn", "anon_per_conn", "other_cpu", "seconds", "server_cpu"):
+    for k in ("throughput", "per_cpu", "bytes_per_conn", "anon_per_conn", "other_cpu", "seconds",
+              "server_cpu"):
         vals = [r.get(k) for r in ok]
         s[k] = med(vals)
         s[k + "_all"] = [v for v in vals if v is not None]
@@ -1246,7 +1323,8 @@ def main():
     if not ensure_packages(micro and not args.no_build):
         return 77
 
-    pier_examples = {ex for sc in scenarios for kind, ex in sc["servers"] if kind == "pier" and ex}
+    pier_examples = {ex for sc in scenarios for kind, ex in sc["servers"]
+                     if kind in ("pier", "pier_raw") and ex}
     notes = []
     if args.no_build:
         dirs = [os.path.join(args.build_dir, "bench"), os.path.join(args.build_dir, "examples"),
@@ -1300,7 +1378,7 @@ def main():
             if sc["load"]["kind"] == "inproc":
                 if not ctx.inproc_bins.get("cross_thread_broadcast"):
                     st["status"] = "not built (needs pier)"
-            elif kind == "pier" and not ctx.pier_bins.get(ex):
+            elif kind in ("pier", "pier_raw") and not ctx.pier_bins.get(ex):
                 st["status"] = "not yet"
             if kind == "nginx" and sc.get("sleep_ms") and not os.path.exists(ECHO_MODULE):
                 st["status"] = "no echo module"
@@ -1385,7 +1463,8 @@ def main():
                 if r["ok"]:
                     if sc["unit"] == "B/conn":
                         log(f"   [{rep + 1}/{ctx.reps}] {srv.label:18} {r['bytes_per_conn']:10.0f} B/conn "
-                            f"({r['connected']} connections, RSS {r['rss_before'] / 2**20:.1f} -> "
+                            f"(anonymous {r['anon_per_conn']:.0f} B/conn; "
+                            f"{r['connected']} connections, RSS {r['rss_before'] / 2**20:.1f} -> "
                             f"{r['rss_after'] / 2**20:.1f} MiB)")
                     else:
                         lat = r.get("lat_us", {})
@@ -1481,6 +1560,14 @@ def goal_lines(results):
             if r is not None:
                 lines.append(f"idle memory at most {kind[4:]}'s (stretch): {verdict(p <= r)} "
                              f"({fmt_num(p)} vs {fmt_num(r)} B/conn)")
+    p = figure("pool_idle_10k", "pier")
+    if p is not None:
+        lines.append(f"memory per idle pooled connection ≤ 1 KB, pool_idle_10k: {verdict(p <= 1024)} "
+                     f"({fmt_num(p)} B; Centrifugo is about 35 KB, raw uWebSockets 273 B)")
+    p, r = figure("pool_broadcast_10k", "pier"), figure("pool_broadcast_10k", "pier_raw")
+    if p is not None and r is not None:
+        lines.append(f"pool broadcast ≥ 0.9× pier's raw WebSocket broadcast, pool_broadcast_10k: "
+                     f"{verdict(p >= 0.9 * r)} ({fmt_num(p)} vs {fmt_num(r)}, {p / r:.2f}×)")
     if not lines:
         lines.append("no scenario with both pier and a reference measured in this run")
     return lines
@@ -1516,6 +1603,18 @@ def standard_notes(results, ctx):
                      "5 s while the publisher goes on, backing off 1 ms whenever post_mail answers "
                      "backpressure; the bound is shards × mailbox_budget (8 MiB) + sessions × "
                      "write.high_water (16 KiB), and the run fails if RSS grows past it.")
+    if "pool_idle_10k" in names:
+        notes.append("pool_idle_10k: as ws_idle_10k, with every connection authenticated (an HS256 token "
+                     "with a small `meta` object, its own user), subscribed to one of 100 topics, and "
+                     "welcomed; the anonymous column is as ws_idle_10k's (smaps_rollup Anonymous: heap and stacks, no file pages).")
+    if "pool_broadcast_10k" in names:
+        notes.append("pool_broadcast_10k: a publisher subscribed to the topic sends data envelopes; the pool "
+                     "adds a timestamp and sends each subscriber a 100-byte envelope (the publisher excluded). "
+                     "Beside it, pier's raw broadcast (ws_broadcast, no pool, no envelope) sends 100-byte "
+                     "messages to the same 10,000 connections: the pool's cost over the raw fan-out.")
+    if "pool_connect" in names:
+        notes.append("pool_connect: ws_load's pool-connect mode: connect, opening handshake with a token and "
+                     "?topics=, the welcome, the close handshake; work = welcomes.")
     notes.append("This VM's two vCPUs are shared with other tenants and, in this project, with other "
                  "engineers' builds: throughput and tail latency swing from run to run (see the *other CPU* "
                  "and *steal* columns); work per server CPU-second is the figure to compare.")

@@ -287,6 +287,10 @@ public:
     bool compressed() const noexcept { return deflate_ != nullptr; }
     /// Bytes queued for the peer and not yet handed to the kernel.
     std::size_t buffered_amount() const noexcept { return out_.bytes(); }
+    /// Milliseconds since anything last arrived from the peer: a message, a Ping, a Pong (the
+    /// answer to the keep-alive Ping), any frame. Read by liveness checks above this layer
+    /// (the pool's stale-connection pass), at the resolution of the shard's clock.
+    std::uint32_t quiet_ms() const noexcept { return env_->now(this) - last_read_; }
     /// A reference for other threads.
     session_handle handle() const noexcept;
 

@@ -2,6 +2,7 @@
 // out-of-line definitions of ws::pool.
 #pragma once
 
+#include <pier/detail/hooks.hpp>
 #include <pier/pool/pool.hpp>
 
 #include <pier/http/auth.hpp>
@@ -984,8 +985,11 @@ std::size_t pool_engine<H, P>::cleanup_shard(std::size_t shard, std::int64_t now
         if (!s->is_open())
             continue;
         const auto& d = s->data();
+        // Stale: no message and no other input, a Pong to the keep-alive Ping included
+        // (pool_options::connection_timeout), so a live client that sends nothing stays.
         if (opts_.connection_timeout.count() > 0 &&
-            now - d.last_activity_ms >= opts_.connection_timeout.count())
+            now - d.last_activity_ms >= opts_.connection_timeout.count() &&
+            s->quiet_ms() >= opts_.connection_timeout.count())
             stale.push_back(s);
         else if (opts_.limits.max_send_failures != 0 &&
                  d.send_failures >= opts_.limits.max_send_failures)
