@@ -9,9 +9,11 @@
 #include <pier/concepts.hpp>
 #include <pier/config.hpp>
 #include <pier/error.hpp>
+#include <pier/file.hpp>
 #include <pier/fwd.hpp>
 #include <pier/options.hpp>
 #include <pier/stats.hpp>
+#include <pier/tcp_info.hpp>
 
 #include <pier/accept/multi.hpp>
 #include <pier/accept/reuseport.hpp>
@@ -44,6 +46,7 @@
 
 #include <pier/connection.hpp>
 #include <pier/policies.hpp>
+#include <pier/relay.hpp>
 #include <pier/server.hpp>
 
 // --- WebSocket (issue 4): sessions, ws::server, transport::websocket ----------------------
