@@ -4,7 +4,8 @@
 # first and runs `apt-get update` only when something is missing.
 #
 #   tools/setup.sh              the base set (compilers, CMake, Asio, OpenSSL, zlib, Boost.Test,
-#                               Google Benchmark, curl, wrk, nginx, python3-websockets, node)
+#                               Google Benchmark, curl, wget, wrk, nginx, python3-websockets,
+#                               node, iproute2)
 #   tools/setup.sh --node-ws    also Node's `ws` package, into tests/peers/node_modules (ignored
 #                               by git; the peer tests get it on NODE_PATH)
 #   tools/setup.sh --browser    also Debian's chromium and chromium-driver
@@ -21,7 +22,7 @@ BASE_PACKAGES=(
     build-essential g++ clang lld cmake ninja-build pkg-config python3
     libasio-dev libssl-dev openssl zlib1g-dev
     libboost-test-dev libboost-dev libbenchmark-dev
-    wrk curl nginx-light python3-websockets nodejs
+    wrk curl wget nginx-light python3-websockets nodejs
     iproute2 procps psmisc
 )
 BROWSER_PACKAGES=(chromium chromium-driver)
