@@ -413,7 +413,9 @@ int main(int argc, char** argv) {
                 return examples::serve(srv);
             });
         } else {
-            rc = examples::with_policies(cli, [&]<class Policies>() {
+            // The common subset of policies: with TLS as well, the whole matrix would compile
+            // this handler dozens of times.
+            rc = examples::with_common_policies(cli, [&]<class Policies>() {
                 pier::server<file_server, Policies> srv(cli.options, handler);
                 return examples::serve(srv);
             });

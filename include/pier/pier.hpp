@@ -34,9 +34,14 @@
 #include <pier/transport/tcp.hpp>
 #include <pier/transport/tls.hpp>
 
+#include <pier/http/date.hpp>
+#include <pier/http/path.hpp>
 #include <pier/http/query.hpp>
+#include <pier/http/range.hpp>
 #include <pier/http/request.hpp>
 #include <pier/http/response.hpp>
+
+#include <pier/socks5/protocol.hpp>
 
 #include <pier/ws/close_code.hpp>
 #include <pier/ws/deflate.hpp>

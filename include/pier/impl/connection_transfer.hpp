@@ -344,10 +344,14 @@ template <class P> void connection<P>::release_writer() {
         wake_drain();
         return;
     }
-    if (!queue_.empty())
+    if (!queue_.empty()) {
+        // Sends queued behind the step have waited since it began: that is their stall.
+        if (write_stall_since_ms.load(std::memory_order_relaxed) == 0)
+            write_stall_since_ms.store(detail::coarse_now_ms(), std::memory_order_relaxed);
         flush_now();
-    else
+    } else {
         wake_drain();
+    }
 }
 
 template <class P>
@@ -407,7 +411,8 @@ asio::awaitable<transfer_step> connection<P>::send_from(Source& source, std::siz
                 x.stats.splice_bytes += out;
                 detail::shard_counters::add(counters().bytes_out, out);
                 touch();
-                write_stall_since_ms.store(pipe.held() ? detail::coarse_now_ms() : 0,
+                write_stall_since_ms.store(pipe.held() || !queue_.empty() ? detail::coarse_now_ms()
+                                                                          : 0,
                                            std::memory_order_relaxed);
                 continue;
             }
@@ -428,6 +433,8 @@ asio::awaitable<transfer_step> connection<P>::send_from(Source& source, std::siz
             }
             // The peer is gone (or the kernel refused mid-way, which it does not for sockets):
             // the bytes in the pipe are lost, and the lease closes it.
+            if (!ec)
+                ec = make_error_code(asio::error::broken_pipe);
             write_stall_since_ms.store(0, std::memory_order_relaxed);
             fail(ec);
             release_writer();
@@ -582,6 +589,8 @@ asio::awaitable<transfer_step> connection<P>::receive_into(Sink& sink, std::size
                     continue;
                 ec = wec ? wec : make_error_code(asio::error::bad_descriptor);
             }
+            if (!ec)
+                ec = make_error_code(asio::error::broken_pipe);
             co_return transfer_step{ec, 0}; // the lease closes the pipe and what it holds
         }
         co_return transfer_step{{}, in};
