@@ -15,40 +15,25 @@ import hashlib
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-examples = os.environ.get("PIER_EXAMPLES_DIR", "")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+import examples  # noqa: E402  (tests/peers/support/examples.py)
+
 source = os.environ.get("PIER_SOURCE_DIR",
                         os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-server_bin = os.path.join(examples, "file_server")
-if not examples or not os.access(server_bin, os.X_OK):
-    print(f"skip: {server_bin} not built")
-    sys.exit(77)
+examples.binary("file_server")
 for tool in ("curl", "wget", "openssl"):
     if not shutil.which(tool):
         print(f"skip: {tool} not installed (tools/setup.sh)")
         sys.exit(77)
 
-failures = 0
-servers = []
-
-
-def check(what, cond, detail=""):
-    global failures
-    if cond:
-        print(f"ok   - {what}")
-    else:
-        failures += 1
-        print(f"FAIL - {what} {detail}")
-
-
-def sha(data):
-    return hashlib.sha256(data).hexdigest()
+check = examples.checks()
+sha = examples.sha
 
 
 def file_sha(path):
@@ -59,51 +44,13 @@ def file_sha(path):
     return h.hexdigest()
 
 
-# Memory is measured as the server's VmRSS. ASan keeps freed blocks in a quarantine (256 MiB by
-# default) that would read as growth: a small one keeps the measurement about the server.
-server_env = dict(os.environ)
-if "address" in os.environ.get("PIER_SANITIZE", ""):
-    server_env["ASAN_OPTIONS"] = (server_env.get("ASAN_OPTIONS", "") +
-                                  ":quarantine_size_mb=4:thread_local_quarantine_size_kb=64").lstrip(":")
-
-
 def start(*args):
-    p = subprocess.Popen([server_bin, "--port", "0", "--threads", "2", *args],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=server_env)
-    servers.append(p)
-    line = p.stdout.readline()
-    m = re.match(r"^pier: listening on .*:(\d+)$", line.strip())
-    if not m:
-        p.kill()
-        print("FAIL - server did not start:", line, p.stderr.read())
-        sys.exit(1)
-    return p, int(m.group(1))
+    srv = examples.example("file_server", *args)
+    return srv, srv.port
 
 
-def stop(p):
-    """SIGTERM; returns (exit code, the transfer line it printed)."""
-    p.send_signal(signal.SIGTERM)
-    try:
-        out, _ = p.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        out, _ = p.communicate()
-    servers.remove(p)
-    m = re.search(r"pier: transfers: (.*)", out)
-    counts = {}
-    if m:
-        for kv in m.group(1).split():
-            k, v = kv.split("=")
-            counts[k] = int(v)
-    return p.returncode, counts
-
-
-def rss(p):
-    with open(f"/proc/{p.pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+def stop(srv):
+    return srv.stop("transfers")
 
 
 def curl(*args, timeout=60):
@@ -264,13 +211,13 @@ try:
 
     # --- slow readers and clients leaving mid-file: memory stays flat -------------------------
     def memory_check(p, port, label, scheme="http", extra=()):
-        base = rss(p)
+        base = p.rss()
         slow = [subprocess.Popen(["curl", "-s", "-o", "/dev/null", "--limit-rate", "2M",
                                   "--max-time", "2", *extra, f"{scheme}://localhost:{port}/big.bin"])
                 for _ in range(16)]
         peak = base
         while any(s.poll() is None for s in slow):
-            peak = max(peak, rss(p))
+            peak = max(peak, p.rss())
             time.sleep(0.05)
         # Clients that read 64 KiB and vanish (RST with unread data).
         for _ in range(32):
@@ -287,7 +234,7 @@ try:
         # A full request after them: the server is past every one of those disconnects.
         head, body, _ = get(port, "/big.bin", *extra, scheme=scheme, host="localhost")
         check(f"{label}: still serving byte-exact afterwards", sha(body) == big_sha)
-        after = rss(p)
+        after = p.rss()
         check(f"{label}: 16 slow readers: memory flat (+{(peak - base) >> 10} KiB)", peak - base < (24 << 20))
         check(f"{label}: 48 clients left mid-file: no growth (+{(after - base) >> 10} KiB)", after - base < (24 << 20))
 
@@ -332,12 +279,7 @@ try:
           counts.get("sendfile", 1) == 0 and
           counts.get("copied", 0) + counts.get("ktls_sendfile", 0) >= 3 * len(big), str(counts))
 finally:
-    for p in list(servers):
-        p.kill()
-        p.wait()
+    examples.kill_all()
     shutil.rmtree(work, ignore_errors=True)
 
-if failures:
-    print(f"# {failures} failure(s)")
-    sys.exit(1)
-print("# all passed")
+sys.exit(check.status())

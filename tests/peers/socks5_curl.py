@@ -15,9 +15,7 @@
 import hashlib
 import http.server
 import os
-import re
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -26,30 +24,16 @@ import tempfile
 import threading
 import time
 
-examples = os.environ.get("PIER_EXAMPLES_DIR", "")
-proxy_bin = os.path.join(examples, "socks5_proxy")
-if not examples or not os.access(proxy_bin, os.X_OK):
-    print(f"skip: {proxy_bin} not built")
-    sys.exit(77)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+import examples  # noqa: E402  (tests/peers/support/examples.py)
+
+examples.binary("socks5_proxy")
 if not shutil.which("curl"):
     print("skip: curl not installed (tools/setup.sh)")
     sys.exit(77)
 
-failures = 0
-procs = []
-
-
-def check(what, cond, detail=""):
-    global failures
-    if cond:
-        print(f"ok   - {what}")
-    else:
-        failures += 1
-        print(f"FAIL - {what} {detail}")
-
-
-def sha(data):
-    return hashlib.sha256(data).hexdigest()
+check = examples.checks()
+sha = examples.sha
 
 
 # --- the origin: GET /big, PUT /upload (answers the body's SHA-256 and length) -------------
@@ -110,50 +94,13 @@ except OSError:
     print("# no IPv6 loopback: the IPv6 target is not tested")
 
 
-# Memory is measured as the server's VmRSS. ASan keeps freed blocks in a quarantine (256 MiB by
-# default) that would read as growth: a small one keeps the measurement about the server.
-server_env = dict(os.environ)
-if "address" in os.environ.get("PIER_SANITIZE", ""):
-    server_env["ASAN_OPTIONS"] = (server_env.get("ASAN_OPTIONS", "") +
-                                  ":quarantine_size_mb=4:thread_local_quarantine_size_kb=64").lstrip(":")
-
-
 def start(*args):
-    p = subprocess.Popen([proxy_bin, "--port", "0", "--threads", "2", *args],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=server_env)
-    procs.append(p)
-    line = p.stdout.readline()
-    m = re.match(r"^pier: listening on .*:(\d+)$", line.strip())
-    if not m:
-        p.kill()
-        print("FAIL - proxy did not start:", line, p.stderr.read())
-        sys.exit(1)
-    return p, int(m.group(1))
+    p = examples.example("socks5_proxy", *args)
+    return p, p.port
 
 
 def stop(p):
-    p.send_signal(signal.SIGTERM)
-    try:
-        out, _ = p.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        out, _ = p.communicate()
-    procs.remove(p)
-    counts = {}
-    m = re.search(r"pier: relayed: (.*)", out)
-    if m:
-        for kv in m.group(1).split():
-            k, v = kv.split("=")
-            counts[k] = int(v)
-    return p.returncode, counts
-
-
-def rss(p):
-    with open(f"/proc/{p.pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+    return p.stop("relayed")
 
 
 def curl(*args):
@@ -250,13 +197,13 @@ try:
 
     # --- slow readers and clients leaving mid-stream: memory stays flat ------------------------
     def memory_check(p, P, label, auth=()):
-        base = rss(p)
+        base = p.rss()
         slow = [subprocess.Popen(["curl", "-s", "-o", "/dev/null", "--limit-rate", "2M",
                                   "--max-time", "2", "--socks5", f"127.0.0.1:{P}", *auth,
                                   f"http://127.0.0.1:{O}/big"]) for _ in range(12)]
         peak = base
         while any(s.poll() is None for s in slow):
-            peak = max(peak, rss(p))
+            peak = max(peak, p.rss())
             time.sleep(0.05)
         for _ in range(24):
             s = socket.create_connection(("127.0.0.1", P), timeout=10)
@@ -274,7 +221,7 @@ try:
             s.close()  # with unread data: RST
         r = curl("--socks5", f"127.0.0.1:{P}", *auth, f"http://127.0.0.1:{O}/big")
         check(f"{label}: still relaying byte-exact afterwards", sha(r.stdout) == BIG_SHA)
-        after = rss(p)
+        after = p.rss()
         check(f"{label}: 12 slow readers: memory flat (+{(peak - base) >> 10} KiB)", peak - base < (24 << 20))
         check(f"{label}: 36 clients left mid-stream: no growth (+{(after - base) >> 10} KiB)",
               after - base < (24 << 20))
@@ -367,15 +314,10 @@ try:
         s.close()
     stop(p)
 finally:
-    for p in list(procs):
-        p.kill()
-        p.wait()
+    examples.kill_all()
     origin.shutdown()
     if origin6:
         origin6.shutdown()
     shutil.rmtree(work, ignore_errors=True)
 
-if failures:
-    print(f"# {failures} failure(s)")
-    sys.exit(1)
-print("# all passed")
+sys.exit(check.status())

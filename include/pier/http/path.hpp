@@ -9,6 +9,8 @@
 // Pure function; the only allocation is the output string.
 #pragma once
 
+#include <pier/http/query.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -76,44 +78,24 @@ inline path_result to_relative_path(std::string_view path, std::string& out,
         r.err = path_error::not_origin_form;
         return r;
     }
-    auto hex = [](char c) noexcept -> int {
-        if (c >= '0' && c <= '9')
-            return c - '0';
-        if (c >= 'a' && c <= 'f')
-            return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-            return c - 'A' + 10;
-        return -1;
-    };
     // Decode first, then split: an encoded '/' or '.' is then judged exactly like a literal
-    // one, so no spelling of ".." slips through.
+    // one, so no spelling of ".." slips through. Decoding never lengthens its input, so with
+    // the input's length as the bound only a malformed escape can fail it.
     std::string decoded;
-    decoded.reserve(path.size());
-    for (std::size_t i = 0; i < path.size(); ++i) {
-        char c = path[i];
-        if (c == '%') {
-            if (i + 2 >= path.size()) {
-                r.err = path_error::bad_escape;
-                return r;
-            }
-            const int h = hex(path[i + 1]), l = hex(path[i + 2]);
-            if (h < 0 || l < 0) {
-                r.err = path_error::bad_escape;
-                return r;
-            }
-            c = static_cast<char>(h * 16 + l);
-            i += 2;
-        }
+    if (!percent_decode(path, decoded, false, path.size())) {
+        r.err = path_error::bad_escape;
+        return r;
+    }
+    if (decoded.size() > lim.max_size) {
+        r.err = path_error::too_long;
+        return r;
+    }
+    for (char c : decoded) {
         const auto u = static_cast<unsigned char>(c);
         if (u < 0x20 || u == 0x7f) {
             r.err = path_error::forbidden_byte;
             return r;
         }
-        if (decoded.size() >= lim.max_size) {
-            r.err = path_error::too_long;
-            return r;
-        }
-        decoded.push_back(c);
     }
     r.directory = decoded.back() == '/';
     std::size_t segments = 0;
