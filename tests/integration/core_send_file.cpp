@@ -55,11 +55,11 @@ struct data_file {
     explicit data_file(std::size_t n) : path(dir.file("data.bin")), content(pattern(n)) {
         std::ofstream(path, std::ios::binary) << content;
     }
+    /// Null if it cannot be opened (no Boost.Test macro here: handlers call it on the server's
+    /// threads, and Boost.Test is not thread-safe).
     std::shared_ptr<const pier::file> open() const {
         std::error_code ec;
-        auto f = pier::file::open(path, ec);
-        BOOST_REQUIRE_MESSAGE(f, "open " << path << ": " << ec.message());
-        return f;
+        return pier::file::open(path, ec);
     }
 };
 
@@ -100,6 +100,10 @@ struct handler {
 
     template <class C> asio::awaitable<void> operator()(C& c) {
         auto f = file->open();
+        if (!f) {
+            p->locked([&] { p->send_error = std::make_error_code(std::errc::io_error); });
+            co_return;
+        }
         const auto size = f->size();
         std::error_code ec;
         switch (what) {
@@ -414,6 +418,7 @@ BOOST_AUTO_TEST_CASE(try_send_file_from_another_thread) {
         p.locked([&] { return p.conn.lock(); }));
     BOOST_REQUIRE(conn);
     auto f = file.open();
+    BOOST_REQUIRE(f);
     // Off the connection's executor: posted, answered `queued`.
     BOOST_TEST((conn->try_send("from:") == pier::send_result::queued));
     BOOST_TEST((conn->try_send_file(f, 0, f->size()) == pier::send_result::queued));

@@ -63,6 +63,12 @@ def server_env():
     return env
 
 
+def memory_bound(bytes_):
+    """A bound on memory growth, scaled for ThreadSanitizer, which keeps shadow memory (several
+    times the application's) for whatever the server touched."""
+    return bytes_ * (4 if "thread" in os.environ.get("PIER_SANITIZE", "") else 1)
+
+
 running = []  # every example started and not yet stopped, for kill_all()
 
 
