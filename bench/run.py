@@ -1034,10 +1034,15 @@ def run_transfer(sc, srv, ctx, duration):
         res["work"] = size
         res["seconds"] = secs
         res["throughput"] = size / secs if secs > 0 else 0.0
-        if res["server_cpu"] <= 0:
+        # CPU time comes in ticks of 10 ms: a slow path-limited transfer (wan) or a smoke-sized
+        # one can use less than one; a full-size zero-copy run never does.
+        if res["server_cpu"] > 0:
+            res["per_cpu"] = size / res["server_cpu"]
+            res["cpu_per_gib"] = res["server_cpu"] / (size / 2**30)
+        elif ld["kind"] == "bulk" and not ctx.smoke:
             raise RuntimeError("server used no CPU time: is it the process being measured?")
-        res["per_cpu"] = size / res["server_cpu"]
-        res["cpu_per_gib"] = res["server_cpu"] / (size / 2**30)
+        else:
+            res["per_cpu"] = res["cpu_per_gib"] = None
         if not srv.alive():
             raise RuntimeError("server died during the run: " + srv.tail())
         res["ok"] = True
@@ -1232,6 +1237,15 @@ def headline(sc, s):
     return s["per_cpu"]
 
 
+def headline_text(sc, s):
+    """The headline figure as the Summary shows it."""
+    if sc["unit"] == "GiB":
+        return f"{s['cpu_per_gib']:.3f} CPU-s/GiB" if s.get("cpu_per_gib") else "–"
+    if sc["unit"] == "MB/s":
+        return f"{s['throughput'] / 1e6:.1f} MB/s"
+    return fmt_num(headline(sc, s))
+
+
 def machine_info():
     info = {}
     r = run_quiet(["lscpu"])
@@ -1291,8 +1305,10 @@ def write_transfer_details(w, sc, per_server, ctx):
         runs = f"{s['n']}" + (f" ({s['n_failed']} failed)" if s["n_failed"] else "")
         if sc["unit"] == "GiB":
             gib = [t / 2**30 for t in s["throughput_all"]]
-            w(f"| {srv.label} | {s['cpu_per_gib']:.3f} | "
-              f"{min(s['cpu_per_gib_all']):.3f}–{max(s['cpu_per_gib_all']):.3f} | "
+            cpus = s["cpu_per_gib_all"]
+            cpu_txt = (f"{s['cpu_per_gib']:.3f} | {min(cpus):.3f}–{max(cpus):.3f}" if cpus
+                       else "– (under one CPU tick) | ")
+            w(f"| {srv.label} | {cpu_txt} | "
               f"{s['throughput'] / 2**30:.2f} | {min(gib):.2f}–{max(gib):.2f} | "
               f"{s['cpu_util'] * 100:.0f}% | {s['other_util']:.2f} | {runs} |")
         else:
@@ -1367,12 +1383,13 @@ def write_results(path, ctx, results, notes, info, started, elapsed):
             pier, refs = per_server[:1], per_server[1:]
         if pier and pier[0][1].get("summary"):
             pv = headline(sc, pier[0][1]["summary"])
-            ptxt = fmt_num(pv)
+            ptxt = headline_text(sc, pier[0][1]["summary"])
         else:
             pv, ptxt = None, pier[0][1].get("status", "not yet") if pier else "–"
         for srv, s in refs:
             rv = headline(sc, s.get("summary")) if s.get("summary") else None
-            rtxt = f"{srv.label} {fmt_num(rv)}" if rv is not None else f"{srv.label} ({s.get('status', 'failed')})"
+            rtxt = (f"{srv.label} {headline_text(sc, s['summary'])}" if rv is not None
+                    else f"{srv.label} ({s.get('status', 'failed')})")
             rt = ratio(pv, rv)
             w(f"| {sc['name']} | {ptxt} | {rtxt} | {f'{rt:.2f}' if rt is not None else '–'} |")
     w("")
@@ -1641,6 +1658,15 @@ def main():
                         log(f"   [{rep + 1}/{ctx.reps}] {srv.label:18} {r['bytes_per_conn']:10.0f} B/conn "
                             f"({r['connected']} connections, RSS {r['rss_before'] / 2**20:.1f} -> "
                             f"{r['rss_after'] / 2**20:.1f} MiB)")
+                    elif sc["unit"] == "GiB":
+                        cpu = r.get("cpu_per_gib")
+                        log(f"   [{rep + 1}/{ctx.reps}] {srv.label:28} {r['throughput'] / 2**30:6.2f} GiB/s  "
+                            + (f"{cpu:.3f} CPU-s/GiB  " if cpu is not None else "")
+                            + f"server CPU {r['server_cpu']:.2f}s of {r['seconds']:.2f}s  "
+                              f"other {r['other_cpu']:.2f}s")
+                    elif sc["unit"] == "MB/s":
+                        log(f"   [{rep + 1}/{ctx.reps}] {srv.label:28} {r['throughput'] / 1e6:7.1f} MB/s "
+                            f"in {r['seconds']:.1f} s")
                     else:
                         lat = r.get("lat_us", {})
                         log(f"   [{rep + 1}/{ctx.reps}] {srv.label:18} {fmt_num(r['throughput']):>8} {sc['unit']}/s  "
