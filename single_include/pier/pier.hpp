@@ -15808,10 +15808,22 @@ template <class H, class P> void session_impl<H, P>::on_read(std::error_code ec,
         counters().bytes_in.fetch_add(n, std::memory_order_relaxed);
         this->last_read_ = now();
         this->ping_sent_ = 0; // any input answers a Ping
+        const bool was_handshake = this->state_ == session_state::handshake;
         if (!lingering_)
             process();
         if (finishing_)
             in_.consume(in_.data().size()); // nothing more is taken: we are closing
+        if constexpr (!P::buffer::holds_storage_when_idle) {
+            // A connection that has just opened is parked at once: most stay quiet for a
+            // while (a pool's subscribers), and a connect storm then cycles a few blocks
+            // through the thread's pool instead of leaving one touched block per connection
+            // (which, freed later by the sweep, stays resident in the allocator's heap).
+            if (was_handshake && this->state_ == session_state::open && in_.empty() &&
+                !in_frame_ && !P::transport::buffered_input(stream_)) {
+                in_.release_if_empty();
+                this->parked_ = true;
+            }
+        }
         if (this->state_ != session_state::closed)
             arm_read();
     });

@@ -122,8 +122,8 @@ BOOST_AUTO_TEST_CASE(accepted_plan_carries_the_101_subprotocol_and_deflate) {
     {
         o.deflate.enabled = false;
         parsed p(request("Sec-WebSocket-Extensions: permessage-deflate\r\n"));
-        const auto& plan =
-            std::get<ws::handshake_plan>(ws::negotiate(p.head, o, ws::accept_result::accept()));
+        const auto r = ws::negotiate(p.head, o, ws::accept_result::accept());
+        const auto& plan = std::get<ws::handshake_plan>(r); // r outlives the reference
         BOOST_TEST(!plan.deflate.has_value());
         BOOST_TEST(!has(plan.response(), "Sec-WebSocket-Extensions"));
     }
