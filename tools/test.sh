@@ -287,7 +287,7 @@ leftovers() {
     local p found=()
     for p in /proc/[0-9]*; do
         [[ ${p#/proc/} == "$$" ]] && continue
-        if tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -qx "PIER_TEST_RUN_ID=$PIER_TEST_RUN_ID"; then
+        if tr '\0' '\n' 2>/dev/null <"$p/environ" | grep -qx "PIER_TEST_RUN_ID=$PIER_TEST_RUN_ID"; then
             found+=("${p#/proc/}:$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null | cut -c1-100)")
         fi
     done
