@@ -17,7 +17,12 @@ Plain Python 3 standard library only. Usage:
     bench/run.py --smoke         # ~2 minutes: builds, runs each scenario once briefly, checks
                                  # answers and non-zero work; writes build/bench/RESULTS-smoke.md
     bench/run.py --only http_ka_1k,ws_echo_64 --reps 5
+    bench/run.py --only zc_,wan_ # zero copy (1 GiB file, 1 GiB through the proxy) and socket
+                                 # buffers on an emulated long path (needs root: namespaces)
     bench/run.py --list          # scenario names
+    bench/run.py --only ws_ --ref uws='/path/to/uws_server {port}'
+                                 # adds an external server (built outside the repository, such as
+                                 # uWebSockets) to every WebSocket scenario, as one more reference
 Exit status: 0 when every run that was attempted produced sane output, 1 otherwise, 77 when a
 dependency could not be installed (ctest's "skipped").
 """
@@ -26,12 +31,14 @@ import argparse
 import base64
 import datetime
 import hashlib
+import hmac
 import json
 import os
 import platform
 import re
 import resource
 import shutil
+import shlex
 import signal
 import socket
 import ssl
@@ -96,14 +103,92 @@ SCENARIOS = [
     dict(name="ws_idle_10k", title="WebSocket idle memory, 10,000 connections",
          unit="B/conn", servers=[("pier", "ws_echo"), ("beast", None)],
          load=dict(kind="ws_idle", conns=10000, sources=8), ws=True, fresh_server=True),
+    # In one process (bench/pier/cross_thread_broadcast.cpp): a publisher thread that is no loop
+    # thread fans out to 10,000 sessions on 2 shards; then the subscribers stop reading and the
+    # memory must stay within the mailbox and write-queue bounds. Uses both CPUs; not pinned.
+    dict(name="ws_cross_thread_10k", title="WebSocket broadcast from a non-loop thread, 64 B to "
+         "10,000 sessions on 2 shards (in-process client)", unit="delivery",
+         servers=[("pier", None)], load=dict(kind="inproc", sessions=10000)),
+    # The connection pool (pier::ws::pool, examples/ws_pool), driven by ws_load's pool modes:
+    # HS256 tokens, ?topics=, the welcome awaited. pool_broadcast_10k runs pier's raw
+    # WebSocket broadcast (ws_broadcast, kind pier_raw) beside it, as the reference the pool is
+    # held to (at least 0.9x its deliveries per CPU-second).
+    dict(name="pool_idle_10k",
+         title="Pool idle memory, 10,000 authenticated connections, one topic each, small metadata",
+         unit="B/conn", servers=[("pier", "ws_pool")],
+         load=dict(kind="pool_idle", conns=10000, sources=8, topics=100), ws=True, pool=True,
+         fresh_server=True),
+    dict(name="pool_broadcast_10k",
+         title="Pool topic broadcast, 100-byte envelope to 10,000 subscribers, 16 in flight",
+         unit="delivery", servers=[("pier", "ws_pool"), ("pier_raw", "ws_broadcast")],
+         load=dict(kind="ws", mode="pool-broadcast", conns=10000, size=100, window=16, sources=8),
+         ws=True, pool=True),
+    dict(name="pool_connect", title="Pool connect + authenticate + subscribe + close, 32 at once",
+         unit="handshake", servers=[("pier", "ws_pool")],
+         load=dict(kind="ws", mode="pool-connect", conns=32, sources=8, topics=100), ws=True,
+         pool=True),
+    # Go tcpserver's tests 3 and 4 (its -aes128 flag): a 1 kB body encrypted with AES-128-CBC
+    # (fresh random IV) per request, through OpenSSL's EVP interface on both sides. nginx has
+    # no way to do this work, so the hand-written epoll server is the reference.
+    dict(name="http_close_aes_1k",
+         title="HTTP, 1 kB body AES-128-CBC-encrypted per request, new connection per request (test 3)",
+         unit="req", servers=[("pier", "http_hello"), ("epoll", None)],
+         load=dict(kind="wrk", conns=50, close=True), body=1024, aes=True),
+    dict(name="http_ka_aes_1k",
+         title="HTTP, 1 kB body AES-128-CBC-encrypted per request, keep-alive (test 4)",
+         unit="req", servers=[("pier", "http_hello"), ("epoll", None)],
+         load=dict(kind="wrk", conns=50), body=1024, aes=True),
+    # Zero copy against the buffered path on the same transfer, side by side: one client,
+    # one large transfer per run; the figure is the server's CPU time per GiB moved.
+    dict(name="zc_file_1g", title="1 GiB file to one client: sendfile vs splice vs copy, and nginx sendfile on",
+         unit="GiB", servers=[("pier", "file_server", "sendfile"), ("pier", "file_server", "splice"),
+                              ("pier", "file_server", "copy"), ("nginx", None)],
+         load=dict(kind="bulk", size=1 << 30), bulk="file"),
+    dict(name="zc_proxy_1g", title="1 GiB stream through the SOCKS5 proxy: splice vs copy",
+         unit="GiB", servers=[("pier", "socks5_proxy", "splice"), ("pier", "socks5_proxy", "copy")],
+         load=dict(kind="bulk", size=1 << 30), bulk="proxy"),
+    # Socket send buffers on a long path: two network namespaces joined by netem (where the
+    # kernel has it) or bench/load/delay_line (TUN devices), 25 ms each way, a 200 Mbit/s
+    # bottleneck: a bandwidth-delay product of 1.25 MB. The kernel's autotuning against fixed
+    # SO_SNDBUF sizes.
+    dict(name="wan_sndbuf", title="Send buffer size on a 50 ms RTT, 200 Mbit/s path",
+         unit="MB/s", servers=[("pier", "file_server", "auto"), ("pier", "file_server", "64k"),
+                               ("pier", "file_server", "256k"), ("pier", "file_server", "1m"),
+                               ("pier", "file_server", "4m")],
+         load=dict(kind="wan", seconds=8), wan=dict(delay_ms=25, rate_mbit=200)),
 ]
+
+# The secret ws_pool and ws_load's pool modes share (HS256 needs 32 bytes at least).
+POOL_SECRET = "pier-bench-pool-secret-0123456789abcdef"
+
+# Arguments of pier example variants (the third element of a server tuple).
+VARIANT_ARGS = {
+    ("file_server", "sendfile"): ["--files", "sendfile"],
+    ("file_server", "splice"): ["--files", "splice"],
+    ("file_server", "copy"): ["--files", "copy"],
+    ("socks5_proxy", "splice"): ["--relays", "splice"],
+    ("socks5_proxy", "copy"): ["--relays", "copy"],
+    ("file_server", "auto"): ["--send-buffer", "0"],
+    ("file_server", "64k"): ["--send-buffer", str(64 << 10)],
+    ("file_server", "256k"): ["--send-buffer", str(256 << 10)],
+    ("file_server", "1m"): ["--send-buffer", str(1 << 20)],
+    ("file_server", "4m"): ["--send-buffer", str(4 << 20)],
+}
+AES_KEY_HEX = "30313233343536373839414243444546"  # "0123456789ABCDEF"
+WAN_ADDRESSES = ("10.201.0.1", "10.201.0.2")
 
 # Smoke mode: the same scenarios, scaled down to seconds.
 SMOKE_LOAD = {
+    "zc_file_1g": dict(size=64 << 20),
+    "zc_proxy_1g": dict(size=64 << 20),
+    "wan_sndbuf": dict(seconds=2),
     "conn_latency_c1": dict(count=300),
     "conn_latency_c32": dict(count=2000),
     "ws_broadcast_1000": dict(conns=100),
     "ws_idle_10k": dict(conns=500),
+    "ws_cross_thread_10k": dict(sessions=500),
+    "pool_idle_10k": dict(conns=500),
+    "pool_broadcast_10k": dict(conns=100),
 }
 
 
@@ -132,6 +217,10 @@ def ensure_packages(need_micro):
         wanted.append("util-linux")
     if not shutil.which("openssl"):
         wanted.append("openssl")
+    if not shutil.which("curl"):
+        wanted.append("curl")  # the zero-copy and socket-buffer scenarios' client
+    if not shutil.which("ip"):
+        wanted.append("iproute2")  # wan_sndbuf's network namespaces
     if not shutil.which("cmake"):
         wanted.append("cmake")
     if not shutil.which("ninja"):
@@ -155,7 +244,8 @@ def ensure_packages(need_micro):
     return True
 
 
-TOOLS = ["epoll_http", "beast_ws", "conn_latency", "ws_load"]
+TOOLS = ["epoll_http", "beast_ws", "conn_latency", "ws_load", "delay_line"]
+INPROC = ["cross_thread_broadcast"]  # pier programs in bench/pier/ (built with pier only)
 
 
 def configure(build_dir, source, extra):
@@ -253,16 +343,27 @@ def tree_cpu_seconds(pids):
 
 
 def tree_rss_bytes(pids):
-    total = 0
+    return tree_memory(pids)[0]
+
+
+def tree_memory(pids):
+    """(resident, anonymous) bytes of the processes. Anonymous memory (smaps_rollup) is the heap,
+    the thread stacks and anonymous mappings: the resident set without the pages of the binary and
+    its libraries, so it stands for the heap in servers that do not report their allocator's state."""
+    rss = anon = 0
     for p in pids:
         try:
             with open(f"/proc/{p}/status") as f:
                 for line in f:
                     if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) * 1024
+                        rss += int(line.split()[1]) * 1024
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Anonymous:"):
+                        anon += int(line.split()[1]) * 1024
         except OSError:
             pass
-    return total
+    return rss, anon
 
 
 def cpu_stat():
@@ -385,10 +486,13 @@ http {{
 ECHO_MODULE = "/usr/lib/nginx/modules/ngx_http_echo_module.so"
 
 
-def nginx_config(d, port, sc, cert_key):
-    body = "x" * sc["body"]
+def nginx_config(d, port, sc, cert_key, root=None, cpu_mask="1"):
+    body = "x" * sc.get("body", 0)
     load_module = ""
-    if sc.get("sleep_ms"):
+    if root:
+        # A static directory: sendfile on, tcp_nopush on (the defaults of this configuration).
+        location = f"        location / {{\n            root {root};\n        }}"
+    elif sc.get("sleep_ms"):
         # The echo module's sleep is a timer, not a blocking call: nginx has no blocking handler.
         # Its response is chunked (no Content-Length).
         load_module = f"load_module {ECHO_MODULE};"
@@ -412,6 +516,7 @@ def nginx_config(d, port, sc, cert_key):
                     f"    ssl_protocols TLSv1.2 TLSv1.3;\n")
     conf = NGINX_CONF.format(load_module=load_module, d=d, port=port, fd_limit=FD_LIMIT,
                              ssl_http=ssl_http, ssl_listen=ssl_listen, location=location)
+    conf = conf.replace("worker_cpu_affinity 1;", f"worker_cpu_affinity {cpu_mask};")
     path = os.path.join(d, "nginx.conf")
     with open(path, "w") as f:
         f.write(conf)
@@ -419,14 +524,25 @@ def nginx_config(d, port, sc, cert_key):
 
 
 class server:
-    def __init__(self, kind, example, sc, ctx):
-        self.kind, self.example, self.sc, self.ctx = kind, example, sc, ctx
-        self.label = f"pier {example}" if kind == "pier" else {
-            "epoll": "epoll_http", "nginx": "nginx", "beast": "Beast"}[kind]
+    def __init__(self, kind, example, sc, ctx, variant=None):
+        self.kind, self.example, self.sc, self.ctx, self.variant = kind, example, sc, ctx, variant
+        if kind == "pier":
+            self.label = f"pier {example}" if example else "pier"
+        elif kind == "pier_raw":
+            self.label = f"pier {example} (raw)"
+        elif kind.startswith("ref:"):
+            self.label = kind[4:]
+        else:
+            self.label = {"epoll": "epoll_http", "nginx": "nginx", "beast": "Beast"}[kind]
+        if variant:
+            self.label += f" ({variant})"
         self.proc = None
         self.pids = []
         self.port = None
         self.dir = None
+        # wan scenarios: the server runs in a network namespace, on its address there.
+        self.netns = None
+        self.address = "127.0.0.1"
 
     def command(self):
         sc, ctx, port = self.sc, self.ctx, str(self.port)
@@ -437,26 +553,42 @@ class server:
             cmd += ["--body-size", str(sc["body"])]
             if sc.get("sleep_ms"):
                 cmd += ["--sleep-ms", str(sc["sleep_ms"])]
+            if sc.get("aes"):
+                cmd += ["--aes128"]
             return cmd
         if self.kind == "beast":
             return [ctx.bins["beast_ws"], "--port", port]
+        if self.kind.startswith("ref:"):
+            return [a.replace("{port}", port) for a in shlex.split(ctx.refs[self.kind[4:]])]
         if self.kind == "nginx":
-            conf = nginx_config(self.dir, self.port, sc, ctx.cert_key if sc.get("tls") else None)
+            conf = nginx_config(self.dir, self.port, sc, ctx.cert_key if sc.get("tls") else None,
+                                root=ctx.bulk_root if sc.get("bulk") else None)
             return [ctx.nginx, "-p", self.dir, "-c", conf, "-e", os.path.join(self.dir, "error.log")]
         # pier's examples share one command line convention (bench/README.md).
         cmd = [ctx.pier_bins[self.example], "--port", port, "--threads", "1"]
+        if self.address != "127.0.0.1":
+            cmd += ["--address", self.address]
+        if self.example == "file_server":
+            cmd += ["--root", ctx.bulk_root]
+        cmd += VARIANT_ARGS.get((self.example, self.variant), [])
+        if sc.get("aes"):
+            cmd += ["--aes128", "on"]
         if "body" in sc and not sc.get("echo"):
             cmd += ["--body-size", str(sc["body"])]
         if sc.get("sleep_ms"):
             cmd += ["--sleep-ms", str(sc["sleep_ms"])]
         if sc.get("tls"):
             cmd += ["--cert", ctx.cert_key[0], "--key", ctx.cert_key[1]]
+        if sc.get("pool") and self.kind == "pier":
+            # Every pool limit off: the benchmark measures the pool, not its refusals.
+            cmd += ["--secret", POOL_SECRET, "--max-connections", "0", "--max-per-topic", "0"]
         return cmd
 
     def start(self):
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix=f"pier-bench-{self.kind}-", dir=self.ctx.workdir)
-        cmd = self.ctx.prefix + ["taskset", "-c", SERVER_CPU] + self.command()
+        ns = ["ip", "netns", "exec", self.netns] if self.netns else []
+        cmd = self.ctx.prefix + ns + ["taskset", "-c", SERVER_CPU] + self.command()
         self.out_path = os.path.join(self.dir, "server.log")
         out = open(self.out_path, "w")
         self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -467,9 +599,11 @@ class server:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.label} exited at start: {self.tail()}")
-            if self.kind != "nginx" and "listening on" not in self.read_log():
+            if self.kind in ("pier", "epoll", "beast") and "listening on" not in self.read_log():
                 time.sleep(0.02)
                 continue
+            if self.netns:
+                break  # unreachable from here; the sanity check connects from the other side
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                 break
@@ -566,7 +700,12 @@ def check_http(port, sc):
                         break
             else:
                 raise RuntimeError("response has neither Content-Length nor chunked encoding")
-            if len(body) != sc["body"]:
+            if sc.get("aes"):
+                # IV || AES-128-CBC(body with PKCS#7 padding): it must decrypt to the body.
+                plain = aes_decrypt(body)
+                if plain != b"x" * sc["body"]:
+                    raise RuntimeError(f"AES body decrypts to {len(plain)} bytes, not the body")
+            elif len(body) != sc["body"]:
                 raise RuntimeError(f"body of {len(body)} bytes, expected {sc['body']}")
 
 
@@ -640,14 +779,253 @@ def check_ws(port, sc):
             raise RuntimeError("no close frame in answer to ours")
 
 
+def pool_token(sub):
+    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+    part = lambda o: b64(json.dumps(o, separators=(",", ":")).encode())
+    signing = part({"alg": "HS256", "typ": "JWT"}) + "." + part({"sub": sub, "exp": int(time.time()) + 3600})
+    return signing + "." + b64(hmac.new(POOL_SECRET.encode(), signing.encode(), hashlib.sha256).digest())
+
+
+def check_pool(port):
+    """The pool's protocol: a token, the welcome, a subscribe acknowledged, a ping answered."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        key = base64.b64encode(os.urandom(16)).decode()
+        s.sendall((f"GET /ws?token={pool_token('sanity')}&topics=t HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                   f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                   f"Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += recv_exact(s, 1)
+        if not head.startswith(b"HTTP/1.1 101"):
+            raise RuntimeError(f"pool refused the handshake: {head[:60]!r}")
+        op, welcome = ws_read_message(s)
+        w = json.loads(welcome)
+        if w.get("type") != "welcome" or w["data"]["user_id"] != "sanity" or w["data"]["topics"] != ["t"]:
+            raise RuntimeError(f"unexpected welcome {welcome[:120]!r}")
+        s.sendall(ws_frame(0x1, b'{"type":"subscribe","topic":"u"}'))
+        if json.loads(ws_read_message(s)[1]).get("type") != "subscribe":
+            raise RuntimeError("subscribe not acknowledged")
+        s.sendall(ws_frame(0x1, b'{"type":"ping"}'))
+        if json.loads(ws_read_message(s)[1]).get("type") != "pong":
+            raise RuntimeError("ping not answered with pong")
+        s.sendall(ws_frame(0x8, struct.pack("!H", 1000)))
+        if ws_read_message(s)[0] != 0x8:
+            raise RuntimeError("no close frame in answer to ours")
+
+
+def aes_decrypt(body):
+    """IV || AES-128-CBC ciphertext under tcpserver's key, decrypted by the openssl CLI."""
+    r = subprocess.run(["openssl", "enc", "-d", "-aes-128-cbc", "-K", AES_KEY_HEX,
+                        "-iv", body[:16].hex()], input=body[16:], capture_output=True)
+    if r.returncode != 0:
+        raise RuntimeError("openssl enc -d failed: " + r.stderr.decode()[-200:])
+    return r.stdout
+
+
+def http_get(port, path, host="127.0.0.1", via_socks=None):
+    """One HTTP/1.1 GET (directly or through a SOCKS5 proxy); returns (status line, body)."""
+    if via_socks:
+        s = socket.create_connection(("127.0.0.1", via_socks), timeout=10)
+        s.sendall(b"\x05\x01\x00")
+        if recv_exact(s, 2) != b"\x05\x00":
+            raise RuntimeError("SOCKS5 method selection refused")
+        s.sendall(b"\x05\x01\x00\x01" + socket.inet_aton(host) + struct.pack("!H", port))
+        rep = recv_exact(s, 10)
+        if rep[1] != 0:
+            raise RuntimeError(f"SOCKS5 CONNECT refused with X'{rep[1]:02x}'")
+    else:
+        s = socket.create_connection((host, port), timeout=10)
+    with s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += recv_exact(s, 1)
+        lines = head.decode("latin-1").split("\r\n")
+        length = next((int(l.split(":", 1)[1]) for l in lines if l.lower().startswith("content-length:")), 0)
+        return lines[0], recv_exact(s, length)
+
+
+def check_bulk(srv):
+    sc = srv.sc
+    if sc.get("bulk") == "proxy":
+        status, body = http_get(srv.ctx.origin_port, "/check.bin", via_socks=srv.port)
+    else:
+        status, body = http_get(srv.port, "/check.bin")
+    if not status.startswith("HTTP/1.1 200") or body != srv.ctx.check_bytes:
+        raise RuntimeError(f"GET /check.bin: {status}, {len(body)} bytes")
+
+
 def sanity(srv):
     sc = srv.sc
-    if sc.get("ws"):
+    if sc.get("wan"):
+        return check_wan(srv)
+    if sc.get("bulk"):
+        return check_bulk(srv)
+    if sc.get("pool") and srv.kind == "pier":
+        check_pool(srv.port)
+    elif sc.get("ws"):
         check_ws(srv.port, sc)
     elif sc.get("echo"):
         check_echo(srv.port, sc)
     else:
         check_http(srv.port, sc)
+
+
+# --------------------------------------------------------------------------------------------
+# scenario environments: the big file, the proxy's origin, the emulated long path
+# --------------------------------------------------------------------------------------------
+def ensure_bulk_root(ctx, size):
+    """A directory with big.bin (`size` bytes, distinct 1 MiB blocks) and check.bin (4 KiB),
+    made once per run and kept in the page cache by the transfers themselves."""
+    if getattr(ctx, "bulk_size", None) == size:
+        return
+    ctx.bulk_root = os.path.join(ctx.workdir, "bulk")
+    os.makedirs(ctx.bulk_root, exist_ok=True)
+    block = os.urandom(1 << 20)
+    with open(os.path.join(ctx.bulk_root, "big.bin"), "wb") as f:
+        left = size
+        i = 0
+        while left > 0:
+            piece = (i.to_bytes(8, "big") + block[8:])[:left]
+            f.write(piece)
+            left -= len(piece)
+            i += 1
+    ctx.check_bytes = os.urandom(4096)
+    with open(os.path.join(ctx.bulk_root, "check.bin"), "wb") as f:
+        f.write(ctx.check_bytes)
+    ctx.bulk_size = size
+
+
+def start_origin(ctx):
+    """The proxy scenario's origin on the load CPU: nginx (sendfile) when present, else pier's
+    file_server. Its CPU time is not the proxy's and is not counted."""
+    port = free_port()
+    d = tempfile.mkdtemp(prefix="pier-bench-origin-", dir=ctx.workdir)
+    if os.path.exists(ctx.nginx):
+        conf = nginx_config(d, port, dict(), None, root=ctx.bulk_root, cpu_mask="10")
+        cmd = ["taskset", "-c", LOAD_CPU, ctx.nginx, "-p", d, "-c", conf, "-e", os.path.join(d, "error.log")]
+    else:
+        cmd = ["taskset", "-c", LOAD_CPU, ctx.pier_bins["file_server"], "--root", ctx.bulk_root,
+               "--port", str(port), "--threads", "1"]
+    ctx.origin = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  stdin=subprocess.DEVNULL, start_new_session=True, cwd=d)
+    ctx.origin_port = port
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return None
+        except OSError:
+            time.sleep(0.05)
+    return "the origin server did not start"
+
+
+def wan_setup(ctx, sc):
+    """Two network namespaces joined by an emulated path: netem on a veth pair where the kernel
+    has sch_netem, else bench/load/delay_line between two TUN devices. None, or why not."""
+    if os.geteuid() != 0:
+        return "needs root (network namespaces)"
+    if not shutil.which("ip"):
+        return "needs iproute2"
+    tag = str(os.getpid() % 100000)
+    a, b = f"pierbA{tag}", f"pierbB{tag}"
+    w = sc["wan"]
+    ctx.wan = dict(ns=(a, b), line=None, method=None)
+    for ns in (a, b):
+        if run_quiet(["ip", "netns", "add", ns]).returncode != 0:
+            return f"ip netns add {ns} failed"
+        run_quiet(["ip", "-n", ns, "link", "set", "lo", "up"])
+    bdp = w["rate_mbit"] * 1e6 / 8 * 2 * w["delay_ms"] / 1e3
+    va, vb = f"pva{tag}", f"pvb{tag}"
+    if run_quiet(["ip", "link", "add", va, "type", "veth", "peer", "name", vb]).returncode == 0:
+        run_quiet(["ip", "link", "set", va, "netns", a])
+        run_quiet(["ip", "link", "set", vb, "netns", b])
+        ok = True
+        for ns, dev, addr in ((a, va, WAN_ADDRESSES[0]), (b, vb, WAN_ADDRESSES[1])):
+            run_quiet(["ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", dev])
+            run_quiet(["ip", "-n", ns, "link", "set", dev, "up"])
+            r = run_quiet(["ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", dev, "root", "netem",
+                           "delay", f"{w['delay_ms']}ms", "rate", f"{w['rate_mbit']}mbit",
+                           "limit", str(max(100, int(2 * bdp / 1500)))])
+            ok = ok and r.returncode == 0
+        if ok:
+            ctx.wan["method"] = "netem (veth pair)"
+            return None
+        run_quiet(["ip", "-n", a, "link", "del", va])  # sch_netem missing: the TUN delay line
+    if not os.path.exists("/dev/net/tun"):
+        return "neither sch_netem nor /dev/net/tun"
+    ta, tb = f"pta{tag}", f"ptb{tag}"
+    mtu = 9000
+    ctx.wan["line"] = subprocess.Popen(
+        [ctx.bins["delay_line"], "--a", ta, "--b", tb, "--delay-ms", str(w["delay_ms"]),
+         "--rate-mbit", str(w["rate_mbit"]), "--queue-packets", str(max(64, int(2 * bdp / mtu)))],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+    if ctx.wan["line"].stdout.readline().strip() != "@ready":
+        return "delay_line did not start: " + ctx.wan["line"].stderr.read()[-200:]
+    for ns, dev, addr in ((a, ta, WAN_ADDRESSES[0]), (b, tb, WAN_ADDRESSES[1])):
+        for cmd in (["ip", "link", "set", dev, "netns", ns],
+                    ["ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", dev],
+                    ["ip", "-n", ns, "link", "set", dev, "mtu", str(mtu), "up"]):
+            r = run_quiet(cmd)
+            if r.returncode != 0:
+                return f"{' '.join(cmd)}: {r.stdout.strip()[-200:]}"
+    ctx.wan["method"] = f"bench/load/delay_line (TUN, MTU {mtu}; this kernel has no sch_netem)"
+    return None
+
+
+def check_wan(srv):
+    r = run_quiet(["ip", "netns", "exec", srv.ctx.wan["ns"][1], "curl", "-s", "--max-time", "10",
+                   "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
+                   f"http://{WAN_ADDRESSES[0]}:{srv.port}/check.bin"])
+    if r.stdout.strip() != "200 4096":
+        raise RuntimeError(f"GET /check.bin across the path: {r.stdout.strip()!r}")
+
+
+def scenario_setup(sc, ctx, servers):
+    """What a scenario needs besides its servers; None, or why it cannot run."""
+    if sc.get("bulk") or sc.get("wan"):
+        size = sc["load"].get("size", 1 << 30)
+        if ctx.smoke:
+            size = SMOKE_LOAD.get(sc["name"], {}).get("size", 64 << 20)
+        ensure_bulk_root(ctx, size)
+    if sc.get("bulk") == "proxy":
+        return start_origin(ctx)
+    if sc.get("wan"):
+        why = wan_setup(ctx, sc)
+        if why:
+            return why
+        for srv in servers:
+            srv.netns = ctx.wan["ns"][0]
+            srv.address = WAN_ADDRESSES[0]
+    return None
+
+
+def scenario_teardown(ctx):
+    """Stops the origin and the delay line and deletes the namespaces; idempotent."""
+    origin = getattr(ctx, "origin", None)
+    if origin and origin.poll() is None:
+        os.killpg(origin.pid, signal.SIGTERM)
+        try:
+            origin.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(origin.pid, signal.SIGKILL)
+            origin.wait()
+    ctx.origin = None
+    wan = getattr(ctx, "wan", None)
+    if wan:
+        line = wan.get("line")
+        if line and line.poll() is None:
+            line.stdin.close()
+            try:
+                line.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                line.kill()
+                line.wait()
+        for ns in wan["ns"]:
+            run_quiet(["ip", "netns", "del", ns])
+        ctx.wan_method = wan.get("method")
+        ctx.wan = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -697,32 +1075,102 @@ def load_command(sc, srv, ctx, duration, warmup):
                 "--duration", str(duration), "--warmup", "20" if ctx.smoke else "200",
                 "--sources", "4", "--timeout", str(duration + 30)], ld
     if kind == "ws":
-        cmd = [ctx.bins["ws_load"], "--port", port, "--mode", ld["mode"], "--conns", str(ld["conns"]),
+        mode = ld["mode"]
+        if srv.kind == "pier_raw":
+            mode = mode.replace("pool-", "")  # the same load without the pool's protocol
+        cmd = [ctx.bins["ws_load"], "--port", port, "--mode", mode, "--conns", str(ld["conns"]),
                "--duration", str(duration), "--warmup", str(warmup), "--timeout", str(duration + warmup + 60)]
         for k in ("size", "depth", "window", "sources"):
             if k in ld:
                 cmd += [f"--{k}", str(ld[k])]
+        if mode.startswith("pool-"):
+            cmd += ["--secret", POOL_SECRET, "--topics", str(ld.get("topics", 1))]
         return cmd, ld
-    if kind == "ws_idle":
-        return [ctx.bins["ws_load"], "--port", port, "--mode", "idle", "--conns", str(ld["conns"]),
-                "--sources", str(ld["sources"]), "--until-stdin-eof", "--hold", "120",
-                "--timeout", "180"], ld
+    if kind in ("ws_idle", "pool_idle"):
+        cmd = [ctx.bins["ws_load"], "--port", port, "--mode", "idle", "--conns", str(ld["conns"]),
+               "--sources", str(ld["sources"]), "--until-stdin-eof", "--hold", "120",
+               "--timeout", "180"]
+        if kind == "pool_idle":
+            # One user per connection, one topic each, a small `meta` in every token.
+            cmd[cmd.index("idle")] = "pool-idle"
+            cmd += ["--secret", POOL_SECRET, "--topics", str(ld["topics"])]
+        return cmd, ld
     raise ValueError(kind)
+
+
+def run_transfer(sc, srv, ctx, duration):
+    """One transfer by curl (bulk: the whole file, directly or through the proxy; wan: as much
+    as fits in the run's seconds, from the other namespace); the server's CPU time over it."""
+    ld = dict(sc["load"])
+    if ctx.smoke:
+        ld.update(SMOKE_LOAD.get(sc["name"], {}))
+    res = dict(scenario=sc["name"], server=srv.label, ok=False)
+    fmt = "%{size_download} %{time_total} %{http_code}"
+    if ld["kind"] == "wan":
+        seconds = ld["seconds"] if duration > 1.0 else 1.0
+        cmd = ["ip", "netns", "exec", ctx.wan["ns"][1], "taskset", "-c", LOAD_CPU, "curl", "-s",
+               "-o", "/dev/null", "--max-time", str(seconds), "-w", fmt,
+               f"http://{WAN_ADDRESSES[0]}:{srv.port}/big.bin"]
+        limit = seconds + 30
+    else:
+        cmd = ["taskset", "-c", LOAD_CPU, "curl", "-s", "-o", "/dev/null", "-w", fmt]
+        if sc.get("bulk") == "proxy":
+            cmd += ["--socks5", f"127.0.0.1:{srv.port}", f"http://127.0.0.1:{ctx.origin_port}/big.bin"]
+        else:
+            cmd += [f"http://127.0.0.1:{srv.port}/big.bin"]
+        limit = 300
+    first = sample(srv.pids)
+    try:
+        r = subprocess.run(ctx.prefix + cmd, capture_output=True, text=True, timeout=limit)
+        last = sample(srv.pids)
+        fields = r.stdout.split()
+        if len(fields) != 3:
+            raise RuntimeError(f"curl printed {r.stdout!r} (exit {r.returncode}): {r.stderr[-200:]}")
+        size, secs, code = int(fields[0]), float(fields[1]), fields[2]
+        if code != "200":
+            raise RuntimeError(f"HTTP status {code}")
+        if ld["kind"] == "wan":
+            if r.returncode not in (0, 28) or size == 0:  # 28: --max-time reached, as intended
+                raise RuntimeError(f"curl exit {r.returncode} after {size} bytes")
+        elif r.returncode != 0 or size != ctx.bulk_size:
+            raise RuntimeError(f"curl exit {r.returncode}, {size} of {ctx.bulk_size} bytes")
+        res.update(window(first, last))
+        res["work"] = size
+        res["seconds"] = secs
+        res["throughput"] = size / secs if secs > 0 else 0.0
+        # CPU time comes in ticks of 10 ms: a slow path-limited transfer (wan) or a smoke-sized
+        # one can use less than one; a full-size zero-copy run never does.
+        if res["server_cpu"] > 0:
+            res["per_cpu"] = size / res["server_cpu"]
+            res["cpu_per_gib"] = res["server_cpu"] / (size / 2**30)
+        elif ld["kind"] == "bulk" and not ctx.smoke:
+            raise RuntimeError("server used no CPU time: is it the process being measured?")
+        else:
+            res["per_cpu"] = res["cpu_per_gib"] = None
+        if not srv.alive():
+            raise RuntimeError("server died during the run: " + srv.tail())
+        res["ok"] = True
+    except (RuntimeError, ValueError, subprocess.TimeoutExpired) as e:
+        res["error"] = str(e)
+    return res
 
 
 def run_load(sc, srv, ctx, duration, warmup):
     """One measured run; returns a result dict (ok False with error on failure)."""
+    if sc["load"]["kind"] in ("bulk", "wan"):
+        return run_transfer(sc, srv, ctx, duration)
     cmd, ld = load_command(sc, srv, ctx, duration, warmup)
     full = ctx.prefix + ["taskset", "-c", LOAD_CPU] + cmd
     kind = ld["kind"]
     marks, lines = {}, []
     ready = threading.Event()
     rss = {}
-    if kind == "ws_idle":
-        rss["before"] = tree_rss_bytes(srv.pids)
+    idle = kind in ("ws_idle", "pool_idle")
+    if idle:
+        rss["before"], rss["anon_before"] = tree_memory(srv.pids)
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.PIPE if kind == "ws_idle" else subprocess.DEVNULL,
+                            stdin=subprocess.PIPE if idle else subprocess.DEVNULL,
                             preexec_fn=raise_limits, start_new_session=True)
     boost_priority(proc.pid, ctx)
     first = sample(srv.pids, proc.pid)
@@ -742,11 +1190,11 @@ def run_load(sc, srv, ctx, duration, warmup):
     limit = duration + warmup + 90
     res = dict(scenario=sc["name"], server=srv.label, ok=False)
     try:
-        if kind == "ws_idle":
+        if idle:
             if not ready.wait(timeout=120):
                 raise RuntimeError("idle connections were not all open within 120 s")
             time.sleep(1.0)  # let the server finish whatever each accept left to do
-            rss["after"] = tree_rss_bytes(srv.pids)
+            rss["after"], rss["anon_after"] = tree_memory(srv.pids)
             proc.stdin.close()
         try:
             proc.wait(timeout=limit)
@@ -784,12 +1232,13 @@ def run_load(sc, srv, ctx, duration, warmup):
             for k in ("over_100ms", "over_1s", "stalls"):
                 if k in js:
                     res[k] = js[k]
-            if kind == "ws_idle":
+            if idle:
                 n = js.get("connected", 0)
                 res["connected"] = n
                 res["rss_before"] = rss.get("before", 0)
                 res["rss_after"] = rss.get("after", 0)
                 res["bytes_per_conn"] = (rss["after"] - rss["before"]) / n if n else 0.0
+                res["anon_per_conn"] = (rss["anon_after"] - rss["anon_before"]) / n if n else 0.0
                 res.update(window(first, last))
                 if n < ld["conns"]:
                     raise RuntimeError(f"only {n} of {ld['conns']} idle connections open: {js.get('last_error')}")
@@ -800,7 +1249,7 @@ def run_load(sc, srv, ctx, duration, warmup):
                 res["seconds"] = js.get("seconds") or res["seconds"]
             if proc.returncode != 0:
                 raise RuntimeError(f"client exit {proc.returncode}: {js.get('last_error') or err[-300:]}")
-        if kind != "ws_idle":
+        if not idle:
             if res["work"] <= 0:
                 raise RuntimeError("no work done")
             res["throughput"] = res["work"] / res["seconds"] if res["seconds"] > 0 else 0.0
@@ -820,6 +1269,44 @@ def run_load(sc, srv, ctx, duration, warmup):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    return res
+
+
+def run_inproc(sc, ctx, duration, warmup):
+    """One run of an in-process benchmark (server and client in one program)."""
+    ld = dict(sc["load"])
+    if ctx.smoke:
+        ld.update(SMOKE_LOAD.get(sc["name"], {}))
+    binary = ctx.inproc_bins.get("cross_thread_broadcast")
+    stall = 0.5 if ctx.smoke else 5.0
+    cmd = ctx.prefix + [binary, "--sessions", str(ld["sessions"]), "--warmup", str(warmup),
+                        "--duration", str(duration), "--stall", str(stall),
+                        "--timeout", str(duration + warmup + stall + 120)]
+    res = dict(scenario=sc["name"], server="pier", ok=False)
+    before = cpu_stat()
+    t = time.monotonic()
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + warmup + stall + 180,
+                           preexec_fn=raise_limits)
+    except subprocess.TimeoutExpired:
+        res["error"] = "still running after its time limit, killed"
+        return res
+    lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
+    if not lines:
+        res["error"] = f"no JSON result (exit {r.returncode}): {r.stderr.strip()[-300:]}"
+        return res
+    js = json.loads(lines[-1])
+    res["client"] = js
+    res.update(work=js["deliveries"], seconds=js["seconds"], server_cpu=js["server_cpu"],
+               client_cpu=js["client_cpu"], throughput=js["per_s"], per_cpu=js["per_cpu"],
+               other_cpu=0.0, steal={}, lat_us={})
+    res["log"] = r.stderr.strip().splitlines()[-3:]
+    if r.returncode != 0:
+        why = "not every message arrived whole" if not js.get("all_delivered") else \
+            "memory grew past the bound while the subscribers did not read"
+        res["error"] = f"exit {r.returncode}: {why}"
+        return res
+    res["ok"] = True
     return res
 
 
@@ -865,7 +1352,8 @@ def summarize(runs):
     if not ok:
         return None
     s = dict(n=len(ok), n_failed=len(runs) - len(ok))
-    for k in ("throughput", "per_cpu", "bytes_per_conn", "other_cpu", "seconds", "server_cpu"):
+    for k in ("throughput", "per_cpu", "bytes_per_conn", "anon_per_conn", "other_cpu", "seconds",
+              "server_cpu", "cpu_per_gib"):
         vals = [r.get(k) for r in ok]
         s[k] = med(vals)
         s[k + "_all"] = [v for v in vals if v is not None]
@@ -888,7 +1376,18 @@ def headline(sc, s):
         return None
     if sc["unit"] == "B/conn":
         return s["bytes_per_conn"]
+    if sc["unit"] == "MB/s":
+        return s["throughput"]
     return s["per_cpu"]
+
+
+def headline_text(sc, s):
+    """The headline figure as the Summary shows it."""
+    if sc["unit"] == "GiB":
+        return f"{s['cpu_per_gib']:.3f} CPU-s/GiB" if s.get("cpu_per_gib") else "–"
+    if sc["unit"] == "MB/s":
+        return f"{s['throughput'] / 1e6:.1f} MB/s"
+    return fmt_num(headline(sc, s))
 
 
 def machine_info():
@@ -934,6 +1433,43 @@ def ratio(p, r, lower_better=False):
     return p / r
 
 
+def write_transfer_details(w, sc, per_server, ctx):
+    """The zero-copy and socket-buffer scenarios: one transfer per run."""
+    if sc["unit"] == "GiB":
+        w("| Server | CPU-s per GiB | range | GiB/s | range | server CPU | other CPU | runs |")
+        w("|---|---:|---|---:|---|---:|---:|---:|")
+    else:
+        w("| Server | MB/s | range | vs. the link (200 Mbit/s = 25 MB/s) | runs |")
+        w("|---|---:|---|---:|---:|")
+    for srv, st in per_server:
+        s = st.get("summary")
+        if s is None:
+            w(f"| {srv.label} | {st.get('status', 'failed')} |" + " |" * (6 if sc["unit"] == "GiB" else 3))
+            continue
+        runs = f"{s['n']}" + (f" ({s['n_failed']} failed)" if s["n_failed"] else "")
+        if sc["unit"] == "GiB":
+            gib = [t / 2**30 for t in s["throughput_all"]]
+            cpus = s["cpu_per_gib_all"]
+            cpu_txt = (f"{s['cpu_per_gib']:.3f} | {min(cpus):.3f}–{max(cpus):.3f}" if cpus
+                       else "– (under one CPU tick) | ")
+            w(f"| {srv.label} | {cpu_txt} | "
+              f"{s['throughput'] / 2**30:.2f} | {min(gib):.2f}–{max(gib):.2f} | "
+              f"{s['cpu_util'] * 100:.0f}% | {s['other_util']:.2f} | {runs} |")
+        else:
+            mb = [t / 1e6 for t in s["throughput_all"]]
+            link = sc["wan"]["rate_mbit"] / 8
+            w(f"| {srv.label} | {s['throughput'] / 1e6:.1f} | {min(mb):.1f}–{max(mb):.1f} | "
+              f"{s['throughput'] / 1e6 / link * 100:.0f}% | {runs} |")
+    errs = [f"{srv.label}: {r['error']}" for srv, st in per_server for r in st.get("runs", [])
+            if not r.get("ok")]
+    for e in errs[:6]:
+        w(f"- failed run: {e}")
+    if sc["unit"] == "MB/s" and getattr(ctx, "wan_method", None):
+        w(f"- path: {ctx.wan_method}; {sc['wan']['delay_ms']} ms each way, "
+          f"{sc['wan']['rate_mbit']} Mbit/s bottleneck, queue of twice the bandwidth-delay product")
+    w("")
+
+
 def write_results(path, ctx, results, notes, info, started, elapsed):
     L = []
     w = L.append
@@ -949,7 +1485,8 @@ def write_results(path, ctx, results, notes, info, started, elapsed):
     w(f"- Kernel: Linux {info['kernel']}")
     w(f"- Compiler: {info['compiler']}, `-O2 -DNDEBUG` (CMake Release with -O2)")
     w(f"- References: nginx {info['nginx']}, Boost.Beast (Boost {info['boost']}), "
-      f"{info['openssl']}; load: {info['wrk']}, bench/load clients")
+      f"{info['openssl']}" + "".join(f", {n} (`{c}`, built outside the repository)" for n, c in ctx.refs.items())
+      + f"; load: {info['wrk']}, bench/load clients")
     w(f"- pier commit: {info['commit']}")
     w("")
     w("## Protocol")
@@ -986,14 +1523,20 @@ def write_results(path, ctx, results, notes, info, started, elapsed):
     for sc, per_server in results:
         pier = [(srv, s) for srv, s in per_server if srv.kind == "pier"]
         refs = [(srv, s) for srv, s in per_server if srv.kind != "pier"]
+        if sc["unit"] in ("GiB", "MB/s"):
+            # Variants of one pier example: the first (zero copy, autotuning) against the rest.
+            pier, refs = per_server[:1], per_server[1:]
         if pier and pier[0][1].get("summary"):
             pv = headline(sc, pier[0][1]["summary"])
-            ptxt = fmt_num(pv)
+            ptxt = headline_text(sc, pier[0][1]["summary"])
         else:
             pv, ptxt = None, pier[0][1].get("status", "not yet") if pier else "–"
+        if not refs:
+            w(f"| {sc['name']} | {ptxt} | – | – |")
         for srv, s in refs:
             rv = headline(sc, s.get("summary")) if s.get("summary") else None
-            rtxt = f"{srv.label} {fmt_num(rv)}" if rv is not None else f"{srv.label} ({s.get('status', 'failed')})"
+            rtxt = (f"{srv.label} {headline_text(sc, s['summary'])}" if rv is not None
+                    else f"{srv.label} ({s.get('status', 'failed')})")
             rt = ratio(pv, rv)
             w(f"| {sc['name']} | {ptxt} | {rtxt} | {f'{rt:.2f}' if rt is not None else '–'} |")
     w("")
@@ -1004,9 +1547,35 @@ def write_results(path, ctx, results, notes, info, started, elapsed):
         w(f"### {sc['name']}: {sc['title']}")
         w("")
         unit = sc["unit"]
+        if sc["load"]["kind"] == "inproc":
+            w(f"| Server | {unit}/CPU-s | range | {unit}/s | range | server CPU | stall: RSS growth, peak | "
+              "stall: growth in its second half | bound | messages dropped (drop_oldest) | runs |")
+            w("|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|")
+            for srv, st in per_server:
+                s = st.get("summary")
+                if s is None:
+                    w(f"| {srv.label} | {st.get('status', 'failed')} |" + " |" * 9)
+                    continue
+                okr = [r["client"]["stall"] for r in st["runs"] if r.get("ok")]
+                growth = med([x["rss_peak"] - x["rss_start"] for x in okr])
+                half = med([x["rss_second_half"] for x in okr])
+                w(f"| {srv.label} | {fmt_num(s['per_cpu'])} | {spread(s['per_cpu_all'])} | "
+                  f"{fmt_num(s['throughput'])} | {spread(s['throughput_all'])} | "
+                  f"{s['cpu_util'] * 100:.0f}% | {growth / 2**20:.1f} MiB | {half / 2**20:+.1f} MiB | "
+                  f"{okr[0]['bound'] / 2**20:.0f} MiB | {fmt_num(med([x['dropped_messages'] for x in okr]))} | "
+                  f"{s['n']} |")
+            for srv, st in per_server:
+                for r in st.get("runs", []):
+                    if not r.get("ok"):
+                        w(f"- failed run: {r.get('error')}")
+            w("")
+            continue
+        if unit in ("GiB", "MB/s"):
+            write_transfer_details(w, sc, per_server, ctx)
+            continue
         if unit == "B/conn":
-            w("| Server | B/conn | range | RSS before → after | connections | runs |")
-            w("|---|---:|---|---|---:|---:|")
+            w("| Server | B/conn (RSS) | range | anonymous B/conn | RSS before → after | connections | runs |")
+            w("|---|---:|---|---:|---|---:|---:|")
         elif sc["load"]["kind"] == "conn_latency":
             w(f"| Server | {unit}/CPU-s | range | {unit}/s | range | p50 | p99 | p99.9 | max | >100 ms | >1 s "
               "| server CPU | other CPU | steal | runs |")
@@ -1018,7 +1587,7 @@ def write_results(path, ctx, results, notes, info, started, elapsed):
         for srv, st in per_server:
             s = st.get("summary")
             if s is None:
-                w(f"| {srv.label} | {st.get('status', 'failed')} |" + " |" * (4 if unit == "B/conn" else 9))
+                w(f"| {srv.label} | {st.get('status', 'failed')} |" + " |" * (5 if unit == "B/conn" else 9))
                 continue
             runs = f"{s['n']}" + (f" ({s['n_failed']} failed)" if s["n_failed"] else "")
             if unit == "B/conn":
@@ -1026,7 +1595,8 @@ def write_results(path, ctx, results, notes, info, started, elapsed):
                 rb = med([r["rss_before"] for r in okr])
                 ra = med([r["rss_after"] for r in okr])
                 w(f"| {srv.label} | {fmt_num(s['bytes_per_conn'])} | {spread(s['bytes_per_conn_all'])} | "
-                  f"{rb / 2**20:.1f} → {ra / 2**20:.1f} MiB | {okr[0]['connected']} | {runs} |")
+                  f"{fmt_num(s['anon_per_conn'])} | {rb / 2**20:.1f} → {ra / 2**20:.1f} MiB | "
+                  f"{okr[0]['connected']} | {runs} |")
                 continue
             common = (f"| {srv.label} | {fmt_num(s['per_cpu'])} | {spread(s['per_cpu_all'])} | "
                       f"{fmt_num(s['throughput'])} | {spread(s['throughput_all'])} | {fmt_us(s['p50'])} | "
@@ -1050,7 +1620,7 @@ def write_results(path, ctx, results, notes, info, started, elapsed):
     # ---- goals
     w("## Goals")
     w("")
-    w("The goals issue #5 sets, checked against this run (work per server CPU-second unless said otherwise)"
+    w("The goals issues #5 and #10 set, checked against this run (work per server CPU-second unless said otherwise)"
       + (". Smoke runs last a second each: these verdicts are not measurements." if ctx.smoke else "."))
     w("")
     for line in goal_lines(results):
@@ -1101,6 +1671,10 @@ def main():
     ap.add_argument("--nice", type=int, default=-20,
                     help="niceness of servers and load clients (default -20, needs root; 0 = leave alone)")
     ap.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    ap.add_argument("--ref", action="append", default=[], metavar="NAME=COMMAND",
+                    help="an external WebSocket server (following the WebSocket convention, printing nothing "
+                         "in particular) that joins every WebSocket scenario as a reference; {port} in COMMAND "
+                         "is replaced by the port; repeatable. Such servers are built outside the repository.")
     args = ap.parse_args()
 
     if args.list:
@@ -1116,6 +1690,13 @@ def main():
     ctx.duration = args.duration or (1.0 if args.smoke else 5.0)
     ctx.warmup = args.warmup if args.warmup is not None else (0.3 if args.smoke else 1.0)
     ctx.key_type = args.tls_key
+    ctx.refs = {}
+    for spec in args.ref:
+        name, eq, cmd = spec.partition("=")
+        if not eq or not name or "{port}" not in cmd:
+            log(f"--ref {spec!r}: expected NAME=COMMAND with {{port}} in COMMAND")
+            return 2
+        ctx.refs[name] = cmd
     # A high CFS weight keeps other processes on the machine (other builds, other tenants' work
     # scheduled into this VM) from taking the measured CPUs; everything measured gets the same.
     ctx.nice = args.nice if (args.nice >= 0 or os.geteuid() == 0) else 0
@@ -1140,7 +1721,8 @@ def main():
     if not ensure_packages(micro and not args.no_build):
         return 77
 
-    pier_examples = {ex for sc in scenarios for kind, ex in sc["servers"] if kind == "pier"}
+    pier_examples = {entry[1] for sc in scenarios for entry in sc["servers"]
+                     if entry[0] in ("pier", "pier_raw") and entry[1]}
     notes = []
     if args.no_build:
         dirs = [os.path.join(args.build_dir, "bench"), os.path.join(args.build_dir, "examples"),
@@ -1158,6 +1740,7 @@ def main():
             return 1
         ctx.bins[t] = p
     ctx.pier_bins = {ex: find_binary(pier_dirs, ex) for ex in pier_examples}
+    ctx.inproc_bins = {b: find_binary(dirs, b) for b in INPROC}
     ctx.wrk = shutil.which("wrk")
     ctx.nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     os.makedirs(args.build_dir, exist_ok=True)
@@ -1165,6 +1748,9 @@ def main():
     ctx.cert_key = make_cert(ctx.workdir, args.tls_key)
     info = machine_info()
     log(f"machine: {info['cpu']}, {info['cpus']} CPUs, Linux {info['kernel']}")
+    # Namespaces, the origin and the delay line go away however the run ends.
+    import atexit
+    atexit.register(scenario_teardown, ctx)
     build_seconds = time.monotonic() - t0
     ctx.build_seconds = build_seconds
     # The bound covers the measurements; compiling (minutes when pier's headers changed) is not
@@ -1182,21 +1768,61 @@ def main():
     per_run = ctx.duration + ctx.warmup + 2.5
     for sc in scenarios:
         per_server = []
-        for kind, ex in sc["servers"]:
-            if kinds and kind not in kinds:
+        listed = list(sc["servers"])
+        if sc.get("ws"):
+            listed += [("ref:" + name, None) for name in ctx.refs]
+        for entry in listed:
+            kind, ex = entry[0], entry[1]
+            if kinds and kind not in kinds and not kind.startswith("ref:"):
                 continue
-            srv = server(kind, ex, sc, ctx)
+            srv = server(kind, ex, sc, ctx, entry[2] if len(entry) > 2 else None)
             st = dict(runs=[])
-            if kind == "pier" and not ctx.pier_bins.get(ex):
+            if sc["load"]["kind"] == "inproc":
+                if not ctx.inproc_bins.get("cross_thread_broadcast"):
+                    st["status"] = "not built (needs pier)"
+            elif kind in ("pier", "pier_raw") and not ctx.pier_bins.get(ex):
                 st["status"] = "not yet"
             if kind == "nginx" and sc.get("sleep_ms") and not os.path.exists(ECHO_MODULE):
                 st["status"] = "no echo module"
             per_server.append((srv, st))
         active = [(srv, st) for srv, st in per_server if "status" not in st]
+        if active:
+            why = scenario_setup(sc, ctx, [srv for srv, _ in active])
+            if why:
+                for _, st in active:
+                    st["status"] = why
+                notes.append(f"{sc['name']}: not run: {why}.")
+                active = []
         log(f"\n== {sc['name']}: {sc['title']}")
         for srv, st in per_server:
             if "status" in st:
                 log(f"   {srv.label}: {st['status']}")
+        if sc["load"]["kind"] == "inproc":
+            for srv, st in active:
+                for rep in range(ctx.reps):
+                    if time.monotonic() + ctx.duration + ctx.warmup + 10 > deadline:
+                        st.setdefault("skipped_for_time", 0)
+                        st["skipped_for_time"] += 1
+                        continue
+                    r = run_inproc(sc, ctx, ctx.duration, ctx.warmup)
+                    r["rep"] = rep
+                    st["runs"].append(r)
+                    if r["ok"]:
+                        x = r["client"]["stall"]
+                        log(f"   [{rep + 1}/{ctx.reps}] {srv.label:18} {fmt_num(r['throughput']):>8} {sc['unit']}/s  "
+                            f"{fmt_num(r['per_cpu']):>8} {sc['unit']}/CPU-s  server CPU {r['server_cpu']:.2f}s "
+                            f"of {r['seconds']:.2f}s; stall: RSS +{(x['rss_peak'] - x['rss_start']) / 2**20:.1f} MiB "
+                            f"peak, {x['rss_second_half'] / 2**20:+.1f} MiB in its second half "
+                            f"(bound {x['bound'] / 2**20:.0f} MiB)")
+                    else:
+                        failures += 1
+                        log(f"   [{rep + 1}/{ctx.reps}] {srv.label:18} FAILED: {r['error']}")
+            for srv, st in per_server:
+                st["summary"] = summarize(st["runs"]) if st["runs"] else None
+                if st["summary"] is None and "status" not in st:
+                    st["status"] = "failed" if st["runs"] else "skipped (time)"
+            results.append((sc, per_server))
+            continue
         # Start (and check) every server of the scenario.
         for srv, st in active:
             if sc.get("fresh_server"):
@@ -1246,8 +1872,18 @@ def main():
                 if r["ok"]:
                     if sc["unit"] == "B/conn":
                         log(f"   [{rep + 1}/{ctx.reps}] {srv.label:18} {r['bytes_per_conn']:10.0f} B/conn "
-                            f"({r['connected']} connections, RSS {r['rss_before'] / 2**20:.1f} -> "
+                            f"(anonymous {r['anon_per_conn']:.0f} B/conn; "
+                            f"{r['connected']} connections, RSS {r['rss_before'] / 2**20:.1f} -> "
                             f"{r['rss_after'] / 2**20:.1f} MiB)")
+                    elif sc["unit"] == "GiB":
+                        cpu = r.get("cpu_per_gib")
+                        log(f"   [{rep + 1}/{ctx.reps}] {srv.label:28} {r['throughput'] / 2**30:6.2f} GiB/s  "
+                            + (f"{cpu:.3f} CPU-s/GiB  " if cpu is not None else "")
+                            + f"server CPU {r['server_cpu']:.2f}s of {r['seconds']:.2f}s  "
+                              f"other {r['other_cpu']:.2f}s")
+                    elif sc["unit"] == "MB/s":
+                        log(f"   [{rep + 1}/{ctx.reps}] {srv.label:28} {r['throughput'] / 1e6:7.1f} MB/s "
+                            f"in {r['seconds']:.1f} s")
                     else:
                         lat = r.get("lat_us", {})
                         log(f"   [{rep + 1}/{ctx.reps}] {srv.label:18} {fmt_num(r['throughput']):>8} {sc['unit']}/s  "
@@ -1267,6 +1903,7 @@ def main():
                              f"within the {time_limit:.0f} s time limit.")
             if st["summary"] is None and "status" not in st:
                 st["status"] = "failed" if st["runs"] else "skipped (time)"
+        scenario_teardown(ctx)
         results.append((sc, per_server))
 
     shutil.rmtree(ctx.workdir, ignore_errors=True)
@@ -1325,6 +1962,31 @@ def goal_lines(results):
         if p is not None and b is not None:
             lines.append(f"ahead of Beast by a wide margin (≥ 1.5×), {name}: {verdict(p >= 1.5 * b)} "
                          f"({fmt_num(p)} vs {fmt_num(b)}, {p / b:.2f}×)")
+    # Issue #10: at least an external reference's (uWebSockets') work per CPU-second, and idle memory.
+    refs = sorted({kind for (_, kind) in by if kind.startswith("ref:")})
+    for name in ("ws_echo_64", "ws_echo_16k", "ws_broadcast_1000", "ws_connect_storm"):
+        for kind in refs:
+            p, r = figure(name, "pier"), figure(name, kind)
+            if p is not None and r is not None:
+                lines.append(f"at least {kind[4:]}'s work per CPU-second, {name}: {verdict(p >= r)} "
+                             f"({fmt_num(p)} vs {fmt_num(r)}, {p / r:.2f}×)")
+    p = figure("ws_idle_10k", "pier")
+    if p is not None:
+        lines.append(f"idle WebSocket memory at most 600 B per connection of server RSS: {verdict(p <= 600)} "
+                     f"({fmt_num(p)} B/conn)")
+        for kind in refs:
+            r = figure("ws_idle_10k", kind)
+            if r is not None:
+                lines.append(f"idle memory at most {kind[4:]}'s (stretch): {verdict(p <= r)} "
+                             f"({fmt_num(p)} vs {fmt_num(r)} B/conn)")
+    p = figure("pool_idle_10k", "pier")
+    if p is not None:
+        lines.append(f"memory per idle pooled connection ≤ 1 KB, pool_idle_10k: {verdict(p <= 1024)} "
+                     f"({fmt_num(p)} B; Centrifugo is about 35 KB, raw uWebSockets 273 B)")
+    p, r = figure("pool_broadcast_10k", "pier"), figure("pool_broadcast_10k", "pier_raw")
+    if p is not None and r is not None:
+        lines.append(f"pool broadcast ≥ 0.9× pier's raw WebSocket broadcast, pool_broadcast_10k: "
+                     f"{verdict(p >= 0.9 * r)} ({fmt_num(p)} vs {fmt_num(r)}, {p / r:.2f}×)")
     if not lines:
         lines.append("no scenario with both pier and a reference measured in this run")
     return lines
@@ -1352,6 +2014,46 @@ def standard_notes(results, ctx):
         notes.append("Idle memory: the server's VmRSS (with its children) after all connections are open and "
                      "one settling second, minus VmRSS before the client started, divided by the connections. "
                      "Connections come from 127.0.0.1–127.0.0.8.")
+    if "ws_cross_thread_10k" in names:
+        notes.append("ws_cross_thread_10k runs in one process (bench/pier/cross_thread_broadcast.cpp): two "
+                     "shards on two loop threads, a publisher thread (no loop thread) keeping 16 messages "
+                     "in flight, and a client thread reading all 10,000 sockets with epoll. Server CPU is "
+                     "the process's CPU time less the client thread's. Then the client stops reading for "
+                     "5 s while the publisher goes on, backing off 1 ms whenever post_mail answers "
+                     "backpressure; the bound is shards × mailbox_budget (8 MiB) + sessions × "
+                     "write.high_water (16 KiB), and the run fails if RSS grows past it.")
+    if "pool_idle_10k" in names:
+        notes.append("pool_idle_10k: as ws_idle_10k, with every connection authenticated (an HS256 token "
+                     "with a small `meta` object, its own user), subscribed to one of 100 topics, and "
+                     "welcomed; the anonymous column is as ws_idle_10k's (smaps_rollup Anonymous: heap and stacks, no file pages).")
+    if "pool_broadcast_10k" in names:
+        notes.append("pool_broadcast_10k: a publisher subscribed to the topic sends data envelopes; the pool "
+                     "adds a timestamp and sends each subscriber a 100-byte envelope (the publisher excluded). "
+                     "Beside it, pier's raw broadcast (ws_broadcast, no pool, no envelope) sends 100-byte "
+                     "messages to the same 10,000 connections: the pool's cost over the raw fan-out.")
+    if "pool_connect" in names:
+        notes.append("pool_connect: ws_load's pool-connect mode: connect, opening handshake with a token and "
+                     "?topics=, the welcome, the close handshake; work = welcomes.")
+    if "http_close_aes_1k" in names or "http_ka_aes_1k" in names:
+        notes.append("AES scenarios (Go tcpserver's tests 3 and 4, its `-aes128`): every response body is 1 kB "
+                     "encrypted anew with AES-128-CBC (random IV, sent before the ciphertext, PKCS#7: 1056 bytes) "
+                     "through OpenSSL's EVP interface, by pier's `http_hello --aes128 on` and by "
+                     "`epoll_http --aes128`; the sanity check decrypts a body with `openssl enc -d`. nginx cannot "
+                     "do this work and is not measured. The numbering follows this file (test 3 = new "
+                     "connection per request, test 4 = keep-alive); tcpserver's own benchmark.sh numbers them "
+                     "the other way round.")
+    if "zc_file_1g" in names or "zc_proxy_1g" in names:
+        notes.append("Zero copy (zc_*): one client (curl on CPU 1, output to /dev/null) moves the whole file per "
+                     "run; the figure is the server's CPU time per GiB over the transfer (lower is better), "
+                     "and GiB/s the client's rate. The proxy's origin is nginx (sendfile) on CPU 1, not counted. "
+                     "`copy` is pier's buffered path (pread/read into a 64 KiB per-thread buffer, then write), "
+                     "what TLS without kernel TLS does.")
+    if "wan_sndbuf" in names:
+        notes.append("wan_sndbuf: pier's file_server in one network namespace, curl in another, the path between "
+                     "them emulated (see the scenario's details); `auto` leaves SO_SNDBUF to the kernel's "
+                     "autotuning (net.ipv4.tcp_wmem), the others set it (which turns autotuning off; the "
+                     "kernel doubles the value and clamps it to net.core.wmem_max). The client's receive "
+                     "buffer is autotuned. Throughput over the run's seconds.")
     notes.append("This VM's two vCPUs are shared with other tenants and, in this project, with other "
                  "engineers' builds: throughput and tail latency swing from run to run (see the *other CPU* "
                  "and *steal* columns); work per server CPU-second is the figure to compare.")

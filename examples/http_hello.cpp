@@ -2,7 +2,10 @@
 // (1 kB by default), for loading with wrk. The on_data handler style.
 //
 //   http_hello [--address A] [--port P] [--threads N] [--accept …] [--sched …] [--buffer …]
-//              [--body-size N]
+//              [--body-size N] [--aes128 on]
+//
+// --aes128 on: each body is encrypted anew with AES-128-CBC (Go tcpserver's tests 3 and 4,
+// see examples/common/http_hello.hpp).
 #include "common/http_hello.hpp"
 #include "common/cli.hpp"
 
@@ -10,18 +13,22 @@
 
 struct hello {
     const examples::hello_responses* responses;
+    const examples::aes_responses* aes = nullptr;
     template <class Connection> std::size_t on_data(Connection& c, std::string_view in) {
-        return examples::handle_hello(c, in, *responses, 4096);
+        return examples::handle_hello(c, in, *responses, 4096, aes);
     }
 };
 
 int main(int argc, char** argv) {
-    auto cli = examples::parse(argc, argv, {"body-size"}, " [--body-size N]");
+    auto cli =
+        examples::parse(argc, argv, {"body-size", "aes128"}, " [--body-size N] [--aes128 on]");
     pier::raise_fd_limit();
-    const examples::hello_responses responses(
-        static_cast<std::size_t>(cli.get_int("body-size", 1024)));
+    const auto body_size = static_cast<std::size_t>(cli.get_int("body-size", 1024));
+    const examples::hello_responses responses(body_size);
+    const examples::aes_responses aes(body_size);
+    const bool encrypt = cli.get("aes128", "off") == "on";
     return examples::with_policies(cli, [&]<class Policies>() {
-        pier::server<hello, Policies> srv(cli.options, hello{&responses});
+        pier::server<hello, Policies> srv(cli.options, hello{&responses, encrypt ? &aes : nullptr});
         return examples::serve(srv);
     });
 }

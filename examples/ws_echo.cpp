@@ -13,6 +13,7 @@
 
 #include <pier/pier.hpp>
 
+#include <algorithm>
 #include <cstdio>
 
 namespace {
@@ -55,6 +56,10 @@ int main(int argc, char** argv) {
         wo.limits.max_message_size = static_cast<std::uint64_t>(m);
         wo.limits.max_frame_size = static_cast<std::uint64_t>(m);
         wo.deflate.max_message_size = static_cast<std::uint64_t>(m);
+        // An echo queues what it received: the write queue's hard limit must hold a message
+        // this big (and the one before it, still being written).
+        const auto need = 2 * static_cast<std::size_t>(m) + 4096;
+        cli.options.write.max_queued = std::max(cli.options.write.max_queued, need);
     }
     const auto cert = cli.get("cert", ""), key = cli.get("key", "");
     if (cert.empty() != key.empty()) {

@@ -20,6 +20,10 @@
 // instance in cluster-wide answers (default: random); --history-size is how many messages per
 // topic are kept for clients that reconnect with `since` (default 1000). Without --redis the
 // instance is on its own (pier::pool::local).
+//
+// On the same port: the admin API under /api/admin/websockets/ and /metrics (both need
+// `Authorization: Bearer <admin token>`), /healthz, and the dashboard at /admin. Lifecycle
+// events are logged to stderr as JSON lines.
 #include "common/cli.hpp"
 
 #include <pier/pool.hpp>
@@ -74,6 +78,7 @@ int main(int argc, char** argv) {
     pier::raise_fd_limit();
     pier::pool::pool_options po;
     po.keys.current = cli.get("secret", "");
+    po.admin_token = cli.get("admin-token", "");
     if (po.keys.current.size() < pier::pool::jwt_min_key_size) {
         std::fprintf(stderr, "%s: --secret is required, at least %zu bytes\n", argv[0],
                      pier::pool::jwt_min_key_size);

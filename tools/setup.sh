@@ -4,9 +4,9 @@
 # first and runs `apt-get update` only when something is missing.
 #
 #   tools/setup.sh              the base set (compilers, CMake, Asio, OpenSSL, zlib,
-#                               nlohmann/json, Boost.Test, Google Benchmark, curl, wrk, nginx,
-#                               python3-websockets, node, hiredis and redis-server/redis-cli,
-#                               prometheus for promtool and the scrape test)
+#                               nlohmann/json, Boost.Test, Google Benchmark, curl, wget, wrk,
+#                               nginx, python3-websockets, node, iproute2, hiredis and
+#                               redis-server/redis-cli, prometheus for promtool and the scrape test)
 #   tools/setup.sh --node-ws    also Node's `ws` package, into tests/peers/node_modules (ignored
 #                               by git; the peer tests get it on NODE_PATH)
 #   tools/setup.sh --playwright also Node's `playwright-core` there (drives Debian's chromium
@@ -26,7 +26,7 @@ BASE_PACKAGES=(
     build-essential g++ clang lld cmake ninja-build pkg-config python3
     libasio-dev libssl-dev openssl zlib1g-dev nlohmann-json3-dev
     libboost-test-dev libboost-dev libbenchmark-dev
-    wrk curl nginx-light python3-websockets nodejs
+    wrk curl wget nginx-light python3-websockets nodejs
     iproute2 procps psmisc prometheus
     libhiredis-dev redis-server redis-tools
 )

@@ -15,6 +15,21 @@
 //              prints `@ready <n>` once all are open, answers pings, and holds them until
 //              SIGTERM/SIGINT, end of stdin (--until-stdin-eof) or --hold seconds.
 //
+// Pool modes, against pier::ws::pool (examples/ws_pool): each connection opens
+// --path (default /ws)?token=T&topics=TOPIC with an HS256 token signed with --secret for user
+// u<i % --users> (with a small `meta` object), and counts as open once the pool's welcome
+// arrived and named that user and topic. Error envelopes from the server are errors.
+//   pool-idle       idle, with topic t<i % --topics>. With --check-broadcast, once all are
+//                   welcomed, the first member of each topic sends it a data envelope and
+//                   every other member must get it exactly once (the sender excluded) before
+//                   `@ready`; "deliveries" and "expected_deliveries" are reported.
+//   pool-broadcast  broadcast, all on topic "b": the publisher sends data envelopes whose
+//                   server copy (the pool adds a timestamp) is --size bytes (at least 97);
+//                   the pool excludes the sender. Work = deliveries to subscribers.
+//   pool-connect    storm: connect, authenticate, subscribe (topic t<i % --topics>), wait for
+//                   the welcome, close handshake. Work = welcomes; latency = connect() to the
+//                   welcome.
+//
 // Every client frame is masked with a fresh key (RFC 6455 §5.3). The server's frames are checked:
 // masked frames, bad opcodes and an unexpected echo size are errors, counted and reported.
 // Bounded: the measured window ends after --duration seconds or --count units of work, and the
@@ -25,6 +40,7 @@
 #include "common.hpp"
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <sys/epoll.h>
 
 #include <csignal>
@@ -33,16 +49,19 @@
 namespace {
 
 const char* usage_text =
-    "usage: ws_load --port P --mode echo|broadcast|storm|idle [--host 127.0.0.1] [--path /]\n"
+    "usage: ws_load --port P --mode echo|broadcast|storm|idle|pool-idle|pool-broadcast|\n"
+    "               pool-connect [--host 127.0.0.1] [--path /]\n"
     "               [--conns 64] [--size 64] [--depth 1] [--text] [--window 16]\n"
     "               [--duration 5] [--warmup 1] [--count N] [--sources 1] [--hold 60]\n"
-    "               [--until-stdin-eof] [--max-pending 256] [--timeout T]\n";
+    "               [--until-stdin-eof] [--max-pending 256] [--timeout T]\n"
+    "               pool modes: --secret S [--users N] [--topics 1] [--check-broadcast]\n";
 
 enum class mode { echo, broadcast, storm, idle };
 enum class state { idle, connecting, handshaking, open, closing };
 
 constexpr std::string_view broadcast_prefix = "broadcast:";
-constexpr std::size_t head_keep = 64; // payload bytes of a message's first frame kept for checks
+// Payload bytes of a message's first frame kept for checks: a pool welcome (~140 bytes) fits.
+constexpr std::size_t head_keep = 192;
 
 struct connection {
     int fd = -1;
@@ -63,6 +82,8 @@ struct connection {
     std::deque<std::uint64_t> sent;
     bool close_sent = false;
     bool want_write = false;
+    bool welcomed = false; // pool modes
+    unsigned checks = 0;   // pool-idle --check-broadcast: check messages received
 };
 
 std::string base64(const unsigned char* p, std::size_t n) {
@@ -80,6 +101,29 @@ std::string accept_for(const std::string& key) {
     unsigned int len = 0;
     EVP_Digest(s.data(), s.size(), md, &len, EVP_sha1(), nullptr);
     return base64(md, len);
+}
+
+std::string base64url(std::string_view in) {
+    std::string s = base64(reinterpret_cast<const unsigned char*>(in.data()), in.size());
+    while (!s.empty() && s.back() == '=')
+        s.pop_back();
+    for (auto& ch : s)
+        ch = ch == '+' ? '-' : ch == '/' ? '_' : ch;
+    return s;
+}
+
+// An HS256 JWT (RFC 7519) for the pool modes, with OpenSSL's HMAC. The claims are written by
+// hand: only a user id made of [a-z0-9] and numbers go in.
+std::string hs256_token(const std::string& secret, const std::string& sub, std::int64_t exp) {
+    const std::string head = base64url(R"({"alg":"HS256","typ":"JWT"})");
+    const std::string claims = base64url(R"({"sub":")" + sub + R"(","exp":)" + std::to_string(exp) +
+                                         R"(,"meta":{"plan":"bench"}})");
+    const std::string signing = head + "." + claims;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), secret.data(), int(secret.size()),
+         reinterpret_cast<const unsigned char*>(signing.data()), signing.size(), md, &len);
+    return signing + "." + base64url(std::string_view(reinterpret_cast<char*>(md), len));
 }
 
 bool iequal_prefix(std::string_view s, std::string_view lower) {
@@ -129,6 +173,12 @@ public:
     bool until_stdin_eof = false;
     unsigned max_pending = 256;
     double timeout = 0;
+    // pool modes
+    bool pool = false;
+    std::string secret;
+    unsigned users = 0; // 0: one per connection
+    unsigned topics = 1;
+    bool check_broadcast = false;
 
     int run();
 
@@ -153,6 +203,8 @@ private:
         c.in_message = false;
         c.sent.clear();
         c.close_sent = false;
+        c.welcomed = false;
+        c.checks = 0;
         ++pending_;
         epoll_event e{};
         e.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
@@ -170,6 +222,8 @@ private:
             --open_;
         if (c.st == state::closing)
             --open_closing_;
+        if (c.welcomed && c.st == state::open)
+            --welcomed_;
         ::close(c.fd);
         c.fd = -1;
         c.st = state::idle;
@@ -245,7 +299,10 @@ private:
         std::memcpy(raw + 8, &b, 8);
         std::string key = base64(raw, 16);
         c.accept_expected = accept_for(key);
-        c.out += "GET " + path + " HTTP/1.1\r\nHost: " + host_header +
+        std::string target = path;
+        if (pool)
+            target += "?token=" + tokens_[i % tokens_.size()] + "&topics=" + topic_of(i);
+        c.out += "GET " + target + " HTTP/1.1\r\nHost: " + host_header +
                  "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
                  "\r\nSec-WebSocket-Version: 13\r\n\r\n";
         c.st = state::handshaking;
@@ -503,6 +560,13 @@ private:
 
     // ---- modes ----
     void on_open(std::size_t i) {
+        if (pool)
+            return; // open once the welcome is in (on_pool_message)
+        on_ready(i);
+    }
+
+    // The connection can be used: after the handshake, or the pool's welcome.
+    void on_ready(std::size_t i) {
         if (md == mode::echo && sending_)
             echo_fill(i);
         if (md == mode::storm) {
@@ -517,7 +581,93 @@ private:
             c.want_write = true;
             --open_;
             ++open_closing_;
+            if (c.welcomed)
+                --welcomed_;
             c.st = state::closing;
+        }
+    }
+
+    // Every member of a topic but its first (the sender) gets the check.
+    std::uint64_t expected_deliveries() const {
+        const std::uint64_t n = c_.size();
+        return n - std::min<std::uint64_t>(topics, n);
+    }
+
+    std::string topic_of(std::size_t i) const {
+        if (md == mode::broadcast)
+            return "b";
+        return "t" + std::to_string(i % topics);
+    }
+
+    // Pool modes: the welcome first, then heartbeats (ignored), data, never an error.
+    void on_pool_message(std::size_t i, std::string_view head, std::size_t n) {
+        connection& c = c_[i];
+        if (head.find(R"("type":"error")") != std::string_view::npos)
+            return fail(i, "the pool answered with an error envelope");
+        if (!c.welcomed) {
+            const std::string user = R"("user_id":"u)" + std::to_string(i % tokens_.size()) + "\"";
+            const std::string topic = "[\"" + topic_of(i) + "\"]";
+            if (!head.starts_with(R"({"type":"welcome")") ||
+                head.find(user) == std::string_view::npos ||
+                head.find(topic) == std::string_view::npos)
+                return fail(i, "the first message is not the expected welcome");
+            c.welcomed = true;
+            ++welcomed_;
+            return on_ready(i);
+        }
+        if (head.starts_with(R"({"type":"heartbeat")"))
+            return;
+        if (!head.starts_with(R"({"type":"data")"))
+            return fail(i, "unexpected envelope");
+        if (md == mode::broadcast)
+            return on_pool_broadcast(i, head);
+        if (md == mode::idle) {
+            const std::string want = R"("topic":")" + topic_of(i) + "\"";
+            if (head.find(want) == std::string_view::npos ||
+                head.find(R"("data":"check")") == std::string_view::npos)
+                return fail(i, "a check message for another topic, or garbled");
+            if (++c.checks > 1)
+                return fail(i, "a check message delivered twice");
+            ++deliveries_;
+            return;
+        }
+        (void)n;
+        fail(i, "a data envelope in this mode");
+    }
+
+    void on_pool_broadcast(std::size_t i, std::string_view head) {
+        const auto at = head.find(R"("data":"B)");
+        if (at == std::string_view::npos || head.size() < at + 9 + 20)
+            return fail(i, "unexpected message in pool-broadcast mode");
+        const std::string hex(head.substr(at + 9, 20));
+        const std::uint64_t seq = std::strtoull(hex.substr(0, 8).c_str(), nullptr, 16);
+        // The send time travels as its low 48 bits (78 hours of nanoseconds).
+        const std::uint64_t low = std::strtoull(hex.substr(8).c_str(), nullptr, 16);
+        const std::uint64_t now = bench::now_ns(), mask = (std::uint64_t(1) << 48) - 1;
+        count_delivery(i, seq, now - ((now - low) & mask));
+    }
+
+    void count_delivery(std::size_t i, std::uint64_t seq, std::uint64_t ts) {
+        if (i == 0)
+            return; // the publisher's own copy
+        if (seq >= completed_ && seq < published_) {
+            auto& slot = delivered_[seq % window];
+            if (++slot == conns)
+                complete_in_order();
+        }
+        if (measuring_) {
+            hist_.record(bench::now_ns() - ts);
+            ++work_;
+        }
+    }
+
+    // pool-idle --check-broadcast: the first member of each topic speaks once.
+    void send_checks() {
+        for (std::size_t k = 0; k < topics && k < c_.size(); ++k) {
+            const std::string env =
+                R"({"type":"data","topic":")" + topic_of(k) + R"(","data":"check"})";
+            queue_frame(c_[k], 0x1, env.data(), env.size());
+            flush(k);
         }
     }
 
@@ -534,6 +684,8 @@ private:
     }
 
     void on_message(std::size_t i, std::string_view head, std::size_t n) {
+        if (pool)
+            return on_pool_message(i, head, n);
         connection& c = c_[i];
         std::uint64_t now = bench::now_ns();
         if (md == mode::echo) {
@@ -555,17 +707,8 @@ private:
             std::uint64_t seq =
                 std::strtoull(std::string(head.substr(10, 16)).c_str(), nullptr, 16);
             std::uint64_t ts = std::strtoull(std::string(head.substr(27, 16)).c_str(), nullptr, 16);
-            if (i == 0)
-                return; // the publisher's own copy
-            if (seq >= completed_ && seq < published_) {
-                auto& slot = delivered_[seq % window];
-                if (++slot == conns)
-                    complete_in_order();
-            }
-            if (measuring_) {
-                hist_.record(now - ts);
-                ++work_;
-            }
+            (void)now;
+            count_delivery(i, seq, ts);
         }
     }
 
@@ -589,7 +732,22 @@ private:
             complete_in_order();
         }
         bool any = false;
-        while (published_ - completed_ < window) {
+        while (pool && published_ - completed_ < window) {
+            // The server's copy: {"type":"data","topic":"b","timestamp":"<24>","data":"B…"}.
+            char marker[32];
+            std::snprintf(marker, sizeof marker, "B%08llx%012llx",
+                          (unsigned long long)(published_ & 0xffffffffu),
+                          (unsigned long long)(now & 0xffffffffffffu));
+            std::string data = marker;
+            data.resize(size - pool_overhead, '.');
+            const std::string env = R"({"type":"data","topic":"b","data":")" + data + "\"}";
+            publish_time_[published_ % window] = now;
+            delivered_[published_ % window] = 0;
+            ++published_;
+            queue_frame(p, 0x1, env.data(), env.size());
+            any = true;
+        }
+        while (!pool && published_ - completed_ < window) {
             char msg_head[64];
             std::snprintf(msg_head, sizeof msg_head,
                           "broadcast:%016llx:%016llx:", (unsigned long long)published_,
@@ -629,6 +787,14 @@ private:
     std::uint64_t errors_ = 0;
     std::string last_error_;
     bench::histogram hist_;
+    // pool modes
+    std::vector<std::string> tokens_;
+    unsigned welcomed_ = 0;
+    std::uint64_t deliveries_ = 0;
+    // The pool's copy of a pool-broadcast message around its data string: 76 bytes.
+    static constexpr std::size_t pool_overhead =
+        sizeof(R"({"type":"data","topic":"b","timestamp":"2026-01-01T00:00:00.000Z","data":""})") -
+        1;
     // broadcast
     std::uint64_t published_ = 0;
     std::uint64_t completed_ = 0;
@@ -653,6 +819,15 @@ int load::run() {
     payload_.resize(size);
     for (std::size_t k = 0; k < size; ++k)
         payload_[k] = char('a' + k % 26);
+    if (pool) {
+        const unsigned n = users == 0 || users > total ? total : users;
+        const auto exp = std::int64_t(std::time(nullptr)) + 86400;
+        tokens_.reserve(n);
+        for (unsigned u = 0; u < n; ++u)
+            tokens_.push_back(hs256_token(secret, "u" + std::to_string(u), exp));
+        if (md == mode::broadcast && size < pool_overhead + 21)
+            size = pool_overhead + 21;
+    }
     if (md == mode::broadcast) {
         if (size < 44)
             size = 44;
@@ -672,6 +847,7 @@ int load::run() {
     std::uint64_t hold_until = 0;
     std::size_t next_to_open = 0;
     bool ready = false;
+    bool checks_sent = false;
     int exit_code = 0;
 
     if (until_stdin_eof) {
@@ -730,7 +906,15 @@ int load::run() {
                     if (c_[i].fd < 0)
                         open_conn(i);
         } else if (all_open_at == 0) {
-            if (open_ == total) {
+            if (pool && check_broadcast && md == mode::idle && welcomed_ == total && !checks_sent) {
+                send_checks();
+                checks_sent = true;
+            }
+            const bool all_open = !pool
+                                      ? open_ == total
+                                      : welcomed_ == total && open_ == total &&
+                                            (!checks_sent || deliveries_ >= expected_deliveries());
+            if (all_open) {
                 all_open_at = now;
                 if (md == mode::idle) {
                     std::printf("@ready %u\n", open_);
@@ -744,7 +928,8 @@ int load::run() {
                         for (std::size_t i = 0; i < c_.size(); ++i)
                             echo_fill(i), flush(i);
                 }
-            } else if (now > connect_deadline || (next_to_open == total && pending_ == 0)) {
+            } else if (now > connect_deadline ||
+                       (next_to_open == total && pending_ == 0 && open_ < total)) {
                 note_error("not every connection opened");
                 exit_code = 1;
                 break;
@@ -784,11 +969,13 @@ int load::run() {
     }
     std::uint64_t end = bench::now_ns();
     std::size_t still_open = open_ + open_closing_;
+    const unsigned welcomed = welcomed_;
     for (std::size_t i = 0; i < c_.size(); ++i)
         drop(i);
 
     double secs = measure_start_ && measure_end ? double(measure_end - measure_start_) / 1e9 : 0.0;
     const char* names[] = {"echo", "broadcast", "storm", "idle"};
+    const char* pool_names[] = {"", "pool-broadcast", "pool-connect", "pool-idle"};
     std::string extra;
     char buf[256];
     if (md == mode::broadcast) {
@@ -802,6 +989,13 @@ int load::run() {
                       ",\"connected\":%zu,\"connect_seconds\":%.3f,\"held_seconds\":%.3f",
                       still_open, cs, all_open_at ? double(end - all_open_at) / 1e9 : 0.0);
         extra = buf;
+        if (pool) {
+            std::snprintf(buf, sizeof buf,
+                          ",\"welcomed\":%u,\"deliveries\":%llu,\"expected_deliveries\":%llu",
+                          welcomed, (unsigned long long)deliveries_,
+                          (unsigned long long)(check_broadcast ? expected_deliveries() : 0));
+            extra += buf;
+        }
         work_ = still_open;
         if (!ready)
             exit_code = 1;
@@ -816,9 +1010,9 @@ int load::run() {
     std::printf(
         "{\"client\":\"ws_load\",\"mode\":\"%s\",\"conns\":%u,\"size\":%zu%s,\"seconds\":%.3f,"
         "\"work\":%llu,\"work_per_s\":%.1f,%s,\"errors\":%llu,\"last_error\":\"%s\"}\n",
-        names[int(md)], conns, size, extra.c_str(), secs, (unsigned long long)work_,
-        secs > 0 ? double(work_) / secs : 0.0, hist_.json("lat_us").c_str(),
-        (unsigned long long)errors_, err.c_str());
+        pool ? pool_names[int(md)] : names[int(md)], conns, size, extra.c_str(), secs,
+        (unsigned long long)work_, secs > 0 ? double(work_) / secs : 0.0,
+        hist_.json("lat_us").c_str(), (unsigned long long)errors_, err.c_str());
     std::fflush(stdout);
     if (md != mode::idle && work_ == 0)
         exit_code = 1;
@@ -831,7 +1025,7 @@ int main(int argc, char** argv) {
     std::signal(SIGPIPE, SIG_IGN);
     std::signal(SIGTERM, on_signal);
     std::signal(SIGINT, on_signal);
-    bench::args a(argc, argv, {"--text", "--until-stdin-eof"}, usage_text);
+    bench::args a(argc, argv, {"--text", "--until-stdin-eof", "--check-broadcast"}, usage_text);
     load l;
     std::string m = a.str("--mode", "echo");
     if (m == "echo")
@@ -842,6 +1036,12 @@ int main(int argc, char** argv) {
         l.md = mode::storm;
     else if (m == "idle")
         l.md = mode::idle;
+    else if (m == "pool-idle")
+        l.md = mode::idle, l.pool = true;
+    else if (m == "pool-broadcast")
+        l.md = mode::broadcast, l.pool = true;
+    else if (m == "pool-connect")
+        l.md = mode::storm, l.pool = true;
     else {
         std::fputs(usage_text, stderr);
         return 2;
@@ -850,7 +1050,11 @@ int main(int argc, char** argv) {
     auto port = unsigned(a.num("--port", 0));
     l.target = bench::make_target(host, port);
     l.host_header = host + ":" + std::to_string(port);
-    l.path = a.str("--path", "/");
+    l.path = a.str("--path", l.pool ? "/ws" : "/");
+    l.secret = a.str("--secret", "");
+    l.users = unsigned(a.num("--users", 0));
+    l.topics = unsigned(a.num("--topics", 1));
+    l.check_broadcast = a.flag("--check-broadcast");
     l.conns = unsigned(a.num("--conns", 64));
     l.size = std::size_t(a.num("--size", 64));
     l.depth = unsigned(a.num("--depth", 1));
@@ -867,7 +1071,8 @@ int main(int argc, char** argv) {
     l.max_pending = unsigned(a.num("--max-pending", 256));
     l.timeout = a.num("--timeout", 0);
     a.done();
-    if (port == 0 || l.conns == 0 || l.depth == 0 || l.window == 0 || l.max_pending == 0) {
+    if (port == 0 || l.conns == 0 || l.depth == 0 || l.window == 0 || l.max_pending == 0 ||
+        (l.pool && (l.secret.size() < 32 || l.topics == 0))) {
         std::fputs(usage_text, stderr);
         return 2;
     }

@@ -1,7 +1,7 @@
 // Micro-benchmarks: in-process WebSocket broadcast fan-out, no sockets. One message framed
 // once by ws::prepare (pier/ws/session.hpp) is delivered to N subscribers, each with its own
-// write queue (pier/write/queue.hpp) as a connection has: per delivery, a reference-count
-// increment (append_shared), the gather of the iovec list and the consume (the decrement)
+// write queue (pier/ws/detail/out_queue.hpp) as a session has: per delivery, a reference-count
+// increment (push_shared), the gather of the iovec list and the consume (the decrement)
 // once the "kernel" took the frame. Items/s count deliveries.
 //
 //   broadcast_fanout    one 64 B text message to N = 1, 100, 1000 subscribers
@@ -10,6 +10,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -18,19 +19,19 @@ namespace {
 
 namespace ws = pier::ws;
 
-constexpr std::size_t max_gather = pier::write_options{}.max_gather;
+constexpr std::size_t max_gather = 16;
 
 const std::string payload =
     "broadcast:{\"type\":\"tick\",\"symbol\":\"AAPL\",\"price\":189.25,\"vol\":1}";
 
 struct subscriber {
-    pier::detail::write_queue queue;
-    std::vector<asio::const_buffer> iov;
+    ws::detail::out_queue queue;
+    std::array<asio::const_buffer, max_gather> iov;
 };
 
 std::size_t deliver(const ws::prepared_message& m, subscriber& s) {
-    s.queue.append_shared(m.frame);
-    s.queue.gather(s.iov, max_gather);
+    s.queue.push_shared(m.frame);
+    s.queue.gather(s.iov);
     const std::size_t n = s.queue.bytes();
     s.queue.consume(n);
     return n;
@@ -44,17 +45,16 @@ bool fanout_works(const ws::prepared_message& m, std::vector<subscriber>& subs) 
         std::uint8_t(f[1]) != payload.size() || f.substr(2) != payload)
         return false;
     for (auto& s : subs)
-        s.queue.append_shared(m.frame);
-    if (m.frame.owner().use_count() != std::int64_t(subs.size()) + 2)
+        s.queue.push_shared(m.frame);
+    if (m.frame.get()->use_count() != subs.size() + 1)
         return false;
     for (auto& s : subs) {
-        s.queue.gather(s.iov, max_gather);
-        if (s.iov.size() != 1 || s.iov[0].data() != m.frame.data() ||
-            s.iov[0].size() != m.frame.size())
+        if (s.queue.gather(s.iov) != 1 || s.iov[0].data() != f.data() ||
+            s.iov[0].size() != f.size())
             return false;
         s.queue.consume(s.queue.bytes());
     }
-    return m.frame.owner().use_count() == 2;
+    return m.frame.get()->use_count() == 1;
 }
 
 void broadcast_fanout(benchmark::State& state) {
@@ -77,7 +77,7 @@ void broadcast_fanout(benchmark::State& state) {
 void broadcast_prepare(benchmark::State& state) {
     for (auto _ : state) {
         auto m = ws::prepare(ws::opcode::text, payload);
-        benchmark::DoNotOptimize(m.frame.data());
+        benchmark::DoNotOptimize(m.frame.get());
     }
     state.SetItemsProcessed(state.iterations());
 }

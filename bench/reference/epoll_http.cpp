@@ -13,6 +13,10 @@
 //                  and a FIFO, not a blocking sleep: the floor for pier's `blocking` example, whose
 //                  handler blocks in a worker pool).
 //   --echo         writes back every byte it reads (the connect-per-transaction latency test).
+//   --aes128       as the default mode, but each body is encrypted anew with AES-128-CBC
+//                  (fixed key "0123456789ABCDEF", random IV, IV || ciphertext, PKCS#7): Go
+//                  tcpserver's tests 3 and 4, through OpenSSL's EVP interface, one context
+//                  reused for every request, like pier's http_hello --aes128 on.
 //
 // Prints `pier: listening on <address>:<port>` like pier's examples, so the runner treats every
 // server alike, and exits 0 on SIGINT/SIGTERM.
@@ -24,6 +28,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -61,6 +67,7 @@ struct options {
     int sleep_ms = 0;
     int backlog = 4096;
     bool echo = false;
+    bool aes128 = false;
 };
 
 [[noreturn]] void die(const char* what) {
@@ -71,7 +78,7 @@ struct options {
 void usage() {
     std::fprintf(stderr,
                  "usage: epoll_http [--address A] [--port P] [--body-size N] [--sleep-ms N]\n"
-                 "                  [--max-body N] [--backlog N] [--echo]\n");
+                 "                  [--max-body N] [--backlog N] [--echo] [--aes128]\n");
     std::exit(2);
 }
 
@@ -100,6 +107,8 @@ options parse_options(int argc, char** argv) {
             (void)value(); // accepted for the examples' convention; always 1
         else if (a == "--echo")
             o.echo = true;
+        else if (a == "--aes128")
+            o.aes128 = true;
         else
             usage();
     }
@@ -118,9 +127,18 @@ enum class reply : std::uint8_t {
 
 struct responses {
     std::string by_kind[7];
+    // --aes128: the heads of the three 200 replies (bodies are made per request).
+    std::string aes_heads[3];
+    std::size_t aes_body_size = 0;
 
     explicit responses(std::size_t body_size) {
         std::string body(body_size, 'x');
+        aes_body_size = 16 + (body_size / 16 + 1) * 16;
+        const char* connections[3] = {"", "Connection: keep-alive\r\n", "Connection: close\r\n"};
+        for (int i = 0; i < 3; ++i)
+            aes_heads[i] = "HTTP/1.1 200 OK\r\nServer: epoll_http\r\nContent-Type: "
+                           "application/octet-stream\r\nContent-Length: " +
+                           std::to_string(aes_body_size) + "\r\n" + connections[i] + "\r\n";
         auto make = [&](const char* status, const char* connection, std::string_view b) {
             std::string r = "HTTP/1.1 ";
             r += status;
@@ -532,7 +550,12 @@ private:
                     arm_timer();
                 return true;
             }
-            auto s = responses_[r];
+            std::string_view s = responses_[r];
+            if (opt_.aes128 && r <= reply::close) {
+                s = encrypt_reply(r, count);
+                if (s.empty())
+                    s = responses_[reply::bad_request];
+            }
             iov[count++] = {const_cast<char*>(s.data()), s.size()};
             if (count == max_iov) {
                 bool ok = send_batch(c, iov, count);
@@ -596,6 +619,33 @@ private:
         return finish_if_done(c);
     }
 
+    // One AES reply in slot `i` of the arena (which iov[i] then points to): head, random IV,
+    // ciphertext. The arena has a slot per iovec of a batch, so nothing moves while a batch
+    // is being built.
+    std::string_view encrypt_reply(reply r, std::size_t i) {
+        const std::string& head = responses_.aes_heads[static_cast<int>(r)];
+        const std::size_t slot = head.size() + responses_.aes_body_size;
+        if (arena_.size() < max_iov * slot) {
+            arena_.assign(max_iov * slot, 0);
+            plain_.assign(opt_.body_size, 'x');
+            if (!cipher_)
+                cipher_ = EVP_CIPHER_CTX_new();
+        }
+        char* out = arena_.data() + i * slot;
+        std::memcpy(out, head.data(), head.size());
+        auto* iv = reinterpret_cast<unsigned char*>(out + head.size());
+        int n1 = 0, n2 = 0;
+        static const unsigned char key[] = "0123456789ABCDEF";
+        if (!cipher_ || RAND_bytes(iv, 16) != 1 ||
+            EVP_EncryptInit_ex(cipher_, EVP_aes_128_cbc(), nullptr, key, iv) != 1 ||
+            EVP_EncryptUpdate(cipher_, iv + 16, &n1,
+                              reinterpret_cast<const unsigned char*>(plain_.data()),
+                              int(plain_.size())) != 1 ||
+            EVP_EncryptFinal_ex(cipher_, iv + 16 + n1, &n2) != 1)
+            return {};
+        return {out, head.size() + 16 + std::size_t(n1 + n2)};
+    }
+
     void arm_timer() {
         if (timer_queue_.empty())
             return;
@@ -643,6 +693,9 @@ private:
     std::deque<delayed_reply> timer_queue_;
     std::vector<std::uint64_t> touched_;
     std::string head_copy_;
+    std::vector<char> arena_;
+    std::string plain_;
+    EVP_CIPHER_CTX* cipher_ = nullptr;
     char scratch_[read_chunk];
 };
 

@@ -135,6 +135,17 @@ concept backpressure_policy = requires {
 // - buffered_input(s): bytes already inside the transport (decrypted TLS records) that a socket
 //   readiness wait would not announce;
 // - shutdown(s): the orderly end of the stream (TLS close_notify, then TCP FIN).
+// Optional, for zero copy (detected by name; a transport without them is copied through user
+// space, which is always correct):
+// - raw_writes(s) / raw_reads(s): whether bytes written to (read from) the socket itself are
+//   the stream's plaintext, so that sendfile(2) and splice(2) may move them (plain TCP: yes;
+//   TLS: writes only, with kernel TLS);
+// - send_file(s, fd, offset, n, ec) -> std::size_t: moves file bytes to the peer without
+//   copying them (sendfile(2), SSL_sendfile), `would_block` when full,
+//   `operation_not_supported` when it cannot;
+// - try_write_some_more(s, buffers, ec): try_write_some telling the kernel that more follows
+//   at once (MSG_MORE);
+// - write_wait(s): what a write that would block waits for (default: writability).
 template <class T, class Stream>
 concept transport_stream_for = requires(Stream& s, typename T::context& ctx,
                                         asio::mutable_buffer mb,

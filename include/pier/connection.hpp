@@ -6,8 +6,12 @@
 #include <pier/config.hpp>
 #include <pier/detail/clock.hpp>
 #include <pier/detail/registry.hpp>
+#include <pier/detail/zero_copy.hpp>
 #include <pier/error.hpp>
+#include <pier/file.hpp>
 #include <pier/sched/worker_pool.hpp>
+#include <pier/stats.hpp>
+#include <pier/tcp_info.hpp>
 #include <pier/write/queue.hpp>
 
 #include <cstddef>
@@ -20,6 +24,26 @@
 #include <vector>
 
 namespace pier {
+
+/// What one step of `connection::send_from` or `receive_into` did: `bytes` moved, or why none
+/// could be (`asio::error::eof` when the source ended cleanly).
+struct transfer_step {
+    std::error_code error;
+    std::size_t bytes = 0;
+};
+
+/// What a relay's socket must offer (an Asio TCP socket does): its descriptor for splice(2),
+/// readiness waits, and non-blocking reads and writes for the copy path.
+template <class S>
+concept relay_socket = requires(S& s, std::error_code& ec, asio::mutable_buffer mb,
+                                asio::const_buffer cb) {
+    { s.native_handle() } -> std::convertible_to<int>;
+    { s.is_open() } -> std::convertible_to<bool>;
+    s.non_blocking(true, ec);
+    { s.read_some(mb, ec) } -> std::convertible_to<std::size_t>;
+    { s.write_some(cb, ec) } -> std::convertible_to<std::size_t>;
+    s.async_wait(asio::socket_base::wait_read, use_tuple);
+};
 
 /// A connection accepted by a `pier::server`, handed to the handler by reference.
 ///
@@ -43,9 +67,9 @@ namespace pier {
 /// deadline.
 ///
 /// Thread safety: everything runs on the connection's executor (`get_executor()`), except
-/// `try_send`, `close` and `abort`, which may be called from any thread: off the executor they
-/// post the request there (the message is copied, or shared for a `shared_buffer`) and
-/// `try_send` answers `queued`; the backpressure policy applies when it arrives.
+/// `try_send`, `try_send_file`, `close` and `abort`, which may be called from any thread: off
+/// the executor they post the request there (the message is copied, or shared for a
+/// `shared_buffer`) and answer `queued`; the backpressure policy applies when it arrives.
 template <class Policies>
 class connection final : public detail::connection_base,
                          public std::enable_shared_from_this<connection<Policies>> {
@@ -107,10 +131,67 @@ public:
     /// closed, `error::slow_consumer` if the message was refused for the queue's limits.
     asio::awaitable<std::error_code> send(std::string_view data);
     asio::awaitable<std::error_code> send(shared_buffer data);
-    /// Waits until everything queued has been handed to the kernel.
+    /// Waits until everything queued (file regions included) has been handed to the kernel.
     asio::awaitable<std::error_code> flush_all();
     /// Bytes accepted by send/try_send and not yet handed to the kernel.
     std::size_t queued_bytes() const noexcept { return queue_.bytes(); }
+    /// TCP_CORK: while on, the kernel sends only full segments and holds a partial one (up to
+    /// 200 ms) for what follows, across any number of sends; turning it off sends what it
+    /// holds at once. For a reply assembled from several sends that are not all known when the
+    /// first goes out. One header followed by its body needs no cork: `flush::more` does that
+    /// per send. Plain TCP; over TLS it batches the encrypted records the same way.
+    std::error_code set_cork(bool on) noexcept;
+
+    // --- files and relays: zero copy ------------------------------------------------------
+
+    /// Queues `length` bytes of the file `f` from `offset`, in order with everything sent
+    /// before and after it. When the region reaches the front it goes out with sendfile(2) on
+    /// plain TCP (or SSL_sendfile over kernel TLS, splice(2) under `file_method::splice`),
+    /// the bytes never entering user space; over TLS without kernel TLS, or when the kernel
+    /// refuses, it is read and written in 64 KiB steps (`transfer_stats()` tells which). A
+    /// header sent just before with `flush::more` leaves in the same TCP segment as the file's
+    /// first bytes. Progress, partial writes and a full socket are handled like any queued
+    /// bytes (backpressure, write timeout). The file is kept open until the region has gone.
+    /// If the file turns out shorter than the region, the connection is closed with
+    /// `error::file_truncated` (the length was promised). File bytes do not count as queued
+    /// bytes (they take no memory); at most `write_options::max_queued_files` regions may be
+    /// queued. Never waits; any thread, like `try_send`.
+    send_result try_send_file(std::shared_ptr<const file> f, std::uint64_t offset,
+                              std::uint64_t length, flush when = flush::now);
+    /// As `try_send_file`, then waits until the whole region has been handed to the kernel,
+    /// whatever the backpressure policy: a handler that sends file after file cannot queue
+    /// ahead of the client. Errors as `send`.
+    asio::awaitable<std::error_code> send_file(std::shared_ptr<const file> f, std::uint64_t offset,
+                                               std::uint64_t length);
+    /// One step of a relay into this connection: waits until `source` (another socket, used
+    /// on this connection's executor) has bytes, then moves up to `max` of them to the peer,
+    /// after everything queued before, and returns once they have been handed to the kernel.
+    /// With plain TCP that is splice(2) from the source into a pipe and from the pipe into
+    /// the socket (`relay_method::splice`); otherwise they are copied, and the step returns
+    /// once they are queued, waiting first while more than `low_water` bytes are queued. Either
+    /// way, at most a pipe's worth (or `low_water` + 64 KiB) is in flight per direction: a
+    /// source faster than the peer is not read again until the peer has taken what it got.
+    /// `asio::error::eof` when the source has ended; the source's or the connection's error
+    /// otherwise. One `send_from` at a time per connection. Stream handlers only (it waits).
+    template <relay_socket Source>
+    asio::awaitable<transfer_step> send_from(Source& source,
+                                             std::size_t max = std::size_t{1} << 20);
+    /// The other direction: waits until the peer has sent bytes and moves up to `max` of them
+    /// to `sink`, returning once `sink` has taken them (so a slow sink stops this connection's
+    /// reading: the peer's TCP window closes, nothing piles up here). Bytes already in
+    /// `input()` go first. splice(2) on plain TCP; over TLS the decrypted input is written
+    /// from `input()`. `asio::error::eof` when the peer has finished sending; errors as
+    /// `read()`, or the sink's. Not while a `read()` is waiting.
+    template <relay_socket Sink>
+    asio::awaitable<transfer_step> receive_into(Sink& sink, std::size_t max = std::size_t{1} << 20);
+    /// Ends the output direction once everything queued has gone (TLS close_notify, then the
+    /// TCP FIN), while input goes on: a half-close, for relays and other protocols that end
+    /// one direction first. Later sends answer `closed`.
+    asio::awaitable<std::error_code> shutdown_output();
+    /// Which path this connection's file sends and relays took, in bytes.
+    pier::transfer_stats transfer_stats() const noexcept {
+        return xfer_ ? xfer_->stats : pier::transfer_stats{};
+    }
 
     // --- the kernel's view (ioctl/getsockopt; one syscall each) ----------------------------
 
@@ -124,6 +205,18 @@ public:
     int receive_buffer_size() const noexcept;
     std::error_code set_send_buffer_size(int bytes) noexcept;
     std::error_code set_receive_buffer_size(int bytes) noexcept;
+    /// Both buffer sizes as the kernel reports them (not halved: what it really reserves, see
+    /// `pier::socket_buffers`); with autotuning they grow while the connection runs.
+    pier::socket_buffers socket_buffers() const noexcept;
+    /// Sets SO_SNDBUF / SO_RCVBUF and reports what the kernel applied (twice the request, or
+    /// less when net.core.wmem_max / rmem_max clamped it). Turns autotuning off for that
+    /// direction: see the README's guide before using it.
+    buffer_size apply_send_buffer_size(int bytes) noexcept;
+    buffer_size apply_receive_buffer_size(int bytes) noexcept;
+    /// TCP_INFO (see pier/tcp_info.hpp): round-trip time and variance, retransmissions,
+    /// congestion window, bytes acknowledged and received, delivery rate… read now, one
+    /// getsockopt(2). nullopt once the socket is closed.
+    std::optional<pier::tcp_info> tcp_info() const noexcept;
 
     // --- lifecycle ------------------------------------------------------------------------
 
@@ -164,7 +257,26 @@ private:
 
     send_result enqueue(std::span<const std::string_view> parts, const shared_buffer* shared,
                         flush when);
+    send_result enqueue_file(std::shared_ptr<const file> f, std::uint64_t offset,
+                             std::uint64_t length, flush when, std::uint64_t* mark);
     void flush_now();
+    // The write path when file ranges are queued (impl/connection_transfer.hpp).
+    void flush_files();
+    std::size_t write_front(std::error_code& ec);
+    std::size_t write_file_copy(const detail::write_queue::file_range& r, std::size_t limit,
+                                std::error_code& ec);
+    std::size_t write_file_splice(const detail::write_queue::file_range& r, std::size_t limit,
+                                  std::error_code& ec);
+    void wait_writable();
+    bool file_zero_copy() noexcept;
+    detail::transfer_state& transfer();
+    asio::awaitable<std::error_code> acquire_writer();
+    void release_writer();
+    template <class Sink>
+    asio::awaitable<transfer_step> write_input_to(Sink& sink, std::size_t max);
+    std::error_code closed_error() const noexcept {
+        return close_reason_ ? close_reason_ : make_error_code(error::closed);
+    }
     void start_async_write();
     void on_written(std::error_code ec, std::size_t n);
     void wake_drain() noexcept;
@@ -214,7 +326,8 @@ private:
     std::vector<asio::const_buffer> iov_;
     asio::cancellation_signal read_cancel_;
     std::unique_ptr<asio::steady_timer> drain_timer_;
-    std::shared_ptr<connection> self_; // keeps a data handler's connection alive
+    std::unique_ptr<detail::transfer_state> xfer_; // file sends and relays only
+    std::shared_ptr<connection> self_;             // keeps a data handler's connection alive
     data_hooks hooks_;
     std::size_t drain_target_ = static_cast<std::size_t>(-1);
     asio::ip::tcp::endpoint remote_;
@@ -230,6 +343,7 @@ private:
     bool shutdown_read_done_ = false; // the one read allowed after the shutdown began
     bool busy_ = false;               // input flowed lately: reads keep the buffer and speculate
     bool parking_ = false;            // the busy read is being cancelled to park the connection
+    bool output_shut_ = false;        // shutdown_output(): no more sends
     // Slow-loris defence: when the handler began waiting on the current partial input, and
     // how much input there was after the last read (less at the next wait = progress).
     std::int64_t partial_since_ms_ = 0;
@@ -239,3 +353,4 @@ private:
 } // namespace pier
 
 #include <pier/impl/connection.hpp>
+#include <pier/impl/connection_transfer.hpp>

@@ -38,6 +38,10 @@ enum class error {
     /// The peer did not answer a keep-alive probe (a WebSocket Ping) within
     /// `ws::options::pong_timeout`.
     keepalive_timeout,
+    /// A file region (`connection::send_file`) ended early: the file is shorter than the
+    /// region, because it was truncated after it was opened. The connection is closed, since
+    /// the peer was promised the region's length.
+    file_truncated,
 };
 
 namespace detail {
@@ -68,6 +72,8 @@ public:
             return "worker pool queue full";
         case error::keepalive_timeout:
             return "keep-alive probe not answered";
+        case error::file_truncated:
+            return "file shorter than the region being sent";
         }
         return "unknown pier error";
     }

@@ -80,6 +80,52 @@ struct write_options {
     std::size_t max_queued = std::size_t{16} << 20;
     /// At most this many buffers per gather write (writev); IOV_MAX is 1024.
     std::size_t max_gather = 64;
+    /// File regions (`connection::send_file`) queued at once, each holding a reference to its
+    /// open file; one more closes the connection with `error::slow_consumer`. File bytes are
+    /// not counted as queued bytes above: they cost no memory, only a descriptor reference. The
+    /// default, 64, is far more than an HTTP/1.1 client pipelines.
+    std::size_t max_queued_files = 64;
+};
+
+/// How `connection::send_file` moves a file region to the socket.
+enum class file_method : std::uint8_t {
+    /// sendfile(2): one system call per step, no byte through user space (the default).
+    sendfile,
+    /// splice(2) from the file into a pipe and from the pipe into the socket: two calls per
+    /// step; for comparison, and what sendfile is made of.
+    splice,
+    /// pread(2) into a per-thread buffer and write: the buffered path, for comparison.
+    copy,
+};
+
+/// How relays (`connection::send_from`, `receive_into`, `pier::relay`) move bytes.
+enum class relay_method : std::uint8_t {
+    /// splice(2) through a pipe (the default).
+    splice,
+    /// read into user space and write: the buffered path, for comparison.
+    copy,
+};
+
+/// Zero-copy transfers. They need a transport that hands the socket plaintext: plain TCP, or
+/// TLS with kernel TLS (`tls::options::kernel_tls`, for sending). Otherwise, and wherever the
+/// kernel refuses, pier copies through user space instead (`transfer_stats` says which).
+struct zero_copy_options {
+    file_method files = file_method::sendfile;
+    relay_method relays = relay_method::splice;
+    /// Bytes one connection moves per step before it lets the other connections of its thread
+    /// run: a client on a fast link would otherwise keep a 1 GiB sendfile going in one pass of
+    /// the event loop. Default 1 MiB (about 0.3 ms of loopback copying).
+    std::size_t max_step = std::size_t{1} << 20;
+    /// Capacity asked for splice pipes (F_SETPIPE_SZ). Default 64 KiB, the kernel's default,
+    /// which needs no extra call; larger pipes move more per pair of splice(2) calls, up to
+    /// /proc/sys/fs/pipe-max-size (1 MiB unless raised).
+    std::size_t pipe_size = std::size_t{64} << 10;
+    /// Empty pipes each thread keeps for reuse. A pipe is two descriptors; an empty one holds
+    /// no data pages. Default 16.
+    std::size_t idle_pipes = 16;
+    /// Pipes open at once in the process (held by transfers waiting for a slow destination,
+    /// plus the idle ones); beyond it transfers copy instead. Default 4096 (8192 descriptors).
+    std::size_t max_pipes = 4096;
 };
 
 /// Kernel socket buffers of accepted connections. 0 (default) keeps the kernel's
@@ -119,6 +165,7 @@ struct server_options {
     timeout_options timeouts{};
     write_options write{};
     socket_buffer_options socket_buffers{};
+    zero_copy_options zero_copy{};
     worker_options workers{};
     /// Install SIGINT/SIGTERM handlers that call `stop()` (for programs; libraries embedding
     /// a server usually leave signals to the application).

@@ -9,9 +9,11 @@
 #include <pier/concepts.hpp>
 #include <pier/config.hpp>
 #include <pier/error.hpp>
+#include <pier/file.hpp>
 #include <pier/fwd.hpp>
 #include <pier/options.hpp>
 #include <pier/stats.hpp>
+#include <pier/tcp_info.hpp>
 
 #include <pier/accept/multi.hpp>
 #include <pier/accept/reuseport.hpp>
@@ -33,7 +35,10 @@
 #include <pier/transport/tls.hpp>
 
 #include <pier/http/auth.hpp>
+#include <pier/http/date.hpp>
+#include <pier/http/path.hpp>
 #include <pier/http/query.hpp>
+#include <pier/http/range.hpp>
 #include <pier/http/reply.hpp>
 #include <pier/http/request.hpp>
 #include <pier/http/response.hpp>
@@ -44,6 +49,8 @@
 #include <pier/metrics/registry.hpp>
 #include <pier/pool/dashboard.hpp>
 
+#include <pier/socks5/protocol.hpp>
+
 #include <pier/ws/close_code.hpp>
 #include <pier/ws/deflate.hpp>
 #include <pier/ws/frame.hpp>
@@ -53,6 +60,7 @@
 
 #include <pier/connection.hpp>
 #include <pier/policies.hpp>
+#include <pier/relay.hpp>
 #include <pier/server.hpp>
 #include <pier/shard.hpp>
 

@@ -24,4 +24,26 @@ struct stats {
     std::uint64_t accept_errors = 0;      ///< accept(2) failures (EMFILE, ENFILE, ENOBUFS, …)
 };
 
+/// How one connection's file sends and relays moved their bytes
+/// (`connection::transfer_stats()`), by path. A transfer can take more than one path: a file
+/// whose sendfile(2) the kernel refuses goes on by copying, and says so in `fallbacks`.
+struct transfer_stats {
+    /// File bytes sent with sendfile(2) on plain TCP: they never entered user space.
+    std::uint64_t sendfile_bytes = 0;
+    /// File bytes sent with SSL_sendfile over kernel TLS (the kernel encrypts them).
+    std::uint64_t ktls_sendfile_bytes = 0;
+    /// Bytes moved with splice(2) through a pipe: file regions under `file_method::splice`,
+    /// and both directions of relays (`connection::send_from`, `receive_into`, `pier::relay`).
+    std::uint64_t splice_bytes = 0;
+    /// File and relay bytes read into user space and written again: TLS without kernel TLS
+    /// (which must encrypt them), `file_method::copy` / `relay_method::copy`, or a source the
+    /// kernel would not splice.
+    std::uint64_t copied_bytes = 0;
+    /// File regions handed to the kernel completely.
+    std::uint64_t files_sent = 0;
+    /// Zero-copy calls the kernel refused (EINVAL, ENOSYS, EOPNOTSUPP), after which that
+    /// transfer copied instead.
+    std::uint64_t fallbacks = 0;
+};
+
 } // namespace pier

@@ -235,6 +235,52 @@ struct write_options {
     std::size_t max_queued = std::size_t{16} << 20;
     /// At most this many buffers per gather write (writev); IOV_MAX is 1024.
     std::size_t max_gather = 64;
+    /// File regions (`connection::send_file`) queued at once, each holding a reference to its
+    /// open file; one more closes the connection with `error::slow_consumer`. File bytes are
+    /// not counted as queued bytes above: they cost no memory, only a descriptor reference. The
+    /// default, 64, is far more than an HTTP/1.1 client pipelines.
+    std::size_t max_queued_files = 64;
+};
+
+/// How `connection::send_file` moves a file region to the socket.
+enum class file_method : std::uint8_t {
+    /// sendfile(2): one system call per step, no byte through user space (the default).
+    sendfile,
+    /// splice(2) from the file into a pipe and from the pipe into the socket: two calls per
+    /// step; for comparison, and what sendfile is made of.
+    splice,
+    /// pread(2) into a per-thread buffer and write: the buffered path, for comparison.
+    copy,
+};
+
+/// How relays (`connection::send_from`, `receive_into`, `pier::relay`) move bytes.
+enum class relay_method : std::uint8_t {
+    /// splice(2) through a pipe (the default).
+    splice,
+    /// read into user space and write: the buffered path, for comparison.
+    copy,
+};
+
+/// Zero-copy transfers. They need a transport that hands the socket plaintext: plain TCP, or
+/// TLS with kernel TLS (`tls::options::kernel_tls`, for sending). Otherwise, and wherever the
+/// kernel refuses, pier copies through user space instead (`transfer_stats` says which).
+struct zero_copy_options {
+    file_method files = file_method::sendfile;
+    relay_method relays = relay_method::splice;
+    /// Bytes one connection moves per step before it lets the other connections of its thread
+    /// run: a client on a fast link would otherwise keep a 1 GiB sendfile going in one pass of
+    /// the event loop. Default 1 MiB (about 0.3 ms of loopback copying).
+    std::size_t max_step = std::size_t{1} << 20;
+    /// Capacity asked for splice pipes (F_SETPIPE_SZ). Default 64 KiB, the kernel's default,
+    /// which needs no extra call; larger pipes move more per pair of splice(2) calls, up to
+    /// /proc/sys/fs/pipe-max-size (1 MiB unless raised).
+    std::size_t pipe_size = std::size_t{64} << 10;
+    /// Empty pipes each thread keeps for reuse. A pipe is two descriptors; an empty one holds
+    /// no data pages. Default 16.
+    std::size_t idle_pipes = 16;
+    /// Pipes open at once in the process (held by transfers waiting for a slow destination,
+    /// plus the idle ones); beyond it transfers copy instead. Default 4096 (8192 descriptors).
+    std::size_t max_pipes = 4096;
 };
 
 /// Kernel socket buffers of accepted connections. 0 (default) keeps the kernel's
@@ -274,6 +320,7 @@ struct server_options {
     timeout_options timeouts{};
     write_options write{};
     socket_buffer_options socket_buffers{};
+    zero_copy_options zero_copy{};
     worker_options workers{};
     /// Install SIGINT/SIGTERM handlers that call `stop()` (for programs; libraries embedding
     /// a server usually leave signals to the application).
@@ -284,6 +331,7 @@ struct server_options {
 // ----- end <pier/options.hpp> -----
 
 #include <concepts>
+#include <functional>
 #include <span>
 #include <string_view>
 #include <system_error>
@@ -404,6 +452,17 @@ concept backpressure_policy = requires {
 // - buffered_input(s): bytes already inside the transport (decrypted TLS records) that a socket
 //   readiness wait would not announce;
 // - shutdown(s): the orderly end of the stream (TLS close_notify, then TCP FIN).
+// Optional, for zero copy (detected by name; a transport without them is copied through user
+// space, which is always correct):
+// - raw_writes(s) / raw_reads(s): whether bytes written to (read from) the socket itself are
+//   the stream's plaintext, so that sendfile(2) and splice(2) may move them (plain TCP: yes;
+//   TLS: writes only, with kernel TLS);
+// - send_file(s, fd, offset, n, ec) -> std::size_t: moves file bytes to the peer without
+//   copying them (sendfile(2), SSL_sendfile), `would_block` when full,
+//   `operation_not_supported` when it cannot;
+// - try_write_some_more(s, buffers, ec): try_write_some telling the kernel that more follows
+//   at once (MSG_MORE);
+// - write_wait(s): what a write that would block waits for (default: writability).
 template <class T, class Stream>
 concept transport_stream_for = requires(Stream& s, typename T::context& ctx,
                                         asio::mutable_buffer mb,
@@ -492,6 +551,16 @@ namespace pool {
 struct inbound;
 struct outbound;
 enum class decode_error : std::uint8_t;
+struct send_report;
+struct backplane_state;
+struct cluster_selector;
+struct cluster_answer;
+struct position_request;
+namespace detail {
+/// Stands for the pool's engine where a concept names `B::node<Pool>`: a node's declarations
+/// must not depend on what the engine is (its definitions use it).
+struct pool_archetype;
+} // namespace detail
 } // namespace pool
 
 // ---------------------------------------------------------------------------------------------
@@ -523,6 +592,62 @@ concept codec_policy = requires(const C& c, std::string_view message, pool::inbo
     { c.encode(out) } -> std::same_as<std::string>;
     { C::binary } -> std::convertible_to<bool>;
 };
+
+// ---------------------------------------------------------------------------------------------
+// backplane: how a pool reaches its other instances. The default is pool::local (no other
+// instances, every call a no-op, pool/backplane.hpp); pool::redis (pool/redis_backplane.hpp)
+// joins instances through Redis or a Redis Cluster.
+//
+// `B::options` (default-constructible) is the pool constructor's last argument. The pool
+// builds one `B::node<Engine>(engine, options)` and calls, from any of its threads (so a node
+// synchronises itself):
+//   start(), stop()          after the server started; before the server is destroyed (stop
+//                            must be idempotent and make sure that nothing calls into the
+//                            engine afterwards)
+//   topic_interest(t, on)    this process got its first subscriber of topic t (on) or lost
+//   user_interest(u, on)     its last; likewise for a user's connections. Calls for one name
+//                            from different shards may arrive in any order: the node asks the
+//                            engine (`has_topic`, `has_user`) for the truth instead of counting
+//   publish_topic(t, env, exclude, done) -> bool
+//                            false: the pool delivers the message locally itself (`local`, or
+//                            a node that cannot take it now). true: the node took it, and
+//                            delivers it locally too (`send_encoded`), calling `done`
+//   publish_user(u, encoded, exclude)      after the pool delivered it locally
+//   request_position(req)    only when `sequenced`: answer with engine.answer_position(…)
+//   cluster_disconnect(sel, code, reason, deadline, done(cluster_answer))
+//   cluster_survey(kind, args, deadline, done(cluster_answer))
+//                            run the engine's local_disconnect / local_survey here and on
+//                            every other instance, answering within the deadline (`args` is
+//                            an nlohmann::json, which this file does not include: the pool's
+//                            call checks that one)
+//   state() -> backplane_state, connected() -> bool, node_id()
+// `sequenced` (a static constexpr bool) says that topic messages carry a per-topic position
+// (offset, epoch) and that subscribes are acknowledged with one, after `request_position`.
+// The node never waits for the engine's shards, nor the shards for it: the engine's entry
+// points post (bounded mailboxes) and return.
+template <class B>
+concept backplane_policy =
+    requires(typename B::template node<pool::detail::pool_archetype>& n,
+             const typename B::template node<pool::detail::pool_archetype>& cn,
+             std::string_view s, std::span<const std::uint64_t> ids, bool on,
+             const pool::outbound& env, std::function<void(const pool::send_report&)>& done,
+             pool::position_request&& req, const pool::cluster_selector& sel,
+             std::chrono::milliseconds deadline, std::function<void(pool::cluster_answer)> answer) {
+        requires std::same_as<typename B::category, category::backplane>;
+        requires std::default_initializable<typename B::options>;
+        { B::template node<pool::detail::pool_archetype>::sequenced } -> std::convertible_to<bool>;
+        n.start();
+        n.stop();
+        n.topic_interest(s, on);
+        n.user_interest(s, on);
+        { n.publish_topic(s, env, ids, done) } -> std::same_as<bool>;
+        n.publish_user(s, s, ids);
+        n.request_position(std::move(req));
+        n.cluster_disconnect(sel, std::uint16_t{}, std::string(), deadline, answer);
+        { cn.state() } -> std::same_as<pool::backplane_state>;
+        { cn.connected() } -> std::convertible_to<bool>;
+        { cn.node_id() } -> std::convertible_to<std::string_view>;
+    };
 
 } // namespace pier
 // ----- end <pier/concepts.hpp> -----
@@ -563,6 +688,10 @@ enum class error {
     /// The peer did not answer a keep-alive probe (a WebSocket Ping) within
     /// `ws::options::pong_timeout`.
     keepalive_timeout,
+    /// A file region (`connection::send_file`) ended early: the file is shorter than the
+    /// region, because it was truncated after it was opened. The connection is closed, since
+    /// the peer was promised the region's length.
+    file_truncated,
 };
 
 namespace detail {
@@ -593,6 +722,8 @@ public:
             return "worker pool queue full";
         case error::keepalive_timeout:
             return "keep-alive probe not answered";
+        case error::file_truncated:
+            return "file shorter than the region being sent";
         }
         return "unknown pier error";
     }
@@ -613,6 +744,206 @@ inline std::error_code make_error_code(error e) noexcept {
 
 template <> struct std::is_error_code_enum<pier::error> : std::true_type {};
 // ----- end <pier/error.hpp> -----
+// ----- begin <pier/file.hpp> -----
+// pier/file.hpp: an open, read-only file to send from (`connection::send_file`).
+//
+//     std::error_code ec;
+//     auto f = pier::file::open("/srv/www/big.iso", ec);
+//     if (f)
+//         co_await c.send_file(f, 0, f->size()); // sendfile(2): the bytes never enter user space
+
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <memory>
+
+namespace pier {
+
+/// A read-only open file. Write queues hold a `std::shared_ptr<const file>` until the last byte
+/// of a region has gone, so the file may be replaced or unlinked meanwhile: what is sent is the
+/// open file's content, as with nginx. `size()` and `last_modified()` are fstat(2)'s at open.
+///
+/// Files that are not regular files or directories (FIFOs, devices, sockets) are refused with
+/// `std::errc::invalid_argument`: opening a FIFO could block the event loop, and a device
+/// could be endless. Opening never blocks on a FIFO (O_NONBLOCK), which is why it is safe to
+/// try.
+///
+/// Reading a file whose pages are not in the page cache blocks the thread on the disk, in
+/// sendfile(2) as in read(2); pier does not hide that (nginx's `sendfile on` does the same
+/// without `aio threads`). Serve from fast storage, or warm the cache.
+///
+/// Thread safety: immutable after open; share it freely (e.g. an open-file cache).
+class file {
+public:
+    /// Opens `path` read-only. Errors: open(2)'s and fstat(2)'s errno, or invalid_argument for
+    /// a file that is neither regular nor a directory.
+    static std::shared_ptr<const file> open(const std::string& path, std::error_code& ec);
+
+    /// Opens `relative` below the directory `dir` (a descriptor, e.g. another file's), never
+    /// outside it: `..` that would climb above `dir`, absolute paths and symbolic links that
+    /// lead out are refused with `std::errc::cross_device_link` (EXDEV), as openat2(2)'s
+    /// RESOLVE_BENEATH does, which is what is used. On kernels without openat2 (before 5.6) the
+    /// path is walked one component at a time with O_NOFOLLOW, so every symbolic link is
+    /// refused (ELOOP), inside the directory or not.
+    static std::shared_ptr<const file> open_beneath(int dir, std::string_view relative,
+                                                    std::error_code& ec);
+
+    /// Takes ownership of `fd` (closed on error too).
+    static std::shared_ptr<const file> adopt(int fd, std::error_code& ec);
+
+    file(const file&) = delete;
+    file& operator=(const file&) = delete;
+    ~file() {
+        if (fd_ >= 0)
+            ::close(fd_);
+    }
+
+    int native_handle() const noexcept { return fd_; }
+    std::uint64_t size() const noexcept { return size_; }
+    bool is_directory() const noexcept { return directory_; }
+    std::chrono::system_clock::time_point last_modified() const noexcept { return mtime_; }
+
+private:
+    struct token {};
+
+public:
+    file(token, int fd, const struct ::stat& st) noexcept
+        : fd_(fd), size_(static_cast<std::uint64_t>(st.st_size)), directory_(S_ISDIR(st.st_mode)),
+          mtime_(std::chrono::system_clock::time_point(
+              std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                  std::chrono::seconds(st.st_mtim.tv_sec) +
+                  std::chrono::nanoseconds(st.st_mtim.tv_nsec)))) {}
+
+private:
+    int fd_;
+    std::uint64_t size_;
+    bool directory_;
+    std::chrono::system_clock::time_point mtime_;
+};
+
+namespace detail {
+
+inline std::error_code last_errno() noexcept {
+    return {errno, std::system_category()};
+}
+
+inline constexpr int file_open_flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+
+// openat2(2) has no glibc wrapper before 2.40. -1 with errno as the system call sets it.
+inline int openat2_beneath(int dir, const char* path) noexcept {
+#ifdef SYS_openat2
+    ::open_how how{};
+    how.flags = file_open_flags;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    return static_cast<int>(::syscall(SYS_openat2, dir, path, &how, sizeof how));
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+// The fallback for kernels without openat2: one component at a time, no symbolic link
+// followed, `..` refused outright (it cannot be checked without following the tree up).
+inline int open_walk(int dir, std::string_view relative) noexcept {
+    int cur = dir;
+    bool owned = false;
+    auto finish = [&](int result) {
+        const int saved = errno;
+        if (owned && cur != result)
+            ::close(cur);
+        errno = saved;
+        return result;
+    };
+    while (!relative.empty()) {
+        const auto slash = relative.find('/');
+        const std::string part(relative.substr(0, slash));
+        relative =
+            slash == std::string_view::npos ? std::string_view() : relative.substr(slash + 1);
+        if (part.empty() || part == ".")
+            continue;
+        if (part == "..") {
+            errno = EXDEV;
+            return finish(-1);
+        }
+        const bool last = relative.find_first_not_of('/') == std::string_view::npos;
+        const int next = ::openat(cur, part.c_str(),
+                                  last ? file_open_flags | O_NOFOLLOW
+                                       : O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (next < 0)
+            return finish(-1);
+        if (owned)
+            ::close(cur);
+        cur = next;
+        owned = true;
+        if (last)
+            return cur;
+    }
+    // Empty or only "." components: the directory itself, reopened readable.
+    const int self = ::openat(cur, ".", file_open_flags);
+    return finish(self);
+}
+
+} // namespace detail
+
+inline std::shared_ptr<const file> file::adopt(int fd, std::error_code& ec) {
+    ec.clear();
+    if (fd < 0) {
+        ec = std::make_error_code(std::errc::bad_file_descriptor);
+        return nullptr;
+    }
+    struct ::stat st {};
+    if (::fstat(fd, &st) != 0) {
+        ec = detail::last_errno();
+        ::close(fd);
+        return nullptr;
+    }
+    if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+        ::close(fd);
+        ec = std::make_error_code(std::errc::invalid_argument);
+        return nullptr;
+    }
+    return std::make_shared<const file>(token{}, fd, st);
+}
+
+inline std::shared_ptr<const file> file::open(const std::string& path, std::error_code& ec) {
+    const int fd = ::open(path.c_str(), detail::file_open_flags);
+    if (fd < 0) {
+        ec = detail::last_errno();
+        return nullptr;
+    }
+    return adopt(fd, ec);
+}
+
+inline std::shared_ptr<const file> file::open_beneath(int dir, std::string_view relative,
+                                                      std::error_code& ec) {
+    // Absolute paths are resolved from `dir` by RESOLVE_BENEATH too (and refused); say so
+    // uniformly.
+    if (!relative.empty() && relative.front() == '/') {
+        ec = std::make_error_code(std::errc::cross_device_link);
+        return nullptr;
+    }
+    if (relative.find('\0') != std::string_view::npos) {
+        ec = std::make_error_code(std::errc::invalid_argument);
+        return nullptr;
+    }
+    const std::string path(relative.empty() ? std::string_view(".") : relative);
+    int fd = detail::openat2_beneath(dir, path.c_str());
+    if (fd < 0 && (errno == ENOSYS || errno == EPERM)) // EPERM: seccomp filters that predate it
+        fd = detail::open_walk(dir, relative);
+    if (fd < 0) {
+        ec = detail::last_errno();
+        return nullptr;
+    }
+    return adopt(fd, ec);
+}
+
+} // namespace pier
+// ----- end <pier/file.hpp> -----
 // ----- begin <pier/stats.hpp> -----
 // pier/stats.hpp: live counters of a server.
 
@@ -638,8 +969,247 @@ struct stats {
     std::uint64_t accept_errors = 0;      ///< accept(2) failures (EMFILE, ENFILE, ENOBUFS, …)
 };
 
+/// How one connection's file sends and relays moved their bytes
+/// (`connection::transfer_stats()`), by path. A transfer can take more than one path: a file
+/// whose sendfile(2) the kernel refuses goes on by copying, and says so in `fallbacks`.
+struct transfer_stats {
+    /// File bytes sent with sendfile(2) on plain TCP: they never entered user space.
+    std::uint64_t sendfile_bytes = 0;
+    /// File bytes sent with SSL_sendfile over kernel TLS (the kernel encrypts them).
+    std::uint64_t ktls_sendfile_bytes = 0;
+    /// Bytes moved with splice(2) through a pipe: file regions under `file_method::splice`,
+    /// and both directions of relays (`connection::send_from`, `receive_into`, `pier::relay`).
+    std::uint64_t splice_bytes = 0;
+    /// File and relay bytes read into user space and written again: TLS without kernel TLS
+    /// (which must encrypt them), `file_method::copy` / `relay_method::copy`, or a source the
+    /// kernel would not splice.
+    std::uint64_t copied_bytes = 0;
+    /// File regions handed to the kernel completely.
+    std::uint64_t files_sent = 0;
+    /// Zero-copy calls the kernel refused (EINVAL, ENOSYS, EOPNOTSUPP), after which that
+    /// transfer copied instead.
+    std::uint64_t fallbacks = 0;
+};
+
 } // namespace pier
 // ----- end <pier/stats.hpp> -----
+// ----- begin <pier/tcp_info.hpp> -----
+// pier/tcp_info.hpp: the kernel's view of a TCP connection (TCP_INFO) and of its socket
+// buffers (SO_SNDBUF/SO_RCVBUF as applied), read on demand.
+//
+//     if (auto i = c.tcp_info())
+//         log("rtt {} us, cwnd {} segments, {} bytes acked, {} B/s delivered",
+//             i->rtt.count(), i->cwnd, i->bytes_acked, i->delivery_rate);
+//     auto applied = c.apply_send_buffer_size(1 << 20); // {requested 1 MiB, applied 2 MiB}
+//
+// Every call is one getsockopt(2): nothing is sampled in the background.
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+namespace pier {
+
+/// A snapshot of TCP_INFO (tcp(7)), with the fields a server operator reads. Durations are in
+/// microseconds, as the kernel keeps them. Fields the running kernel does not report (older
+/// than the field) are 0; `reported_bytes` says how much the kernel filled in.
+struct tcp_info {
+    /// TCP state (1 = ESTABLISHED, …, as in <netinet/tcp.h>'s TCP_ESTABLISHED…).
+    std::uint8_t state = 0;
+    /// Congestion-avoidance state (0 open, 1 disorder, 2 CWR, 3 recovery, 4 loss).
+    std::uint8_t ca_state = 0;
+    /// Consecutive retransmission timeouts of the current segment (tcpi_retransmits).
+    std::uint8_t retransmits = 0;
+    /// Segments retransmitted over the connection's life (tcpi_total_retrans).
+    std::uint32_t total_retransmits = 0;
+    /// Smoothed round-trip time and its mean deviation (RFC 6298 SRTT, RTTVAR).
+    std::chrono::microseconds rtt{0};
+    std::chrono::microseconds rttvar{0};
+    /// The lowest RTT seen (what BBR models the path with).
+    std::chrono::microseconds min_rtt{0};
+    /// Retransmission timeout.
+    std::chrono::microseconds rto{0};
+    /// Congestion window and slow-start threshold, in segments of `mss` bytes.
+    std::uint32_t cwnd = 0;
+    std::uint32_t ssthresh = 0;
+    std::uint32_t mss = 0;
+    /// Segments sent and not yet acknowledged; of them, considered lost.
+    std::uint32_t unacked = 0;
+    std::uint32_t lost = 0;
+    /// Bytes acknowledged by the peer (RFC 4898 HCThruOctetsAcked) and received from it.
+    std::uint64_t bytes_acked = 0;
+    std::uint64_t bytes_received = 0;
+    /// Bytes sent (including retransmissions) and retransmitted.
+    std::uint64_t bytes_sent = 0;
+    std::uint64_t bytes_retransmitted = 0;
+    /// Bytes in the send queue not yet sent (below the socket's unsent-data watermark).
+    std::uint32_t notsent_bytes = 0;
+    /// The most recent delivery-rate sample, bytes per second; `app_limited` when the sender
+    /// had nothing to send, so that the sample understates what the path can carry.
+    std::uint64_t delivery_rate = 0;
+    bool delivery_rate_app_limited = false;
+    /// The pacing rate, bytes per second (~0 = unlimited).
+    std::uint64_t pacing_rate = 0;
+    /// The peer's advertised receive window (after scaling), bytes; 0 before Linux 5.19.
+    std::uint32_t peer_window = 0;
+    /// Time spent sending, and of it, limited by the peer's receive window and by our send
+    /// buffer (SO_SNDBUF). A large `sndbuf_limited` is the sign that the send buffer is too
+    /// small for the path (see the README's guide on buffer sizes).
+    std::chrono::microseconds busy_time{0};
+    std::chrono::microseconds rwnd_limited{0};
+    std::chrono::microseconds sndbuf_limited{0};
+    /// Bytes of the kernel's struct the running kernel filled in.
+    std::size_t reported_bytes = 0;
+};
+
+/// Reads TCP_INFO from a TCP socket. nullopt on error (`ec`: getsockopt's errno, e.g.
+/// EBADF after close or ENOPROTOOPT for a socket that is not TCP).
+inline std::optional<tcp_info> read_tcp_info(int fd, std::error_code& ec) noexcept;
+
+/// A socket buffer size as asked for and as the kernel applied it.
+struct buffer_size {
+    /// What was passed to setsockopt(2).
+    int requested = 0;
+    /// What getsockopt(2) reports afterwards: Linux doubles the request, for the bookkeeping
+    /// overhead it charges to the buffer, after clamping it to net.core.wmem_max (send) or
+    /// net.core.rmem_max (receive), and enforces a minimum (4608 / 2304 bytes). So 2 ×
+    /// requested means "applied as asked", less means "clamped". -1 when it could not be read.
+    int applied = -1;
+};
+
+/// SO_SNDBUF and SO_RCVBUF as the kernel reports them (getsockopt, the doubled values above;
+/// with autotuning, the current size, which grows with the connection's needs up to
+/// net.ipv4.tcp_wmem / tcp_rmem's third field). -1 when a value could not be read.
+struct socket_buffers {
+    int send = -1;
+    int receive = -1;
+};
+
+/// Reads both buffer sizes of any socket (accepted or listening; a listener's are inherited
+/// by the connections it accepts, e.g. `server::native_listener_handles()`).
+inline socket_buffers read_socket_buffers(int fd) noexcept;
+
+/// Sets SO_SNDBUF (SO_RCVBUF) on `fd` and reads back what was applied. Setting either turns
+/// the kernel's autotuning off for that direction, for the life of the socket.
+inline buffer_size apply_send_buffer_size(int fd, int bytes, std::error_code& ec) noexcept;
+inline buffer_size apply_receive_buffer_size(int fd, int bytes, std::error_code& ec) noexcept;
+
+namespace detail {
+
+/// The kernel's struct tcp_info as of Linux 6.1 (include/uapi/linux/tcp.h). glibc's
+/// <netinet/tcp.h> stops at tcpi_total_retrans, and <linux/tcp.h> cannot be included next to
+/// it (both define struct tcp_info and struct tcphdr), so the layout is restated here. The
+/// kernel only ever appends to it and tells how much it filled in, which is what makes this
+/// safe on older and newer kernels alike.
+struct kernel_tcp_info {
+    std::uint8_t state, ca_state, retransmits, probes, backoff, options;
+    std::uint8_t wscale;     // snd_wscale:4, rcv_wscale:4
+    std::uint8_t rate_flags; // delivery_rate_app_limited:1, fastopen_client_fail:2
+    std::uint32_t rto, ato, snd_mss, rcv_mss;
+    std::uint32_t unacked, sacked, lost, retrans, fackets;
+    std::uint32_t last_data_sent, last_ack_sent, last_data_recv, last_ack_recv;
+    std::uint32_t pmtu, rcv_ssthresh, rtt, rttvar, snd_ssthresh, snd_cwnd, advmss, reordering;
+    std::uint32_t rcv_rtt, rcv_space;
+    std::uint32_t total_retrans;
+    std::uint64_t pacing_rate, max_pacing_rate, bytes_acked, bytes_received;
+    std::uint32_t segs_out, segs_in;
+    std::uint32_t notsent_bytes, min_rtt, data_segs_in, data_segs_out;
+    std::uint64_t delivery_rate;
+    std::uint64_t busy_time, rwnd_limited, sndbuf_limited;
+    std::uint32_t delivered, delivered_ce;
+    std::uint64_t bytes_sent, bytes_retrans;
+    std::uint32_t dsack_dups, reord_seen;
+    std::uint32_t rcv_ooopack;
+    std::uint32_t snd_wnd;
+};
+static_assert(offsetof(kernel_tcp_info, rto) == 8 &&
+                  offsetof(kernel_tcp_info, total_retrans) == 100 &&
+                  offsetof(kernel_tcp_info, pacing_rate) == 104 &&
+                  offsetof(kernel_tcp_info, delivery_rate) == 160 &&
+                  offsetof(kernel_tcp_info, snd_wnd) == 228,
+              "pier: kernel_tcp_info must match the kernel's struct tcp_info");
+
+/// Converts the kernel's struct (of which `len` bytes were filled) to pier::tcp_info.
+inline tcp_info to_tcp_info(const kernel_tcp_info& k, std::size_t len) noexcept {
+    using us = std::chrono::microseconds;
+    tcp_info i;
+    i.reported_bytes = len;
+    i.state = k.state;
+    i.ca_state = k.ca_state;
+    i.retransmits = k.retransmits;
+    i.total_retransmits = k.total_retrans;
+    i.rtt = us(k.rtt);
+    i.rttvar = us(k.rttvar);
+    i.rto = us(k.rto);
+    i.cwnd = k.snd_cwnd;
+    i.ssthresh = k.snd_ssthresh;
+    i.mss = k.snd_mss;
+    i.unacked = k.unacked;
+    i.lost = k.lost;
+    // Members an older kernel does not fill in stay zero: the struct is zeroed before the call.
+    i.pacing_rate = k.pacing_rate;
+    i.bytes_acked = k.bytes_acked;
+    i.bytes_received = k.bytes_received;
+    i.notsent_bytes = k.notsent_bytes;
+    i.min_rtt = us(k.min_rtt);
+    i.delivery_rate = k.delivery_rate;
+    i.delivery_rate_app_limited = (k.rate_flags & 1) != 0;
+    i.busy_time = us(k.busy_time);
+    i.rwnd_limited = us(k.rwnd_limited);
+    i.sndbuf_limited = us(k.sndbuf_limited);
+    i.bytes_sent = k.bytes_sent;
+    i.bytes_retransmitted = k.bytes_retrans;
+    i.peer_window = k.snd_wnd;
+    return i;
+}
+
+inline int get_int_option(int fd, int level, int name) noexcept {
+    int v = 0;
+    socklen_t len = sizeof v;
+    return ::getsockopt(fd, level, name, &v, &len) == 0 ? v : -1;
+}
+
+inline buffer_size apply_buffer(int fd, int name, int bytes, std::error_code& ec) noexcept {
+    buffer_size r;
+    r.requested = bytes;
+    ec.clear();
+    if (::setsockopt(fd, SOL_SOCKET, name, &bytes, sizeof bytes) != 0)
+        ec = {errno, std::system_category()};
+    r.applied = get_int_option(fd, SOL_SOCKET, name);
+    return r;
+}
+
+} // namespace detail
+
+inline std::optional<tcp_info> read_tcp_info(int fd, std::error_code& ec) noexcept {
+    detail::kernel_tcp_info k;
+    std::memset(&k, 0, sizeof k);
+    socklen_t len = sizeof k;
+    if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &k, &len) != 0) {
+        ec = {errno, std::system_category()};
+        return std::nullopt;
+    }
+    ec.clear();
+    return detail::to_tcp_info(k, len);
+}
+
+inline socket_buffers read_socket_buffers(int fd) noexcept {
+    return {detail::get_int_option(fd, SOL_SOCKET, SO_SNDBUF),
+            detail::get_int_option(fd, SOL_SOCKET, SO_RCVBUF)};
+}
+
+inline buffer_size apply_send_buffer_size(int fd, int bytes, std::error_code& ec) noexcept {
+    return detail::apply_buffer(fd, SO_SNDBUF, bytes, ec);
+}
+
+inline buffer_size apply_receive_buffer_size(int fd, int bytes, std::error_code& ec) noexcept {
+    return detail::apply_buffer(fd, SO_RCVBUF, bytes, ec);
+}
+
+} // namespace pier
+// ----- end <pier/tcp_info.hpp> -----
 
 // ----- begin <pier/accept/multi.hpp> -----
 // pier/accept/multi.hpp: one listening socket, several accept loops.
@@ -731,7 +1301,6 @@ inline void set_thread_name(const char* prefix, std::size_t index) noexcept {
 } // namespace pier::detail
 // ----- end <pier/detail/thread_name.hpp> -----
 
-#include <memory>
 #include <thread>
 #include <vector>
 
@@ -1191,7 +1760,6 @@ private:
 // pier/buffer/read_buffer.hpp: the read buffer shared by the buffer policies.
 
 
-#include <cstring>
 
 namespace pier::buffer::detail {
 
@@ -1437,13 +2005,24 @@ enum class send_result {
     closed,       ///< refused: the connection is closed or closing
 };
 
-/// When queued output is handed to the kernel.
+/// When queued output is handed to the kernel. Whatever is chosen, bytes leave in the order
+/// they were sent, and everything queued is flushed before the connection reads again
+/// (`read()`, the next `on_data`), by `flush_all()`, and at the connection's end.
 enum class flush {
     /// Write at once when nothing is queued (one syscall, lowest latency).
     now,
     /// Queue, and flush once at the end of the current event-loop pass, so that many messages
     /// sent to one connection in one pass (a broadcast burst) leave in one gather write.
     deferred,
+    /// More follows at once: queue without writing and without scheduling a flush, so that
+    /// this part leaves with the next one that is sent with `now` (a header, then its body).
+    /// When the next part is a file region (`send_file`) on plain TCP, the header is written
+    /// with MSG_MORE, so the kernel puts it in the same TCP segment as the file's first bytes
+    /// instead of sending a small segment of its own; over TLS the header and the start of the
+    /// body share a record. Nothing leaves until a part with `now` follows (or a read, a
+    /// `flush_all()`, the end): send the rest promptly. For longer batches across calls, see
+    /// `connection::set_cork` (TCP_CORK).
+    more,
 };
 
 namespace detail {
@@ -1452,6 +2031,12 @@ namespace detail {
 /// `chunk_size` bytes that are appended to in place (a chunk never moves, so appending to one
 /// that is being written is safe) and consecutive copies extend one range, which is how many
 /// small sends coalesce into one buffer. Shared payloads are queued by reference.
+///
+/// A range can also be a region of an open file (`append_file`): it takes its place in the
+/// order like any other range, and the writer sends it with sendfile(2) (or copies it) when it
+/// reaches the front, so a header queued before it and a message queued after it are sent in
+/// order. `gather` stops at a file range; `bytes()` counts memory only (what a queue costs),
+/// `file_bytes()` the file bytes still to send.
 /// Not thread-safe: used on the connection's executor only.
 class write_queue {
 public:
@@ -1459,6 +2044,14 @@ public:
 
     bool empty() const noexcept { return head_ == segments_.size(); }
     std::size_t bytes() const noexcept { return bytes_; }
+    /// File bytes not yet sent, and the file ranges they are in.
+    std::uint64_t file_bytes() const noexcept { return file_bytes_; }
+    std::size_t files() const noexcept { return files_; }
+    /// File bytes ever consumed: `send_file` waits until this passes the end of its region.
+    std::uint64_t file_bytes_sent() const noexcept { return file_bytes_sent_; }
+    std::uint64_t file_bytes_queued_total() const noexcept {
+        return file_bytes_sent_ + file_bytes_;
+    }
 
     void append_copy(std::string_view s) {
         if (s.empty())
@@ -1474,7 +2067,7 @@ public:
         bytes_ += s.size();
         if (!empty()) {
             auto& last = segments_.back();
-            if (last.owner == chunk_ && last.data + last.size == dst) {
+            if (!last.source && last.owner == chunk_ && last.data + last.size == dst) {
                 last.size += s.size();
                 return;
             }
@@ -1489,25 +2082,64 @@ public:
         bytes_ += b.size();
     }
 
-    /// Fills `out` with up to `max` ranges from the front; returns how many.
+    /// Queues `length` bytes of `f` from `offset` (length > 0).
+    void append_file(std::shared_ptr<const file> f, std::uint64_t offset, std::uint64_t length) {
+        if (length == 0)
+            return;
+        segments_.push_back(
+            {nullptr, nullptr, static_cast<std::size_t>(length), std::move(f), offset});
+        file_bytes_ += length;
+        ++files_;
+    }
+
+    /// Fills `out` with up to `max` memory ranges from the front, stopping at a file range;
+    /// returns how many (0 when the front is a file range).
     std::size_t gather(std::vector<asio::const_buffer>& out, std::size_t max) const {
         out.clear();
-        for (std::size_t i = head_; i < segments_.size() && out.size() < max; ++i)
+        for (std::size_t i = head_; i < segments_.size() && out.size() < max; ++i) {
+            if (segments_[i].source)
+                break;
             out.emplace_back(segments_[i].data, segments_[i].size);
+        }
         return out.size();
     }
 
-    /// Drops `n` written bytes from the front.
+    /// The file range at the front, or (with `after` memory ranges skipped, as `gather`
+    /// returned them) the one right behind them; null if there is none there.
+    struct file_range {
+        const file* f;
+        std::uint64_t offset;
+        std::uint64_t size;
+    };
+    std::optional<file_range> file_at(std::size_t after = 0) const noexcept {
+        const std::size_t i = head_ + after;
+        if (i >= segments_.size() || !segments_[i].source)
+            return std::nullopt;
+        const auto& s = segments_[i];
+        return file_range{s.source.get(), s.offset, s.size};
+    }
+
+    /// Drops `n` written bytes from the front, memory and file ranges alike.
     void consume(std::size_t n) noexcept {
-        bytes_ -= std::min(n, bytes_);
         while (n > 0 && head_ < segments_.size()) {
             auto& s = segments_[head_];
-            if (n < s.size) {
-                s.data += n;
-                s.size -= n;
-                return;
+            const std::size_t step = std::min(n, s.size);
+            if (s.source) {
+                file_bytes_ -= step;
+                file_bytes_sent_ += step;
+                s.offset += step;
+            } else {
+                bytes_ -= std::min(step, bytes_);
+                s.data += step;
             }
-            n -= s.size;
+            s.size -= step;
+            n -= step;
+            if (s.size > 0)
+                return;
+            if (s.source) {
+                s.source.reset();
+                --files_;
+            }
             s.owner.reset();
             ++head_;
         }
@@ -1515,9 +2147,14 @@ public:
     }
 
     void clear() noexcept {
+        // File bytes never sent still count as "passed": a waiting send_file wakes up and
+        // sees the connection's error.
+        file_bytes_sent_ += file_bytes_;
         segments_.clear();
         head_ = 0;
         bytes_ = 0;
+        file_bytes_ = 0;
+        files_ = 0;
         release_chunk();
     }
 
@@ -1526,6 +2163,9 @@ private:
         std::shared_ptr<const char[]> owner;
         const char* data;
         std::size_t size;
+        // A file range: `size` bytes of `source` from `offset` (owner and data are null).
+        std::shared_ptr<const file> source{};
+        std::uint64_t offset = 0;
     };
 
     void compact() noexcept {
@@ -1549,6 +2189,9 @@ private:
     std::vector<segment> segments_;
     std::size_t head_ = 0;
     std::size_t bytes_ = 0;
+    std::uint64_t file_bytes_ = 0;
+    std::uint64_t file_bytes_sent_ = 0;
+    std::size_t files_ = 0;
     std::shared_ptr<char[]> chunk_;
     std::size_t chunk_used_ = 0;
     std::size_t chunk_capacity_ = 0;
@@ -1560,6 +2203,374 @@ private:
 
 // ----- begin <pier/transport/tcp.hpp> -----
 // pier/transport/tcp.hpp: plain TCP, the innermost transport.
+
+// ----- begin <pier/detail/zero_copy.hpp> -----
+// pier/detail/zero_copy.hpp: the system calls behind `connection::send_file` and relays
+// (sendfile, splice, pread), the per-thread copy buffer, and the optional transport hooks.
+
+// ----- begin <pier/detail/pipe_pool.hpp> -----
+// pier/detail/pipe_pool.hpp: the pipes that splice(2) moves bytes through, cached per thread.
+
+#include <signal.h>
+
+#include <atomic>
+
+namespace pier::detail {
+
+/// Every pipe pier has open, process-wide, to enforce `zero_copy_options::max_pipes`.
+inline std::atomic<std::size_t> open_pipes{0};
+
+/// One pipe, borrowed for as long as it holds bytes. splice(2) cannot move bytes from a socket
+/// to a socket (or from a file to a socket) directly: they go through a pipe, and bytes in a
+/// pipe belong to the transfer that put them there. So a transfer borrows a pipe from its
+/// thread's cache, and gives it back only once it is empty again; a pipe returned with bytes in
+/// it (the transfer failed half way) is closed instead, so that no one else receives them.
+///
+/// Cost: two descriptors per pipe, and up to its capacity of kernel memory while it holds
+/// bytes (an empty pipe holds no data pages). A thread's cache keeps at most `idle` empty
+/// pipes; pipes in use are only those of transfers that are waiting for their destination to
+/// take what they hold, so their number is bounded by the relays stalled on a slow consumer,
+/// and by `max_pipes` for the process (beyond it transfers copy instead).
+class pipe_lease {
+public:
+    pipe_lease() = default;
+    pipe_lease(const pipe_lease&) = delete;
+    pipe_lease& operator=(const pipe_lease&) = delete;
+    pipe_lease(pipe_lease&& o) noexcept
+        : read_(std::exchange(o.read_, -1)), write_(std::exchange(o.write_, -1)),
+          capacity_(o.capacity_), held_(std::exchange(o.held_, 0)), idle_(o.idle_) {}
+    pipe_lease& operator=(pipe_lease&& o) noexcept {
+        if (this != &o) {
+            reset();
+            read_ = std::exchange(o.read_, -1);
+            write_ = std::exchange(o.write_, -1);
+            capacity_ = o.capacity_;
+            held_ = std::exchange(o.held_, 0);
+            idle_ = o.idle_;
+        }
+        return *this;
+    }
+    ~pipe_lease() { reset(); }
+
+    /// A pipe of (at least) `capacity` bytes from this thread's cache, or a new one; an empty
+    /// lease (`!valid()`) when `max_pipes` are open already or the system refuses
+    /// (EMFILE/ENFILE), in which case the caller copies instead.
+    static pipe_lease acquire(std::size_t capacity, std::size_t idle, std::size_t max_pipes);
+
+    bool valid() const noexcept { return read_ >= 0; }
+    int read_end() const noexcept { return read_; }
+    int write_end() const noexcept { return write_; }
+    std::size_t capacity() const noexcept { return capacity_; }
+    /// Bytes the owner has put in and not taken out yet (kept by the owner: splice(2) counts).
+    std::size_t held() const noexcept { return held_; }
+    void filled(std::size_t n) noexcept { held_ += n; }
+    void drained(std::size_t n) noexcept { held_ -= n < held_ ? n : held_; }
+
+    /// Gives the pipe back (to the current thread's cache when empty) or closes it.
+    void reset() noexcept;
+
+private:
+    struct cache;
+    static cache& thread_cache() noexcept;
+    void close_pipe() noexcept {
+        if (read_ >= 0) {
+            ::close(read_);
+            ::close(write_);
+            open_pipes.fetch_sub(1, std::memory_order_relaxed);
+        }
+        read_ = write_ = -1;
+        held_ = 0;
+    }
+
+    int read_ = -1;
+    int write_ = -1;
+    std::size_t capacity_ = 0;
+    std::size_t held_ = 0;
+    std::size_t idle_ = 0;
+};
+
+/// Empty pipes kept by one thread. A lease goes back to the cache of the thread that releases
+/// it, which need not be the one that acquired it (a strand of `sched::shared_pool` runs on
+/// several threads): a pipe has no thread affinity, so no lock is needed.
+struct pipe_lease::cache {
+    struct entry {
+        int read, write;
+        std::size_t capacity;
+    };
+    std::vector<entry> pipes;
+    ~cache() {
+        for (auto& p : pipes) {
+            ::close(p.read);
+            ::close(p.write);
+            open_pipes.fetch_sub(1, std::memory_order_relaxed);
+        }
+    }
+};
+
+inline pipe_lease::cache& pipe_lease::thread_cache() noexcept {
+    thread_local cache c;
+    return c;
+}
+
+inline pipe_lease pipe_lease::acquire(std::size_t capacity, std::size_t idle,
+                                      std::size_t max_pipes) {
+    pipe_lease l;
+    l.idle_ = idle;
+    auto& c = thread_cache();
+    while (!c.pipes.empty()) {
+        auto e = c.pipes.back();
+        c.pipes.pop_back();
+        if (e.capacity >= capacity) {
+            l.read_ = e.read;
+            l.write_ = e.write;
+            l.capacity_ = e.capacity;
+            return l;
+        }
+        // Smaller than now asked for (another server's options): not worth keeping.
+        ::close(e.read);
+        ::close(e.write);
+        open_pipes.fetch_sub(1, std::memory_order_relaxed);
+    }
+    if (open_pipes.fetch_add(1, std::memory_order_relaxed) >= max_pipes) {
+        open_pipes.fetch_sub(1, std::memory_order_relaxed);
+        return l;
+    }
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+        open_pipes.fetch_sub(1, std::memory_order_relaxed);
+        return l;
+    }
+    l.read_ = fds[0];
+    l.write_ = fds[1];
+    // The default capacity is 64 KiB (16 pages); F_SETPIPE_SZ rounds up to a power-of-two
+    // number of pages and fails above /proc/sys/fs/pipe-max-size (1 MiB by default) or beyond
+    // the user's pipe-user-pages limits, in which case the pipe keeps what it has.
+    int got = ::fcntl(fds[0], F_GETPIPE_SZ);
+    if (got > 0 && static_cast<std::size_t>(got) < capacity) {
+        const int set = ::fcntl(fds[0], F_SETPIPE_SZ, static_cast<int>(capacity));
+        if (set > 0)
+            got = set;
+    }
+    l.capacity_ = got > 0 ? static_cast<std::size_t>(got) : 65536;
+    return l;
+}
+
+inline void pipe_lease::reset() noexcept {
+    if (read_ < 0)
+        return;
+    auto& c = thread_cache();
+    if (held_ == 0 && c.pipes.size() < idle_) {
+        c.pipes.push_back({read_, write_, capacity_});
+        read_ = write_ = -1;
+        return;
+    }
+    close_pipe();
+}
+
+/// Keeps SIGPIPE from killing the process while sendfile(2) or splice(2) write to a socket
+/// whose peer is gone: unlike send(2), they take no MSG_NOSIGNAL. While a guard lives, SIGPIPE
+/// is blocked for the calling thread, and one raised meanwhile is consumed before the old mask
+/// is restored; the call reports EPIPE either way. Three cheap system calls per guard, and none
+/// when the process ignores SIGPIPE (most servers do, pier's examples included), which is
+/// checked once.
+class sigpipe_guard {
+public:
+    sigpipe_guard() noexcept {
+        if (ignored())
+            return;
+        sigset_t pipe_only;
+        sigemptyset(&pipe_only);
+        sigaddset(&pipe_only, SIGPIPE);
+        active_ = ::pthread_sigmask(SIG_BLOCK, &pipe_only, &old_) == 0;
+    }
+    sigpipe_guard(const sigpipe_guard&) = delete;
+    sigpipe_guard& operator=(const sigpipe_guard&) = delete;
+    ~sigpipe_guard() {
+        if (!active_)
+            return;
+        // Blocked before: whatever is pending is not ours to take. Not blocked before: nothing
+        // could have been pending (it would have been delivered), so a pending one is ours.
+        if (sigismember(&old_, SIGPIPE) != 1) {
+            const int saved = errno;
+            sigset_t pending;
+            if (::sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1) {
+                sigset_t pipe_only;
+                sigemptyset(&pipe_only);
+                sigaddset(&pipe_only, SIGPIPE);
+                const timespec zero{0, 0};
+                ::sigtimedwait(&pipe_only, nullptr, &zero);
+            }
+            errno = saved;
+        }
+        ::pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+    }
+
+    /// Whether SIGPIPE is ignored process-wide, asked once: ignore it before the first
+    /// transfer (a program that starts ignoring it later only pays for guards it no longer
+    /// needs).
+    static bool ignored() noexcept {
+        static const bool value = [] {
+            struct sigaction sa {};
+            return ::sigaction(SIGPIPE, nullptr, &sa) == 0 && sa.sa_handler == SIG_IGN;
+        }();
+        return value;
+    }
+
+private:
+    sigset_t old_{};
+    bool active_ = false;
+};
+
+} // namespace pier::detail
+// ----- end <pier/detail/pipe_pool.hpp> -----
+
+#include <sys/sendfile.h>
+
+#include <limits>
+
+namespace pier::detail {
+
+/// Maps a failed call's errno: EAGAIN to would_block (wait and retry), the "the kernel cannot
+/// do this here" family to operation_not_supported (copy instead), the rest unchanged.
+inline std::error_code transfer_error(int e) noexcept {
+    if (e == EAGAIN || e == EWOULDBLOCK)
+        return make_error_code(asio::error::would_block);
+    if (e == EINVAL || e == ENOSYS || e == EOPNOTSUPP)
+        return make_error_code(asio::error::operation_not_supported);
+    return {e, asio::error::get_system_category()};
+}
+
+inline bool refused(const std::error_code& ec) noexcept {
+    return ec == asio::error::operation_not_supported;
+}
+
+/// sendfile(2) of up to `n` bytes of `fd` from `offset` to the socket `sock` (non-blocking).
+inline std::size_t sendfile_some(int sock, int fd, std::uint64_t offset, std::size_t n,
+                                 std::error_code& ec) noexcept {
+    ec.clear();
+    if (offset > static_cast<std::uint64_t>(std::numeric_limits<off_t>::max())) {
+        ec = make_error_code(asio::error::operation_not_supported);
+        return 0;
+    }
+    off_t off = static_cast<off_t>(offset);
+    for (;;) {
+        const ssize_t r = ::sendfile(sock, fd, &off, n);
+        if (r >= 0)
+            return static_cast<std::size_t>(r);
+        if (errno != EINTR) {
+            ec = transfer_error(errno);
+            return 0;
+        }
+    }
+}
+
+/// splice(2) of up to `n` bytes from `in` (at `*off_in` when given: a file) to `out`. Either
+/// end must be a pipe. SPLICE_F_NONBLOCK makes the pipe end non-blocking; sockets are so
+/// already (reading a file may still wait for the disk).
+inline std::size_t splice_some(int in, std::uint64_t* off_in, int out, std::size_t n,
+                               unsigned flags, std::error_code& ec) noexcept {
+    ec.clear();
+    loff_t off = off_in ? static_cast<loff_t>(*off_in) : 0;
+    for (;;) {
+        const ssize_t r = ::splice(in, off_in ? &off : nullptr, out, nullptr, n,
+                                   flags | SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+        if (r >= 0) {
+            if (off_in)
+                *off_in = static_cast<std::uint64_t>(off);
+            return static_cast<std::size_t>(r);
+        }
+        if (errno != EINTR) {
+            ec = transfer_error(errno);
+            return 0;
+        }
+    }
+}
+
+/// pread(2) of up to `n` bytes into `out`.
+inline std::size_t pread_some(int fd, std::uint64_t offset, char* out, std::size_t n,
+                              std::error_code& ec) noexcept {
+    ec.clear();
+    for (;;) {
+        const ssize_t r = ::pread(fd, out, n, static_cast<off_t>(offset));
+        if (r >= 0)
+            return static_cast<std::size_t>(r);
+        if (errno != EINTR) {
+            ec = {errno, asio::error::get_system_category()};
+            return 0;
+        }
+    }
+}
+
+/// The buffer of the copy path: file bytes are read into it and written from it within one
+/// step, never across a wait, so one per thread serves every connection. 64 KiB: four TLS
+/// records, and large enough that a copied transfer costs few system calls per megabyte.
+inline constexpr std::size_t copy_buffer_size = std::size_t{64} << 10;
+inline char* copy_buffer() {
+    thread_local std::unique_ptr<char[]> buffer;
+    if (!buffer)
+        buffer.reset(new char[copy_buffer_size]);
+    return buffer.get();
+}
+
+/// What a connection keeps only once it has sent a file or relayed: allocated on first use, so
+/// that the many connections that never do pay one pointer.
+struct transfer_state {
+    pier::transfer_stats stats;
+    /// file_method::splice: the pipe holding the front file range's next bytes, if any.
+    pipe_lease file_pipe;
+    /// The kernel refused sendfile/splice for a file of this connection: copy from now on.
+    bool file_refused = false;
+    /// The kernel refused to splice a relay's source or sink: copy from now on.
+    bool relay_refused = false;
+    /// `send_file` waits until the queue's file bytes sent pass this (one waiter at a time is
+    /// the common case; several simply keep the lowest mark).
+    std::uint64_t file_wait_mark = std::numeric_limits<std::uint64_t>::max();
+};
+
+// --- the transport's optional zero-copy hooks (concepts.hpp lists them) ----------------------
+
+template <class T, class S> bool raw_writes(S& s) noexcept {
+    if constexpr (requires { T::raw_writes(s); })
+        return T::raw_writes(s);
+    else
+        return false;
+}
+
+template <class T, class S> bool raw_reads(S& s) noexcept {
+    if constexpr (requires { T::raw_reads(s); })
+        return T::raw_reads(s);
+    else
+        return false;
+}
+
+template <class T, class S>
+std::size_t send_file(S& s, int fd, std::uint64_t offset, std::size_t n, std::error_code& ec) {
+    if constexpr (requires { T::send_file(s, fd, offset, n, ec); }) {
+        return T::send_file(s, fd, offset, n, ec);
+    } else {
+        ec = make_error_code(asio::error::operation_not_supported);
+        return 0;
+    }
+}
+
+/// A gather write after which more follows at once (MSG_MORE where the transport has it).
+template <class T, class S>
+std::size_t try_write_some_more(S& s, std::span<const asio::const_buffer> b, std::error_code& ec) {
+    if constexpr (requires { T::try_write_some_more(s, b, ec); })
+        return T::try_write_some_more(s, b, ec);
+    else
+        return T::try_write_some(s, b, ec);
+}
+
+template <class T, class S> asio::socket_base::wait_type write_wait(S& s) noexcept {
+    if constexpr (requires { T::write_wait(s); })
+        return T::write_wait(s);
+    else
+        return asio::socket_base::wait_write;
+}
+
+} // namespace pier::detail
+// ----- end <pier/detail/zero_copy.hpp> -----
 
 
 
@@ -1623,6 +2634,24 @@ struct tcp {
     }
     template <class E> static constexpr bool buffered_input(tcp_stream<E>&) noexcept {
         return false;
+    }
+
+    // Zero copy (the optional members concepts.hpp describes): what the socket carries is the
+    // stream itself, so the kernel may move file and socket bytes to it directly.
+    template <class E> static constexpr bool raw_writes(tcp_stream<E>&) noexcept { return true; }
+    template <class E> static constexpr bool raw_reads(tcp_stream<E>&) noexcept { return true; }
+    /// sendfile(2).
+    template <class E>
+    static std::size_t send_file(tcp_stream<E>& s, int fd, std::uint64_t offset, std::size_t n,
+                                 std::error_code& ec) {
+        return detail::sendfile_some(s.socket().native_handle(), fd, offset, n, ec);
+    }
+    /// A gather write with MSG_MORE: the kernel holds a partial segment for the file bytes
+    /// that follow (a response header before its sendfile body) instead of sending it alone.
+    template <class E>
+    static std::size_t try_write_some_more(tcp_stream<E>& s, std::span<const asio::const_buffer> b,
+                                           std::error_code& ec) {
+        return s.socket().send(b, MSG_MORE, ec);
     }
     /// Nothing to do: close(2) sends the FIN (pier shuts the socket down itself when it
     /// lingers to drain the peer's input).
@@ -1725,7 +2754,6 @@ inline int ssl_reason(const std::error_code& ec) noexcept {
 // not listed here.
 
 
-#include <functional>
 
 namespace pier::tls {
 
@@ -1840,6 +2868,17 @@ struct options {
     /// and cipher state (measured with OpenSSL 3.0), at the price of a malloc/free pair per
     /// burst of records.
     bool release_buffers = true;
+    /// Kernel TLS for sending (SSL_OP_ENABLE_KTLS): once the handshake has derived the
+    /// application keys, OpenSSL hands the sending direction's to the kernel (Linux's `tls`
+    /// module; TLS 1.2 and 1.3 with AES-GCM, AES-CCM or ChaCha20-Poly1305), which then
+    /// encrypts. That is what lets `connection::send_file` use sendfile(2) (SSL_sendfile) and
+    /// relays splice(2) over TLS: file bytes never enter user space. Default false: ordinary
+    /// replies gain little, and the kernel's encryption shows up as system time. Where the
+    /// kernel cannot (no `tls` module, CONFIG_TLS off, a cipher it lacks), the connection keeps
+    /// encrypting in user space, silently; `stream::kernel_tls_send()` tells which, and
+    /// `connection::transfer_stats()` which path each transfer took. Receiving always stays in
+    /// user space.
+    bool kernel_tls = false;
     /// A client that speaks plain HTTP to the TLS port (OpenSSL recognises "GET ", "POST " …
     /// as the first bytes) gets a short `400 Bad Request` saying so, in plain text, before
     /// the connection is closed, as nginx does; what it still sends is read and dropped until
@@ -1858,7 +2897,6 @@ struct options {
 } // namespace pier::tls
 // ----- end <pier/tls/options.hpp> -----
 
-#include <atomic>
 
 namespace pier::tls {
 
@@ -1967,8 +3005,6 @@ private:
 #include <openssl/x509v3.h>
 
 #include <array>
-#include <cerrno>
-#include <limits>
 
 namespace pier::tls {
 
@@ -2148,6 +3184,10 @@ inline ssl_ctx_ptr context_set::make_context(const options& o, const certificate
         flags |= SSL_OP_CIPHER_SERVER_PREFERENCE;
     if (!o.session_tickets)
         flags |= SSL_OP_NO_TICKET;
+#ifdef SSL_OP_ENABLE_KTLS
+    if (o.kernel_tls)
+        flags |= SSL_OP_ENABLE_KTLS;
+#endif
     ::SSL_CTX_set_options(x, flags);
     // pier retries a blocked write from its own queue, whose bytes do not stay at one address.
     long mode = SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER;
@@ -2376,6 +3416,8 @@ inline std::shared_ptr<const detail::context_set> context::snapshot() const {
 
 #include <openssl/bio.h>
 
+#include <linux/tls.h>
+
 
 namespace pier::tls::detail {
 
@@ -2383,9 +3425,65 @@ namespace pier::tls::detail {
 /// OpenSSL's return codes cannot carry.
 template <class Socket> struct socket_io {
     Socket* socket = nullptr;
-    std::error_code error; ///< the first hard error (reset, broken pipe, closed descriptor)
-    bool eof = false;      ///< the peer's FIN was read
+    std::error_code error;  ///< the first hard error (reset, broken pipe, closed descriptor)
+    bool eof = false;       ///< the peer's FIN was read
+    bool ktls_send = false; ///< the kernel encrypts what is sent (kernel TLS, TLS_TX)
+    /// With ktls_send: the TLS record type of the next write when it is not application data
+    /// (an alert, a post-handshake message), which the kernel must be told in a control
+    /// message; 0 for application data.
+    unsigned char record_type = 0;
 };
+
+/// OpenSSL's BIO controls for kernel TLS. Only BIO_CTRL_GET_KTLS_SEND/RECV are public in
+/// OpenSSL 3.0's <openssl/bio.h>; the others are listed there as "internal BIO" controls, with
+/// these values, which OpenSSL sends to whatever BIO the SSL object writes to (its own socket
+/// BIO answers them in crypto/bio/bss_sock.c). A BIO of one's own that answers them gets
+/// kernel TLS too (Crystal's standard library does the same); one that ignores them simply
+/// keeps encryption in user space.
+inline constexpr int bio_ctrl_set_ktls = 72;
+inline constexpr int bio_ctrl_set_ktls_tx_ctrl_msg = 74;
+inline constexpr int bio_ctrl_clear_ktls_tx_ctrl_msg = 75;
+
+/// Set once a setsockopt(TCP_ULP, "tls") has failed with ENOENT (no `tls` kernel module, or
+/// a kernel built without CONFIG_TLS): every later connection then skips the attempt.
+inline std::atomic<bool> kernel_tls_unavailable{false};
+
+/// The size of the kernel's crypto_info structure for the cipher OpenSSL hands over (the first
+/// member of every variant says which). OpenSSL passes its own `ktls_crypto_info_t`, a union of
+/// these followed by its length; reading the length from the cipher type instead does not
+/// depend on that private layout.
+inline std::size_t ktls_crypto_info_size(const void* info) noexcept {
+    tls_crypto_info head;
+    std::memcpy(&head, info, sizeof head);
+    switch (head.cipher_type) {
+    case TLS_CIPHER_AES_GCM_128:
+        return sizeof(tls12_crypto_info_aes_gcm_128);
+    case TLS_CIPHER_AES_GCM_256:
+        return sizeof(tls12_crypto_info_aes_gcm_256);
+    case TLS_CIPHER_AES_CCM_128:
+        return sizeof(tls12_crypto_info_aes_ccm_128);
+    case TLS_CIPHER_CHACHA20_POLY1305:
+        return sizeof(tls12_crypto_info_chacha20_poly1305);
+    default:
+        return 0;
+    }
+}
+
+/// Turns on kernel TLS for sending on `fd` with OpenSSL's keys: TCP_ULP "tls", then TLS_TX.
+/// False (the socket unchanged as far as TLS goes) when the kernel cannot.
+inline bool enable_ktls_send(int fd, const void* crypto_info) noexcept {
+    if (kernel_tls_unavailable.load(std::memory_order_relaxed) || fd < 0 || !crypto_info)
+        return false;
+    const std::size_t size = ktls_crypto_info_size(crypto_info);
+    if (size == 0)
+        return false;
+    if (::setsockopt(fd, SOL_TCP, TCP_ULP, "tls", sizeof "tls") != 0 && errno != EEXIST) {
+        if (errno == ENOENT)
+            kernel_tls_unavailable.store(true, std::memory_order_relaxed);
+        return false;
+    }
+    return ::setsockopt(fd, SOL_TLS, TLS_TX, crypto_info, static_cast<socklen_t>(size)) == 0;
+}
 
 /// OpenSSL's own socket BIO would do, but it writes with write(2), which raises SIGPIPE on a
 /// connection the peer reset, and holds a raw descriptor, which pier's deadline sweeper may
@@ -2438,7 +3536,14 @@ private:
         auto& io = io_of(b);
         ::BIO_clear_retry_flags(b);
         std::error_code ec;
-        const std::size_t n = io.socket->write_some(asio::const_buffer(data, len), ec);
+        std::size_t n = 0;
+        if (io.record_type != 0) {
+            n = send_record(io, data, len, ec);
+            if (!ec)
+                io.record_type = 0; // as OpenSSL's socket BIO: one control message per call
+        } else {
+            n = io.socket->write_some(asio::const_buffer(data, len), ec);
+        }
         if (!ec) {
             *written = n;
             return 1;
@@ -2468,14 +3573,71 @@ private:
         return 0;
     }
 
-    static long ctrl(BIO* b, int cmd, long, void*) {
+    // With kernel TLS, a record that is not application data is one sendmsg(2) whose control
+    // message names its type (Documentation/networking/tls.rst, "Send TLS control
+    // messages"). Asio has no control messages, so this one call goes to the descriptor.
+    static std::size_t send_record(socket_io<Socket>& io, const char* data, std::size_t len,
+                                   std::error_code& ec) {
+        if (!io.socket->is_open()) {
+            ec = make_error_code(asio::error::bad_descriptor);
+            return 0;
+        }
+        char control[CMSG_SPACE(sizeof(unsigned char))] = {};
+        iovec iov{const_cast<char*>(data), len};
+        msghdr msg{};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        cmsghdr* c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_TLS;
+        c->cmsg_type = TLS_SET_RECORD_TYPE;
+        c->cmsg_len = CMSG_LEN(sizeof(unsigned char));
+        std::memcpy(CMSG_DATA(c), &io.record_type, sizeof(unsigned char));
+        const ssize_t r = ::sendmsg(io.socket->native_handle(), &msg, MSG_NOSIGNAL);
+        if (r < 0) {
+            const int e = errno;
+            ec = e == EAGAIN || e == EWOULDBLOCK
+                     ? make_error_code(asio::error::would_block)
+                     : std::error_code(e, asio::error::get_system_category());
+            return 0;
+        }
+        return static_cast<std::size_t>(r);
+    }
+
+    static long ctrl(BIO* b, int cmd, long num, void* ptr) {
+        auto& io = io_of(b);
         switch (cmd) {
         case BIO_CTRL_FLUSH:
             return 1; // nothing is buffered here
         // OpenSSL asks after a failed read whether it was the end of the stream, to tell a
         // FIN from an error.
         case BIO_CTRL_EOF:
-            return io_of(b).eof ? 1 : 0;
+            return io.eof ? 1 : 0;
+        // SSL_sendfile sends from the file to the descriptor itself.
+        case BIO_C_GET_FD:
+            if (!io.socket->is_open())
+                return -1;
+            if (ptr)
+                *static_cast<int*>(ptr) = io.socket->native_handle();
+            return io.socket->native_handle();
+        // Kernel TLS: OpenSSL offers the keys of each direction as it switches to them; only
+        // sending is taken (receiving in the kernel changes how records must be read).
+        case bio_ctrl_set_ktls:
+            if (num == 0 || !io.socket->is_open())
+                return 0;
+            io.ktls_send = enable_ktls_send(io.socket->native_handle(), ptr);
+            return io.ktls_send ? 1 : 0;
+        case BIO_CTRL_GET_KTLS_SEND:
+            return io.ktls_send ? 1 : 0;
+        case BIO_CTRL_GET_KTLS_RECV:
+            return 0;
+        case bio_ctrl_set_ktls_tx_ctrl_msg:
+            io.record_type = static_cast<unsigned char>(num);
+            return 0;
+        case bio_ctrl_clear_ktls_tx_ctrl_msg:
+            io.record_type = 0;
+            return 0;
         default:
             return 0;
         }
@@ -2576,6 +3738,24 @@ public:
     /// Whether OpenSSL holds received bytes (decrypted or not) that a read should look at
     /// before waiting for the socket.
     bool buffered_input() const noexcept;
+
+    // --- kernel TLS (options::kernel_tls) -------------------------------------------------
+
+    /// Whether the kernel encrypts what is sent (kernel TLS took the send keys).
+    bool kernel_tls_send() const noexcept { return io_.ktls_send; }
+    /// Whether bytes may be written to the socket directly (sendfile(2), splice(2)) and reach
+    /// the client as plaintext of this stream: with kernel TLS, when no record of an earlier
+    /// blocked write is pending inside OpenSSL.
+    bool raw_writes() const noexcept {
+        return io_.ktls_send && pending_write_ == 0 && !error_ && handshake_done_;
+    }
+    /// Sends up to `size` bytes of the file `fd` from `offset` with SSL_sendfile (sendfile(2)
+    /// on the kernel-TLS socket). `operation_not_supported` without kernel TLS (the caller
+    /// copies instead), `would_block` when the socket is full.
+    std::size_t try_send_file(int fd, std::uint64_t offset, std::size_t size, std::error_code& ec);
+    /// What a write that reported would_block waits for (writability, or, during a
+    /// post-handshake exchange, readability).
+    asio::socket_base::wait_type write_wait() const noexcept { return wait_for(write_want_); }
 
     /// Asio-style: completes with `(std::error_code, std::size_t)` once at least one byte was
     /// read into the first non-empty buffer of `buffers`.
@@ -2922,6 +4102,44 @@ std::size_t stream<E>::try_write_some(std::span<const asio::const_buffer> bufs,
     }
 }
 
+template <class E>
+std::size_t stream<E>::try_send_file(int fd, std::uint64_t offset, std::size_t size,
+                                     std::error_code& ec) {
+    if (error_ || !handshake_done_) {
+        ec = error_ ? error_ : make_error_code(asio::error::not_connected);
+        return 0;
+    }
+    ec.clear();
+    if (!raw_writes()) {
+        ec = make_error_code(asio::error::operation_not_supported);
+        return 0;
+    }
+    if (size == 0)
+        return 0;
+    ::ERR_clear_error();
+    errno = 0;
+    const auto r = ::SSL_sendfile(ssl_, fd, static_cast<off_t>(offset), size, 0);
+    const int e = errno;
+    ::ERR_clear_error();
+    if (r >= 0)
+        return static_cast<std::size_t>(r);
+    // SSL_sendfile reports sendfile(2)'s failures through errno (and marks EAGAIN as a retry
+    // without setting the state SSL_get_error looks at), so errno is what tells them apart.
+    if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR || e == EBUSY) {
+        write_want_ = want::write;
+        ec = make_error_code(asio::error::would_block);
+        return 0;
+    }
+    if (e == EINVAL || e == ENOSYS || e == EOPNOTSUPP) {
+        ec = make_error_code(asio::error::operation_not_supported);
+        return 0;
+    }
+    error_ = e ? std::error_code(e, asio::error::get_system_category())
+               : make_error_code(asio::error::connection_aborted);
+    ec = error_;
+    return 0;
+}
+
 // --- asynchronous operations ----------------------------------------------------------------
 
 // Both operations try first and wait for readiness only on would_block. A result available at
@@ -3059,6 +4277,20 @@ struct tls {
     }
     template <class E> static bool buffered_input(stream<E>& s) noexcept {
         return s.buffered_input();
+    }
+
+    // Zero copy (optional, see concepts.hpp): only with kernel TLS for sending
+    // (`options::kernel_tls`), where the kernel encrypts what is written to the socket.
+    template <class E> static bool raw_writes(stream<E>& s) noexcept { return s.raw_writes(); }
+    template <class E> static constexpr bool raw_reads(stream<E>&) noexcept { return false; }
+    /// SSL_sendfile over kernel TLS; `operation_not_supported` without it (pier then copies).
+    template <class E>
+    static std::size_t send_file(stream<E>& s, int fd, std::uint64_t offset, std::size_t n,
+                                 std::error_code& ec) {
+        return s.try_send_file(fd, offset, n, ec);
+    }
+    template <class E> static asio::socket_base::wait_type write_wait(stream<E>& s) noexcept {
+        return s.write_wait();
     }
     template <class E> static asio::awaitable<void> shutdown(stream<E>& s) { return s.shutdown(); }
 };
@@ -4039,6 +5271,247 @@ private:
 
 } // namespace pier::http
 // ----- end <pier/http/auth.hpp> -----
+// ----- begin <pier/http/date.hpp> -----
+// pier/http/date.hpp: HTTP-date (RFC 9110 §5.6.7): formatting IMF-fixdate for Date and
+// Last-Modified, parsing all three formats a recipient must accept (If-Modified-Since,
+// If-Range).
+//
+//     auto lm = pier::http::format_http_date(std::chrono::floor<std::chrono::seconds>(mtime));
+//     // "Sun, 06 Nov 1994 08:49:37 GMT"
+//     if (auto since = pier::http::parse_http_date(*req.find("if-modified-since")))
+//         if (mtime_seconds <= *since) … 304
+//
+// Dates are whole seconds in UTC (`std::chrono::sys_seconds`); the calendar arithmetic is the
+// standard library's (C++20 <chrono>), not hand-written.
+
+
+namespace pier::http {
+
+/// An IMF-fixdate: exactly 29 characters, e.g. "Sun, 06 Nov 1994 08:49:37 GMT".
+struct http_date {
+    std::array<char, 29> text{};
+    std::string_view view() const noexcept { return {text.data(), text.size()}; }
+};
+
+/// Formats `t` as IMF-fixdate (the only format a sender may generate). Years outside
+/// 0000–9999, which the format cannot hold, are clamped to its first or last second.
+inline http_date format_http_date(std::chrono::sys_seconds t) noexcept;
+
+/// Parses an HTTP-date in any of the three formats of RFC 9110 §5.6.7: IMF-fixdate
+/// ("Sun, 06 Nov 1994 08:49:37 GMT"), the obsolete RFC 850 form ("Sunday, 06-Nov-94 08:49:37
+/// GMT", whose two-digit year is read as the latest year with those digits that is not more
+/// than 50 years after `now`) and asctime ("Sun Nov  6 08:49:37 1994"). Case-sensitive, as the
+/// RFC defines it; surrounding whitespace is allowed. nullopt for anything else, including
+/// impossible dates (Feb 30) and a weekday name that is not one. The weekday is not checked
+/// against the date: RFC 9110 only requires the format.
+inline std::optional<std::chrono::sys_seconds>
+parse_http_date(std::string_view s,
+                std::chrono::sys_seconds now = std::chrono::floor<std::chrono::seconds>(
+                    std::chrono::system_clock::now())) noexcept;
+
+namespace detail {
+
+inline constexpr std::array<std::string_view, 7> short_days = {"Sun", "Mon", "Tue", "Wed",
+                                                               "Thu", "Fri", "Sat"};
+inline constexpr std::array<std::string_view, 7> long_days = {
+    "Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"};
+inline constexpr std::array<std::string_view, 12> months = {
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+// `n` digits at the front of `s`, consumed; -1 if they are not all digits.
+constexpr int take_digits(std::string_view& s, std::size_t n) noexcept {
+    if (s.size() < n)
+        return -1;
+    int v = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    s.remove_prefix(n);
+    return v;
+}
+
+constexpr bool take(std::string_view& s, std::string_view lit) noexcept {
+    if (!s.starts_with(lit))
+        return false;
+    s.remove_prefix(lit.size());
+    return true;
+}
+
+constexpr int take_month(std::string_view& s) noexcept {
+    for (std::size_t i = 0; i < months.size(); ++i)
+        if (take(s, months[i]))
+            return static_cast<int>(i) + 1;
+    return -1;
+}
+
+// "HH:MM:SS" into seconds since midnight, or -1. A leap second (60) counts as 59: the
+// comparison it feeds has whole-second precision anyway.
+constexpr long take_time(std::string_view& s) noexcept {
+    const int h = take_digits(s, 2);
+    if (h < 0 || h > 23 || !take(s, ":"))
+        return -1;
+    const int m = take_digits(s, 2);
+    if (m < 0 || m > 59 || !take(s, ":"))
+        return -1;
+    int sec = take_digits(s, 2);
+    if (sec < 0 || sec > 60)
+        return -1;
+    if (sec == 60)
+        sec = 59;
+    return h * 3600L + m * 60L + sec;
+}
+
+inline std::optional<std::chrono::sys_seconds> make_date(int y, int mo, int d, long secs) noexcept {
+    using namespace std::chrono;
+    const year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)},
+                             day{static_cast<unsigned>(d)}};
+    if (mo < 1 || d < 1 || !ymd.ok())
+        return std::nullopt;
+    return sys_seconds(sys_days(ymd)) + seconds(secs);
+}
+
+inline void put2(char* p, unsigned v) noexcept {
+    p[0] = static_cast<char>('0' + v / 10 % 10);
+    p[1] = static_cast<char>('0' + v % 10);
+}
+
+} // namespace detail
+
+inline http_date format_http_date(std::chrono::sys_seconds t) noexcept {
+    using namespace std::chrono;
+    constexpr sys_days lowest = sys_days(year{0} / January / 1);
+    constexpr sys_days highest = sys_days(year{9999} / December / 31);
+    if (t < sys_seconds(lowest))
+        t = sys_seconds(lowest);
+    if (t >= sys_seconds(highest) + days(1))
+        t = sys_seconds(highest) + days(1) - seconds(1);
+    const sys_days day_point = floor<days>(t);
+    const year_month_day ymd(day_point);
+    const hh_mm_ss<seconds> tod(t - day_point);
+    const unsigned wd = weekday(day_point).c_encoding();
+    http_date out;
+    char* p = out.text.data();
+    const auto copy = [&](std::string_view s) {
+        for (char c : s)
+            *p++ = c;
+    };
+    copy(detail::short_days[wd]);
+    copy(", ");
+    detail::put2(p, static_cast<unsigned>(ymd.day()));
+    p += 2;
+    *p++ = ' ';
+    copy(detail::months[static_cast<unsigned>(ymd.month()) - 1]);
+    *p++ = ' ';
+    const unsigned y = static_cast<unsigned>(static_cast<int>(ymd.year()));
+    detail::put2(p, y / 100);
+    detail::put2(p + 2, y % 100);
+    p += 4;
+    *p++ = ' ';
+    detail::put2(p, static_cast<unsigned>(tod.hours().count()));
+    p[2] = ':';
+    detail::put2(p + 3, static_cast<unsigned>(tod.minutes().count()));
+    p[5] = ':';
+    detail::put2(p + 6, static_cast<unsigned>(tod.seconds().count()));
+    p += 8;
+    copy(" GMT");
+    return out;
+}
+
+inline std::optional<std::chrono::sys_seconds>
+parse_http_date(std::string_view s, std::chrono::sys_seconds now) noexcept {
+    using detail::take;
+    using detail::take_digits;
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+        s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+        s.remove_suffix(1);
+
+    // IMF-fixdate: day-name "," SP date1 SP time-of-day SP GMT, date1 = day SP month SP year.
+    for (auto name : detail::short_days) {
+        std::string_view r = s;
+        if (!take(r, name))
+            continue;
+        if (take(r, ", ")) {
+            const int d = take_digits(r, 2);
+            if (d < 0 || !take(r, " "))
+                return std::nullopt;
+            const int mo = detail::take_month(r);
+            if (mo < 0 || !take(r, " "))
+                return std::nullopt;
+            const int y = take_digits(r, 4);
+            if (y < 0 || !take(r, " "))
+                return std::nullopt;
+            const long t = detail::take_time(r);
+            if (t < 0 || r != " GMT")
+                return std::nullopt;
+            return detail::make_date(y, mo, d, t);
+        }
+        // asctime: day-name SP month SP ( 2DIGIT / ( SP DIGIT ) ) SP time-of-day SP year.
+        if (take(r, " ")) {
+            const int mo = detail::take_month(r);
+            if (mo < 0 || !take(r, " "))
+                return std::nullopt;
+            int d;
+            if (take(r, " "))
+                d = take_digits(r, 1);
+            else
+                d = take_digits(r, 2);
+            if (d < 0 || !take(r, " "))
+                return std::nullopt;
+            const long t = detail::take_time(r);
+            if (t < 0 || !take(r, " "))
+                return std::nullopt;
+            const int y = take_digits(r, 4);
+            if (y < 0 || !r.empty())
+                return std::nullopt;
+            return detail::make_date(y, mo, d, t);
+        }
+        break; // a short day name followed by neither: maybe a long name ("Sunday")
+    }
+    // rfc850-date: day-name-l "," SP day "-" month "-" 2DIGIT SP time-of-day SP GMT.
+    for (auto name : detail::long_days) {
+        std::string_view r = s;
+        if (!take(r, name) || !take(r, ", "))
+            continue;
+        const int d = take_digits(r, 2);
+        if (d < 0 || !take(r, "-"))
+            return std::nullopt;
+        const int mo = detail::take_month(r);
+        if (mo < 0 || !take(r, "-"))
+            return std::nullopt;
+        const int yy = take_digits(r, 2);
+        if (yy < 0 || !take(r, " "))
+            return std::nullopt;
+        const long t = detail::take_time(r);
+        if (t < 0 || r != " GMT")
+            return std::nullopt;
+        // RFC 9110 §5.6.7: a date that appears more than 50 years in the future is in the
+        // past century.
+        using namespace std::chrono;
+        const int this_year = static_cast<int>(year_month_day(floor<days>(now)).year());
+        int y = this_year - this_year % 100 + yy;
+        if (y > this_year + 50)
+            y -= 100;
+        return detail::make_date(y, mo, d, t);
+    }
+    return std::nullopt;
+}
+
+} // namespace pier::http
+// ----- end <pier/http/date.hpp> -----
+// ----- begin <pier/http/path.hpp> -----
+// pier/http/path.hpp: a request path turned into a relative file-system path below a root,
+// for static file servers, refusing every form of traversal.
+//
+//     std::string rel;
+//     auto r = pier::http::to_relative_path(req.path(), rel);
+//     if (r.err != pier::http::path_error::none) … 400 / 403
+//     auto f = pier::file::open_beneath(root_fd, rel, ec);   // the kernel enforces the root too
+//
+// Pure function; the only allocation is the output string.
+
 // ----- begin <pier/http/query.hpp> -----
 // pier/http/query.hpp: the query of a request target (RFC 3986 §3.4) as name=value pairs,
 // with percent-decoding (RFC 3986 §2.1) and the `+`-as-space rule of HTML form encoding
@@ -4183,6 +5656,310 @@ inline std::optional<std::string> decoded_query_param(std::string_view query, st
 
 } // namespace pier::http
 // ----- end <pier/http/query.hpp> -----
+
+
+namespace pier::http {
+
+/// Why a request path cannot name a file below the root.
+enum class path_error : std::uint8_t {
+    none,
+    not_origin_form, ///< does not start with '/' (RFC 9112 §3.2.1 origin-form)
+    bad_escape,      ///< '%' not followed by two hex digits (RFC 3986 §2.1)
+    forbidden_byte,  ///< NUL or another control byte, decoded or not
+    dot_dot,         ///< a ".." segment, written out or percent-encoded (traversal)
+    too_long,        ///< the decoded path exceeds the limit
+    too_deep,        ///< more segments than the limit
+};
+
+/// The HTTP status to answer with: 400 for a malformed path, 403 for traversal, 414 for too
+/// long or deep.
+constexpr unsigned status_for(path_error e) noexcept;
+
+struct path_result {
+    path_error err = path_error::none;
+    /// The path ended with '/' (or was "/"): the client asked for a directory.
+    bool directory = false;
+};
+
+/// Limits for `to_relative_path`. Defaults: 4096 bytes (PATH_MAX) and 64 segments.
+struct path_limits {
+    std::size_t max_size = 4096;
+    std::size_t max_segments = 64;
+};
+
+/// Percent-decodes `path` (the path of an origin-form request target, without the query) and
+/// writes it to `out` as a relative path ("docs/a.html"; "" for the root): "." and empty
+/// segments are dropped, and decoded '/' (from %2F) separates segments like a literal one.
+/// Refused: ".." in any spelling (".." after decoding, so "%2e%2e" and "..%2f" too), NUL and
+/// control bytes, malformed escapes. ".." is refused rather than resolved: a client that
+/// follows RFC 3986 §5.2.4 removes dot-segments before sending, so only probes send them,
+/// and refusing needs no reasoning about where a resolved path ends up. `+` is not a space in
+/// a path (RFC 3986; only form-encoded queries use it).
+inline path_result to_relative_path(std::string_view path, std::string& out,
+                                    const path_limits& lim = {});
+
+constexpr unsigned status_for(path_error e) noexcept {
+    switch (e) {
+    case path_error::none:
+        return 200;
+    case path_error::dot_dot:
+        return 403;
+    case path_error::too_long:
+    case path_error::too_deep:
+        return 414;
+    default:
+        return 400;
+    }
+}
+
+inline path_result to_relative_path(std::string_view path, std::string& out,
+                                    const path_limits& lim) {
+    out.clear();
+    path_result r;
+    if (path.empty() || path.front() != '/') {
+        r.err = path_error::not_origin_form;
+        return r;
+    }
+    // Decode first, then split: an encoded '/' or '.' is then judged exactly like a literal
+    // one, so no spelling of ".." slips through. Decoding never lengthens its input, so with
+    // the input's length as the bound only a malformed escape can fail it.
+    std::string decoded;
+    if (!percent_decode(path, decoded, false, path.size())) {
+        r.err = path_error::bad_escape;
+        return r;
+    }
+    if (decoded.size() > lim.max_size) {
+        r.err = path_error::too_long;
+        return r;
+    }
+    for (char c : decoded) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7f) {
+            r.err = path_error::forbidden_byte;
+            return r;
+        }
+    }
+    r.directory = decoded.back() == '/';
+    std::size_t segments = 0;
+    std::string_view rest(decoded);
+    while (!rest.empty()) {
+        const auto slash = rest.find('/');
+        const std::string_view seg = rest.substr(0, slash);
+        rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+        if (seg.empty() || seg == ".")
+            continue;
+        if (seg == "..") {
+            out.clear();
+            r.err = path_error::dot_dot;
+            return r;
+        }
+        if (++segments > lim.max_segments) {
+            out.clear();
+            r.err = path_error::too_deep;
+            return r;
+        }
+        if (!out.empty())
+            out.push_back('/');
+        out.append(seg);
+    }
+    if (out.empty())
+        r.directory = true;
+    return r;
+}
+
+} // namespace pier::http
+// ----- end <pier/http/path.hpp> -----
+// ----- begin <pier/http/range.hpp> -----
+// pier/http/range.hpp: the Range request header (RFC 9110 §14.1-14.2) evaluated against a
+// representation of known length: what to answer (200, 206 with one range, or 416).
+//
+//     auto r = pier::http::evaluate_range(req.find("range").value_or(""), file_size);
+//     switch (r.status) {
+//     case pier::http::range_status::satisfiable:   // 206, Content-Range: bytes a-b/size
+//     case pier::http::range_status::unsatisfiable: // 416, Content-Range: bytes */size
+//     default:                                      // 200, the whole representation
+//     }
+//
+// Pure functions on views, no allocation.
+
+
+
+namespace pier::http {
+
+/// One byte range, both ends included (RFC 9110 §14.1.2: "bytes 0-499" is the first 500).
+struct byte_range {
+    std::uint64_t first = 0;
+    std::uint64_t last = 0;
+    constexpr std::uint64_t length() const noexcept { return last - first + 1; }
+};
+
+/// What a Range header asks of a representation.
+enum class range_status : std::uint8_t {
+    /// No Range, or one to ignore: an unknown range unit, invalid syntax (RFC 9110 §14.2 lets a
+    /// server ignore Range, and a client that sent a malformed one gets the whole
+    /// representation rather than an error), a zero-length representation, or more than
+    /// `max_ranges` ranges. Answer 200 with the whole representation.
+    none,
+    /// One satisfiable range, clipped to the representation (`range`): answer 206 with
+    /// Content-Range: bytes first-last/size.
+    satisfiable,
+    /// No range overlaps the representation (every first-pos at or past its end, or a
+    /// zero-length suffix): answer 416 with Content-Range: bytes */size (RFC 9110 §15.5.17).
+    unsatisfiable,
+    /// Several ranges, at least one satisfiable. RFC 9110 §14.2 lets a server answer them with
+    /// the whole representation (200), which pier's file server does rather than build a
+    /// multipart/byteranges body; `range` holds the first satisfiable one.
+    multiple,
+};
+
+struct range_result {
+    range_status status = range_status::none;
+    byte_range range{};
+};
+
+/// At most this many ranges are looked at; a header with more is ignored (status none): a
+/// client asking for hundreds of small ranges is how range amplification attacks work (RFC
+/// 9110 §17.15).
+inline constexpr std::size_t max_ranges = 16;
+
+/// The longest Content-Range value: "bytes " and three 20-digit numbers.
+inline constexpr std::size_t max_content_range = 6 + 20 + 1 + 20 + 1 + 20;
+
+/// Evaluates the value of a Range header (`bytes=0-499`, `bytes=500-`, `bytes=-500`, lists of
+/// those) for a representation of `size` bytes (RFC 9110 §14.1.1 syntax, §14.1.2 meaning).
+constexpr range_result evaluate_range(std::string_view value, std::uint64_t size) noexcept;
+
+/// Formats `bytes first-last/size` (or `bytes */size` for 416) into `out`, returning the
+/// length written (at most `max_content_range` bytes), or 0 when `out` is too small.
+constexpr std::size_t format_content_range(const range_result& r, std::uint64_t size, char* out,
+                                           std::size_t out_size) noexcept;
+
+namespace detail {
+
+// 1*DIGIT without overflow; false for anything else (signs, spaces, empty).
+constexpr bool parse_u64(std::string_view s, std::uint64_t& out) noexcept {
+    if (s.empty())
+        return false;
+    std::uint64_t v = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9')
+            return false;
+        const std::uint64_t d = static_cast<std::uint64_t>(c - '0');
+        if (v > (~std::uint64_t{0} - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    out = v;
+    return true;
+}
+
+constexpr std::size_t put_u64(std::uint64_t v, char* out) noexcept {
+    char tmp[20];
+    std::size_t n = 0;
+    do {
+        tmp[n++] = static_cast<char>('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (std::size_t i = 0; i < n; ++i)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+} // namespace detail
+
+constexpr range_result evaluate_range(std::string_view value, std::uint64_t size) noexcept {
+    range_result none{};
+    value = detail::trim_ows(value);
+    const auto eq = value.find('=');
+    if (eq == std::string_view::npos)
+        return none;
+    // range-unit is a token compared case-insensitively (RFC 9110 §14.1); no whitespace
+    // around '=' (the ABNF has none).
+    if (!detail::iequals(value.substr(0, eq), "bytes"))
+        return none;
+    std::string_view set = value.substr(eq + 1);
+
+    std::size_t count = 0;
+    bool any_satisfiable = false;
+    byte_range first_satisfiable{};
+    while (true) {
+        const auto comma = set.find(',');
+        const std::string_view spec = detail::trim_ows(set.substr(0, comma));
+        // RFC 9110 §5.6.1: empty list elements are ignored (but at least one must exist).
+        if (!spec.empty()) {
+            if (++count > max_ranges)
+                return none;
+            const auto dash = spec.find('-');
+            if (dash == std::string_view::npos)
+                return none;
+            const std::string_view a = spec.substr(0, dash), b = spec.substr(dash + 1);
+            byte_range r{};
+            bool satisfiable = false;
+            if (a.empty()) {
+                // suffix-range: the last b bytes.
+                std::uint64_t suffix = 0;
+                if (!detail::parse_u64(b, suffix))
+                    return none;
+                if (suffix > 0 && size > 0) {
+                    r.first = suffix >= size ? 0 : size - suffix;
+                    r.last = size - 1;
+                    satisfiable = true;
+                }
+            } else {
+                std::uint64_t first = 0, last = 0;
+                if (!detail::parse_u64(a, first))
+                    return none;
+                const bool open = b.empty();
+                if (!open && !detail::parse_u64(b, last))
+                    return none;
+                if (!open && last < first)
+                    return none; // invalid int-range: the whole header is invalid
+                if (first < size) {
+                    r.first = first;
+                    r.last = open || last >= size ? size - 1 : last;
+                    satisfiable = true;
+                }
+            }
+            if (satisfiable && !any_satisfiable) {
+                any_satisfiable = true;
+                first_satisfiable = r;
+            }
+        }
+        if (comma == std::string_view::npos)
+            break;
+        set.remove_prefix(comma + 1);
+    }
+    if (count == 0 || size == 0)
+        return none;
+    if (!any_satisfiable)
+        return {range_status::unsatisfiable, {}};
+    return {count == 1 ? range_status::satisfiable : range_status::multiple, first_satisfiable};
+}
+
+constexpr std::size_t format_content_range(const range_result& r, std::uint64_t size, char* out,
+                                           std::size_t out_size) noexcept {
+    char buf[max_content_range];
+    std::size_t n = 0;
+    for (char c : std::string_view("bytes "))
+        buf[n++] = c;
+    if (r.status == range_status::unsatisfiable) {
+        buf[n++] = '*';
+    } else {
+        n += detail::put_u64(r.range.first, buf + n);
+        buf[n++] = '-';
+        n += detail::put_u64(r.range.last, buf + n);
+    }
+    buf[n++] = '/';
+    n += detail::put_u64(size, buf + n);
+    if (n > out_size)
+        return 0;
+    for (std::size_t i = 0; i < n; ++i)
+        out[i] = buf[i];
+    return n;
+}
+
+} // namespace pier::http
+// ----- end <pier/http/range.hpp> -----
 // ----- begin <pier/http/reply.hpp> -----
 // pier/http/reply.hpp: whole HTTP/1.1 responses for small admin and health endpoints: JSON
 // bodies, JSON errors, and the 404 / 405 / 400 answers a router::match asks for. The heads
@@ -5396,9 +7173,9 @@ void admin_action(logger& log, std::string_view action, std::string_view target,
 // pier/impl/log.hpp: out-of-line definitions for <pier/log.hpp>.
 
 
+
 #include <ctime>
 
-#include <unistd.h>
 
 namespace pier::log {
 
@@ -5695,18 +7472,31 @@ inline void logger::flush_suppressed() {
 
 // --- lifecycle events ------------------------------------------------------------------------
 
+namespace detail {
+/// A connection id as the pool's API writes it: 16 lowercase hex digits, so that a log line
+/// and an admin listing can be matched by eye.
+inline std::string_view id_text(std::uint64_t id, std::array<char, 17>& buf) noexcept {
+    constexpr char hex[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; --i, id >>= 4)
+        buf[static_cast<std::size_t>(i)] = hex[id & 0xf];
+    return {buf.data(), 16};
+}
+} // namespace detail
+
 inline void connection_open(logger& log, std::uint64_t connection_id, std::string_view user_id,
                             std::string_view remote) {
+    std::array<char, 17> id;
     log.info("ws.open")
-        .field("connection_id", connection_id)
+        .field("connection_id", detail::id_text(connection_id, id))
         .field("user_id", user_id)
         .field("remote", remote);
 }
 
 inline void connection_close(logger& log, std::uint64_t connection_id, std::string_view user_id,
                              std::uint16_t code, std::string_view reason, std::string_view cause) {
+    std::array<char, 17> id;
     log.info("ws.close")
-        .field("connection_id", connection_id)
+        .field("connection_id", detail::id_text(connection_id, id))
         .field("user_id", user_id)
         .field("code", code)
         .field("reason", reason)
@@ -5717,8 +7507,9 @@ inline void auth_failure(logger& log, std::string_view remote, std::string_view 
                          std::uint64_t connection_id) {
     if (auto e = log.warn("ws.auth_failure")) {
         e.field("remote", remote).field("why", why);
+        std::array<char, 17> id;
         if (connection_id != 0)
-            e.field("connection_id", connection_id);
+            e.field("connection_id", detail::id_text(connection_id, id));
     }
 }
 
@@ -7395,6 +9186,269 @@ button:disabled { opacity: .5; cursor: default; }
 } // namespace pier::pool
 // ----- end <pier/pool/dashboard.hpp> -----
 
+// ----- begin <pier/socks5/protocol.hpp> -----
+// pier/socks5/protocol.hpp: the SOCKS version 5 handshake (RFC 1928) and its username/password
+// authentication (RFC 1929) as pure functions over bytes: parse what the client sent, format
+// what the server answers. The I/O around them is the application's (examples/socks5_proxy.cpp).
+//
+//     socks5::greeting g;
+//     auto r = socks5::parse_greeting(c.input(), g);
+//     if (r.st == socks5::parse_status::incomplete) … read more
+//     if (r.st == socks5::parse_status::error) … send select_method(none_acceptable), close
+//
+// Every parser takes the bytes received so far and answers complete (with the size consumed),
+// incomplete (call again with more), or error (with the reply the RFC prescribes). Nothing is
+// allocated; results are views into the input.
+
+
+namespace pier::socks5 {
+
+/// Authentication methods (RFC 1928 §3).
+enum class method : std::uint8_t {
+    no_auth = 0x00,
+    gssapi = 0x01,
+    username_password = 0x02, ///< RFC 1929
+    none_acceptable = 0xFF,
+};
+
+/// Commands (RFC 1928 §4).
+enum class command : std::uint8_t { connect = 0x01, bind = 0x02, udp_associate = 0x03 };
+
+/// Address types (RFC 1928 §5).
+enum class address_type : std::uint8_t { ipv4 = 0x01, domain = 0x03, ipv6 = 0x04 };
+
+/// The REP field of a reply (RFC 1928 §6).
+enum class reply : std::uint8_t {
+    succeeded = 0x00,
+    general_failure = 0x01,
+    not_allowed = 0x02, ///< connection not allowed by ruleset
+    network_unreachable = 0x03,
+    host_unreachable = 0x04,
+    connection_refused = 0x05,
+    ttl_expired = 0x06,
+    command_not_supported = 0x07,
+    address_type_not_supported = 0x08,
+};
+
+enum class parse_status : std::uint8_t { complete, incomplete, error };
+
+/// Why a message was refused.
+enum class error : std::uint8_t {
+    none,
+    bad_version,         ///< VER is not 5 (1 in an RFC 1929 request)
+    no_methods,          ///< NMETHODS is 0
+    bad_reserved,        ///< RSV is not 0
+    unsupported_command, ///< BIND, UDP ASSOCIATE or an unknown command
+    unsupported_address, ///< ATYP is not 1, 3 or 4
+    empty_domain,        ///< a domain name of length 0
+    bad_domain,          ///< a domain name with a NUL or control byte
+    empty_username,      ///< RFC 1929: ULEN or PLEN of 0 (both are 1 to 255)
+};
+
+struct parse_result {
+    parse_status st = parse_status::incomplete;
+    /// Bytes of the message, once complete.
+    std::size_t size = 0;
+    error err = error::none;
+};
+
+/// The client's greeting: VER, NMETHODS, METHODS (RFC 1928 §3).
+struct greeting {
+    std::span<const std::uint8_t> methods;
+    bool offers(method m) const noexcept {
+        for (auto b : methods)
+            if (b == static_cast<std::uint8_t>(m))
+                return true;
+        return false;
+    }
+};
+
+/// The username/password request: VER=1, ULEN, UNAME, PLEN, PASSWD (RFC 1929 §2).
+struct credentials {
+    std::string_view username;
+    std::string_view password;
+};
+
+/// A request: VER, CMD, RSV, ATYP, DST.ADDR, DST.PORT (RFC 1928 §4).
+struct request {
+    command cmd = command::connect;
+    address_type type = address_type::ipv4;
+    /// Network byte order: 4 bytes for IPv4, 16 for IPv6.
+    std::array<std::uint8_t, 16> address{};
+    /// For address_type::domain: the name as sent (1 to 255 bytes, no NUL or control bytes).
+    std::string_view domain;
+    std::uint16_t port = 0;
+};
+
+inline parse_result parse_greeting(std::string_view in, greeting& out) noexcept;
+inline parse_result parse_credentials(std::string_view in, credentials& out) noexcept;
+inline parse_result parse_request(std::string_view in, request& out) noexcept;
+
+/// The reply to an unacceptable or refused request, RFC 1928 §6 (and how to answer `e`):
+/// general failure for malformed requests, command not supported, address type not supported.
+constexpr reply reply_for(error e) noexcept;
+
+/// The method-selection message: VER=5, METHOD.
+constexpr std::array<std::uint8_t, 2> select_method(method m) noexcept {
+    return {0x05, static_cast<std::uint8_t>(m)};
+}
+
+/// The RFC 1929 answer: VER=1, STATUS (0 = success; anything else fails and the server closes).
+constexpr std::array<std::uint8_t, 2> auth_status(bool ok) noexcept {
+    return {0x01, static_cast<std::uint8_t>(ok ? 0x00 : 0x01)};
+}
+
+/// A reply with BND.ADDR and BND.PORT: 10 bytes for IPv4, 22 for IPv6. `address` in network
+/// byte order (4 or 16 bytes used). Returns the bytes written into `out` (at least 22 long).
+inline std::size_t format_reply(reply rep, address_type type, std::span<const std::uint8_t> address,
+                                std::uint16_t port, std::span<std::uint8_t, 22> out) noexcept;
+
+/// A failure reply (no bound address: IPv4 0.0.0.0:0, as RFC 1928 leaves it to the server).
+constexpr std::array<std::uint8_t, 10> failure_reply(reply rep) noexcept {
+    return {0x05, static_cast<std::uint8_t>(rep), 0x00, 0x01, 0, 0, 0, 0, 0, 0};
+}
+
+/// Compares two secrets in time that depends only on their lengths, not on where they differ.
+inline bool equal_secret(std::string_view a, std::string_view b) noexcept;
+
+// --- definitions ------------------------------------------------------------------------------
+
+inline parse_result parse_greeting(std::string_view in, greeting& out) noexcept {
+    if (in.empty())
+        return {};
+    if (static_cast<std::uint8_t>(in[0]) != 0x05)
+        return {parse_status::error, 0, error::bad_version};
+    if (in.size() < 2)
+        return {};
+    const std::size_t n = static_cast<std::uint8_t>(in[1]);
+    if (n == 0)
+        return {parse_status::error, 0, error::no_methods};
+    if (in.size() < 2 + n)
+        return {};
+    out.methods = {reinterpret_cast<const std::uint8_t*>(in.data()) + 2, n};
+    return {parse_status::complete, 2 + n, error::none};
+}
+
+inline parse_result parse_credentials(std::string_view in, credentials& out) noexcept {
+    if (in.empty())
+        return {};
+    if (static_cast<std::uint8_t>(in[0]) != 0x01)
+        return {parse_status::error, 0, error::bad_version};
+    if (in.size() < 2)
+        return {};
+    const std::size_t ulen = static_cast<std::uint8_t>(in[1]);
+    if (ulen == 0)
+        return {parse_status::error, 0, error::empty_username};
+    if (in.size() < 2 + ulen + 1)
+        return {};
+    const std::size_t plen = static_cast<std::uint8_t>(in[2 + ulen]);
+    if (plen == 0)
+        return {parse_status::error, 0, error::empty_username};
+    const std::size_t size = 3 + ulen + plen;
+    if (in.size() < size)
+        return {};
+    out.username = in.substr(2, ulen);
+    out.password = in.substr(3 + ulen, plen);
+    return {parse_status::complete, size, error::none};
+}
+
+inline parse_result parse_request(std::string_view in, request& out) noexcept {
+    const auto byte = [&](std::size_t i) { return static_cast<std::uint8_t>(in[i]); };
+    if (in.empty())
+        return {};
+    if (byte(0) != 0x05)
+        return {parse_status::error, 0, error::bad_version};
+    if (in.size() < 4)
+        return {};
+    if (byte(2) != 0x00)
+        return {parse_status::error, 0, error::bad_reserved};
+    const std::uint8_t cmd = byte(1);
+    std::size_t addr_size = 0;
+    std::size_t addr_at = 4;
+    switch (byte(3)) {
+    case 0x01:
+        addr_size = 4;
+        break;
+    case 0x04:
+        addr_size = 16;
+        break;
+    case 0x03:
+        if (in.size() < 5)
+            return {};
+        addr_size = byte(4);
+        addr_at = 5;
+        if (addr_size == 0)
+            return {parse_status::error, 0, error::empty_domain};
+        break;
+    default:
+        return {parse_status::error, 0, error::unsupported_address};
+    }
+    const std::size_t size = addr_at + addr_size + 2;
+    if (in.size() < size)
+        return {};
+    // The command is judged once the whole request is in, so that the reply to BIND or UDP
+    // ASSOCIATE comes after the client finished sending (RFC 1928 §6 replies to a request).
+    if (cmd != 0x01)
+        return {parse_status::error, size, error::unsupported_command};
+    out = request{};
+    out.cmd = command::connect;
+    out.type = static_cast<address_type>(byte(3));
+    if (out.type == address_type::domain) {
+        out.domain = in.substr(addr_at, addr_size);
+        for (char c : out.domain)
+            if (static_cast<unsigned char>(c) < 0x21 || static_cast<unsigned char>(c) == 0x7f)
+                return {parse_status::error, size, error::bad_domain};
+    } else {
+        for (std::size_t i = 0; i < addr_size; ++i)
+            out.address[i] = byte(addr_at + i);
+    }
+    out.port = static_cast<std::uint16_t>((byte(addr_at + addr_size) << 8) |
+                                          byte(addr_at + addr_size + 1));
+    return {parse_status::complete, size, error::none};
+}
+
+constexpr reply reply_for(error e) noexcept {
+    switch (e) {
+    case error::unsupported_command:
+        return reply::command_not_supported;
+    case error::unsupported_address:
+        return reply::address_type_not_supported;
+    default:
+        return reply::general_failure;
+    }
+}
+
+inline std::size_t format_reply(reply rep, address_type type, std::span<const std::uint8_t> address,
+                                std::uint16_t port, std::span<std::uint8_t, 22> out) noexcept {
+    const std::size_t n = type == address_type::ipv6 ? 16 : 4;
+    out[0] = 0x05;
+    out[1] = static_cast<std::uint8_t>(rep);
+    out[2] = 0x00;
+    out[3] = static_cast<std::uint8_t>(type == address_type::ipv6 ? address_type::ipv6
+                                                                  : address_type::ipv4);
+    for (std::size_t i = 0; i < n; ++i)
+        out[4 + i] = i < address.size() ? address[i] : 0;
+    out[4 + n] = static_cast<std::uint8_t>(port >> 8);
+    out[5 + n] = static_cast<std::uint8_t>(port & 0xff);
+    return 6 + n;
+}
+
+inline bool equal_secret(std::string_view a, std::string_view b) noexcept {
+    // Hand-written rather than CRYPTO_memcmp so that this header needs no OpenSSL (the fuzz
+    // targets build without it); the loop runs over the longer length whatever the content.
+    const std::size_t n = a.size() > b.size() ? a.size() : b.size();
+    unsigned char diff = a.size() == b.size() ? 0 : 1;
+    for (std::size_t i = 0; i < n; ++i) {
+        const unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
+        const unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
+        diff |= static_cast<unsigned char>(x ^ y);
+    }
+    return diff == 0;
+}
+
+} // namespace pier::socks5
+// ----- end <pier/socks5/protocol.hpp> -----
+
 // ----- begin <pier/ws/close_code.hpp> -----
 // pier/ws/close_code.hpp: WebSocket close status codes (RFC 6455 §7.4 and the IANA
 // "WebSocket Close Code Number Registry").
@@ -8315,7 +10369,10 @@ struct frame_limits {
     /// Largest message, summed over its fragments (on the wire: before decompression; the
     /// deflate codec limits the decompressed size). Default 1 MiB, as Python websockets'
     /// max_size: a server with many connections must bound what each may make it buffer,
-    /// and applications exchanging bigger messages raise it knowingly.
+    /// and applications exchanging bigger messages raise it knowingly. A handler that sends
+    /// messages this big back (echo, relays) needs `server_options::write.max_queued` above
+    /// it too: no send passes that limit (16 MiB by default), and one that would closes the
+    /// connection with 1008.
     std::uint64_t max_message_size = std::uint64_t{1} << 20;
 };
 
@@ -9049,6 +11106,14 @@ struct options {
     /// `backpressure`, past all of it `dropped`, so a producer thread faster than the shard
     /// cannot grow memory without bound. Default 64 MiB per shard.
     std::size_t mailbox_budget = std::size_t{64} << 20;
+    /// Plain HTTP requests on the WebSocket port (the handler's `on_http`): the largest
+    /// request body taken, by Content-Length; a larger one is answered 413, a chunked one 411.
+    /// Default 8 KiB, enough for an admin API's JSON; at most the read buffer's size less the
+    /// request head (buffer::pooled<16384> by default).
+    std::size_t max_http_body = 8192;
+    /// A reply deferred by `on_http` (session::defer_http) must come within this, else the
+    /// client gets 503 and the connection closes. Default 10 s.
+    std::chrono::milliseconds http_reply_timeout{std::chrono::seconds(10)};
     /// Outgoing messages smaller than this are sent uncompressed even when deflate was
     /// negotiated (RFC 7692 allows either per message): below ~64 bytes deflate's framing
     /// overhead eats the gain and the CPU is wasted. Default 64.
@@ -9415,6 +11480,26 @@ struct server_core {
 
 namespace pier {
 
+/// What one step of `connection::send_from` or `receive_into` did: `bytes` moved, or why none
+/// could be (`asio::error::eof` when the source ended cleanly).
+struct transfer_step {
+    std::error_code error;
+    std::size_t bytes = 0;
+};
+
+/// What a relay's socket must offer (an Asio TCP socket does): its descriptor for splice(2),
+/// readiness waits, and non-blocking reads and writes for the copy path.
+template <class S>
+concept relay_socket = requires(S& s, std::error_code& ec, asio::mutable_buffer mb,
+                                asio::const_buffer cb) {
+    { s.native_handle() } -> std::convertible_to<int>;
+    { s.is_open() } -> std::convertible_to<bool>;
+    s.non_blocking(true, ec);
+    { s.read_some(mb, ec) } -> std::convertible_to<std::size_t>;
+    { s.write_some(cb, ec) } -> std::convertible_to<std::size_t>;
+    s.async_wait(asio::socket_base::wait_read, use_tuple);
+};
+
 /// A connection accepted by a `pier::server`, handed to the handler by reference.
 ///
 /// Input: `co_await read()` waits until more bytes arrived and appends them to `input()`;
@@ -9437,9 +11522,9 @@ namespace pier {
 /// deadline.
 ///
 /// Thread safety: everything runs on the connection's executor (`get_executor()`), except
-/// `try_send`, `close` and `abort`, which may be called from any thread: off the executor they
-/// post the request there (the message is copied, or shared for a `shared_buffer`) and
-/// `try_send` answers `queued`; the backpressure policy applies when it arrives.
+/// `try_send`, `try_send_file`, `close` and `abort`, which may be called from any thread: off
+/// the executor they post the request there (the message is copied, or shared for a
+/// `shared_buffer`) and answer `queued`; the backpressure policy applies when it arrives.
 template <class Policies>
 class connection final : public detail::connection_base,
                          public std::enable_shared_from_this<connection<Policies>> {
@@ -9501,10 +11586,67 @@ public:
     /// closed, `error::slow_consumer` if the message was refused for the queue's limits.
     asio::awaitable<std::error_code> send(std::string_view data);
     asio::awaitable<std::error_code> send(shared_buffer data);
-    /// Waits until everything queued has been handed to the kernel.
+    /// Waits until everything queued (file regions included) has been handed to the kernel.
     asio::awaitable<std::error_code> flush_all();
     /// Bytes accepted by send/try_send and not yet handed to the kernel.
     std::size_t queued_bytes() const noexcept { return queue_.bytes(); }
+    /// TCP_CORK: while on, the kernel sends only full segments and holds a partial one (up to
+    /// 200 ms) for what follows, across any number of sends; turning it off sends what it
+    /// holds at once. For a reply assembled from several sends that are not all known when the
+    /// first goes out. One header followed by its body needs no cork: `flush::more` does that
+    /// per send. Plain TCP; over TLS it batches the encrypted records the same way.
+    std::error_code set_cork(bool on) noexcept;
+
+    // --- files and relays: zero copy ------------------------------------------------------
+
+    /// Queues `length` bytes of the file `f` from `offset`, in order with everything sent
+    /// before and after it. When the region reaches the front it goes out with sendfile(2) on
+    /// plain TCP (or SSL_sendfile over kernel TLS, splice(2) under `file_method::splice`),
+    /// the bytes never entering user space; over TLS without kernel TLS, or when the kernel
+    /// refuses, it is read and written in 64 KiB steps (`transfer_stats()` tells which). A
+    /// header sent just before with `flush::more` leaves in the same TCP segment as the file's
+    /// first bytes. Progress, partial writes and a full socket are handled like any queued
+    /// bytes (backpressure, write timeout). The file is kept open until the region has gone.
+    /// If the file turns out shorter than the region, the connection is closed with
+    /// `error::file_truncated` (the length was promised). File bytes do not count as queued
+    /// bytes (they take no memory); at most `write_options::max_queued_files` regions may be
+    /// queued. Never waits; any thread, like `try_send`.
+    send_result try_send_file(std::shared_ptr<const file> f, std::uint64_t offset,
+                              std::uint64_t length, flush when = flush::now);
+    /// As `try_send_file`, then waits until the whole region has been handed to the kernel,
+    /// whatever the backpressure policy: a handler that sends file after file cannot queue
+    /// ahead of the client. Errors as `send`.
+    asio::awaitable<std::error_code> send_file(std::shared_ptr<const file> f, std::uint64_t offset,
+                                               std::uint64_t length);
+    /// One step of a relay into this connection: waits until `source` (another socket, used
+    /// on this connection's executor) has bytes, then moves up to `max` of them to the peer,
+    /// after everything queued before, and returns once they have been handed to the kernel.
+    /// With plain TCP that is splice(2) from the source into a pipe and from the pipe into
+    /// the socket (`relay_method::splice`); otherwise they are copied, and the step returns
+    /// once they are queued, waiting first while more than `low_water` bytes are queued. Either
+    /// way, at most a pipe's worth (or `low_water` + 64 KiB) is in flight per direction: a
+    /// source faster than the peer is not read again until the peer has taken what it got.
+    /// `asio::error::eof` when the source has ended; the source's or the connection's error
+    /// otherwise. One `send_from` at a time per connection. Stream handlers only (it waits).
+    template <relay_socket Source>
+    asio::awaitable<transfer_step> send_from(Source& source,
+                                             std::size_t max = std::size_t{1} << 20);
+    /// The other direction: waits until the peer has sent bytes and moves up to `max` of them
+    /// to `sink`, returning once `sink` has taken them (so a slow sink stops this connection's
+    /// reading: the peer's TCP window closes, nothing piles up here). Bytes already in
+    /// `input()` go first. splice(2) on plain TCP; over TLS the decrypted input is written
+    /// from `input()`. `asio::error::eof` when the peer has finished sending; errors as
+    /// `read()`, or the sink's. Not while a `read()` is waiting.
+    template <relay_socket Sink>
+    asio::awaitable<transfer_step> receive_into(Sink& sink, std::size_t max = std::size_t{1} << 20);
+    /// Ends the output direction once everything queued has gone (TLS close_notify, then the
+    /// TCP FIN), while input goes on: a half-close, for relays and other protocols that end
+    /// one direction first. Later sends answer `closed`.
+    asio::awaitable<std::error_code> shutdown_output();
+    /// Which path this connection's file sends and relays took, in bytes.
+    pier::transfer_stats transfer_stats() const noexcept {
+        return xfer_ ? xfer_->stats : pier::transfer_stats{};
+    }
 
     // --- the kernel's view (ioctl/getsockopt; one syscall each) ----------------------------
 
@@ -9518,6 +11660,18 @@ public:
     int receive_buffer_size() const noexcept;
     std::error_code set_send_buffer_size(int bytes) noexcept;
     std::error_code set_receive_buffer_size(int bytes) noexcept;
+    /// Both buffer sizes as the kernel reports them (not halved: what it really reserves, see
+    /// `pier::socket_buffers`); with autotuning they grow while the connection runs.
+    pier::socket_buffers socket_buffers() const noexcept;
+    /// Sets SO_SNDBUF / SO_RCVBUF and reports what the kernel applied (twice the request, or
+    /// less when net.core.wmem_max / rmem_max clamped it). Turns autotuning off for that
+    /// direction: see the README's guide before using it.
+    buffer_size apply_send_buffer_size(int bytes) noexcept;
+    buffer_size apply_receive_buffer_size(int bytes) noexcept;
+    /// TCP_INFO (see pier/tcp_info.hpp): round-trip time and variance, retransmissions,
+    /// congestion window, bytes acknowledged and received, delivery rate… read now, one
+    /// getsockopt(2). nullopt once the socket is closed.
+    std::optional<pier::tcp_info> tcp_info() const noexcept;
 
     // --- lifecycle ------------------------------------------------------------------------
 
@@ -9558,7 +11712,26 @@ private:
 
     send_result enqueue(std::span<const std::string_view> parts, const shared_buffer* shared,
                         flush when);
+    send_result enqueue_file(std::shared_ptr<const file> f, std::uint64_t offset,
+                             std::uint64_t length, flush when, std::uint64_t* mark);
     void flush_now();
+    // The write path when file ranges are queued (impl/connection_transfer.hpp).
+    void flush_files();
+    std::size_t write_front(std::error_code& ec);
+    std::size_t write_file_copy(const detail::write_queue::file_range& r, std::size_t limit,
+                                std::error_code& ec);
+    std::size_t write_file_splice(const detail::write_queue::file_range& r, std::size_t limit,
+                                  std::error_code& ec);
+    void wait_writable();
+    bool file_zero_copy() noexcept;
+    detail::transfer_state& transfer();
+    asio::awaitable<std::error_code> acquire_writer();
+    void release_writer();
+    template <class Sink>
+    asio::awaitable<transfer_step> write_input_to(Sink& sink, std::size_t max);
+    std::error_code closed_error() const noexcept {
+        return close_reason_ ? close_reason_ : make_error_code(error::closed);
+    }
     void start_async_write();
     void on_written(std::error_code ec, std::size_t n);
     void wake_drain() noexcept;
@@ -9608,7 +11781,8 @@ private:
     std::vector<asio::const_buffer> iov_;
     asio::cancellation_signal read_cancel_;
     std::unique_ptr<asio::steady_timer> drain_timer_;
-    std::shared_ptr<connection> self_; // keeps a data handler's connection alive
+    std::unique_ptr<detail::transfer_state> xfer_; // file sends and relays only
+    std::shared_ptr<connection> self_;             // keeps a data handler's connection alive
     data_hooks hooks_;
     std::size_t drain_target_ = static_cast<std::size_t>(-1);
     asio::ip::tcp::endpoint remote_;
@@ -9624,6 +11798,7 @@ private:
     bool shutdown_read_done_ = false; // the one read allowed after the shutdown began
     bool busy_ = false;               // input flowed lately: reads keep the buffer and speculate
     bool parking_ = false;            // the busy read is being cancelled to park the connection
+    bool output_shut_ = false;        // shutdown_output(): no more sends
     // Slow-loris defence: when the handler began waiting on the current partial input, and
     // how much input there was after the last read (less at the next wait = progress).
     std::int64_t partial_since_ms_ = 0;
@@ -9646,11 +11821,16 @@ private:
 namespace pier::detail {
 
 // The one mechanism: for each hook name, whether a handler names it, and whether it can be
-// called with given arguments.
+// called with given arguments. A member template with one type parameter (`template <class S>
+// void on_close(S&)`, the usual WebSocket style) counts as naming it: `&H::template NAME<int>`
+// forms only the declaration, so a wrong parameter list is still reported, not skipped.
 #define PIER_DETAIL_HOOK_CONCEPTS(NAME)                                                            \
     template <class H>                                                                             \
     concept names_##NAME = requires {                                                              \
         &H::NAME;                                                                                  \
+    }                                                                                              \
+    || requires {                                                                                  \
+        &H::template NAME<int>;                                                                    \
     };                                                                                             \
     template <class H, class... Args>                                                              \
     concept calls_##NAME = requires(H & h, Args && ... args) {                                     \
@@ -9682,6 +11862,7 @@ PIER_DETAIL_HOOK_CONCEPTS(on_accept_error)
 PIER_DETAIL_HOOK_CONCEPTS(on_accept)
 PIER_DETAIL_HOOK_CONCEPTS(on_hook_error)
 PIER_DETAIL_HOOK_CONCEPTS(on_drain)
+PIER_DETAIL_HOOK_CONCEPTS(on_pong)
 PIER_DETAIL_HOOK_CONCEPTS(on_http)
 PIER_DETAIL_HOOK_CONCEPTS(accept)
 
@@ -10040,7 +12221,7 @@ template <class P> send_result connection<P>::try_send(const shared_buffer& data
 template <class P>
 send_result connection<P>::enqueue(std::span<const std::string_view> parts,
                                    const shared_buffer* shared, flush when) {
-    if (state_ != state::open || close_requested_)
+    if (state_ != state::open || close_requested_ || output_shut_)
         return send_result::closed;
     constexpr std::size_t max_direct = 8;
     std::size_t total = shared ? shared->size() : 0;
@@ -10115,7 +12296,7 @@ send_result connection<P>::enqueue(std::span<const std::string_view> parts,
     if (!writing_) {
         if (when == flush::now)
             start_async_write();
-        else if (!flush_scheduled_) {
+        else if (when == flush::deferred && !flush_scheduled_) {
             flush_scheduled_ = true;
             asio::post(executor_, [self = this->shared_from_this()] {
                 self->flush_scheduled_ = false;
@@ -10130,6 +12311,8 @@ send_result connection<P>::enqueue(std::span<const std::string_view> parts,
 template <class P> void connection<P>::flush_now() {
     if (writing_ || queue_.empty() || state_ == state::closed)
         return;
+    if (queue_.files() > 0)
+        return flush_files();
     queue_.gather(iov_, core_.options.write.max_gather);
     std::error_code ec;
     auto n = transport_type::try_write_some(stream_, std::span<const asio::const_buffer>(iov_), ec);
@@ -10155,6 +12338,8 @@ template <class P> void connection<P>::flush_now() {
 template <class P> void connection<P>::start_async_write() {
     if (writing_ || queue_.empty() || state_ == state::closed)
         return;
+    if (queue_.files() > 0)
+        return flush_files();
     writing_ = true;
     queue_.gather(iov_, core_.options.write.max_gather);
     stream_.async_write_some(std::span<const asio::const_buffer>(iov_),
@@ -10184,22 +12369,35 @@ template <class P> void connection<P>::on_written(std::error_code ec, std::size_
         start_async_write();
 }
 
+// Wakes the waiters on drain_timer_ whose condition may now hold: wait_drain (queued bytes at
+// or below drain_target_; a target of 0 also waits for file ranges), send_file (file bytes
+// sent past its mark) and acquire_writer. Waiters re-check and wait again if not.
 template <class P> void connection<P>::wake_drain() noexcept {
-    if (drain_timer_ && (queue_.bytes() <= drain_target_ || state_ == state::closed)) {
+    if (!drain_timer_)
+        return;
+    const bool drained = queue_.bytes() <= drain_target_ && (drain_target_ != 0 || queue_.empty());
+    const bool file_sent = xfer_ && queue_.file_bytes_sent() >= xfer_->file_wait_mark;
+    if (drained || file_sent || state_ == state::closed) {
         drain_target_ = static_cast<std::size_t>(-1);
+        if (xfer_)
+            xfer_->file_wait_mark = static_cast<std::uint64_t>(-1);
         drain_timer_->cancel();
     }
 }
 
 template <class P> asio::awaitable<std::error_code> connection<P>::wait_drain(std::size_t target) {
-    while (queue_.bytes() > target && state_ != state::closed) {
+    auto pending = [&] { return queue_.bytes() > target || (target == 0 && !queue_.empty()); };
+    while (pending() && state_ != state::closed) {
         if (!drain_timer_)
             drain_timer_ = std::make_unique<asio::steady_timer>(executor_);
         drain_target_ = std::min(drain_target_, target);
-        drain_timer_->expires_at(asio::steady_timer::time_point::max());
+        // Not reset when already at "never": expires_at cancels the pending waits, and two
+        // waiters (a handler and a relay direction) would keep cancelling each other.
+        if (drain_timer_->expiry() != asio::steady_timer::time_point::max())
+            drain_timer_->expires_at(asio::steady_timer::time_point::max());
         if (!writing_)
             flush_now();
-        if (queue_.bytes() <= target || state_ == state::closed)
+        if (!pending() || state_ == state::closed)
             break;
         co_await drain_timer_->async_wait(use_tuple);
     }
@@ -10275,6 +12473,25 @@ template <class P> std::error_code connection<P>::set_receive_buffer_size(int by
     transport_type::socket(stream_).set_option(asio::socket_base::receive_buffer_size(bytes), ec);
     return ec;
 }
+template <class P> pier::socket_buffers connection<P>::socket_buffers() const noexcept {
+    return read_socket_buffers(transport_type::socket(stream_).native_handle());
+}
+template <class P> buffer_size connection<P>::apply_send_buffer_size(int bytes) noexcept {
+    std::error_code ec;
+    return pier::apply_send_buffer_size(transport_type::socket(stream_).native_handle(), bytes, ec);
+}
+template <class P> buffer_size connection<P>::apply_receive_buffer_size(int bytes) noexcept {
+    std::error_code ec;
+    return pier::apply_receive_buffer_size(transport_type::socket(stream_).native_handle(), bytes,
+                                           ec);
+}
+template <class P> std::optional<pier::tcp_info> connection<P>::tcp_info() const noexcept {
+    auto& s = transport_type::socket(stream_);
+    if (!s.is_open())
+        return std::nullopt;
+    std::error_code ec;
+    return read_tcp_info(s.native_handle(), ec);
+}
 
 // --- lifecycle --------------------------------------------------------------------------------
 
@@ -10307,6 +12524,8 @@ template <class P> void connection<P>::fail(std::error_code why) noexcept {
     std::error_code ec;
     transport_type::socket(stream_).close(ec);
     queue_.clear();
+    if (xfer_)
+        xfer_->file_pipe.reset(); // closed, not cached, if it still holds bytes
     write_stall_since_ms.store(0, std::memory_order_relaxed);
     phase_deadline_ms.store(0, std::memory_order_relaxed);
     wake_drain();
@@ -10450,7 +12669,8 @@ template <class P> asio::awaitable<void> connection<P>::finish() {
     }
     if (state_ == state::closed)
         co_return;
-    co_await transport_type::shutdown(stream_);
+    if (!output_shut_) // shutdown_output() sent the end already
+        co_await transport_type::shutdown(stream_);
     if (state_ == state::closed)
         co_return;
 
@@ -10487,6 +12707,618 @@ template <class P> asio::awaitable<void> connection<P>::finish() {
 
 } // namespace pier
 // ----- end <pier/impl/connection.hpp> -----
+// ----- begin <pier/impl/connection_transfer.hpp> -----
+// pier/impl/connection_transfer.hpp: pier::connection's file sends, relays and batching
+// (sendfile, splice, TCP_CORK): the parts of the write path that involve more than memory.
+
+
+
+
+namespace pier {
+
+template <class P> std::error_code connection<P>::set_cork(bool on) noexcept {
+    const int v = on ? 1 : 0;
+    if (::setsockopt(transport_type::socket(stream_).native_handle(), IPPROTO_TCP, TCP_CORK, &v,
+                     sizeof v) != 0)
+        return {errno, asio::error::get_system_category()};
+    return {};
+}
+
+template <class P> detail::transfer_state& connection<P>::transfer() {
+    if (!xfer_)
+        xfer_ = std::make_unique<detail::transfer_state>();
+    return *xfer_;
+}
+
+// --- file regions -----------------------------------------------------------------------------
+
+template <class P>
+send_result connection<P>::try_send_file(std::shared_ptr<const file> f, std::uint64_t offset,
+                                         std::uint64_t length, flush when) {
+    if (!on_executor()) {
+        asio::post(executor_, [self = this->shared_from_this(), f = std::move(f), offset, length,
+                               when]() mutable {
+            self->enqueue_file(std::move(f), offset, length, when, nullptr);
+        });
+        return send_result::queued;
+    }
+    return enqueue_file(std::move(f), offset, length, when, nullptr);
+}
+
+template <class P>
+send_result connection<P>::enqueue_file(std::shared_ptr<const file> f, std::uint64_t offset,
+                                        std::uint64_t length, flush when, std::uint64_t* mark) {
+    if (state_ != state::open || close_requested_ || output_shut_ || !f)
+        return send_result::closed;
+    if (length == 0)
+        return send_result::queued;
+    const auto& w = core_.options.write;
+    if (queue_.files() >= w.max_queued_files) {
+        detail::shard_counters::add(counters().slow_consumers);
+        fail(error::slow_consumer);
+        return send_result::closed;
+    }
+    transfer();
+    const bool was_empty = queue_.empty();
+    queue_.append_file(std::move(f), offset, length);
+    if (mark)
+        *mark = queue_.file_bytes_queued_total();
+    if (was_empty)
+        write_stall_since_ms.store(detail::coarse_now_ms(), std::memory_order_relaxed);
+    if (!writing_) {
+        if (when == flush::now)
+            flush_now();
+        else if (when == flush::deferred && !flush_scheduled_) {
+            flush_scheduled_ = true;
+            asio::post(executor_, [self = this->shared_from_this()] {
+                self->flush_scheduled_ = false;
+                self->flush_now();
+            });
+        }
+    }
+    if (state_ != state::open)
+        return send_result::closed;
+    return queue_.bytes() > w.high_water ? send_result::backpressure : send_result::queued;
+}
+
+template <class P>
+asio::awaitable<std::error_code> connection<P>::send_file(std::shared_ptr<const file> f,
+                                                          std::uint64_t offset,
+                                                          std::uint64_t length) {
+    std::uint64_t mark = 0;
+    const auto r = enqueue_file(std::move(f), offset, length, flush::now, &mark);
+    if (r == send_result::closed)
+        co_return closed_error();
+    if (length == 0)
+        co_return std::error_code{};
+    while (queue_.file_bytes_sent() < mark && state_ != state::closed) {
+        if (!drain_timer_)
+            drain_timer_ = std::make_unique<asio::steady_timer>(executor_);
+        xfer_->file_wait_mark = std::min(xfer_->file_wait_mark, mark);
+        if (drain_timer_->expiry() != asio::steady_timer::time_point::max())
+            drain_timer_->expires_at(asio::steady_timer::time_point::max());
+        if (!writing_)
+            flush_now();
+        if (queue_.file_bytes_sent() >= mark || state_ == state::closed)
+            break;
+        co_await drain_timer_->async_wait(use_tuple);
+    }
+    if (state_ == state::closed)
+        co_return closed_error();
+    co_return std::error_code{};
+}
+
+// Whether file ranges may go to the socket without passing through user space.
+template <class P> bool connection<P>::file_zero_copy() noexcept {
+    return core_.options.zero_copy.files != file_method::copy && !transfer().file_refused &&
+           detail::raw_writes<transport_type>(stream_);
+}
+
+// The write path once a file range is queued: non-blocking steps until the socket is full,
+// the queue holds memory only (back to the gather-write path), or `max_step` bytes have gone
+// in this pass (then the rest waits behind the other connections of this thread).
+template <class P> void connection<P>::flush_files() {
+    if (writing_ || queue_.empty() || state_ == state::closed)
+        return;
+    const std::size_t budget = core_.options.zero_copy.max_step;
+    std::size_t moved = 0;
+    for (;;) {
+        std::error_code ec;
+        const std::size_t files_before = queue_.files();
+        std::size_t n;
+        {
+            // sendfile(2) and splice(2) raise SIGPIPE on a reset connection: they take no
+            // MSG_NOSIGNAL.
+            detail::sigpipe_guard no_sigpipe;
+            n = write_front(ec);
+        }
+        if (n > 0) {
+            queue_.consume(n);
+            transfer().stats.files_sent += files_before - queue_.files();
+            detail::shard_counters::add(counters().bytes_out, n);
+            touch();
+            moved += n;
+        }
+        if (ec && ec != asio::error::would_block) {
+            fail(ec);
+            return;
+        }
+        if (queue_.empty()) {
+            write_stall_since_ms.store(0, std::memory_order_relaxed);
+            wake_drain();
+            return;
+        }
+        if (n > 0)
+            write_stall_since_ms.store(detail::coarse_now_ms(), std::memory_order_relaxed);
+        wake_drain();
+        if (ec || n == 0)
+            return wait_writable();
+        if (queue_.files() == 0)
+            return start_async_write();
+        if (moved >= budget) {
+            writing_ = true;
+            asio::post(executor_, [self = this->shared_from_this()] {
+                self->writing_ = false;
+                self->flush_now();
+            });
+            return;
+        }
+    }
+}
+
+template <class P> void connection<P>::wait_writable() {
+    writing_ = true;
+    transport_type::socket(stream_).async_wait(
+        detail::write_wait<transport_type>(stream_),
+        [self = this->shared_from_this()](std::error_code ec) {
+            self->writing_ = false;
+            if (ec || self->state_ == state::closed) {
+                if (ec && self->state_ != state::closed)
+                    self->fail(ec);
+                self->wake_drain();
+                return;
+            }
+            self->flush_now();
+        });
+}
+
+// One non-blocking attempt to hand the front of the queue to the kernel; returns the bytes
+// taken (consumed by the caller). Memory ranges in front of a file range are written with
+// MSG_MORE when the file follows by zero copy, or together with the file's first bytes when
+// it is copied (one TLS record for a header and the start of its body).
+template <class P> std::size_t connection<P>::write_front(std::error_code& ec) {
+    const auto& zc = core_.options.zero_copy;
+    const std::size_t step = std::max<std::size_t>(zc.max_step, 1);
+    const std::size_t n_mem = queue_.gather(iov_, core_.options.write.max_gather);
+    if (n_mem > 0) {
+        const auto next = queue_.file_at(n_mem);
+        if (next && file_zero_copy())
+            return detail::try_write_some_more<transport_type>(
+                stream_, std::span<const asio::const_buffer>(iov_), ec);
+        std::size_t memory = 0;
+        for (const auto& b : iov_)
+            memory += b.size();
+        if (next && memory < detail::copy_buffer_size) {
+            const std::size_t want = static_cast<std::size_t>(
+                std::min<std::uint64_t>(next->size, detail::copy_buffer_size - memory));
+            char* buf = detail::copy_buffer();
+            const std::size_t got =
+                detail::pread_some(next->f->native_handle(), next->offset, buf, want, ec);
+            if (ec)
+                return 0;
+            if (got > 0)
+                iov_.emplace_back(buf, got);
+        }
+        const std::size_t n =
+            transport_type::try_write_some(stream_, std::span<const asio::const_buffer>(iov_), ec);
+        if (n > memory)
+            transfer().stats.copied_bytes += n - memory;
+        return n;
+    }
+    const auto front = queue_.file_at(0);
+    if (!front) // cannot happen: gather stops only at a file range
+        return 0;
+    const std::size_t limit = static_cast<std::size_t>(std::min<std::uint64_t>(front->size, step));
+    auto& x = transfer();
+    if (file_zero_copy()) {
+        std::size_t n = 0;
+        if (zc.files == file_method::splice) {
+            n = write_file_splice(*front, limit, ec);
+        } else {
+            n = detail::send_file<transport_type>(stream_, front->f->native_handle(), front->offset,
+                                                  limit, ec);
+            if (n > 0) {
+                // A stream that can say whether the kernel encrypts is a TLS stream.
+                if constexpr (requires { stream_.kernel_tls_send(); })
+                    x.stats.ktls_sendfile_bytes += n;
+                else
+                    x.stats.sendfile_bytes += n;
+            } else if (!ec) {
+                ec = make_error_code(error::file_truncated);
+            }
+        }
+        if (!detail::refused(ec))
+            return n;
+        // The kernel cannot send this file this way (a file system without splice support, a
+        // descriptor that is not a regular file): copy from now on.
+        ec.clear();
+        x.file_refused = true;
+        ++x.stats.fallbacks;
+    }
+    return write_file_copy(*front, limit, ec);
+}
+
+// The buffered path: read up to 64 KiB at the range's offset, write what the socket takes.
+// Whatever it does not take is read again next time (the same bytes, as a blocked TLS record
+// requires).
+template <class P>
+std::size_t connection<P>::write_file_copy(const detail::write_queue::file_range& r,
+                                           std::size_t limit, std::error_code& ec) {
+    char* buf = detail::copy_buffer();
+    const std::size_t want = std::min(limit, detail::copy_buffer_size);
+    const std::size_t got = detail::pread_some(r.f->native_handle(), r.offset, buf, want, ec);
+    if (ec)
+        return 0;
+    if (got == 0) {
+        ec = make_error_code(error::file_truncated);
+        return 0;
+    }
+    const asio::const_buffer b(buf, got);
+    const std::size_t n =
+        transport_type::try_write_some(stream_, std::span<const asio::const_buffer>(&b, 1), ec);
+    transfer().stats.copied_bytes += n;
+    return n;
+}
+
+// file_method::splice: file -> pipe -> socket. The pipe holds the front range's next bytes
+// between steps (a full socket); it goes back to the thread's cache once empty.
+template <class P>
+std::size_t connection<P>::write_file_splice(const detail::write_queue::file_range& r,
+                                             std::size_t limit, std::error_code& ec) {
+    auto& x = transfer();
+    const auto& zc = core_.options.zero_copy;
+    auto& pipe = x.file_pipe;
+    if (!pipe.valid()) {
+        pipe = detail::pipe_lease::acquire(zc.pipe_size, zc.idle_pipes, zc.max_pipes);
+        if (!pipe.valid()) {
+            ec = make_error_code(asio::error::operation_not_supported);
+            return 0;
+        }
+    }
+    if (pipe.held() == 0) {
+        std::uint64_t off = r.offset;
+        const std::size_t in = detail::splice_some(r.f->native_handle(), &off, pipe.write_end(),
+                                                   std::min(limit, pipe.capacity()), 0, ec);
+        if (ec)
+            return 0;
+        if (in == 0) {
+            ec = make_error_code(error::file_truncated);
+            return 0;
+        }
+        pipe.filled(in);
+    }
+    const unsigned more = r.size > pipe.held() ? SPLICE_F_MORE : 0;
+    const std::size_t out =
+        detail::splice_some(pipe.read_end(), nullptr,
+                            transport_type::socket(stream_).native_handle(), pipe.held(), more, ec);
+    pipe.drained(out);
+    x.stats.splice_bytes += out;
+    if (pipe.held() == 0)
+        pipe.reset();
+    return out;
+}
+
+// --- relays -----------------------------------------------------------------------------------
+
+// Takes the write side for a relay step: waits until nothing is queued or being written, so
+// that the step's bytes follow everything sent before, and keeps other writes queued behind it
+// (writing_) until release_writer.
+template <class P> asio::awaitable<std::error_code> connection<P>::acquire_writer() {
+    for (;;) {
+        if (state_ != state::open || output_shut_)
+            co_return closed_error();
+        if (!writing_ && queue_.empty())
+            break;
+        const auto drained = co_await wait_drain(0);
+        if (drained)
+            co_return drained;
+        // wait_drain returns with the queue empty; a write of its last bytes may still be
+        // completing (writing_), in which case its completion wakes us again.
+        if (writing_ && queue_.empty()) {
+            if (!drain_timer_)
+                drain_timer_ = std::make_unique<asio::steady_timer>(executor_);
+            drain_target_ = 0;
+            if (drain_timer_->expiry() != asio::steady_timer::time_point::max())
+                drain_timer_->expires_at(asio::steady_timer::time_point::max());
+            co_await drain_timer_->async_wait(use_tuple);
+        }
+    }
+    writing_ = true;
+    co_return std::error_code{};
+}
+
+template <class P> void connection<P>::release_writer() {
+    writing_ = false;
+    if (state_ == state::closed) {
+        wake_drain();
+        return;
+    }
+    if (!queue_.empty()) {
+        // Sends queued behind the step have waited since it began: that is their stall.
+        if (write_stall_since_ms.load(std::memory_order_relaxed) == 0)
+            write_stall_since_ms.store(detail::coarse_now_ms(), std::memory_order_relaxed);
+        flush_now();
+    } else {
+        wake_drain();
+    }
+}
+
+template <class P>
+template <relay_socket Source>
+asio::awaitable<transfer_step> connection<P>::send_from(Source& source, std::size_t max) {
+    auto self = this->shared_from_this();
+    if (max == 0)
+        max = 1;
+    auto& x = transfer();
+    const auto& zc = core_.options.zero_copy;
+    std::error_code ec;
+    source.non_blocking(true, ec);
+    const int src = source.native_handle();
+    auto& sock = transport_type::socket(stream_);
+
+    while (zc.relays == relay_method::splice && !x.relay_refused &&
+           detail::raw_writes<transport_type>(stream_)) {
+        const auto acquired = co_await acquire_writer();
+        if (acquired)
+            co_return transfer_step{acquired, 0};
+        auto pipe = detail::pipe_lease::acquire(zc.pipe_size, zc.idle_pipes, zc.max_pipes);
+        if (!pipe.valid()) {
+            release_writer();
+            break; // out of pipes: copy this step
+        }
+        const std::size_t in = detail::splice_some(src, nullptr, pipe.write_end(),
+                                                   std::min(max, pipe.capacity()), 0, ec);
+        if (ec == asio::error::would_block) {
+            // Nothing to move yet: let other writes through while waiting for the source.
+            release_writer();
+            pipe.reset();
+            auto [wec] = co_await source.async_wait(asio::socket_base::wait_read, use_tuple);
+            if (wec)
+                co_return transfer_step{wec, 0};
+            continue;
+        }
+        if (detail::refused(ec)) {
+            release_writer();
+            x.relay_refused = true;
+            ++x.stats.fallbacks;
+            break;
+        }
+        if (ec || in == 0) {
+            release_writer();
+            co_return transfer_step{ec ? ec : make_error_code(asio::error::eof), 0};
+        }
+        pipe.filled(in);
+        while (pipe.held() > 0) {
+            std::size_t out;
+            {
+                detail::sigpipe_guard no_sigpipe;
+                out = detail::splice_some(pipe.read_end(), nullptr, sock.native_handle(),
+                                          pipe.held(), 0, ec);
+            }
+            if (out > 0) {
+                pipe.drained(out);
+                x.stats.splice_bytes += out;
+                detail::shard_counters::add(counters().bytes_out, out);
+                touch();
+                write_stall_since_ms.store(pipe.held() || !queue_.empty() ? detail::coarse_now_ms()
+                                                                          : 0,
+                                           std::memory_order_relaxed);
+                continue;
+            }
+            if (ec == asio::error::would_block) {
+                if (write_stall_since_ms.load(std::memory_order_relaxed) == 0)
+                    write_stall_since_ms.store(detail::coarse_now_ms(), std::memory_order_relaxed);
+                auto [wec] = co_await sock.async_wait(asio::socket_base::wait_write, use_tuple);
+                if (state_ == state::closed) {
+                    release_writer();
+                    co_return transfer_step{closed_error(), 0};
+                }
+                if (wec) {
+                    fail(wec);
+                    release_writer();
+                    co_return transfer_step{wec, 0};
+                }
+                continue;
+            }
+            // The peer is gone (or the kernel refused mid-way, which it does not for sockets):
+            // the bytes in the pipe are lost, and the lease closes it.
+            if (!ec)
+                ec = make_error_code(asio::error::broken_pipe);
+            write_stall_since_ms.store(0, std::memory_order_relaxed);
+            fail(ec);
+            release_writer();
+            co_return transfer_step{ec, 0};
+        }
+        release_writer();
+        co_return transfer_step{{}, in};
+    }
+
+    // The buffered path: read what the source has into the thread's copy buffer and queue it
+    // (written at once when the socket takes it). Waiting first while the queue is above
+    // low_water bounds what piles up here to low_water plus one read.
+    const auto& w = core_.options.write;
+    for (;;) {
+        if (state_ != state::open || close_requested_ || output_shut_)
+            co_return transfer_step{closed_error(), 0};
+        if (queue_.bytes() > w.low_water) {
+            const auto drained = co_await wait_drain(w.low_water);
+            if (drained)
+                co_return transfer_step{drained, 0};
+        }
+        char* buf = detail::copy_buffer();
+        const std::size_t n = source.read_some(
+            asio::mutable_buffer(buf, std::min(max, detail::copy_buffer_size)), ec);
+        if (ec == asio::error::would_block) {
+            auto [wec] = co_await source.async_wait(asio::socket_base::wait_read, use_tuple);
+            if (wec)
+                co_return transfer_step{wec, 0};
+            continue;
+        }
+        if (ec)
+            co_return transfer_step{ec, 0};
+        const std::string_view part(buf, n);
+        if (enqueue(std::span<const std::string_view>(&part, 1), nullptr, flush::now) ==
+            send_result::closed)
+            co_return transfer_step{closed_error(), 0};
+        x.stats.copied_bytes += n;
+        co_return transfer_step{{}, n};
+    }
+}
+
+// Writes up to `max` bytes of input() to `sink`, waiting while it is full; consumes them.
+template <class P>
+template <class Sink>
+asio::awaitable<transfer_step> connection<P>::write_input_to(Sink& sink, std::size_t max) {
+    const std::string_view in = buffer_.data().substr(0, max);
+    std::size_t done = 0;
+    while (done < in.size()) {
+        std::error_code ec;
+        const std::size_t n =
+            sink.write_some(asio::const_buffer(in.data() + done, in.size() - done), ec);
+        if (ec == asio::error::would_block) {
+            auto [wec] = co_await sink.async_wait(asio::socket_base::wait_write, use_tuple);
+            if (wec)
+                ec = wec;
+            else
+                continue;
+        }
+        if (ec) {
+            consume(done);
+            co_return transfer_step{ec, done};
+        }
+        done += n;
+    }
+    consume(done);
+    buffer_.release_if_empty();
+    transfer().stats.copied_bytes += done;
+    co_return transfer_step{{}, done};
+}
+
+template <class P>
+template <relay_socket Sink>
+asio::awaitable<transfer_step> connection<P>::receive_into(Sink& sink, std::size_t max) {
+    auto self = this->shared_from_this();
+    if (max == 0)
+        max = 1;
+    std::error_code ec;
+    sink.non_blocking(true, ec);
+    if (state_ == state::closed)
+        co_return transfer_step{closed_error(), 0};
+    if (close_requested_)
+        co_return transfer_step{make_error_code(error::closed), 0};
+    // What was read before the relay began (bytes pipelined after a proxy handshake) goes
+    // first.
+    if (!buffer_.data().empty())
+        co_return co_await write_input_to(sink, max);
+    if (input_ended_)
+        co_return transfer_step{make_error_code(asio::error::eof), 0};
+
+    auto& x = transfer();
+    const auto& zc = core_.options.zero_copy;
+    auto& sock = transport_type::socket(stream_);
+    while (zc.relays == relay_method::splice && !x.relay_refused &&
+           detail::raw_reads<transport_type>(stream_)) {
+        if (shutting_down_)
+            co_return transfer_step{make_error_code(error::shutting_down), 0};
+        auto pipe = detail::pipe_lease::acquire(zc.pipe_size, zc.idle_pipes, zc.max_pipes);
+        if (!pipe.valid())
+            break;
+        const std::size_t in = detail::splice_some(sock.native_handle(), nullptr, pipe.write_end(),
+                                                   std::min(max, pipe.capacity()), 0, ec);
+        if (ec == asio::error::would_block) {
+            pipe.reset();
+            buffer_.release_if_empty();
+            // Waits like read(): close(), abort() and the server's shutdown interrupt it; no
+            // partial message is pending, so no read timeout runs (the idle timeout does).
+            read_wait_since_ms.store(0, std::memory_order_relaxed);
+            reading_ = true;
+            auto [wec] = co_await sock.async_wait(
+                asio::socket_base::wait_read,
+                asio::bind_cancellation_slot(read_cancel_.slot(), use_tuple));
+            reading_ = false;
+            if (state_ == state::closed)
+                co_return transfer_step{closed_error(), 0};
+            if (close_requested_)
+                co_return transfer_step{make_error_code(error::closed), 0};
+            if (wec == asio::error::operation_aborted && shutting_down_)
+                co_return transfer_step{make_error_code(error::shutting_down), 0};
+            if (wec)
+                co_return transfer_step{wec, 0};
+            continue;
+        }
+        if (detail::refused(ec)) {
+            x.relay_refused = true;
+            ++x.stats.fallbacks;
+            break;
+        }
+        if (ec)
+            co_return transfer_step{ec, 0};
+        if (in == 0) {
+            input_ended_ = true;
+            co_return transfer_step{make_error_code(asio::error::eof), 0};
+        }
+        pipe.filled(in);
+        detail::shard_counters::add(counters().bytes_in, in);
+        touch_read();
+        const int out_fd = sink.native_handle();
+        while (pipe.held() > 0) {
+            std::size_t out;
+            {
+                detail::sigpipe_guard no_sigpipe;
+                out = detail::splice_some(pipe.read_end(), nullptr, out_fd, pipe.held(), 0, ec);
+            }
+            if (out > 0) {
+                pipe.drained(out);
+                x.stats.splice_bytes += out;
+                continue;
+            }
+            if (ec == asio::error::would_block) {
+                auto [wec] = co_await sink.async_wait(asio::socket_base::wait_write, use_tuple);
+                if (!wec && sink.is_open())
+                    continue;
+                ec = wec ? wec : make_error_code(asio::error::bad_descriptor);
+            }
+            if (!ec)
+                ec = make_error_code(asio::error::broken_pipe);
+            co_return transfer_step{ec, 0}; // the lease closes the pipe and what it holds
+        }
+        co_return transfer_step{{}, in};
+    }
+
+    // The buffered path: read() decrypts into input(), which goes to the sink from there.
+    const auto read_error = co_await read();
+    if (read_error)
+        co_return transfer_step{read_error, 0};
+    co_return co_await write_input_to(sink, max);
+}
+
+template <class P> asio::awaitable<std::error_code> connection<P>::shutdown_output() {
+    if (output_shut_)
+        co_return std::error_code{};
+    const auto drained = co_await wait_drain(0);
+    if (drained)
+        co_return drained;
+    if (state_ == state::closed)
+        co_return closed_error();
+    output_shut_ = true;
+    co_await transport_type::shutdown(stream_);
+    std::error_code ec;
+    transport_type::socket(stream_).shutdown(asio::socket_base::shutdown_send, ec);
+    co_return std::error_code{};
+}
+
+} // namespace pier
+// ----- end <pier/impl/connection_transfer.hpp> -----
 // ----- end <pier/connection.hpp> -----
 // ----- begin <pier/policies.hpp> -----
 // pier/policies.hpp: `pier::policies<…>`, the policy set a server is instantiated with.
@@ -10582,6 +13414,118 @@ template <class... Ps> struct policies {
 
 } // namespace pier
 // ----- end <pier/policies.hpp> -----
+// ----- begin <pier/relay.hpp> -----
+// pier/relay.hpp: relays a connection to another socket in both directions (a proxy's core),
+// with splice(2) where the transport allows it and bounded memory either way.
+//
+//     asio::basic_stream_socket<asio::ip::tcp, typename Connection::executor_type>
+//         upstream(c.get_executor());
+//     co_await upstream.async_connect(target, pier::use_tuple);
+//     auto r = co_await pier::relay(c, upstream);   // until both directions have ended
+
+
+
+namespace pier {
+
+/// What a relay moved, and how it ended.
+struct relay_result {
+    /// Bytes from the connection's peer to the other socket, and back.
+    std::uint64_t to_peer = 0;
+    std::uint64_t from_peer = 0;
+    /// The first error of either direction; empty when both ended with an orderly close.
+    std::error_code error;
+};
+
+/// Moves bytes between `c`'s peer and `peer` (a connected socket on `c`'s executor) in both
+/// directions at once until both have ended, then returns; `c` stays open (return from the
+/// handler to close it gracefully).
+///
+/// - Each direction moves one step at a time (`connection::receive_into`, `send_from`): a step
+///   is read only once the previous one has been taken by its destination, so a fast side
+///   waits for a slow one and memory stays bounded (a pipe per direction while it holds bytes,
+///   or `low_water` plus 64 KiB when copying). Nothing is buffered without limit.
+/// - Half-closes are passed on: when `c`'s peer stops sending, `peer` is shut down for
+///   writing, and the other direction goes on until `peer` ends too; when `peer` ends,
+///   `c.shutdown_output()` sends the end after the last bytes.
+/// - An error on either side ends both: a failure of `peer` closes `c` gracefully (what was
+///   relayed is flushed, then FIN); a failure of `c` closes `peer`. `c`'s deadlines (idle,
+///   write stall, shutdown) apply throughout, and the server's `stop()` ends relays too.
+///
+/// splice(2) is used for plain TCP connections (`zero_copy_options::relays`), copying for TLS;
+/// `c.transfer_stats()` tells which. `peer` is made non-blocking. Stream handlers only.
+template <class Connection, relay_socket Socket>
+asio::awaitable<relay_result> relay(Connection& c, Socket& peer);
+
+namespace detail {
+
+struct relay_state {
+    relay_result result;
+    bool outbound_done = false;
+    explicit relay_state(asio::any_io_executor ex) : done(std::move(ex)) {}
+    asio::steady_timer done; // cancelled when the outbound direction ends
+};
+
+template <class Connection, class Socket>
+asio::awaitable<void> relay_outbound(std::shared_ptr<Connection> c, Socket& peer,
+                                     std::shared_ptr<relay_state> st) {
+    for (;;) {
+        const auto step = co_await c->send_from(peer);
+        st->result.from_peer += step.bytes;
+        if (!step.error)
+            continue;
+        if (step.error == asio::error::eof) {
+            const auto ec = co_await c->shutdown_output();
+            if (ec && !st->result.error)
+                st->result.error = ec;
+        } else {
+            if (!st->result.error)
+                st->result.error = step.error;
+            // Whichever side failed, the client side cannot go on meaningfully: let it end
+            // after what was relayed (close() also ends the other direction's wait).
+            c->close();
+            std::error_code ignored;
+            peer.close(ignored);
+        }
+        break;
+    }
+    st->outbound_done = true;
+    st->done.cancel();
+}
+
+} // namespace detail
+
+template <class Connection, relay_socket Socket>
+asio::awaitable<relay_result> relay(Connection& c, Socket& peer) {
+    std::error_code ec;
+    peer.non_blocking(true, ec);
+    auto st = std::make_shared<detail::relay_state>(c.get_executor());
+    st->done.expires_at(asio::steady_timer::time_point::max());
+    asio::co_spawn(c.get_executor(), detail::relay_outbound(c.shared_from_this(), peer, st),
+                   asio::detached);
+    for (;;) {
+        const auto step = co_await c.receive_into(peer);
+        st->result.to_peer += step.bytes;
+        if (!step.error)
+            continue;
+        if (step.error == asio::error::eof) {
+            std::error_code ignored;
+            peer.shutdown(asio::socket_base::shutdown_send, ignored);
+        } else {
+            if (!st->result.error && step.error != error::closed)
+                st->result.error = step.error;
+            // The outbound direction waits on `peer`: closing it ends that wait.
+            std::error_code ignored;
+            peer.close(ignored);
+        }
+        break;
+    }
+    while (!st->outbound_done)
+        co_await st->done.async_wait(use_tuple);
+    co_return st->result;
+}
+
+} // namespace pier
+// ----- end <pier/relay.hpp> -----
 // ----- begin <pier/server.hpp> -----
 // pier/server.hpp: `pier::server<Handler, Policies>`, a TCP server built from policies.
 //
@@ -10600,9 +13544,6 @@ template <class... Ps> struct policies {
 // pier/detail/socket_option.hpp: socket options Asio has no public type for.
 
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
 
 
 namespace pier::detail {
@@ -10930,7 +13871,6 @@ std::size_t raise_fd_limit() noexcept;
 // pier/impl/server.hpp: out-of-line definitions of pier::server.
 
 
-#include <fcntl.h>
 #include <sys/resource.h>
 
 #include <csignal>
@@ -11461,6 +14401,8 @@ template <class H, class P> void server<H, P>::finish_stop() {
 //                    exactly once for every on_open: the peer's Close (its code, 1005 if
 //                    none), the code pier failed the connection with, or 1006 when the TCP
 //                    connection ended without a Close
+//   void on_pong(session&, std::chrono::milliseconds rtt);  a Pong answered pier's automatic
+//                    Ping after `rtt` (keep-alive round-trip time, e.g. for metrics)
 //   void on_drain(session&);                                the write queue fell below
 //                    write_options::low_water after having passed high_water
 //   ws::accept_result accept(const ws::upgrade_request&, session_data&);
@@ -11468,9 +14410,13 @@ template <class H, class P> void server<H, P>::finish_stop() {
 //   bool on_accept(const asio::ip::tcp::endpoint&);         admission, in the accept loop
 //                    before TLS or HTTP cost anything; false closes the socket at once
 //                    (counted in stats::refused)
-//   bool on_http(session&, const http::request_view&);      a non-upgrade request: reply with
-//                    session.send_http(bytes) and return true, or false for the default
-//                    answer (426 Upgrade Required)
+//   bool on_http(session&, const http::request_view&, std::string_view body);
+//   bool on_http(session&, const http::request_view&);      a plain (non-upgrade) request on
+//                    the WebSocket port, with its body (options::max_http_body): reply with
+//                    session.send_http(bytes), or later from any thread through
+//                    session.defer_http(), and return true; false gives the default answer
+//                    (426 Upgrade Required). Keep-alive connections stay open under the idle
+//                    deadline; pipelined requests are answered in order.
 //   void on_hook_error(std::string_view hook, std::exception_ptr);
 //                    a hook threw: counted in stats::handler_errors, the session is failed
 //                    with 1011, on_close still runs; without this hook the exception is
@@ -11897,6 +14843,24 @@ struct session_access;
 
 template <class Policies, class Data = no_data> class session;
 
+class session_handle;
+
+/// Answers one plain HTTP request later, from any thread (session::defer_http): once. If
+/// `reply` does not come within options::http_reply_timeout, the client gets 503 and the
+/// connection closes. A responder dropped without replying leaves that to the deadline.
+class http_responder {
+public:
+    http_responder() = default;
+    /// A complete HTTP response (head and body). False if it could not be delivered (the
+    /// connection closed, or the shard's mailbox is full).
+    bool reply(std::string response);
+
+private:
+    template <class Policies, class Data> friend class session;
+    explicit http_responder(const session_handle& h);
+    std::shared_ptr<const session_handle> handle_;
+};
+
 /// A reference to a session that may be kept anywhere and used from any thread: it goes to the
 /// session's shard through that shard's mailbox (bounded by ws::options::mailbox_budget).
 /// Each call answers at once: `queued` (accepted for delivery), `backpressure` (accepted; the
@@ -11919,11 +14883,12 @@ public:
     }
 
     /// Where handles deliver: implemented by the WebSocket server (its shards' mailboxes).
+    /// `http` set: `frame` holds a deferred HTTP response, not a WebSocket frame.
     struct sink {
         virtual send_result deliver(std::size_t shard, std::uint32_t slot, std::uint32_t gen,
                                     opcode op, detail::frame_ref frame,
                                     detail::frame_ref compressed, std::uint32_t key,
-                                    std::uint16_t close_code) = 0;
+                                    std::uint16_t close_code, bool http = false) = 0;
 
     protected:
         ~sink() = default;
@@ -11931,6 +14896,7 @@ public:
 
 private:
     template <class Impl> friend class detail::shard;
+    friend class http_responder;
     session_handle(sink* s, std::size_t shard, std::uint32_t slot, std::uint32_t gen,
                    std::uint64_t id) noexcept
         : sink_(s), shard_(shard), slot_(slot), gen_(gen), id_(id) {}
@@ -11972,6 +14938,7 @@ protected:
     ms32 partial_since_ = 0; ///< first byte of the message still incomplete (slow-loris)
     ms32 stall_since_ = 0;   ///< output queued and not moving (write timeout)
     ms32 ping_sent_ = 0;     ///< an automatic Ping is unanswered since then
+    ms32 ping_at_ = 0;       ///< the last automatic Ping, until its Pong (round-trip time)
     session_state state_ = session_state::handshake;
     std::uint8_t pending_ops_ = 0; ///< Asio operations in flight (the object outlives them)
     bool dirty_ = false;
@@ -11983,6 +14950,10 @@ protected:
     bool opened_ = false;    ///< on_open ran, so on_close must
     bool over_high_ = false; ///< the queue passed high_water since the last on_drain
     bool shutting_down_ = false;
+    bool http_pending_ = false;       ///< a deferred HTTP reply is awaited
+    bool http_close_ = false;         ///< ... after which the connection closes
+    bool http_deferred_ = false;      ///< set by defer_http() during on_http
+    bool http_answered_ = false;      ///< a plain request was answered (keep-alive, not handshake)
     std::uint8_t subprotocol_ = 0xff; ///< index into options::subprotocols, 0xff: none
 };
 
@@ -12032,6 +15003,10 @@ public:
     bool compressed() const noexcept { return deflate_ != nullptr; }
     /// Bytes queued for the peer and not yet handed to the kernel.
     std::size_t buffered_amount() const noexcept { return out_.bytes(); }
+    /// Milliseconds since anything last arrived from the peer: a message, a Ping, a Pong (the
+    /// answer to the keep-alive Ping), any frame. Read by liveness checks above this layer
+    /// (the pool's stale-connection pass), at the resolution of the shard's clock.
+    std::uint32_t quiet_ms() const noexcept { return env_->now(this) - last_read_; }
     /// A reference for other threads.
     session_handle handle() const noexcept;
 
@@ -12052,6 +15027,9 @@ public:
     /// Only from `on_http`: queues raw bytes (a complete HTTP response). Responses to
     /// pipelined requests leave in order.
     send_result send_http(std::string_view bytes);
+    /// Only from `on_http`: the answer will come later, through the responder (any thread,
+    /// once; options::http_reply_timeout). Requests pipelined behind wait for it.
+    http_responder defer_http();
 
 protected:
     template <class Impl> friend class detail::shard;
@@ -12154,6 +15132,22 @@ inline send_result session_handle::close(close_code code, std::string_view reaso
         static_cast<std::uint16_t>(code));
 }
 
+inline http_responder::http_responder(const session_handle& h)
+    : handle_(std::make_shared<const session_handle>(h)) {}
+
+inline bool http_responder::reply(std::string response) {
+    if (!handle_ || !*handle_)
+        return false;
+    const auto& h = *handle_;
+    detail::frame_ref f(detail::frame_buf::make(response.size()));
+    if (!response.empty())
+        std::memcpy(f.get()->data(), response.data(), response.size());
+    const auto r =
+        h.sink_->deliver(h.shard_, h.slot_, h.gen_, opcode::text, std::move(f), {}, 0, 0, true);
+    handle_.reset();
+    return r == send_result::queued || r == send_result::backpressure;
+}
+
 // --- session --------------------------------------------------------------------------------
 
 template <class P, class D> std::size_t session<P, D>::shard() const noexcept {
@@ -12240,6 +15234,13 @@ send_result session<P, D>::close(close_code code, std::string_view reason) {
     if (deadline_ == 0 && t > 0)
         deadline_ = 1;
     return r;
+}
+
+template <class P, class D> http_responder session<P, D>::defer_http() {
+    if (state_ != session_state::handshake)
+        return {};
+    http_deferred_ = true;
+    return http_responder(handle());
 }
 
 template <class P, class D> send_result session<P, D>::send_http(std::string_view bytes) {
@@ -12433,6 +15434,7 @@ struct mail {
     std::uint32_t key = 0;
     frame_ref frame;
     frame_ref compressed;
+    bool http = false;          ///< `frame` is a deferred HTTP response
     std::function<void()> task; ///< set: run this on the shard instead
     std::size_t cost = 0;
 };
@@ -12695,7 +15697,7 @@ public:
     // --- session_handle::sink ----------------------------------------------------------------
     send_result deliver(std::size_t shard, std::uint32_t slot, std::uint32_t gen, opcode op,
                         frame_ref frame, frame_ref compressed, std::uint32_t key,
-                        std::uint16_t close_code) override;
+                        std::uint16_t close_code, bool http) override;
     /// Runs `fn` on `shard` through its mailbox (counted against its budget as `cost`).
     send_result post_mail(std::size_t shard, std::function<void()> fn, std::size_t cost);
 
@@ -12724,6 +15726,9 @@ namespace pier::ws::detail {
 PIER_DETAIL_HOOK_CALL(call_on_open, on_open,
                       "pier: the WebSocket handler's on_open must be callable as "
                       "void on_open(session&)")
+PIER_DETAIL_HOOK_CALL(call_on_pong, on_pong,
+                      "pier: the WebSocket handler's on_pong must be callable as "
+                      "void on_pong(session&, std::chrono::milliseconds)")
 PIER_DETAIL_HOOK_CALL(call_on_drain, on_drain,
                       "pier: the WebSocket handler's on_drain must be callable as "
                       "void on_drain(session&)")
@@ -12732,7 +15737,8 @@ PIER_DETAIL_HOOK_CALL(call_on_close, on_close,
                       "void on_close(session&, pier::ws::close_code, std::string_view)")
 
 template <class H, class S>
-concept has_ws_on_http = pier::detail::has_on_http<H, S&, const http::request_view&>;
+concept has_ws_on_http = pier::detail::has_on_http<H, S&, const http::request_view&> ||
+    pier::detail::has_on_http<H, S&, const http::request_view&, std::string_view>;
 template <class H, class S>
 concept has_ws_accept = pier::detail::has_accept<H, const upgrade_request&> ||
     pier::detail::has_accept<H, const upgrade_request&, typename S::data_type&>;
@@ -12900,7 +15906,7 @@ template <class H, class P> void session_impl<H, P>::refuse(unsigned status, std
 template <class H, class P> void session_impl<H, P>::handle_http() {
     const auto& o = shard_->eng->ws_options();
     using session_t = typename session_impl::base_type;
-    while (this->state_ == session_state::handshake && !finishing_) {
+    while (this->state_ == session_state::handshake && !finishing_ && !this->http_pending_) {
         auto in = in_.data();
         if (in.empty())
             return;
@@ -12909,6 +15915,8 @@ template <class H, class P> void session_impl<H, P>::handle_http() {
         if (r.st == http::parse_result::incomplete) {
             if (in_.room_after_compaction() == 0)
                 refuse(431, http_error_response(431));
+            else if (this->http_answered_ && this->partial_since_ == 0)
+                this->partial_since_ = now(); // the next request of a kept-alive connection
             return;
         }
         if (r.st == http::parse_result::error) {
@@ -12919,26 +15927,65 @@ template <class H, class P> void session_impl<H, P>::handle_http() {
         if (!req.is_upgrade()) {
             if constexpr (has_ws_on_http<H, session_t>) {
                 static_assert(
-                    requires(H & h, session_t & s, const http::request_view& v) {
-                        { h.on_http(s, v) } -> std::convertible_to<bool>;
-                    },
-                    "pier: the WebSocket handler's on_http must be callable as "
-                    "bool on_http(session&, const pier::http::request_view&)");
-                if (req.has_body()) {
-                    refuse(413, http_error_response(413, "request bodies are not accepted here"));
+                    requires(H & h, session_t & s, const http::request_view& v,
+                             std::string_view b) {
+                        { h.on_http(s, v, b) } -> std::convertible_to<bool>;
+                    } ||
+                        requires(H & h, session_t & s, const http::request_view& v) {
+                            { h.on_http(s, v) } -> std::convertible_to<bool>;
+                        },
+                    "pier: the WebSocket handler's on_http must be callable as bool "
+                    "on_http(session&, const pier::http::request_view&[, std::string_view body])");
+                // The body, by Content-Length, whole in the buffer.
+                std::size_t body_size = 0;
+                if (req.chunked()) {
+                    refuse(411, http_error_response(411, "a Content-Length is required"));
                     return;
                 }
+                if (auto cl = req.content_length(); cl && *cl > 0) {
+                    if (*cl > o.max_http_body || r.head_size + *cl > buffer_type::capacity) {
+                        refuse(413, http_error_response(413, "request body too large"));
+                        return;
+                    }
+                    body_size = static_cast<std::size_t>(*cl);
+                    if (in.size() < r.head_size + body_size) {
+                        in_.compact();
+                        if (this->partial_since_ == 0)
+                            this->partial_since_ = now();
+                        return; // the rest of the body is on its way
+                    }
+                }
+                const std::string_view body(in.data() + r.head_size, body_size);
                 const bool keep = req.keep_alive();
                 bool answered = false;
+                this->http_deferred_ = false;
                 if (!guarded(handler(), counters(), "on_http", [&] {
-                        answered =
-                            handler().on_http(static_cast<session_t&>(*this), std::as_const(req));
+                        auto& self = static_cast<session_t&>(*this);
+                        if constexpr (requires(H & h) {
+                                          h.on_http(self, std::as_const(req), body);
+                                      })
+                            answered = handler().on_http(self, std::as_const(req), body);
+                        else
+                            answered = handler().on_http(self, std::as_const(req));
                     })) {
+                    this->http_deferred_ = false;
                     refuse(500, http_error_response(500));
                     return;
                 }
                 if (answered) {
-                    in_.consume(r.head_size);
+                    in_.consume(r.head_size + body_size);
+                    this->http_answered_ = true;
+                    this->partial_since_ = 0;
+                    // Kept alive: the idle deadline applies now, not the handshake's.
+                    this->deadline_ = 0;
+                    if (this->http_deferred_) {
+                        this->http_deferred_ = false;
+                        this->http_pending_ = true;
+                        this->http_close_ = !keep;
+                        const auto t = o.http_reply_timeout.count();
+                        this->deadline_ = now() + static_cast<ms32>(t > 0 ? t : 1);
+                        return;
+                    }
                     if (!keep)
                         finish_after_flush();
                     continue;
@@ -13223,6 +16270,14 @@ template <class H, class P> bool session_impl<H, P>::control_frame(std::string_v
             this->send_control(opcode::pong, payload);
         break;
     case opcode::pong:
+        if (this->ping_at_ != 0) {
+            const auto rtt =
+                std::chrono::milliseconds(static_cast<std::int32_t>(now() - this->ping_at_));
+            this->ping_at_ = 0;
+            using session_t = typename session_impl::base_type;
+            guarded(handler(), counters(), "on_pong",
+                    [&] { call_on_pong(handler(), static_cast<session_t&>(*this), rtt); });
+        }
         break;
     case opcode::close: {
         auto c = parse_close_payload(
@@ -13395,6 +16450,20 @@ template <class H, class P> void session_impl<H, P>::sweep(ms32 t) {
     const auto& o = shard_->eng->ws_options();
     const auto& to = shard_->eng->core().options.timeouts;
     auto elapsed = [t](ms32 since) { return static_cast<std::int64_t>(t - since); };
+    if (this->deadline_ != 0 && static_cast<std::int32_t>(t - this->deadline_) >= 0 &&
+        this->http_pending_) {
+        // The deferred reply did not come.
+        this->deadline_ = 0;
+        this->http_pending_ = false;
+        this->send_http(http_error_response(503, "the reply did not come in time"));
+        return finish_after_flush();
+    }
+    if (this->state_ == session_state::handshake && this->http_answered_ &&
+        this->partial_since_ != 0 && o.handshake_timeout.count() > 0 &&
+        elapsed(this->partial_since_) >= o.handshake_timeout.count()) {
+        c.timeouts.fetch_add(1, std::memory_order_relaxed); // a slow request, not a handshake
+        return close_now(pier::error::read_timeout);
+    }
     if (this->deadline_ != 0 && static_cast<std::int32_t>(t - this->deadline_) >= 0) {
         if (this->state_ == session_state::handshake && !finishing_) {
             c.handshake_failures.fetch_add(1, std::memory_order_relaxed);
@@ -13434,7 +16503,7 @@ template <class H, class P> void session_impl<H, P>::sweep(ms32 t) {
             }
         } else if (elapsed(this->last_read_) >= o.ping_interval.count() && !this->close_sent_) {
             if (this->send_control(opcode::ping, {}) != send_result::closed)
-                this->ping_sent_ = t == 0 ? 1 : t;
+                this->ping_sent_ = this->ping_at_ = t == 0 ? 1 : t;
         }
     }
     // Parking: a session that received nothing for a sweep period gives its read buffer back
@@ -13451,6 +16520,20 @@ template <class H, class P> void session_impl<H, P>::sweep(ms32 t) {
 }
 
 template <class H, class P> void session_impl<H, P>::deliver(mail& m) {
+    if (m.http) {
+        // A deferred reply to a plain HTTP request: out, then the requests queued behind it.
+        if (this->state_ != session_state::handshake || !this->http_pending_)
+            return;
+        this->http_pending_ = false;
+        this->deadline_ = 0;
+        this->send_http(m.frame.view());
+        if (this->http_close_)
+            return finish_after_flush();
+        process();
+        if (this->state_ != session_state::closed)
+            arm_read();
+        return;
+    }
     if (this->state_ != session_state::open || this->close_sent_)
         return;
     if (m.op == opcode::close) {
@@ -13475,7 +16558,10 @@ shard<Impl>::shard(engine_type& e, std::size_t i, executor_type ex)
     env.mark_dirty = [](session_base* s) noexcept {
         static_cast<Impl*>(s)->shard_of().mark_dirty(s);
     };
-    env.fail = [](session_base* s, close_code c) noexcept { static_cast<Impl*>(s)->fail(c); };
+    // (Used by the send path for the slow-consumer policies only.)
+    env.fail = [](session_base* s, close_code c) noexcept {
+        static_cast<Impl*>(s)->fail(c, "slow consumer");
+    };
     env.native_handle = [](const session_base* s) noexcept {
         return const_cast<Impl*>(static_cast<const Impl*>(s))->socket().native_handle();
     };
@@ -13721,7 +16807,7 @@ void engine<H, P>::adopt(std::size_t i, socket_type&& s, const asio::ip::tcp::en
 template <class H, class P>
 send_result engine<H, P>::deliver(std::size_t shard, std::uint32_t slot, std::uint32_t gen,
                                   opcode op, frame_ref frame, frame_ref compressed,
-                                  std::uint32_t key, std::uint16_t close_code) {
+                                  std::uint32_t key, std::uint16_t close_code, bool http) {
     if (shard >= shards_.size())
         return send_result::closed;
     auto& sh = *shards_[shard];
@@ -13731,6 +16817,7 @@ send_result engine<H, P>::deliver(std::size_t shard, std::uint32_t slot, std::ui
     m.op = op;
     m.close_code = close_code;
     m.key = key;
+    m.http = http;
     m.cost = frame.view().size() + compressed.view().size() + mailbox::overhead;
     m.frame = std::move(frame);
     m.compressed = std::move(compressed);

@@ -390,14 +390,34 @@ BOOST_AUTO_TEST_CASE(plain_http_and_bad_upgrades) {
         BOOST_TEST(c.ended());
     }
     {
-        // A request body is refused before on_http sees it.
+        // A body within ws::options::max_http_body reaches on_http whole (this handler takes
+        // the two-argument form, which ignores it) and the connection stays usable.
         client c(web.local_endpoint());
         BOOST_TEST_REQUIRE(
             c.send("POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"));
         auto r = c.read_response();
         BOOST_TEST_REQUIRE(r.has_value());
+        BOOST_TEST(r->status_line == "HTTP/1.1 200 OK");
+        BOOST_TEST(c.open());
+        BOOST_TEST(c.round_trip("after a body") == "after a body");
+    }
+    {
+        // A body above it is refused before on_http sees it, and so is a chunked one.
+        client c(web.local_endpoint());
+        const auto too_big = std::to_string(ws_options().max_http_body + 1);
+        BOOST_TEST_REQUIRE(
+            c.send("POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: " + too_big + "\r\n\r\n"));
+        auto r = c.read_response();
+        BOOST_TEST_REQUIRE(r.has_value());
         BOOST_TEST(r->status_line == "HTTP/1.1 413 Content Too Large");
         BOOST_TEST(c.ended());
+        client d(web.local_endpoint());
+        BOOST_TEST_REQUIRE(
+            d.send("POST /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"));
+        r = d.read_response();
+        BOOST_TEST_REQUIRE(r.has_value());
+        BOOST_TEST(r->status_line == "HTTP/1.1 411 Length Required");
+        BOOST_TEST(d.ended());
     }
     {
         // No on_http: 426 with Upgrade: websocket.
@@ -460,7 +480,7 @@ BOOST_AUTO_TEST_CASE(plain_http_and_bad_upgrades) {
             BOOST_TEST(c.ended());
         }
     }
-    BOOST_TEST(p.opened.load() == 2); // the upgrade after on_http, and the pipelined one
+    BOOST_TEST(p.opened.load() == 3); // after on_http, after a body, and the pipelined one
 }
 
 // --- 5. the handshake deadline ------------------------------------------------------------------

@@ -226,19 +226,21 @@ BOOST_AUTO_TEST_CASE(lifecycle_events_have_fixed_names_and_fields) {
     plog::admin_action(log, "broadcast", "topic=news", 12, "127.0.0.1:9");
     BOOST_REQUIRE(lines.size() == 7u);
     const std::string h(head);
-    BOOST_TEST(lines[0] == h + R"("level":"info","event":"ws.open","connection_id":7,)"
-                               R"("user_id":"ann","remote":"127.0.0.1:40000"})"
-                               "\n");
-    BOOST_TEST(lines[1] == h + R"("level":"info","event":"ws.close","connection_id":7,)"
-                               R"("user_id":"ann","code":1001,"reason":"going away",)"
-                               R"("cause":"client"})"
-                               "\n");
+    BOOST_TEST(lines[0] ==
+               h + R"("level":"info","event":"ws.open","connection_id":"0000000000000007",)"
+                   R"("user_id":"ann","remote":"127.0.0.1:40000"})"
+                   "\n");
+    BOOST_TEST(lines[1] ==
+               h + R"("level":"info","event":"ws.close","connection_id":"0000000000000007",)"
+                   R"("user_id":"ann","code":1001,"reason":"going away",)"
+                   R"("cause":"client"})"
+                   "\n");
     BOOST_TEST(lines[2] == h + R"("level":"warn","event":"ws.auth_failure",)"
                                R"("remote":"127.0.0.1:40001","why":"missing_token"})"
                                "\n");
     BOOST_TEST(lines[3] == h + R"("level":"warn","event":"ws.auth_failure",)"
                                R"("remote":"127.0.0.1:40001","why":"invalid_token",)"
-                               R"("connection_id":9})"
+                               R"("connection_id":"0000000000000009"})"
                                "\n");
     BOOST_TEST(lines[4] == h + R"("level":"warn","event":"ws.limit_refused",)"
                                R"("limit":"max_connections_per_user",)"
@@ -256,10 +258,11 @@ BOOST_AUTO_TEST_CASE(hostile_values_stay_inside_their_string) {
     plog::logger log(opts());
     plog::connection_open(log, 1, "evil\",\"level\":\"error\"}\n{\"x\":\"", "r");
     BOOST_REQUIRE(lines.size() == 1u);
-    BOOST_TEST(lines[0] == std::string(head) +
-                               R"("level":"info","event":"ws.open","connection_id":1,)"
-                               R"("user_id":"evil\",\"level\":\"error\"}\n{\"x\":\"","remote":"r"})"
-                               "\n");
+    BOOST_TEST(lines[0] ==
+               std::string(head) +
+                   R"("level":"info","event":"ws.open","connection_id":"0000000000000001",)"
+                   R"("user_id":"evil\",\"level\":\"error\"}\n{\"x\":\"","remote":"r"})"
+                   "\n");
     // Exactly one newline: the one ending the line.
     BOOST_TEST(lines[0].find('\n') == lines[0].size() - 1);
 }

@@ -14,11 +14,16 @@
 namespace pier::detail {
 
 // The one mechanism: for each hook name, whether a handler names it, and whether it can be
-// called with given arguments.
+// called with given arguments. A member template with one type parameter (`template <class S>
+// void on_close(S&)`, the usual WebSocket style) counts as naming it: `&H::template NAME<int>`
+// forms only the declaration, so a wrong parameter list is still reported, not skipped.
 #define PIER_DETAIL_HOOK_CONCEPTS(NAME)                                                            \
     template <class H>                                                                             \
     concept names_##NAME = requires {                                                              \
         &H::NAME;                                                                                  \
+    }                                                                                              \
+    || requires {                                                                                  \
+        &H::template NAME<int>;                                                                    \
     };                                                                                             \
     template <class H, class... Args>                                                              \
     concept calls_##NAME = requires(H & h, Args && ... args) {                                     \
@@ -50,6 +55,7 @@ PIER_DETAIL_HOOK_CONCEPTS(on_accept_error)
 PIER_DETAIL_HOOK_CONCEPTS(on_accept)
 PIER_DETAIL_HOOK_CONCEPTS(on_hook_error)
 PIER_DETAIL_HOOK_CONCEPTS(on_drain)
+PIER_DETAIL_HOOK_CONCEPTS(on_pong)
 PIER_DETAIL_HOOK_CONCEPTS(on_http)
 PIER_DETAIL_HOOK_CONCEPTS(accept)
 

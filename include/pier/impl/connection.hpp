@@ -335,7 +335,7 @@ template <class P> send_result connection<P>::try_send(const shared_buffer& data
 template <class P>
 send_result connection<P>::enqueue(std::span<const std::string_view> parts,
                                    const shared_buffer* shared, flush when) {
-    if (state_ != state::open || close_requested_)
+    if (state_ != state::open || close_requested_ || output_shut_)
         return send_result::closed;
     constexpr std::size_t max_direct = 8;
     std::size_t total = shared ? shared->size() : 0;
@@ -410,7 +410,7 @@ send_result connection<P>::enqueue(std::span<const std::string_view> parts,
     if (!writing_) {
         if (when == flush::now)
             start_async_write();
-        else if (!flush_scheduled_) {
+        else if (when == flush::deferred && !flush_scheduled_) {
             flush_scheduled_ = true;
             asio::post(executor_, [self = this->shared_from_this()] {
                 self->flush_scheduled_ = false;
@@ -425,6 +425,8 @@ send_result connection<P>::enqueue(std::span<const std::string_view> parts,
 template <class P> void connection<P>::flush_now() {
     if (writing_ || queue_.empty() || state_ == state::closed)
         return;
+    if (queue_.files() > 0)
+        return flush_files();
     queue_.gather(iov_, core_.options.write.max_gather);
     std::error_code ec;
     auto n = transport_type::try_write_some(stream_, std::span<const asio::const_buffer>(iov_), ec);
@@ -450,6 +452,8 @@ template <class P> void connection<P>::flush_now() {
 template <class P> void connection<P>::start_async_write() {
     if (writing_ || queue_.empty() || state_ == state::closed)
         return;
+    if (queue_.files() > 0)
+        return flush_files();
     writing_ = true;
     queue_.gather(iov_, core_.options.write.max_gather);
     stream_.async_write_some(std::span<const asio::const_buffer>(iov_),
@@ -479,22 +483,35 @@ template <class P> void connection<P>::on_written(std::error_code ec, std::size_
         start_async_write();
 }
 
+// Wakes the waiters on drain_timer_ whose condition may now hold: wait_drain (queued bytes at
+// or below drain_target_; a target of 0 also waits for file ranges), send_file (file bytes
+// sent past its mark) and acquire_writer. Waiters re-check and wait again if not.
 template <class P> void connection<P>::wake_drain() noexcept {
-    if (drain_timer_ && (queue_.bytes() <= drain_target_ || state_ == state::closed)) {
+    if (!drain_timer_)
+        return;
+    const bool drained = queue_.bytes() <= drain_target_ && (drain_target_ != 0 || queue_.empty());
+    const bool file_sent = xfer_ && queue_.file_bytes_sent() >= xfer_->file_wait_mark;
+    if (drained || file_sent || state_ == state::closed) {
         drain_target_ = static_cast<std::size_t>(-1);
+        if (xfer_)
+            xfer_->file_wait_mark = static_cast<std::uint64_t>(-1);
         drain_timer_->cancel();
     }
 }
 
 template <class P> asio::awaitable<std::error_code> connection<P>::wait_drain(std::size_t target) {
-    while (queue_.bytes() > target && state_ != state::closed) {
+    auto pending = [&] { return queue_.bytes() > target || (target == 0 && !queue_.empty()); };
+    while (pending() && state_ != state::closed) {
         if (!drain_timer_)
             drain_timer_ = std::make_unique<asio::steady_timer>(executor_);
         drain_target_ = std::min(drain_target_, target);
-        drain_timer_->expires_at(asio::steady_timer::time_point::max());
+        // Not reset when already at "never": expires_at cancels the pending waits, and two
+        // waiters (a handler and a relay direction) would keep cancelling each other.
+        if (drain_timer_->expiry() != asio::steady_timer::time_point::max())
+            drain_timer_->expires_at(asio::steady_timer::time_point::max());
         if (!writing_)
             flush_now();
-        if (queue_.bytes() <= target || state_ == state::closed)
+        if (!pending() || state_ == state::closed)
             break;
         co_await drain_timer_->async_wait(use_tuple);
     }
@@ -570,6 +587,25 @@ template <class P> std::error_code connection<P>::set_receive_buffer_size(int by
     transport_type::socket(stream_).set_option(asio::socket_base::receive_buffer_size(bytes), ec);
     return ec;
 }
+template <class P> pier::socket_buffers connection<P>::socket_buffers() const noexcept {
+    return read_socket_buffers(transport_type::socket(stream_).native_handle());
+}
+template <class P> buffer_size connection<P>::apply_send_buffer_size(int bytes) noexcept {
+    std::error_code ec;
+    return pier::apply_send_buffer_size(transport_type::socket(stream_).native_handle(), bytes, ec);
+}
+template <class P> buffer_size connection<P>::apply_receive_buffer_size(int bytes) noexcept {
+    std::error_code ec;
+    return pier::apply_receive_buffer_size(transport_type::socket(stream_).native_handle(), bytes,
+                                           ec);
+}
+template <class P> std::optional<pier::tcp_info> connection<P>::tcp_info() const noexcept {
+    auto& s = transport_type::socket(stream_);
+    if (!s.is_open())
+        return std::nullopt;
+    std::error_code ec;
+    return read_tcp_info(s.native_handle(), ec);
+}
 
 // --- lifecycle --------------------------------------------------------------------------------
 
@@ -602,6 +638,8 @@ template <class P> void connection<P>::fail(std::error_code why) noexcept {
     std::error_code ec;
     transport_type::socket(stream_).close(ec);
     queue_.clear();
+    if (xfer_)
+        xfer_->file_pipe.reset(); // closed, not cached, if it still holds bytes
     write_stall_since_ms.store(0, std::memory_order_relaxed);
     phase_deadline_ms.store(0, std::memory_order_relaxed);
     wake_drain();
@@ -745,7 +783,8 @@ template <class P> asio::awaitable<void> connection<P>::finish() {
     }
     if (state_ == state::closed)
         co_return;
-    co_await transport_type::shutdown(stream_);
+    if (!output_shut_) // shutdown_output() sent the end already
+        co_await transport_type::shutdown(stream_);
     if (state_ == state::closed)
         co_return;
 

@@ -1,6 +1,8 @@
 // pier/impl/log.hpp: out-of-line definitions for <pier/log.hpp>.
 #pragma once
 
+#include <array>
+
 #include <pier/detail/json.hpp>
 #include <pier/log.hpp>
 
@@ -306,18 +308,31 @@ inline void logger::flush_suppressed() {
 
 // --- lifecycle events ------------------------------------------------------------------------
 
+namespace detail {
+/// A connection id as the pool's API writes it: 16 lowercase hex digits, so that a log line
+/// and an admin listing can be matched by eye.
+inline std::string_view id_text(std::uint64_t id, std::array<char, 17>& buf) noexcept {
+    constexpr char hex[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; --i, id >>= 4)
+        buf[static_cast<std::size_t>(i)] = hex[id & 0xf];
+    return {buf.data(), 16};
+}
+} // namespace detail
+
 inline void connection_open(logger& log, std::uint64_t connection_id, std::string_view user_id,
                             std::string_view remote) {
+    std::array<char, 17> id;
     log.info("ws.open")
-        .field("connection_id", connection_id)
+        .field("connection_id", detail::id_text(connection_id, id))
         .field("user_id", user_id)
         .field("remote", remote);
 }
 
 inline void connection_close(logger& log, std::uint64_t connection_id, std::string_view user_id,
                              std::uint16_t code, std::string_view reason, std::string_view cause) {
+    std::array<char, 17> id;
     log.info("ws.close")
-        .field("connection_id", connection_id)
+        .field("connection_id", detail::id_text(connection_id, id))
         .field("user_id", user_id)
         .field("code", code)
         .field("reason", reason)
@@ -328,8 +343,9 @@ inline void auth_failure(logger& log, std::string_view remote, std::string_view 
                          std::uint64_t connection_id) {
     if (auto e = log.warn("ws.auth_failure")) {
         e.field("remote", remote).field("why", why);
+        std::array<char, 17> id;
         if (connection_id != 0)
-            e.field("connection_id", connection_id);
+            e.field("connection_id", detail::id_text(connection_id, id));
     }
 }
 

@@ -121,6 +121,9 @@ struct position_view {
 /// warns, wrongly, that an optional's value "may be used uninitialized" where it is read.)
 struct outbound {
     message_type type = message_type::data;
+    /// When not empty, written as `type` instead of the standard name: an application's own
+    /// type (the admin API's broadcast takes any `message_type`). The caller validates it.
+    std::string_view type_name{};
     /// Empty: no `topic` field.
     std::string_view topic{};
     /// Already-encoded payload in the codec's format: for json_codec one valid JSON value, as

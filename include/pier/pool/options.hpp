@@ -3,6 +3,7 @@
 // (ws::options, server_options), which the pool takes alongside.
 #pragma once
 
+#include <pier/log.hpp>
 #include <pier/pool/codec.hpp>
 #include <pier/pool/jwt.hpp>
 #include <pier/pool/limits.hpp>
@@ -91,6 +92,17 @@ struct pool_options {
     std::chrono::milliseconds cleanup_interval{std::chrono::seconds(60)};
     /// The path WebSocket clients connect to. Default "/ws".
     std::string path = "/ws";
+    /// The admin API's bearer token (`/api/admin/…` and `/metrics` need
+    /// `Authorization: Bearer <admin_token>`, compared in constant time). Empty (the
+    /// default): the admin API refuses everyone (401).
+    std::string admin_token{};
+    /// `GET /admin` serves the dashboard page (pool/dashboard.hpp), which then needs the admin
+    /// token. Default true.
+    bool dashboard = true;
+    /// The structured log (log.hpp): one JSON object per line, lifecycle events with the
+    /// connection and user ids (never a token). Default: info and above, to stderr, rate
+    /// limited per event kind.
+    pier::log::options log{};
     /// The subprotocol answered when the client offers it (clients that send their token as
     /// a `bearer.<token>` subprotocol must offer one the server can answer with). Default
     /// "pier.v1".

@@ -37,6 +37,12 @@
 //   bool on_data(connection&, const pool::inbound&);           a data envelope: true when the
 //                  handler took it, false for the default (forward to the topic)
 //   void on_close(connection&, ws::close_code, std::string_view reason);
+//   bool on_http(connection&, const http::request_view&[, std::string_view body]);
+//                  a plain HTTP request on the pool's port outside the admin paths (/api/admin/,
+//                  /metrics, /healthz, /admin): reply with connection.send_http(bytes) and return
+//                  true, or false for the default answer (426 Upgrade Required). The body is
+//                  whole (Content-Length up to ws::options::max_http_body). The connection is
+//                  not in the pool (no user, no topics): only send_http applies.
 //
 // Threads and shards: each connection lives on one shard (shard.hpp) with the shard's part of
 // the registry; no lock is taken on the message path. publish/send from another thread cost
@@ -174,7 +180,7 @@ template <class AppData, bool Sequenced = false> struct connection_data {
     /// (key, JSON text of the value) pairs from the token's `meta` claim.
     std::vector<std::pair<std::string, std::string>> metadata;
     std::vector<detail::membership<Sequenced>> topics;
-    std::int64_t connected_at_ms = 0; ///< system clock
+    std::int64_t connected_at_us = 0; ///< system clock, microseconds (orders listings)
     std::int64_t last_activity_ms = 0;
     std::int64_t expires = 0; ///< Unix seconds; 0: never
     std::uint64_t messages_in = 0, messages_out = 0, bytes_in = 0, bytes_out = 0;

@@ -135,6 +135,17 @@ struct options {
     /// and cipher state (measured with OpenSSL 3.0), at the price of a malloc/free pair per
     /// burst of records.
     bool release_buffers = true;
+    /// Kernel TLS for sending (SSL_OP_ENABLE_KTLS): once the handshake has derived the
+    /// application keys, OpenSSL hands the sending direction's to the kernel (Linux's `tls`
+    /// module; TLS 1.2 and 1.3 with AES-GCM, AES-CCM or ChaCha20-Poly1305), which then
+    /// encrypts. That is what lets `connection::send_file` use sendfile(2) (SSL_sendfile) and
+    /// relays splice(2) over TLS: file bytes never enter user space. Default false: ordinary
+    /// replies gain little, and the kernel's encryption shows up as system time. Where the
+    /// kernel cannot (no `tls` module, CONFIG_TLS off, a cipher it lacks), the connection keeps
+    /// encrypting in user space, silently; `stream::kernel_tls_send()` tells which, and
+    /// `connection::transfer_stats()` which path each transfer took. Receiving always stays in
+    /// user space.
+    bool kernel_tls = false;
     /// A client that speaks plain HTTP to the TLS port (OpenSSL recognises "GET ", "POST " …
     /// as the first bytes) gets a short `400 Bad Request` saying so, in plain text, before
     /// the connection is closed, as nginx does; what it still sends is read and dropped until

@@ -100,6 +100,24 @@ public:
     /// before waiting for the socket.
     bool buffered_input() const noexcept;
 
+    // --- kernel TLS (options::kernel_tls) -------------------------------------------------
+
+    /// Whether the kernel encrypts what is sent (kernel TLS took the send keys).
+    bool kernel_tls_send() const noexcept { return io_.ktls_send; }
+    /// Whether bytes may be written to the socket directly (sendfile(2), splice(2)) and reach
+    /// the client as plaintext of this stream: with kernel TLS, when no record of an earlier
+    /// blocked write is pending inside OpenSSL.
+    bool raw_writes() const noexcept {
+        return io_.ktls_send && pending_write_ == 0 && !error_ && handshake_done_;
+    }
+    /// Sends up to `size` bytes of the file `fd` from `offset` with SSL_sendfile (sendfile(2)
+    /// on the kernel-TLS socket). `operation_not_supported` without kernel TLS (the caller
+    /// copies instead), `would_block` when the socket is full.
+    std::size_t try_send_file(int fd, std::uint64_t offset, std::size_t size, std::error_code& ec);
+    /// What a write that reported would_block waits for (writability, or, during a
+    /// post-handshake exchange, readability).
+    asio::socket_base::wait_type write_wait() const noexcept { return wait_for(write_want_); }
+
     /// Asio-style: completes with `(std::error_code, std::size_t)` once at least one byte was
     /// read into the first non-empty buffer of `buffers`.
     template <class MutableBufferSequence, class Token>

@@ -2,9 +2,13 @@
 #pragma once
 
 #include <pier/config.hpp>
+#include <pier/detail/zero_copy.hpp>
 #include <pier/fwd.hpp>
 
+#include <sys/socket.h>
+
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <system_error>
 #include <utility>
@@ -69,6 +73,24 @@ struct tcp {
     }
     template <class E> static constexpr bool buffered_input(tcp_stream<E>&) noexcept {
         return false;
+    }
+
+    // Zero copy (the optional members concepts.hpp describes): what the socket carries is the
+    // stream itself, so the kernel may move file and socket bytes to it directly.
+    template <class E> static constexpr bool raw_writes(tcp_stream<E>&) noexcept { return true; }
+    template <class E> static constexpr bool raw_reads(tcp_stream<E>&) noexcept { return true; }
+    /// sendfile(2).
+    template <class E>
+    static std::size_t send_file(tcp_stream<E>& s, int fd, std::uint64_t offset, std::size_t n,
+                                 std::error_code& ec) {
+        return detail::sendfile_some(s.socket().native_handle(), fd, offset, n, ec);
+    }
+    /// A gather write with MSG_MORE: the kernel holds a partial segment for the file bytes
+    /// that follow (a response header before its sendfile body) instead of sending it alone.
+    template <class E>
+    static std::size_t try_write_some_more(tcp_stream<E>& s, std::span<const asio::const_buffer> b,
+                                           std::error_code& ec) {
+        return s.socket().send(b, MSG_MORE, ec);
     }
     /// Nothing to do: close(2) sends the FIN (pier shuts the socket down itself when it
     /// lingers to drain the peer's input).

@@ -18,6 +18,7 @@
 #include <pier/tls/stream.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <system_error>
 
@@ -54,6 +55,20 @@ struct tls {
     }
     template <class E> static bool buffered_input(stream<E>& s) noexcept {
         return s.buffered_input();
+    }
+
+    // Zero copy (optional, see concepts.hpp): only with kernel TLS for sending
+    // (`options::kernel_tls`), where the kernel encrypts what is written to the socket.
+    template <class E> static bool raw_writes(stream<E>& s) noexcept { return s.raw_writes(); }
+    template <class E> static constexpr bool raw_reads(stream<E>&) noexcept { return false; }
+    /// SSL_sendfile over kernel TLS; `operation_not_supported` without it (pier then copies).
+    template <class E>
+    static std::size_t send_file(stream<E>& s, int fd, std::uint64_t offset, std::size_t n,
+                                 std::error_code& ec) {
+        return s.try_send_file(fd, offset, n, ec);
+    }
+    template <class E> static asio::socket_base::wait_type write_wait(stream<E>& s) noexcept {
+        return s.write_wait();
     }
     template <class E> static asio::awaitable<void> shutdown(stream<E>& s) { return s.shutdown(); }
 };

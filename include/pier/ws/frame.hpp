@@ -86,7 +86,10 @@ struct frame_limits {
     /// Largest message, summed over its fragments (on the wire: before decompression; the
     /// deflate codec limits the decompressed size). Default 1 MiB, as Python websockets'
     /// max_size: a server with many connections must bound what each may make it buffer,
-    /// and applications exchanging bigger messages raise it knowingly.
+    /// and applications exchanging bigger messages raise it knowingly. A handler that sends
+    /// messages this big back (echo, relays) needs `server_options::write.max_queued` above
+    /// it too: no send passes that limit (16 MiB by default), and one that would closes the
+    /// connection with 1008.
     std::uint64_t max_message_size = std::uint64_t{1} << 20;
 };
 

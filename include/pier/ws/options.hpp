@@ -80,6 +80,14 @@ struct options {
     /// `backpressure`, past all of it `dropped`, so a producer thread faster than the shard
     /// cannot grow memory without bound. Default 64 MiB per shard.
     std::size_t mailbox_budget = std::size_t{64} << 20;
+    /// Plain HTTP requests on the WebSocket port (the handler's `on_http`): the largest
+    /// request body taken, by Content-Length; a larger one is answered 413, a chunked one 411.
+    /// Default 8 KiB, enough for an admin API's JSON; at most the read buffer's size less the
+    /// request head (buffer::pooled<16384> by default).
+    std::size_t max_http_body = 8192;
+    /// A reply deferred by `on_http` (session::defer_http) must come within this, else the
+    /// client gets 503 and the connection closes. Default 10 s.
+    std::chrono::milliseconds http_reply_timeout{std::chrono::seconds(10)};
     /// Outgoing messages smaller than this are sent uncompressed even when deflate was
     /// negotiated (RFC 7692 allows either per message): below ~64 bytes deflate's framing
     /// overhead eats the gain and the CPU is wasted. Default 64.

@@ -19,6 +19,8 @@
 //                    exactly once for every on_open: the peer's Close (its code, 1005 if
 //                    none), the code pier failed the connection with, or 1006 when the TCP
 //                    connection ended without a Close
+//   void on_pong(session&, std::chrono::milliseconds rtt);  a Pong answered pier's automatic
+//                    Ping after `rtt` (keep-alive round-trip time, e.g. for metrics)
 //   void on_drain(session&);                                the write queue fell below
 //                    write_options::low_water after having passed high_water
 //   ws::accept_result accept(const ws::upgrade_request&, session_data&);
@@ -26,9 +28,13 @@
 //   bool on_accept(const asio::ip::tcp::endpoint&);         admission, in the accept loop
 //                    before TLS or HTTP cost anything; false closes the socket at once
 //                    (counted in stats::refused)
-//   bool on_http(session&, const http::request_view&);      a non-upgrade request: reply with
-//                    session.send_http(bytes) and return true, or false for the default
-//                    answer (426 Upgrade Required)
+//   bool on_http(session&, const http::request_view&, std::string_view body);
+//   bool on_http(session&, const http::request_view&);      a plain (non-upgrade) request on
+//                    the WebSocket port, with its body (options::max_http_body): reply with
+//                    session.send_http(bytes), or later from any thread through
+//                    session.defer_http(), and return true; false gives the default answer
+//                    (426 Upgrade Required). Keep-alive connections stay open under the idle
+//                    deadline; pipelined requests are answered in order.
 //   void on_hook_error(std::string_view hook, std::exception_ptr);
 //                    a hook threw: counted in stats::handler_errors, the session is failed
 //                    with 1011, on_close still runs; without this hook the exception is
@@ -121,6 +127,24 @@ struct session_access;
 
 template <class Policies, class Data = no_data> class session;
 
+class session_handle;
+
+/// Answers one plain HTTP request later, from any thread (session::defer_http): once. If
+/// `reply` does not come within options::http_reply_timeout, the client gets 503 and the
+/// connection closes. A responder dropped without replying leaves that to the deadline.
+class http_responder {
+public:
+    http_responder() = default;
+    /// A complete HTTP response (head and body). False if it could not be delivered (the
+    /// connection closed, or the shard's mailbox is full).
+    bool reply(std::string response);
+
+private:
+    template <class Policies, class Data> friend class session;
+    explicit http_responder(const session_handle& h);
+    std::shared_ptr<const session_handle> handle_;
+};
+
 /// A reference to a session that may be kept anywhere and used from any thread: it goes to the
 /// session's shard through that shard's mailbox (bounded by ws::options::mailbox_budget).
 /// Each call answers at once: `queued` (accepted for delivery), `backpressure` (accepted; the
@@ -143,11 +167,12 @@ public:
     }
 
     /// Where handles deliver: implemented by the WebSocket server (its shards' mailboxes).
+    /// `http` set: `frame` holds a deferred HTTP response, not a WebSocket frame.
     struct sink {
         virtual send_result deliver(std::size_t shard, std::uint32_t slot, std::uint32_t gen,
                                     opcode op, detail::frame_ref frame,
                                     detail::frame_ref compressed, std::uint32_t key,
-                                    std::uint16_t close_code) = 0;
+                                    std::uint16_t close_code, bool http = false) = 0;
 
     protected:
         ~sink() = default;
@@ -155,6 +180,7 @@ public:
 
 private:
     template <class Impl> friend class detail::shard;
+    friend class http_responder;
     session_handle(sink* s, std::size_t shard, std::uint32_t slot, std::uint32_t gen,
                    std::uint64_t id) noexcept
         : sink_(s), shard_(shard), slot_(slot), gen_(gen), id_(id) {}
@@ -196,6 +222,7 @@ protected:
     ms32 partial_since_ = 0; ///< first byte of the message still incomplete (slow-loris)
     ms32 stall_since_ = 0;   ///< output queued and not moving (write timeout)
     ms32 ping_sent_ = 0;     ///< an automatic Ping is unanswered since then
+    ms32 ping_at_ = 0;       ///< the last automatic Ping, until its Pong (round-trip time)
     session_state state_ = session_state::handshake;
     std::uint8_t pending_ops_ = 0; ///< Asio operations in flight (the object outlives them)
     bool dirty_ = false;
@@ -207,6 +234,10 @@ protected:
     bool opened_ = false;    ///< on_open ran, so on_close must
     bool over_high_ = false; ///< the queue passed high_water since the last on_drain
     bool shutting_down_ = false;
+    bool http_pending_ = false;       ///< a deferred HTTP reply is awaited
+    bool http_close_ = false;         ///< ... after which the connection closes
+    bool http_deferred_ = false;      ///< set by defer_http() during on_http
+    bool http_answered_ = false;      ///< a plain request was answered (keep-alive, not handshake)
     std::uint8_t subprotocol_ = 0xff; ///< index into options::subprotocols, 0xff: none
 };
 
@@ -256,6 +287,10 @@ public:
     bool compressed() const noexcept { return deflate_ != nullptr; }
     /// Bytes queued for the peer and not yet handed to the kernel.
     std::size_t buffered_amount() const noexcept { return out_.bytes(); }
+    /// Milliseconds since anything last arrived from the peer: a message, a Ping, a Pong (the
+    /// answer to the keep-alive Ping), any frame. Read by liveness checks above this layer
+    /// (the pool's stale-connection pass), at the resolution of the shard's clock.
+    std::uint32_t quiet_ms() const noexcept { return env_->now(this) - last_read_; }
     /// A reference for other threads.
     session_handle handle() const noexcept;
 
@@ -276,6 +311,9 @@ public:
     /// Only from `on_http`: queues raw bytes (a complete HTTP response). Responses to
     /// pipelined requests leave in order.
     send_result send_http(std::string_view bytes);
+    /// Only from `on_http`: the answer will come later, through the responder (any thread,
+    /// once; options::http_reply_timeout). Requests pipelined behind wait for it.
+    http_responder defer_http();
 
 protected:
     template <class Impl> friend class detail::shard;

@@ -502,7 +502,7 @@ inline decode_error json_codec::normalize(std::string_view json_text, std::strin
 inline std::string json_codec::encode(const outbound& e) const {
     std::array<char, timestamp_size> ts;
     format_timestamp(e.time == timestamp{} ? now() : e.time, ts);
-    const std::string_view type = to_string(e.type);
+    const std::string_view type = e.type_name.empty() ? to_string(e.type) : e.type_name;
 
     // Fixed text plus the fields; strings that need escapes may grow past the estimate, which
     // costs one reallocation on a rare path.
@@ -510,9 +510,8 @@ inline std::string json_codec::encode(const outbound& e) const {
     out.reserve(96 + type.size() + e.topic.size() + e.error.size() + e.data.size() +
                 (e.position ? e.position->epoch.size() : 0) +
                 (e.since ? e.since->epoch.size() : 0));
-    out.append(R"({"type":")");
-    out.append(type);
-    out.push_back('"');
+    out.append(R"({"type":)");
+    detail::append_json_string(out, type);
     if (!e.topic.empty()) {
         out.append(R"(,"topic":)");
         detail::append_json_string(out, e.topic);

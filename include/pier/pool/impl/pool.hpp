@@ -2,7 +2,15 @@
 // out-of-line definitions of ws::pool.
 #pragma once
 
+#include <pier/detail/hooks.hpp>
 #include <pier/pool/pool.hpp>
+
+#include <pier/http/auth.hpp>
+#include <pier/http/reply.hpp>
+#include <pier/http/router.hpp>
+#include <pier/log.hpp>
+#include <pier/metrics/pool.hpp>
+#include <pier/metrics/registry.hpp>
 
 #include <algorithm>
 #include <array>
@@ -136,6 +144,38 @@ struct shard_counters {
     }
 };
 
+/// The admin surface's routes.
+enum class admin_route : std::uint8_t {
+    healthz,
+    metrics,
+    dashboard,
+    stats,
+    connections,
+    connection,
+    disconnect,
+    cleanup,
+    broadcast,
+};
+
+inline http::router<admin_route> make_admin_routes() {
+    http::router<admin_route> r;
+    const auto add = [&](std::string_view m, std::string_view p, admin_route t) {
+        [[maybe_unused]] const auto e = r.add(m, p, t);
+    };
+    add("GET", "/healthz", admin_route::healthz);
+    add("GET", "/metrics", admin_route::metrics);
+    add("GET", "/admin", admin_route::dashboard);
+    add("GET", "/api/admin/websockets/stats", admin_route::stats);
+    add("GET", "/api/admin/websockets/connections", admin_route::connections);
+    add("GET", "/api/admin/websockets/connections/{id}", admin_route::connection);
+    add("POST", "/api/admin/websockets/disconnect", admin_route::disconnect);
+    add("POST", "/api/admin/websockets/cleanup", admin_route::cleanup);
+    add("POST", "/api/admin/websockets/broadcast", admin_route::broadcast);
+    return r;
+}
+
+struct body_error;
+
 inline std::int64_t system_ms() noexcept {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())
@@ -174,7 +214,8 @@ public:
     using server_type = ws::server<pool_engine, Policies>;
 
     pool_engine(pool_options o, Handler h, typename Policies::backplane::options bo)
-        : opts_(std::move(o)), handler_(std::move(h)), codec_(opts_.codec),
+        : opts_(std::move(o)), handler_(std::move(h)), codec_(opts_.codec), log_(opts_.log),
+          metrics_(metrics_reg_), routes_(detail::make_admin_routes()), admin_(opts_.admin_token),
           ips_(ip_limits{.max_connections = static_cast<std::uint32_t>(opts_.limits.max_per_ip),
                          .connect_rate = {.per_second = opts_.limits.connect_rate_per_ip,
                                           .burst = opts_.limits.connect_rate_per_ip * 2}}),
@@ -195,6 +236,12 @@ public:
 
     // --- ws hooks ---------------------------------------------------------------------------
     ws::accept_result accept(const ws::upgrade_request& u, session_data& d);
+    /// The admin surface (impl/admin.hpp); other paths go to the handler's own on_http.
+    bool on_http(session_type& s, const http::request_view& req, std::string_view body);
+    void on_pong(session_type& s, std::chrono::milliseconds rtt) {
+        (void)s;
+        metrics_.heartbeat_rtt.observe(std::chrono::duration<double>(rtt).count());
+    }
     void on_open(session_type& s);
     void on_message(session_type& s, ws::message m);
     void on_close(session_type& s, ws::close_code code, std::string_view reason);
@@ -248,6 +295,9 @@ public:
     void error(session_type& s, std::string_view name, std::string_view topic = {},
                bool counts = true);
 
+    pier::log::logger& log() noexcept { return log_; }
+    pier::metrics::registry& metrics() noexcept { return metrics_reg_; }
+
 private:
     /// A pending position request of one membership (sequenced backplanes).
     struct recovery {
@@ -265,6 +315,32 @@ private:
         k.append(topic);
         return k;
     }
+    struct connection_filter {
+        std::optional<std::uint64_t> id;
+        std::string user_id, topic, state;
+        std::int64_t idle_over_ms = -1;
+        std::size_t limit = 100, offset = 0;
+    };
+    static std::optional<detail::body_error> parse_filter(std::string_view query,
+                                                          connection_filter& f);
+    static connection_state_name state_of(const session_type& s) noexcept {
+        switch (s.state()) {
+        case ws::session_state::handshake:
+            return connection_state_name::connecting;
+        case ws::session_state::open:
+            return connection_state_name::open;
+        case ws::session_state::closing:
+            return connection_state_name::closing;
+        default:
+            return connection_state_name::closed;
+        }
+    }
+    nlohmann::json describe(session_type& c, std::int64_t now_ms);
+    void admin_connections(connection_filter f, std::function<void(std::string, std::size_t)> done);
+    void admin_stats(std::function<void(std::string)> done);
+    void refresh_gauges() {}
+    void refused_log(detail::limit l, const ws::upgrade_request& u, std::string_view user);
+
     struct alignas(64) shard_state {
         std::unordered_map<std::string, std::unique_ptr<detail::topic>, detail::string_hash,
                            std::equal_to<>>
@@ -295,8 +371,16 @@ private:
         std::atomic<std::uint32_t> refused{0};
         std::atomic<std::size_t> left{0};
         done_fn done;
+        std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+        pier::metrics::histogram* fanout = nullptr;
         void finish_one() {
-            if (left.fetch_sub(1, std::memory_order_acq_rel) == 1 && done) {
+            if (left.fetch_sub(1, std::memory_order_acq_rel) != 1)
+                return;
+            if (fanout)
+                fanout->observe(
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+                        .count());
+            if (done) {
                 send_report r;
                 r.delivered = delivered.load();
                 r.backpressure = backpressure.load();
@@ -315,10 +399,13 @@ private:
     ws::prepared_message frame_for(std::string_view encoded) const {
         return ws::prepare(codec_type::binary ? ws::opcode::binary : ws::opcode::text, encoded);
     }
+    struct tally {
+        std::uint64_t delivered = 0, backpressure = 0, dropped = 0;
+    };
     void deliver(std::size_t shard, job& j);
-    void deliver_numbered(std::size_t shard, detail::topic& t, job& j);
-    void deliver_to(session_type& s, job& j, std::size_t shard);
-    /// Sends `frame` to `s`, counted; the send's result.
+    void deliver_numbered(std::size_t shard, detail::topic& t, job& j, tally& tl);
+    void deliver_to(session_type& s, job& j, tally& t);
+    /// Sends `frame` to `s` alone, counted; the send's result.
     send_result send_counted(session_type& s, const ws::prepared_message& frame,
                              std::size_t shard);
     void begin_recovery(session_type& s, std::size_t index, const stream_position* since);
@@ -334,6 +421,11 @@ private:
     pool_options opts_;
     Handler handler_;
     codec_type codec_;
+    pier::log::logger log_;
+    pier::metrics::registry metrics_reg_;
+    pier::metrics::pool_metrics metrics_;
+    http::router<detail::admin_route> routes_;
+    http::bearer_token admin_;
     ip_table ips_;
     detail::shared_counts topic_counts_, user_counts_;
     std::atomic<std::uint64_t> active_{0};
@@ -350,8 +442,16 @@ ws::accept_result pool_engine<H, P>::accept(const ws::upgrade_request& u, sessio
     auto& c = counters(shard);
     if (u.path != opts_.path)
         return ws::accept_result::reject(404, "no WebSocket endpoint here");
-    const auto refuse = [&](detail::limit l, unsigned status, std::string body) {
+    const auto refuse = [&](detail::limit l, unsigned status, std::string body,
+                            std::string_view user = {}) {
         refuse_count(shard, l);
+        refused_log(l, u, user);
+        return ws::accept_result::reject(status, std::move(body));
+    };
+    const auto auth_failed = [&](std::string_view why, unsigned status, std::string body) {
+        detail::shard_counters::add(c.auth_failures);
+        metrics_.refused(pier::metrics::refusal_limit::unauthorized).inc();
+        pier::log::auth_failure(log_, u.remote.address().to_string(), why);
         return ws::accept_result::reject(status, std::move(body));
     };
     // The connection limit first: it costs nothing to check.
@@ -373,18 +473,16 @@ ws::accept_result pool_engine<H, P>::accept(const ws::upgrade_request& u, sessio
     if constexpr (requires(H & h) { h.authenticate(u, std::string_view()); }) {
         if (!tok && tok.error != token_error::missing) {
             unreserve();
-            detail::shard_counters::add(c.auth_failures);
-            return ws::accept_result::reject(401, std::string(to_string(tok.error)) + "_token");
+            return auth_failed(std::string(to_string(tok.error)) + "_token", 401,
+                               std::string(to_string(tok.error)) + "_token");
         }
         who = handler_.authenticate(u, tok.token);
     } else {
         if (!tok) {
             unreserve();
-            detail::shard_counters::add(c.auth_failures);
-            return ws::accept_result::reject(401,
-                                             tok.error == token_error::missing
-                                                 ? std::string("token required")
-                                                 : std::string(to_string(tok.error)) + "_token");
+            const std::string why = std::string(to_string(tok.error)) + "_token";
+            return auth_failed(
+                why, 401, tok.error == token_error::missing ? std::string("token required") : why);
         }
         const auto now_s = detail::system_ms() / 1000;
         auto v = verify_hs256(tok.token, opts_.keys, now_s, opts_.jwt);
@@ -398,26 +496,28 @@ ws::accept_result pool_engine<H, P>::accept(const ws::upgrade_request& u, sessio
     }
     if (who.status != 0) {
         unreserve();
-        detail::shard_counters::add(c.auth_failures);
-        return ws::accept_result::reject(who.status,
-                                         who.error.empty() ? "unauthorized" : who.error);
+        return auth_failed(who.error.empty() ? std::string_view("unauthorized") : who.error,
+                           who.status, who.error.empty() ? "unauthorized" : who.error);
     }
     // Per user and per address.
     bool first_of_user = false;
     if (!user_counts_.acquire(who.user_id, opts_.limits.max_per_user, first_of_user)) {
         unreserve();
-        return refuse(detail::limit::per_user, 503, "too many connections for this user");
+        return refuse(detail::limit::per_user, 503, "too many connections for this user",
+                      who.user_id);
     }
     const bool ip_limited = opts_.limits.max_per_ip != 0 || opts_.limits.connect_rate_per_ip != 0;
     if (ip_limited) {
         const auto verdict = ips_.admit(u.remote.address(), detail::system_ms());
         if (verdict != ip_verdict::allowed) {
             unreserve();
-            if (user_counts_.release(who.user_id))
-                ; // never published: first_of_user interest is announced in on_open
+            // Its result (whether that was the user's last connection) does not matter: the
+            // user's interest was never announced, that happens in on_open.
+            (void)user_counts_.release(who.user_id);
             if (verdict == ip_verdict::rate_limited)
-                return refuse(detail::limit::connect_rate, 503, "connecting too fast");
-            return refuse(detail::limit::per_ip, 503, "too many connections from this address");
+                return refuse(detail::limit::connect_rate, 503, "connecting too fast", who.user_id);
+            return refuse(detail::limit::per_ip, 503, "too many connections from this address",
+                          who.user_id);
         }
     }
     reserved = false; // kept: released in on_close
@@ -458,12 +558,42 @@ ws::accept_result pool_engine<H, P>::accept(const ws::upgrade_request& u, sessio
     return ws::accept_result::accept(std::move(proto));
 }
 
+template <class H, class P>
+void pool_engine<H, P>::refused_log(detail::limit l, const ws::upgrade_request& u,
+                                    std::string_view user) {
+    using pier::metrics::refusal_limit;
+    switch (l) {
+    case detail::limit::connections:
+        metrics_.refused(refusal_limit::max_connections).inc();
+        break;
+    case detail::limit::per_user:
+        metrics_.refused(refusal_limit::max_connections_per_user).inc();
+        break;
+    case detail::limit::per_ip:
+        metrics_.refused(refusal_limit::max_connections_per_ip).inc();
+        break;
+    case detail::limit::connect_rate:
+        metrics_.refused(refusal_limit::connect_rate).inc();
+        break;
+    default:
+        break;
+    }
+    pier::log::limit_refused(log_, detail::limit_names[static_cast<std::size_t>(l)],
+                             u.remote.address().to_string(), user);
+}
+
 template <class H, class P> void pool_engine<H, P>::on_open(session_type& s) {
     const std::size_t shard = s.shard();
     auto& st = local(shard);
     auto& d = s.data();
-    d.connected_at_ms = d.last_activity_ms = detail::system_ms();
+    d.connected_at_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    d.last_activity_ms = d.connected_at_us / 1000;
     detail::shard_counters::add(st.counters.total);
+    metrics_.connections.inc();
+    metrics_.accepted.inc();
+    pier::log::connection_open(log_, s.id(), d.user_id, d.remote.to_string());
     st.ids.emplace(s.id(), &s);
     st.users[d.user_id].push_back(&s);
     if (opts_.limits.message_rate != 0)
@@ -511,6 +641,28 @@ void pool_engine<H, P>::on_close(session_type& s, ws::close_code code, std::stri
     auto& st = local(shard);
     if constexpr (requires(H & h) { h.on_close(s, code, reason); })
         handler_.on_close(s, code, reason);
+    {
+        using pier::metrics::close_reason;
+        const auto n = static_cast<std::uint16_t>(code);
+        close_reason why = close_reason::client;
+        std::string_view cause = "client";
+        if (n == close_codes::disconnected)
+            why = close_reason::admin, cause = "admin";
+        else if (n == close_codes::stale || n == close_codes::token_expired ||
+                 n == close_codes::send_failures)
+            why = close_reason::timeout, cause = "timeout";
+        else if (n == 1001 && reason == "server shutting down")
+            why = close_reason::shutdown, cause = "shutdown";
+        else if (n == 1008 && reason == "slow consumer")
+            why = close_reason::slow_consumer, cause = "slow_consumer";
+        else if (n == 1002 || n == 1007 || n == 1009 || n == close_codes::too_many_errors)
+            why = close_reason::protocol_error, cause = "protocol_error";
+        else if (n == 1011)
+            why = close_reason::error, cause = "error";
+        metrics_.connections.dec();
+        metrics_.closed(why).inc();
+        pier::log::connection_close(log_, s.id(), d.user_id, n, reason, cause);
+    }
     while (!d.topics.empty())
         drop_membership(s, d.topics.size() - 1);
     st.ids.erase(s.id());
@@ -538,8 +690,11 @@ template <class H, class P> void pool_engine<H, P>::reply(session_type& s, const
         d.bytes_out += text.size();
         detail::shard_counters::add(counters(s.shard()).messages_sent);
         detail::shard_counters::add(counters(s.shard()).bytes_sent, text.size());
+        metrics_.messages_sent.inc();
+        metrics_.sent_bytes.inc(text.size());
     } else {
         detail::shard_counters::add(counters(s.shard()).messages_failed);
+        metrics_.messages_dropped.inc();
     }
 }
 
@@ -573,6 +728,8 @@ template <class H, class P> void pool_engine<H, P>::on_message(session_type& s, 
     d.bytes_in += m.data().size();
     detail::shard_counters::add(st.counters.messages_received);
     detail::shard_counters::add(st.counters.bytes_received, m.data().size());
+    metrics_.messages_received.inc();
+    metrics_.received_bytes.inc(m.data().size());
     if (opts_.limits.message_rate != 0 &&
         !d.rate.try_take({opts_.limits.message_rate, opts_.limits.message_burst
                                                          ? opts_.limits.message_burst
@@ -658,8 +815,11 @@ bool pool_engine<H, P>::subscribe(session_type& s, std::string_view name, bool a
         error(s, "topic_full", name, false);
         return false;
     }
-    if (first)
+    if (first) {
         node_.topic_interest(name, true);
+        metrics_.topics.inc();
+    }
+    metrics_.subscriptions.inc();
     auto& st = local(shard);
     auto it = st.topics.find(name);
     if (it == st.topics.end()) {
@@ -838,8 +998,11 @@ void pool_engine<H, P>::drop_membership(session_type& s, std::size_t index) {
     d.topics.pop_back();
     if constexpr (sequenced)
         st.recoveries.erase(recovery_key(s.id(), t->name));
-    if (topic_counts_.release(t->name))
+    metrics_.subscriptions.dec();
+    if (topic_counts_.release(t->name)) {
         node_.topic_interest(t->name, false);
+        metrics_.topics.dec();
+    }
     if (subs.empty()) {
         auto it = st.topics.find(t->name);
         auto owned = std::move(it->second);
@@ -897,6 +1060,7 @@ void pool_engine<H, P>::send_encoded(target_kind kind, std::string key,
     j->ids = std::move(ids);
     j->exclude = std::move(exclude);
     j->done = std::move(done);
+    j->fanout = &metrics_.broadcast_fanout;
     run_job(std::move(j));
 }
 
@@ -932,30 +1096,37 @@ send_result pool_engine<H, P>::send_counted(session_type& s, const ws::prepared_
         d.send_failures = 0;
         detail::shard_counters::add(c.messages_sent);
         detail::shard_counters::add(c.bytes_sent, frame.size());
+        metrics_.messages_sent.inc();
+        metrics_.sent_bytes.inc(frame.size());
     } else {
         ++d.send_failures;
         detail::shard_counters::add(c.messages_failed);
+        metrics_.messages_dropped.inc();
     }
     return r;
 }
 
-template <class H, class P>
-void pool_engine<H, P>::deliver_to(session_type& s, job& j, std::size_t shard) {
+template <class H, class P> void pool_engine<H, P>::deliver_to(session_type& s, job& j, tally& t) {
     for (auto x : j.exclude)
         if (x == s.id())
             return;
-    const auto r = send_counted(s, j.frame, shard);
+    auto& d = s.data();
+    const auto r = s.send(j.frame);
     if (r == send_result::queued || r == send_result::backpressure) {
-        j.delivered.fetch_add(1, std::memory_order_relaxed);
-        if (r == send_result::backpressure)
-            j.backpressure.fetch_add(1, std::memory_order_relaxed);
+        ++d.messages_out;
+        d.bytes_out += j.frame.size();
+        d.send_failures = 0;
+        ++t.delivered;
+        t.backpressure += r == send_result::backpressure;
     } else {
-        j.dropped.fetch_add(1, std::memory_order_relaxed);
-    }
+        ++d.send_failures;
+        ++t.dropped;
+}
 }
 
 template <class H, class P>
-void pool_engine<H, P>::deliver_numbered(std::size_t shard, detail::topic& t, job& j) {
+void pool_engine<H, P>::deliver_numbered(std::size_t shard, detail::topic& t, job& j,
+                                          tally& tl) {
     auto& st = local(shard);
     if (t.epoch != j.epoch) {
         t.epoch = j.epoch;
@@ -992,17 +1163,40 @@ void pool_engine<H, P>::deliver_numbered(std::size_t shard, detail::topic& t, jo
             }
             send_counted(*s, *notice_frame, shard);
         } else {
-            deliver_to(*s, j, shard);
+            deliver_to(*s, j, tl);
         }
         if (i < subs.size() && subs[i].first == s)
             ++i;
-        if (st.topics.find(j.key) == st.topics.end())
-            return; // the topic went with its last subscriber
+        // The topic goes with its last subscriber (and may be freed): looked up again.
+        if (auto it = st.topics.find(j.key); it == st.topics.end() || it->second.get() != &t)
+            return;
     }
 }
 
 template <class H, class P> void pool_engine<H, P>::deliver(std::size_t shard, job& j) {
     auto& st = local(shard);
+    tally t;
+    // Counted once per shard and job, not per recipient: the loop is the broadcast's hot path.
+    struct flush_tally {
+        pool_engine& e;
+        job& j;
+        tally& t;
+        detail::shard_counters& c;
+        ~flush_tally() {
+            if (t.delivered + t.dropped == 0)
+                return;
+            j.delivered.fetch_add(t.delivered, std::memory_order_relaxed);
+            j.backpressure.fetch_add(t.backpressure, std::memory_order_relaxed);
+            j.dropped.fetch_add(t.dropped, std::memory_order_relaxed);
+            detail::shard_counters::add(c.messages_sent, t.delivered);
+            detail::shard_counters::add(c.bytes_sent, t.delivered * j.frame.size());
+            detail::shard_counters::add(c.messages_failed, t.dropped);
+            e.metrics_.messages_sent.inc(t.delivered);
+            e.metrics_.sent_bytes.inc(t.delivered * j.frame.size());
+            if (t.dropped)
+                e.metrics_.messages_dropped.inc(t.dropped);
+        }
+    } flush{*this, j, t, st.counters};
     switch (j.kind) {
     case target_kind::topic: {
         auto it = st.topics.find(j.key);
@@ -1010,17 +1204,17 @@ template <class H, class P> void pool_engine<H, P>::deliver(std::size_t shard, j
             return;
         if constexpr (sequenced)
             if (j.offset != 0)
-                return deliver_numbered(shard, *it->second, j);
+                return deliver_numbered(shard, *it->second, j, t);
         auto& subs = it->second->subs;
         // A send can close its connection (a slow consumer), whose on_close leaves the topic:
         // the last subscriber then takes its place, which is looked at next.
         for (std::size_t i = 0; i < subs.size();) {
             auto* s = static_cast<session_type*>(subs[i].first);
-            deliver_to(*s, j, shard);
+            deliver_to(*s, j, t);
             if (i < subs.size() && subs[i].first == s)
                 ++i;
-            if (st.topics.find(j.key) == st.topics.end())
-                return; // the topic went with its last subscriber
+            if (subs.empty())
+                return; // the topic goes with its last subscriber
         }
         return;
     }
@@ -1030,13 +1224,13 @@ template <class H, class P> void pool_engine<H, P>::deliver(std::size_t shard, j
             return;
         const auto list = it->second; // a close during a send changes it
         for (auto* s : list)
-            deliver_to(*s, j, shard);
+            deliver_to(*s, j, t);
         return;
     }
     case target_kind::ids:
         for (auto id : j.ids)
             if (auto it = st.ids.find(id); it != st.ids.end())
-                deliver_to(*it->second, j, shard);
+                deliver_to(*it->second, j, t);
         return;
     }
 }
@@ -1079,8 +1273,11 @@ std::size_t pool_engine<H, P>::cleanup_shard(std::size_t shard, std::int64_t now
         if (!s->is_open())
             continue;
         const auto& d = s->data();
+        // Stale: no message and no other input, a Pong to the keep-alive Ping included
+        // (pool_options::connection_timeout), so a live client that sends nothing stays.
         if (opts_.connection_timeout.count() > 0 &&
-            now - d.last_activity_ms >= opts_.connection_timeout.count())
+            now - d.last_activity_ms >= opts_.connection_timeout.count() &&
+            s->quiet_ms() >= opts_.connection_timeout.count())
             stale.push_back(s);
         else if (opts_.limits.max_send_failures != 0 &&
                  d.send_failures >= opts_.limits.max_send_failures)
@@ -1093,6 +1290,13 @@ std::size_t pool_engine<H, P>::cleanup_shard(std::size_t shard, std::int64_t now
                    failing ? "sends keep failing" : "stale connection");
     }
     detail::shard_counters::add(st.counters.cleanup_removed, stale.size());
+    metrics_.cleanup_runs.inc();
+    metrics_.cleanup_removed.inc(stale.size());
+    pier::log::cleanup(
+        log_, stale.size(),
+        std::chrono::duration<double, std::milli>(detail::system_ms() - now).count());
+    if (shard == 0)
+        log_.flush_suppressed();
     return stale.size();
 }
 
@@ -1272,7 +1476,7 @@ void pool_engine<H, P>::local_survey(std::string_view kind, const nlohmann::json
                                                 {"user_id", d.user_id},
                                                 {"remote", d.remote.to_string()},
                                                 {"topics", std::move(topics)},
-                                                {"connected_at_ms", d.connected_at_ms},
+                                                {"connected_at_ms", d.connected_at_us / 1000},
                                                 {"last_activity_ms", d.last_activity_ms},
                                                 {"messages_in", d.messages_in},
                                                 {"messages_out", d.messages_out},
@@ -1477,3 +1681,5 @@ std::optional<std::uint64_t> pool<H, P>::parse_id(std::string_view text) {
 }
 
 } // namespace pier::ws
+
+#include <pier/pool/impl/admin.hpp>

@@ -191,6 +191,10 @@ inline ssl_ctx_ptr context_set::make_context(const options& o, const certificate
         flags |= SSL_OP_CIPHER_SERVER_PREFERENCE;
     if (!o.session_tickets)
         flags |= SSL_OP_NO_TICKET;
+#ifdef SSL_OP_ENABLE_KTLS
+    if (o.kernel_tls)
+        flags |= SSL_OP_ENABLE_KTLS;
+#endif
     ::SSL_CTX_set_options(x, flags);
     // pier retries a blocked write from its own queue, whose bytes do not stay at one address.
     long mode = SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER;

@@ -4,6 +4,7 @@
 #include <pier/tls/stream.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <memory>
 #include <string_view>
@@ -313,6 +314,44 @@ std::size_t stream<E>::try_write_some(std::span<const asio::const_buffer> bufs,
             }
         }
     }
+}
+
+template <class E>
+std::size_t stream<E>::try_send_file(int fd, std::uint64_t offset, std::size_t size,
+                                     std::error_code& ec) {
+    if (error_ || !handshake_done_) {
+        ec = error_ ? error_ : make_error_code(asio::error::not_connected);
+        return 0;
+    }
+    ec.clear();
+    if (!raw_writes()) {
+        ec = make_error_code(asio::error::operation_not_supported);
+        return 0;
+    }
+    if (size == 0)
+        return 0;
+    ::ERR_clear_error();
+    errno = 0;
+    const auto r = ::SSL_sendfile(ssl_, fd, static_cast<off_t>(offset), size, 0);
+    const int e = errno;
+    ::ERR_clear_error();
+    if (r >= 0)
+        return static_cast<std::size_t>(r);
+    // SSL_sendfile reports sendfile(2)'s failures through errno (and marks EAGAIN as a retry
+    // without setting the state SSL_get_error looks at), so errno is what tells them apart.
+    if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR || e == EBUSY) {
+        write_want_ = want::write;
+        ec = make_error_code(asio::error::would_block);
+        return 0;
+    }
+    if (e == EINVAL || e == ENOSYS || e == EOPNOTSUPP) {
+        ec = make_error_code(asio::error::operation_not_supported);
+        return 0;
+    }
+    error_ = e ? std::error_code(e, asio::error::get_system_category())
+               : make_error_code(asio::error::connection_aborted);
+    ec = error_;
+    return 0;
 }
 
 // --- asynchronous operations ----------------------------------------------------------------

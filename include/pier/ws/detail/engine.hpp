@@ -148,6 +148,7 @@ struct mail {
     std::uint32_t key = 0;
     frame_ref frame;
     frame_ref compressed;
+    bool http = false;          ///< `frame` is a deferred HTTP response
     std::function<void()> task; ///< set: run this on the shard instead
     std::size_t cost = 0;
 };
@@ -410,7 +411,7 @@ public:
     // --- session_handle::sink ----------------------------------------------------------------
     send_result deliver(std::size_t shard, std::uint32_t slot, std::uint32_t gen, opcode op,
                         frame_ref frame, frame_ref compressed, std::uint32_t key,
-                        std::uint16_t close_code) override;
+                        std::uint16_t close_code, bool http) override;
     /// Runs `fn` on `shard` through its mailbox (counted against its budget as `cost`).
     send_result post_mail(std::size_t shard, std::function<void()> fn, std::size_t cost);
 

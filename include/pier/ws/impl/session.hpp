@@ -73,6 +73,22 @@ inline send_result session_handle::close(close_code code, std::string_view reaso
         static_cast<std::uint16_t>(code));
 }
 
+inline http_responder::http_responder(const session_handle& h)
+    : handle_(std::make_shared<const session_handle>(h)) {}
+
+inline bool http_responder::reply(std::string response) {
+    if (!handle_ || !*handle_)
+        return false;
+    const auto& h = *handle_;
+    detail::frame_ref f(detail::frame_buf::make(response.size()));
+    if (!response.empty())
+        std::memcpy(f.get()->data(), response.data(), response.size());
+    const auto r =
+        h.sink_->deliver(h.shard_, h.slot_, h.gen_, opcode::text, std::move(f), {}, 0, 0, true);
+    handle_.reset();
+    return r == send_result::queued || r == send_result::backpressure;
+}
+
 // --- session --------------------------------------------------------------------------------
 
 template <class P, class D> std::size_t session<P, D>::shard() const noexcept {
@@ -159,6 +175,13 @@ send_result session<P, D>::close(close_code code, std::string_view reason) {
     if (deadline_ == 0 && t > 0)
         deadline_ = 1;
     return r;
+}
+
+template <class P, class D> http_responder session<P, D>::defer_http() {
+    if (state_ != session_state::handshake)
+        return {};
+    http_deferred_ = true;
+    return http_responder(handle());
 }
 
 template <class P, class D> send_result session<P, D>::send_http(std::string_view bytes) {

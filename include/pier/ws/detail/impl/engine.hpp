@@ -13,6 +13,9 @@ namespace pier::ws::detail {
 PIER_DETAIL_HOOK_CALL(call_on_open, on_open,
                       "pier: the WebSocket handler's on_open must be callable as "
                       "void on_open(session&)")
+PIER_DETAIL_HOOK_CALL(call_on_pong, on_pong,
+                      "pier: the WebSocket handler's on_pong must be callable as "
+                      "void on_pong(session&, std::chrono::milliseconds)")
 PIER_DETAIL_HOOK_CALL(call_on_drain, on_drain,
                       "pier: the WebSocket handler's on_drain must be callable as "
                       "void on_drain(session&)")
@@ -21,7 +24,8 @@ PIER_DETAIL_HOOK_CALL(call_on_close, on_close,
                       "void on_close(session&, pier::ws::close_code, std::string_view)")
 
 template <class H, class S>
-concept has_ws_on_http = pier::detail::has_on_http<H, S&, const http::request_view&>;
+concept has_ws_on_http = pier::detail::has_on_http<H, S&, const http::request_view&> ||
+    pier::detail::has_on_http<H, S&, const http::request_view&, std::string_view>;
 template <class H, class S>
 concept has_ws_accept = pier::detail::has_accept<H, const upgrade_request&> ||
     pier::detail::has_accept<H, const upgrade_request&, typename S::data_type&>;
@@ -189,7 +193,7 @@ template <class H, class P> void session_impl<H, P>::refuse(unsigned status, std
 template <class H, class P> void session_impl<H, P>::handle_http() {
     const auto& o = shard_->eng->ws_options();
     using session_t = typename session_impl::base_type;
-    while (this->state_ == session_state::handshake && !finishing_) {
+    while (this->state_ == session_state::handshake && !finishing_ && !this->http_pending_) {
         auto in = in_.data();
         if (in.empty())
             return;
@@ -198,6 +202,8 @@ template <class H, class P> void session_impl<H, P>::handle_http() {
         if (r.st == http::parse_result::incomplete) {
             if (in_.room_after_compaction() == 0)
                 refuse(431, http_error_response(431));
+            else if (this->http_answered_ && this->partial_since_ == 0)
+                this->partial_since_ = now(); // the next request of a kept-alive connection
             return;
         }
         if (r.st == http::parse_result::error) {
@@ -208,26 +214,65 @@ template <class H, class P> void session_impl<H, P>::handle_http() {
         if (!req.is_upgrade()) {
             if constexpr (has_ws_on_http<H, session_t>) {
                 static_assert(
-                    requires(H & h, session_t & s, const http::request_view& v) {
-                        { h.on_http(s, v) } -> std::convertible_to<bool>;
-                    },
-                    "pier: the WebSocket handler's on_http must be callable as "
-                    "bool on_http(session&, const pier::http::request_view&)");
-                if (req.has_body()) {
-                    refuse(413, http_error_response(413, "request bodies are not accepted here"));
+                    requires(H & h, session_t & s, const http::request_view& v,
+                             std::string_view b) {
+                        { h.on_http(s, v, b) } -> std::convertible_to<bool>;
+                    } ||
+                        requires(H & h, session_t & s, const http::request_view& v) {
+                            { h.on_http(s, v) } -> std::convertible_to<bool>;
+                        },
+                    "pier: the WebSocket handler's on_http must be callable as bool "
+                    "on_http(session&, const pier::http::request_view&[, std::string_view body])");
+                // The body, by Content-Length, whole in the buffer.
+                std::size_t body_size = 0;
+                if (req.chunked()) {
+                    refuse(411, http_error_response(411, "a Content-Length is required"));
                     return;
                 }
+                if (auto cl = req.content_length(); cl && *cl > 0) {
+                    if (*cl > o.max_http_body || r.head_size + *cl > buffer_type::capacity) {
+                        refuse(413, http_error_response(413, "request body too large"));
+                        return;
+                    }
+                    body_size = static_cast<std::size_t>(*cl);
+                    if (in.size() < r.head_size + body_size) {
+                        in_.compact();
+                        if (this->partial_since_ == 0)
+                            this->partial_since_ = now();
+                        return; // the rest of the body is on its way
+                    }
+                }
+                const std::string_view body(in.data() + r.head_size, body_size);
                 const bool keep = req.keep_alive();
                 bool answered = false;
+                this->http_deferred_ = false;
                 if (!guarded(handler(), counters(), "on_http", [&] {
-                        answered =
-                            handler().on_http(static_cast<session_t&>(*this), std::as_const(req));
+                        auto& self = static_cast<session_t&>(*this);
+                        if constexpr (requires(H & h) {
+                                          h.on_http(self, std::as_const(req), body);
+                                      })
+                            answered = handler().on_http(self, std::as_const(req), body);
+                        else
+                            answered = handler().on_http(self, std::as_const(req));
                     })) {
+                    this->http_deferred_ = false;
                     refuse(500, http_error_response(500));
                     return;
                 }
                 if (answered) {
-                    in_.consume(r.head_size);
+                    in_.consume(r.head_size + body_size);
+                    this->http_answered_ = true;
+                    this->partial_since_ = 0;
+                    // Kept alive: the idle deadline applies now, not the handshake's.
+                    this->deadline_ = 0;
+                    if (this->http_deferred_) {
+                        this->http_deferred_ = false;
+                        this->http_pending_ = true;
+                        this->http_close_ = !keep;
+                        const auto t = o.http_reply_timeout.count();
+                        this->deadline_ = now() + static_cast<ms32>(t > 0 ? t : 1);
+                        return;
+                    }
                     if (!keep)
                         finish_after_flush();
                     continue;
@@ -512,6 +557,14 @@ template <class H, class P> bool session_impl<H, P>::control_frame(std::string_v
             this->send_control(opcode::pong, payload);
         break;
     case opcode::pong:
+        if (this->ping_at_ != 0) {
+            const auto rtt =
+                std::chrono::milliseconds(static_cast<std::int32_t>(now() - this->ping_at_));
+            this->ping_at_ = 0;
+            using session_t = typename session_impl::base_type;
+            guarded(handler(), counters(), "on_pong",
+                    [&] { call_on_pong(handler(), static_cast<session_t&>(*this), rtt); });
+        }
         break;
     case opcode::close: {
         auto c = parse_close_payload(
@@ -684,6 +737,20 @@ template <class H, class P> void session_impl<H, P>::sweep(ms32 t) {
     const auto& o = shard_->eng->ws_options();
     const auto& to = shard_->eng->core().options.timeouts;
     auto elapsed = [t](ms32 since) { return static_cast<std::int64_t>(t - since); };
+    if (this->deadline_ != 0 && static_cast<std::int32_t>(t - this->deadline_) >= 0 &&
+        this->http_pending_) {
+        // The deferred reply did not come.
+        this->deadline_ = 0;
+        this->http_pending_ = false;
+        this->send_http(http_error_response(503, "the reply did not come in time"));
+        return finish_after_flush();
+    }
+    if (this->state_ == session_state::handshake && this->http_answered_ &&
+        this->partial_since_ != 0 && o.handshake_timeout.count() > 0 &&
+        elapsed(this->partial_since_) >= o.handshake_timeout.count()) {
+        c.timeouts.fetch_add(1, std::memory_order_relaxed); // a slow request, not a handshake
+        return close_now(pier::error::read_timeout);
+    }
     if (this->deadline_ != 0 && static_cast<std::int32_t>(t - this->deadline_) >= 0) {
         if (this->state_ == session_state::handshake && !finishing_) {
             c.handshake_failures.fetch_add(1, std::memory_order_relaxed);
@@ -723,7 +790,7 @@ template <class H, class P> void session_impl<H, P>::sweep(ms32 t) {
             }
         } else if (elapsed(this->last_read_) >= o.ping_interval.count() && !this->close_sent_) {
             if (this->send_control(opcode::ping, {}) != send_result::closed)
-                this->ping_sent_ = t == 0 ? 1 : t;
+                this->ping_sent_ = this->ping_at_ = t == 0 ? 1 : t;
         }
     }
     // Parking: a session that received nothing for a sweep period gives its read buffer back
@@ -740,6 +807,20 @@ template <class H, class P> void session_impl<H, P>::sweep(ms32 t) {
 }
 
 template <class H, class P> void session_impl<H, P>::deliver(mail& m) {
+    if (m.http) {
+        // A deferred reply to a plain HTTP request: out, then the requests queued behind it.
+        if (this->state_ != session_state::handshake || !this->http_pending_)
+            return;
+        this->http_pending_ = false;
+        this->deadline_ = 0;
+        this->send_http(m.frame.view());
+        if (this->http_close_)
+            return finish_after_flush();
+        process();
+        if (this->state_ != session_state::closed)
+            arm_read();
+        return;
+    }
     if (this->state_ != session_state::open || this->close_sent_)
         return;
     if (m.op == opcode::close) {
@@ -764,7 +845,10 @@ shard<Impl>::shard(engine_type& e, std::size_t i, executor_type ex)
     env.mark_dirty = [](session_base* s) noexcept {
         static_cast<Impl*>(s)->shard_of().mark_dirty(s);
     };
-    env.fail = [](session_base* s, close_code c) noexcept { static_cast<Impl*>(s)->fail(c); };
+    // (Used by the send path for the slow-consumer policies only.)
+    env.fail = [](session_base* s, close_code c) noexcept {
+        static_cast<Impl*>(s)->fail(c, "slow consumer");
+    };
     env.native_handle = [](const session_base* s) noexcept {
         return const_cast<Impl*>(static_cast<const Impl*>(s))->socket().native_handle();
     };
@@ -1010,7 +1094,7 @@ void engine<H, P>::adopt(std::size_t i, socket_type&& s, const asio::ip::tcp::en
 template <class H, class P>
 send_result engine<H, P>::deliver(std::size_t shard, std::uint32_t slot, std::uint32_t gen,
                                   opcode op, frame_ref frame, frame_ref compressed,
-                                  std::uint32_t key, std::uint16_t close_code) {
+                                  std::uint32_t key, std::uint16_t close_code, bool http) {
     if (shard >= shards_.size())
         return send_result::closed;
     auto& sh = *shards_[shard];
@@ -1020,6 +1104,7 @@ send_result engine<H, P>::deliver(std::size_t shard, std::uint32_t slot, std::ui
     m.op = op;
     m.close_code = close_code;
     m.key = key;
+    m.http = http;
     m.cost = frame.view().size() + compressed.view().size() + mailbox::overhead;
     m.frame = std::move(frame);
     m.compressed = std::move(compressed);

@@ -1,0 +1,484 @@
+// pier/pool/impl/admin.hpp: the pool's operator surface on its own port: the admin API, the
+// Prometheus metrics, the health check and the dashboard (pool/pool.hpp lists the paths).
+// Answers that need every shard (stats, listings, disconnects) are gathered with one post per
+// shard and sent later through the WebSocket layer's deferred HTTP reply.
+#pragma once
+
+#include <pier/pool/impl/pool.hpp>
+
+#include <pier/http/auth.hpp>
+#include <pier/http/reply.hpp>
+#include <pier/http/router.hpp>
+#include <pier/metrics/registry.hpp>
+#include <pier/pool/dashboard.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <string>
+#include <string_view>
+
+namespace pier::pool::detail {
+
+/// Whether `path` belongs to the admin surface (anything else goes to the handler's on_http).
+inline bool admin_path(std::string_view path) noexcept {
+    return path == "/healthz" || path == "/metrics" || path == "/admin" ||
+           path.starts_with("/api/admin/") || path == "/api/admin";
+}
+
+/// A request body's JSON, checked field by field: each problem has its own error name.
+struct body_error {
+    std::string error, detail;
+};
+
+inline std::optional<body_error> parse_object(std::string_view body, nlohmann::json& out,
+                                              std::initializer_list<std::string_view> allowed) {
+    if (body.empty())
+        return body_error{"missing_body", "a JSON object is required"};
+    out = nlohmann::json::parse(body, nullptr, false);
+    if (out.is_discarded())
+        return body_error{"malformed_json", "the body is not valid JSON"};
+    if (!out.is_object())
+        return body_error{"not_an_object", "the body must be a JSON object"};
+    for (auto& [k, v] : out.items()) {
+        bool known = false;
+        for (auto a : allowed)
+            known = known || a == k;
+        if (!known)
+            return body_error{"unknown_field", k};
+    }
+    return std::nullopt;
+}
+
+inline std::string rfc3339(std::int64_t ms) {
+    std::string s;
+    pier::log::append_rfc3339(s, ms);
+    return s;
+}
+
+/// Ids in the API: 16 lowercase hex digits.
+inline std::string id_hex(std::uint64_t id) {
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(id));
+    return std::string(buf, 16);
+}
+
+inline std::optional<std::uint64_t> parse_id_hex(std::string_view t) {
+    if (t.size() != 16)
+        return std::nullopt;
+    for (char c : t)
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return std::nullopt;
+    std::uint64_t v = 0;
+    std::from_chars(t.data(), t.data() + t.size(), v, 16);
+    return v;
+}
+
+/// A message type the admin broadcast may name: 1–64 of [A-Za-z0-9_.:-].
+inline bool valid_type_name(std::string_view t) noexcept {
+    if (t.empty() || t.size() > 64)
+        return false;
+    for (char c : t)
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == ':' || c == '-'))
+            return false;
+    return true;
+}
+
+} // namespace pier::pool::detail
+
+namespace pier::pool {
+
+template <class H, class P>
+bool pool_engine<H, P>::on_http(session_type& s, const http::request_view& req,
+                                std::string_view body) {
+    if (!detail::admin_path(req.path())) {
+        if constexpr (requires(H & h) {
+                          { h.on_http(s, req, body) } -> std::convertible_to<bool>;
+                      })
+            return handler_.on_http(s, req, body);
+        else if constexpr (requires(H & h) {
+                               { h.on_http(s, req) } -> std::convertible_to<bool>;
+                           })
+            return handler_.on_http(s, req);
+        else
+            return false;
+    }
+    auto o = http::reply_options::for_request(req);
+    std::string out;
+    const auto m = routes_.match(req.method(), req.path());
+    if (m.status != http::route_status::found) {
+        http::append_route_failure(out, m, o);
+        s.send_http(out);
+        return true;
+    }
+    o.head = o.head || m.head;
+    const auto route = *m.target;
+    const auto remote = s.remote_endpoint().address().to_string();
+    if (route == detail::admin_route::healthz) {
+        http::append_json_reply(out, 200, R"({"status":"ok"})", o);
+        s.send_http(out);
+        return true;
+    }
+    if (route == detail::admin_route::dashboard) {
+        if (!opts_.dashboard) {
+            http::append_json_error(out, 404, "not_found", "the dashboard is off", o);
+        } else {
+            const http::header csp[] = {
+                {"Content-Security-Policy", dashboard_content_security_policy}};
+            auto d = o;
+            d.headers = csp;
+            http::append_reply(out, 200, dashboard_content_type, dashboard_html, d);
+        }
+        s.send_http(out);
+        return true;
+    }
+    // Everything else needs the admin token.
+    if (const auto a = admin_.check(req); a != http::auth_result::ok) {
+        http::append_unauthorized(out, http::to_string(a), o);
+        s.send_http(out);
+        pier::log::auth_failure(log_, remote, "admin_" + std::string(http::to_string(a)));
+        return true;
+    }
+    const auto answer = [o](ws::http_responder r, unsigned status, std::string json) {
+        std::string res;
+        http::append_json_reply(res, status, json, o);
+        r.reply(std::move(res));
+    };
+    const auto bad = [&](std::string_view error, std::string_view detail) {
+        http::append_json_error(out, 400, error, detail, o);
+        s.send_http(out);
+        return true;
+    };
+    switch (route) {
+    case detail::admin_route::metrics: {
+        refresh_gauges();
+        http::append_reply(out, 200, metrics::content_type, metrics_reg_.text(), o);
+        s.send_http(out);
+        return true;
+    }
+    case detail::admin_route::stats: {
+        auto r = s.defer_http();
+        admin_stats([answer, r](std::string json) mutable { answer(r, 200, std::move(json)); });
+        return true;
+    }
+    case detail::admin_route::connections:
+    case detail::admin_route::connection: {
+        connection_filter f;
+        if (route == detail::admin_route::connection) {
+            auto id = detail::parse_id_hex(m.param("id").value_or(""));
+            if (!id) {
+                http::append_json_error(out, 404, "not_found", "no such connection", o);
+                s.send_http(out);
+                return true;
+            }
+            f.id = *id;
+        } else if (auto e = parse_filter(req.query(), f)) {
+            return bad(e->error, e->detail);
+        }
+        auto r = s.defer_http();
+        const bool one = route == detail::admin_route::connection;
+        admin_connections(f, [answer, r, one](std::string json, std::size_t total) mutable {
+            if (one && total == 0)
+                answer(r, 404, R"({"error":"not_found","detail":"no such connection"})");
+            else
+                answer(r, 200, std::move(json));
+        });
+        return true;
+    }
+    case detail::admin_route::disconnect: {
+        nlohmann::json j;
+        if (auto e =
+                detail::parse_object(body, j, {"user_id", "connection_ids", "topic", "reason"}))
+            return bad(e->error, e->detail);
+        const int selectors = int(j.contains("user_id")) + int(j.contains("connection_ids")) +
+                              int(j.contains("topic"));
+        if (selectors != 1)
+            return bad(selectors == 0 ? "missing_selector" : "too_many_selectors",
+                       "give exactly one of user_id, connection_ids, topic");
+        std::string reason = "disconnected by an administrator";
+        if (j.contains("reason")) {
+            if (!j["reason"].is_string())
+                return bad("bad_field_type", "reason must be a string");
+            reason = j["reason"].get<std::string>();
+            if (reason.size() > 123)
+                return bad("reason_too_long", "a close reason fits in 123 bytes");
+        }
+        std::function<bool(session_type&)> select;
+        std::string target;
+        if (j.contains("user_id")) {
+            if (!j["user_id"].is_string())
+                return bad("bad_field_type", "user_id must be a string");
+            auto user = j["user_id"].get<std::string>();
+            target = "user_id=" + user;
+            select = [user](session_type& c) { return c.data().user_id == user; };
+        } else if (j.contains("topic")) {
+            if (!j["topic"].is_string())
+                return bad("bad_field_type", "topic must be a string");
+            auto topic = j["topic"].get<std::string>();
+            target = "topic=" + topic;
+            select = [topic](session_type& c) { return c.data().subscribed(topic); };
+        } else {
+            if (!j["connection_ids"].is_array())
+                return bad("bad_field_type", "connection_ids must be an array of strings");
+            std::vector<std::uint64_t> ids;
+            for (auto& v : j["connection_ids"]) {
+                if (!v.is_string())
+                    return bad("bad_field_type", "connection_ids must be an array of strings");
+                auto id = detail::parse_id_hex(v.get<std::string>());
+                if (!id)
+                    return bad("bad_connection_id", v.get<std::string>());
+                ids.push_back(*id);
+            }
+            target = "connection_ids=" + std::to_string(ids.size());
+            select = [ids](session_type& c) {
+                return std::find(ids.begin(), ids.end(), c.id()) != ids.end();
+            };
+        }
+        auto r = s.defer_http();
+        disconnect(std::move(select), close_codes::disconnected, reason,
+                   [this, answer, r, target, remote](std::size_t n) mutable {
+                       pier::log::admin_action(log_, "disconnect", target, n, remote);
+                       answer(r, 200, R"({"disconnected":)" + std::to_string(n) + "}");
+                   });
+        return true;
+    }
+    case detail::admin_route::cleanup: {
+        auto r = s.defer_http();
+        cleanup([this, answer, r, remote](std::size_t n) mutable {
+            pier::log::admin_action(log_, "cleanup", "all", n, remote);
+            answer(r, 200, R"({"removed":)" + std::to_string(n) + "}");
+        });
+        return true;
+    }
+    case detail::admin_route::broadcast: {
+        nlohmann::json j;
+        if (auto e = detail::parse_object(body, j, {"topic", "user_id", "message_type", "data"}))
+            return bad(e->error, e->detail);
+        const int targets = int(j.contains("topic")) + int(j.contains("user_id"));
+        if (targets != 1)
+            return bad(targets == 0 ? "missing_target" : "too_many_targets",
+                       "give exactly one of topic, user_id");
+        const char* key = j.contains("topic") ? "topic" : "user_id";
+        if (!j[key].is_string() || j[key].get<std::string>().empty())
+            return bad("bad_field_type", std::string(key) + " must be a non-empty string");
+        std::string type = "data";
+        if (j.contains("message_type")) {
+            if (!j["message_type"].is_string())
+                return bad("bad_field_type", "message_type must be a string");
+            type = j["message_type"].get<std::string>();
+            if (!detail::valid_type_name(type))
+                return bad("bad_message_type", "1 to 64 of A-Z a-z 0-9 _ . : -");
+        }
+        std::string data;
+        if (j.contains("data"))
+            data = codec_type::to_data(j["data"]);
+        const auto name = j[key].get<std::string>();
+        auto r = s.defer_http();
+        const outbound env{.type = message_type::data, .type_name = type, .data = data};
+        const auto target = std::string(key) + "=" + name;
+        auto done = [this, answer, r, target, remote](const send_report& rep) mutable {
+            pier::log::admin_action(log_, "broadcast", target, rep.delivered, remote);
+            answer(r, 200, R"({"delivered":)" + std::to_string(rep.delivered) + "}");
+        };
+        if (j.contains("topic"))
+            send(target_kind::topic, name, {}, env, {}, std::move(done));
+        else
+            send(target_kind::user, name, {}, env, {}, std::move(done));
+        return true;
+    }
+    default:
+        break;
+    }
+    http::append_json_error(out, 404, "not_found", "", o);
+    s.send_http(out);
+    return true;
+}
+
+template <class H, class P>
+std::optional<detail::body_error> pool_engine<H, P>::parse_filter(std::string_view query,
+                                                                  connection_filter& f) {
+    for (const auto& p : http::query_params(query)) {
+        std::string v;
+        if (!http::percent_decode(p.value, v, true, 1024))
+            return detail::body_error{"bad_parameter", std::string(p.name)};
+        const auto number = [&](std::uint64_t& out) {
+            auto r = std::from_chars(v.data(), v.data() + v.size(), out);
+            return !v.empty() && r.ec == std::errc{} && r.ptr == v.data() + v.size();
+        };
+        if (p.name == "user_id") {
+            f.user_id = std::move(v);
+        } else if (p.name == "topic") {
+            f.topic = std::move(v);
+        } else if (p.name == "state") {
+            if (v != "connecting" && v != "open" && v != "closing" && v != "closed")
+                return detail::body_error{"bad_state", "connecting, open, closing or closed"};
+            f.state = std::move(v);
+        } else if (p.name == "idle_over_ms") {
+            std::uint64_t n = 0;
+            if (!number(n))
+                return detail::body_error{"bad_idle_over_ms", "a non-negative integer"};
+            f.idle_over_ms = static_cast<std::int64_t>(n);
+        } else if (p.name == "limit") {
+            std::uint64_t n = 0;
+            if (!number(n) || n == 0 || n > 1000)
+                return detail::body_error{"bad_limit", "an integer from 1 to 1000"};
+            f.limit = n;
+        } else if (p.name == "offset") {
+            std::uint64_t n = 0;
+            if (!number(n))
+                return detail::body_error{"bad_offset", "a non-negative integer"};
+            f.offset = n;
+        } else {
+            return detail::body_error{"unknown_parameter", std::string(p.name)};
+        }
+    }
+    return std::nullopt;
+}
+
+template <class H, class P>
+nlohmann::json pool_engine<H, P>::describe(session_type& c, std::int64_t now_ms) {
+    (void)now_ms;
+    const auto& d = c.data();
+    nlohmann::json e;
+    e["connection_id"] = detail::id_hex(c.id());
+    e["user_id"] = d.user_id;
+    auto topics = nlohmann::json::array();
+    for (auto& mm : d.topics)
+        topics.push_back(mm.t->name);
+    e["topics"] = std::move(topics);
+    e["state"] = to_string(state_of(c));
+    const auto ep = c.remote_endpoint();
+    e["remote_address"] = ep.address().to_string() + ":" + std::to_string(ep.port());
+    e["connected_at"] = detail::rfc3339(d.connected_at_us / 1000);
+    e["last_activity"] = detail::rfc3339(d.last_activity_ms);
+    e["messages_sent"] = d.messages_out;
+    e["messages_received"] = d.messages_in;
+    e["errors"] = d.errors;
+    auto meta = nlohmann::json::object();
+    for (auto& [k, v] : d.metadata)
+        meta[k] = nlohmann::json::parse(v, nullptr, false);
+    e["metadata"] = std::move(meta);
+    return e;
+}
+
+template <class H, class P>
+void pool_engine<H, P>::admin_connections(connection_filter f,
+                                          std::function<void(std::string, std::size_t)> done) {
+    const auto now = detail::system_ms();
+    struct row {
+        std::int64_t connected;
+        std::uint64_t id;
+        nlohmann::json entry;
+    };
+    auto filter = std::make_shared<connection_filter>(std::move(f));
+    gather(
+        *srv_,
+        [this, filter, now](std::size_t i) {
+            std::vector<row> rows;
+            const auto pick = [&](session_type& c) {
+                const auto& d = c.data();
+                if (filter->id && c.id() != *filter->id)
+                    return;
+                if (!filter->user_id.empty() && d.user_id != filter->user_id)
+                    return;
+                if (!filter->topic.empty() && !d.subscribed(filter->topic))
+                    return;
+                if (!filter->state.empty() && to_string(state_of(c)) != filter->state)
+                    return;
+                if (filter->idle_over_ms >= 0 && now - d.last_activity_ms <= filter->idle_over_ms)
+                    return;
+                rows.push_back({d.connected_at_us, c.id(), describe(c, now)});
+            };
+            auto& st = local(i);
+            if (filter->id) {
+                if (auto it = st.ids.find(*filter->id); it != st.ids.end())
+                    pick(*it->second);
+            } else {
+                for (auto& [id, c] : st.ids)
+                    pick(*c);
+            }
+            return rows;
+        },
+        [filter, done = std::move(done)](std::vector<std::vector<row>> parts) {
+            std::vector<row> all;
+            for (auto& p : parts)
+                for (auto& r : p)
+                    all.push_back(std::move(r));
+            std::sort(all.begin(), all.end(), [](const row& a, const row& b) {
+                // Newest first: what an operator looks for is usually what just happened.
+                return a.connected != b.connected ? a.connected > b.connected : a.id < b.id;
+            });
+            const std::size_t total = all.size();
+            if (filter->id) {
+                done(total ? all.front().entry.dump() : std::string(), total);
+                return;
+            }
+            auto list = nlohmann::json::array();
+            for (std::size_t k = filter->offset; k < all.size() && list.size() < filter->limit; ++k)
+                list.push_back(std::move(all[k].entry));
+            nlohmann::json j;
+            j["connections"] = std::move(list);
+            j["total"] = total;
+            done(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), total);
+        });
+}
+
+template <class H, class P>
+void pool_engine<H, P>::admin_stats(std::function<void(std::string)> done) {
+    struct counts {
+        std::array<std::uint64_t, 4> states{};
+    };
+    gather(
+        *srv_,
+        [this](std::size_t i) {
+            counts c;
+            srv_->for_each_session(
+                i, [&](auto& s) { ++c.states[static_cast<std::size_t>(state_of(s))]; });
+            return c;
+        },
+        [this, done = std::move(done)](std::vector<counts> parts) {
+            const auto f = figures();
+            nlohmann::json j;
+            j["active_connections"] = f.active;
+            j["total_connections"] = f.total;
+            j["users"] = f.users;
+            j["messages_sent"] = f.messages_sent;
+            j["messages_failed"] = f.messages_failed;
+            j["messages_received"] = f.messages_received;
+            auto topics = nlohmann::json::object();
+            for (auto& [t, n] : topic_counts())
+                topics[t] = n;
+            j["topics"] = std::move(topics);
+            std::array<std::uint64_t, 4> st{};
+            for (auto& p : parts)
+                for (std::size_t k = 0; k < st.size(); ++k)
+                    st[k] += p.states[k];
+            auto states = nlohmann::json::object();
+            for (std::size_t k = 0; k < st.size(); ++k)
+                states[std::string(to_string(static_cast<connection_state_name>(k)))] = st[k];
+            j["states"] = std::move(states);
+            j["cleanup"] = {{"runs", f.cleanup_runs}, {"removed", f.cleanup_removed}};
+            const auto& l = opts_.limits;
+            const std::pair<std::string_view, std::uint64_t> limits[] = {
+                {"max_connections", l.max_connections},
+                {"max_per_user", l.max_per_user},
+                {"max_per_ip", l.max_per_ip},
+                {"connect_rate_per_ip", l.connect_rate_per_ip},
+                {"max_per_topic", l.max_per_topic},
+                {"max_topics_per_connection", l.max_topics_per_connection},
+                {"message_rate", l.message_rate},
+                {"max_message_size", l.max_message_size},
+                {"max_errors", l.max_errors},
+            };
+            auto lj = nlohmann::json::object();
+            for (auto [name, value] : limits) {
+                const auto it = f.refused.find(name);
+                lj[std::string(name)] = {{"limit", value},
+                                         {"refused", it == f.refused.end() ? 0 : it->second}};
+            }
+            j["limits"] = std::move(lj);
+            done(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        });
+}
+
+} // namespace pier::pool
