@@ -251,6 +251,9 @@ private:
         // again from the history by another round if the last one is not covered).
         bool resyncing = false;
         bool again = false; // another one was asked for meanwhile
+        // The last one found Redis unreachable: the sweep runs it again once Redis is back
+        // (the subscription's confirmation may have come before the commands' connection).
+        bool retry = false;
         std::optional<stream_position> dropped{};
         std::optional<stream_position> resync_from{}; // a lower bound asked for meanwhile
         // This node's own publishes: the last sequence number seen back on the channel, and

@@ -115,7 +115,17 @@ bool pool_engine<H, P>::on_http(session_type& s, const http::request_view& req,
     const auto route = *m.target;
     const auto remote = s.remote_endpoint().address().to_string();
     if (route == detail::admin_route::healthz) {
-        http::append_json_reply(out, 200, R"({"status":"ok"})", o);
+        if constexpr (has_backplane) {
+            // Still 200 when Redis is unreachable: this instance serves its own clients (and
+            // numbers nothing meanwhile), so a load balancer should keep it; "degraded" and
+            // the backplane's state say what is missing.
+            const auto st = node_.state();
+            const nlohmann::json j{{"status", st.connected ? "ok" : "degraded"},
+                                   {"backplane", to_json(st)}};
+            http::append_json_reply(out, 200, j.dump(), o);
+        } else {
+            http::append_json_reply(out, 200, R"({"status":"ok"})", o);
+        }
         s.send_http(out);
         return true;
     }
@@ -423,6 +433,61 @@ void pool_engine<H, P>::admin_connections(connection_filter f,
         });
 }
 
+template <class H, class P> void pool_engine<H, P>::register_backplane_metrics() {
+    if constexpr (has_backplane) {
+        const std::string node(node_.node_id());
+        const auto series = [&](bool counter, std::string_view name, std::string_view help,
+                                auto field) {
+            auto fn = [this, field]() { return static_cast<double>(field(node_.state())); };
+            if (counter)
+                metrics_reg_.add_counter_family(name, help, {"node"}).add_callback({node}, fn);
+            else
+                metrics_reg_.add_gauge_family(name, help, {"node"}).add_callback({node}, fn);
+        };
+        using st = const backplane_state&;
+        series(false, "pier_backplane_connected",
+               "1 when Redis is reachable and the last end-to-end probe came back",
+               [](st s) { return s.connected ? 1 : 0; });
+        series(false, "pier_backplane_probe_rtt_seconds",
+               "Round trip of the last probe through this node's own subscription (lag)",
+               [](st s) { return static_cast<double>(s.probe_rtt_us) / 1e6; });
+        series(true, "pier_backplane_probe_failures_total",
+               "Probes published but not received in time", [](st s) { return s.probe_failures; });
+        series(true, "pier_backplane_resets_total",
+               "Redis clients replaced after probe failures", [](st s) { return s.resets; });
+        series(true, "pier_backplane_publishes_total", "Messages published to Redis",
+               [](st s) { return s.publishes; });
+        series(true, "pier_backplane_publish_errors_total",
+               "Publishes that failed (Redis down, queue full, error reply)",
+               [](st s) { return s.publish_errors; });
+        series(true, "pier_backplane_messages_received_total", "Messages received from Redis",
+               [](st s) { return s.messages_in; });
+        series(true, "pier_backplane_bad_messages_total",
+               "Messages from Redis that were malformed and dropped",
+               [](st s) { return s.bad_messages; });
+        series(false, "pier_backplane_channels",
+               "Channels subscribed (topics and users with local members, control)",
+               [](st s) { return s.channels; });
+        series(true, "pier_backplane_disconnects_total", "Connections to Redis that went down",
+               [](st s) { return s.disconnects; });
+        series(true, "pier_backplane_resubscribes_total",
+               "Channels confirmed again after a reconnect or a slot move",
+               [](st s) { return s.resubscribes; });
+        series(true, "pier_backplane_resyncs_total",
+               "Topic resynchronisations from the history (after resubscribes and gaps)",
+               [](st s) { return s.resyncs; });
+        series(true, "pier_backplane_recoveries_total", "Subscribes with `since`",
+               [](st s) { return s.recoveries; });
+        series(true, "pier_backplane_recovery_failures_total",
+               "Recoveries answered with an error (epoch_changed, history_trimmed, "
+               "recovery_unavailable)",
+               [](st s) { return s.recovery_failures; });
+        series(false, "pier_backplane_outgoing_bytes",
+               "Bytes of publishes waiting for the node's Redis thread",
+               [](st s) { return s.outgoing_bytes; });
+    }
+}
+
 template <class H, class P>
 void pool_engine<H, P>::admin_stats(std::function<void(std::string)> done) {
     struct counts {
@@ -477,6 +542,8 @@ void pool_engine<H, P>::admin_stats(std::function<void(std::string)> done) {
                                          {"refused", it == f.refused.end() ? 0 : it->second}};
             }
             j["limits"] = std::move(lj);
+            if constexpr (has_backplane)
+                j["backplane"] = to_json(node_.state());
             done(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
         });
 }

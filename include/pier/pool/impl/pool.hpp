@@ -20,6 +20,7 @@
 #include <map>
 #include <optional>
 #include <tuple>
+#include <type_traits>
 #include <unordered_set>
 
 namespace pier::pool {
@@ -219,8 +220,14 @@ public:
           ips_(ip_limits{.max_connections = static_cast<std::uint32_t>(opts_.limits.max_per_ip),
                          .connect_rate = {.per_second = opts_.limits.connect_rate_per_ip,
                                           .burst = opts_.limits.connect_rate_per_ip * 2}}),
-          node_(*this, bo) {}
+          node_(*this, bo) {
+        register_backplane_metrics();
+    }
     pool_engine(pool_engine&&) = delete;
+
+    /// Another instance can be reached (any backplane but `local`): /healthz and /metrics
+    /// show its state (impl/admin.hpp).
+    static constexpr bool has_backplane = !std::is_same_v<typename Policies::backplane, local>;
 
     /// Called once the server exists (it owns this engine).
     void bind(server_type& srv) {
@@ -339,6 +346,9 @@ private:
     void admin_connections(connection_filter f, std::function<void(std::string, std::size_t)> done);
     void admin_stats(std::function<void(std::string)> done);
     void refresh_gauges() {}
+    /// The backplane's figures as pier_backplane_* series of the pool's registry, read from
+    /// node_type::state() at each scrape (nothing with `local`).
+    void register_backplane_metrics();
     void refused_log(detail::limit l, const ws::upgrade_request& u, std::string_view user);
 
     struct alignas(64) shard_state {

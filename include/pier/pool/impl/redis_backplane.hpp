@@ -767,6 +767,7 @@ void redis::node<P>::resync(topic_entry& t, std::optional<stream_position> from)
         return;
     }
     t.resyncing = true;
+    t.retry = false;
     c_.resyncs.fetch_add(1, std::memory_order_relaxed);
     std::optional<stream_position> since = t.known ? std::optional(t.last) : t.floor;
     if (t.resync_from) {
@@ -790,9 +791,11 @@ void redis::node<P>::resync(topic_entry& t, std::optional<stream_position> from)
             t.resyncing = false;
             const auto raw = ec ? detail::raw_position{} : detail::read_position_reply(r, since);
             if (raw.status == position_result::status::unavailable) {
-                // Redis went away again; its next confirmation resynchronises.
+                // Redis went away again (or only the subscription is back): the sweep tries
+                // again while Redis looks reachable, its next confirmation too.
                 t.dropped.reset();
                 t.again = false;
+                t.retry = true;
                 return;
             }
             const bool lost = since && raw.status != position_result::status::ok;
@@ -851,6 +854,10 @@ template <class P> void redis::node<P>::sweep() {
         }
     }
     for (auto& [name, t] : topics_) {
+        if (t.retry && up && !t.resyncing) {
+            t.retry = false;
+            resync(t);
+        }
         if (t.waiters.empty())
             continue;
         const bool down = ever_up_ && !up;
