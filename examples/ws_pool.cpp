@@ -49,8 +49,7 @@ int run(const examples::cli& cli, const pier::pool::pool_options& po,
         if (!cert.empty()) {
             pier::tls::options tls;
             tls.certificates.push_back({.cert_chain_file = cert, .key_file = key});
-            using pool_type =
-                pier::ws::pool<app, pier::policies<pier::transport::tls, Backplane>>;
+            using pool_type = pier::ws::pool<app, pier::policies<pier::transport::tls, Backplane>>;
             pool_type pool(so, tls, po, {}, pool_type::default_ws_options(), std::move(bo));
             return examples::serve(pool);
         }

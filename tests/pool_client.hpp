@@ -128,8 +128,8 @@ struct topic_log {
             }
             if (!it.offset)
                 continue; // unnumbered (Redis was down), or an acknowledgement without one
-            const auto at = " at item " + std::to_string(i) + " (" + it.type + " " +
-                            it.epoch + ":" + std::to_string(*it.offset) + ")";
+            const auto at = " at item " + std::to_string(i) + " (" + it.type + " " + it.epoch +
+                            ":" + std::to_string(*it.offset) + ")";
             if (last && last->first == it.epoch) {
                 const bool data = it.type == "data";
                 if (*it.offset < last->second || (data && *it.offset == last->second))

@@ -92,17 +92,17 @@ private:
     }
     void pump(std::shared_ptr<pair> p, asio::ip::tcp::socket& from, asio::ip::tcp::socket& to,
               std::array<char, 16384>& buf) {
-        from.async_read_some(asio::buffer(buf), [this, p, &from, &to, &buf](std::error_code ec,
-                                                                            std::size_t n) {
-            if (ec)
-                return close(p);
-            asio::async_write(to, asio::buffer(buf, n),
-                              [this, p, &from, &to, &buf](std::error_code ec, std::size_t) {
-                                  if (ec)
-                                      return close(p);
-                                  pump(p, from, to, buf);
-                              });
-        });
+        from.async_read_some(
+            asio::buffer(buf), [this, p, &from, &to, &buf](std::error_code ec, std::size_t n) {
+                if (ec)
+                    return close(p);
+                asio::async_write(to, asio::buffer(buf, n),
+                                  [this, p, &from, &to, &buf](std::error_code ec, std::size_t) {
+                                      if (ec)
+                                          return close(p);
+                                      pump(p, from, to, buf);
+                                  });
+            });
     }
     void close(const std::shared_ptr<pair>& p) {
         std::error_code ignored;

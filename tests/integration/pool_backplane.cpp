@@ -41,12 +41,12 @@
 namespace {
 
 using namespace std::chrono_literals;
+using nlohmann::json;
 using pier_test::eventually;
 using pier_test::patience;
 using pier_test::pool_client;
 using pier_test::topic_log;
 using pier_test::watchdog;
-using nlohmann::json;
 namespace rt = pier_test::redis;
 
 const std::string secret(40, 's');
@@ -58,10 +58,39 @@ std::string token(const std::string& sub) {
 struct app {};
 using rpool = pier::ws::pool<app, pier::policies<pier::pool::redis>>;
 
+const std::string admin_token = "backplane-admin-token";
+
 pier::pool::pool_options pool_opts() {
     pier::pool::pool_options o;
     o.keys.current = secret;
+    o.admin_token = admin_token;
+    o.log.out = [](std::string_view) {}; // the lifecycle lines would drown the test's output
     return o;
+}
+
+/// GET `target` from a node's admin surface; the body of a 200 answer, nullopt otherwise.
+std::optional<std::string> admin_get(const asio::ip::tcp::endpoint& ep, std::string_view target) {
+    pier_test::ws_client c(ep);
+    if (!c.send("GET " + std::string(target) + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                admin_token + "\r\n\r\n"))
+        return std::nullopt;
+    auto r = c.read_response();
+    if (!r || r->status_line != "HTTP/1.1 200 OK")
+        return std::nullopt;
+    return r->body;
+}
+
+/// The value of the series `name{node="<node>"}` in a Prometheus text, or -1.
+double metric(const std::string& text, const std::string& name, const std::string& node) {
+    const auto key = name + "{node=\"" + node + "\"} ";
+    const auto at = text.find(key);
+    return at == std::string::npos ? -1 : std::atof(text.c_str() + at + key.size());
+}
+
+/// /healthz's backplane part (null when absent or unreadable).
+json health(const asio::ip::tcp::endpoint& ep) {
+    auto body = admin_get(ep, "/healthz");
+    return body ? json::parse(*body, nullptr, false) : json();
 }
 
 pier::server_options fast() {
@@ -133,8 +162,7 @@ json got_one(std::optional<json> j) {
 }
 
 /// Joins with ?topics=`topic` and reads the welcome and the acknowledgement with a position.
-bool join_topic(pool_client& c, const std::string& user, const std::string& topic,
-                topic_log& log) {
+bool join_topic(pool_client& c, const std::string& user, const std::string& topic, topic_log& log) {
     if (c.welcome(token(user), topic).empty())
         return false;
     auto ack = next_on(c, log);
@@ -489,9 +517,8 @@ BOOST_AUTO_TEST_CASE(redis_killed_mid_stream_and_restarted, *boost::unit_test::t
         eventually([&] { return a->backplane_state().publish_errors >= errors_before + 50; }));
     BOOST_TEST(!a->backplane_state().connected);
     redis.start();
-    BOOST_TEST_REQUIRE(eventually([&] {
-        return a->backplane_state().connected && b->backplane_state().connected;
-    }));
+    BOOST_TEST_REQUIRE(eventually(
+        [&] { return a->backplane_state().connected && b->backplane_state().connected; }));
     const long after_restart = published;
     BOOST_TEST_REQUIRE(eventually([&] { return rs.last_seq() > after_restart + 100; }));
     stop = true;
@@ -581,8 +608,23 @@ BOOST_AUTO_TEST_CASE(node_cut_off_and_back, *boost::unit_test::timeout(240)) {
     for (int i = 1; i <= 10; ++i)
         BOOST_TEST(got_one(next_on(s, ls))["data"] == i);
 
+    // /healthz and /metrics show the backplane's state, up ...
+    const auto eb = b->local_endpoint();
+    auto hz = health(eb);
+    BOOST_TEST(hz["status"] == "ok");
+    BOOST_TEST(hz["backplane"]["connected"] == true);
+    BOOST_TEST(hz["backplane"]["node_id"] == "node-b");
+    auto text = admin_get(eb, "/metrics").value_or("");
+    BOOST_TEST(metric(text, "pier_backplane_connected", "node-b") == 1);
+    BOOST_TEST(metric(text, "pier_backplane_messages_received_total", "node-b") >= 10);
+    BOOST_TEST(metric(text, "pier_backplane_publish_errors_total", "node-b") == 0);
+
     relay.cut();
     BOOST_TEST_REQUIRE(eventually([&] { return !b->backplane_state().connected; }));
+    // ... and down (the instance still serves its clients: 200, "degraded").
+    hz = health(eb);
+    BOOST_TEST(hz["status"] == "degraded");
+    BOOST_TEST(hz["backplane"]["connected"] == false);
     // node-b announced itself lately but cannot answer: named missing at the deadline.
     auto partial = ask([&](auto done) { a->cluster_survey("stats", {}, 300ms, done); });
     BOOST_TEST((nodes_of(partial) == std::set<std::string>{"node-a"}));
@@ -602,6 +644,9 @@ BOOST_AUTO_TEST_CASE(node_cut_off_and_back, *boost::unit_test::timeout(240)) {
     BOOST_TEST(local["data"] == 100);
     BOOST_TEST(!local.contains("offset"));
     BOOST_TEST(b->backplane_state().publish_errors > errors);
+    text = admin_get(eb, "/metrics").value_or("");
+    BOOST_TEST(metric(text, "pier_backplane_connected", "node-b") == 0);
+    BOOST_TEST(metric(text, "pier_backplane_publish_errors_total", "node-b") >= 1);
 
     relay.restore();
     BOOST_TEST_REQUIRE(eventually([&] { return b->backplane_state().connected; }));
@@ -621,6 +666,10 @@ BOOST_AUTO_TEST_CASE(node_cut_off_and_back, *boost::unit_test::timeout(240)) {
     BOOST_TEST(st.resubscribes >= 1u);
     BOOST_TEST(st.resyncs >= 1u);
     BOOST_TEST(st.disconnects >= 1u);
+    BOOST_TEST(eventually([&] { return health(eb)["status"] == "ok"; }));
+    text = admin_get(eb, "/metrics").value_or("");
+    BOOST_TEST(metric(text, "pier_backplane_resubscribes_total", "node-b") >= 1);
+    BOOST_TEST(metric(text, "pier_backplane_disconnects_total", "node-b") >= 1);
 }
 
 BOOST_AUTO_TEST_CASE(stalled_redis_is_seen) {

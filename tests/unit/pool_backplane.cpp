@@ -60,8 +60,8 @@ reply position(std::uint64_t top, std::string epoch, std::vector<std::uint64_t> 
     if (with_entries) {
         std::vector<reply> entries;
         for (auto o : offsets)
-            entries.push_back(
-                arr({str(std::to_string(o) + "-0"), arr({str("b"), str(body(std::to_string(o)))})}));
+            entries.push_back(arr(
+                {str(std::to_string(o) + "-0"), arr({str("b"), str(body(std::to_string(o)))})}));
         e.push_back(arr(std::move(entries)));
     }
     return arr(std::move(e));
@@ -172,9 +172,9 @@ BOOST_AUTO_TEST_CASE(topic_message_frames) {
     BOOST_TEST(t->body == "BODY");
     BOOST_TEST(wire::parse_topic_message("t18446744073709551615:e:")->offset ==
                18446744073709551615ull);
-    for (std::string_view bad : {"", "t", "u1:e:x", "t:e:x", "t0:e:x", "t01:e:x", "t-1:e:x",
-                                 "t1:e", "t1::x", "t18446744073709551616:e:x", "t1:e e:x",
-                                 "t1:e{:x", "tx:e:x"})
+    for (std::string_view bad :
+         {"", "t", "u1:e:x", "t:e:x", "t0:e:x", "t01:e:x", "t-1:e:x", "t1:e", "t1::x",
+          "t18446744073709551616:e:x", "t1:e e:x", "t1:e{:x", "tx:e:x"})
         BOOST_TEST(!wire::parse_topic_message(bad).has_value(), bad);
     BOOST_TEST(wire::parse_entry_id("5-0").value() == 5u);
     for (std::string_view bad : {"5-1", "0-0", "05-0", "-0", "5", "x-0", "5-00"})

@@ -198,13 +198,11 @@ struct local {
         void cluster_disconnect(cluster_selector sel, std::uint16_t code, std::string reason,
                                 std::chrono::milliseconds,
                                 std::function<void(cluster_answer)> done) {
-            pool_.local_disconnect(sel, code, std::move(reason),
-                                   [done = std::move(done)](std::size_t n) {
-                                       if (done)
-                                           done(cluster_answer{
-                                               {{"local", nlohmann::json{{"disconnected", n}}}},
-                                               {}});
-                                   });
+            pool_.local_disconnect(
+                sel, code, std::move(reason), [done = std::move(done)](std::size_t n) {
+                    if (done)
+                        done(cluster_answer{{{"local", nlohmann::json{{"disconnected", n}}}}, {}});
+                });
         }
         void cluster_survey(std::string kind, nlohmann::json args, std::chrono::milliseconds,
                             std::function<void(cluster_answer)> done) {

@@ -278,8 +278,7 @@ public:
     /// Closes (with `code` and `reason`) every connection the selector picks, on every node;
     /// each node answers {"disconnected": n}.
     void cluster_disconnect(pier::pool::cluster_selector select, std::uint16_t code,
-                            std::string reason, std::chrono::milliseconds deadline,
-                            answer_fn done);
+                            std::string reason, std::chrono::milliseconds deadline, answer_fn done);
     /// Asks every node for one `kind` of figures, each answering what `local_survey` does:
     ///   "stats"        the node's pool_figures (field names) and "backplane": its state
     ///   "topics"       {"topics": [{"topic", "subscribers"}, …]} (args: {"limit": N},

@@ -339,7 +339,7 @@ private:
     string_map<topic_entry> topics_;
     string_map<std::string> users_; // user → channel
     string_map<channel_ref> channels_;
-    std::size_t waiting_ = 0;    // waiters over every topic, and early ones
+    std::size_t waiting_ = 0;   // waiters over every topic, and early ones
     std::vector<waiter> early_; // position requests whose topic's interest is not applied yet
     std::unordered_map<std::uint64_t, own_publish> own_;
     std::map<std::string, request> requests_;

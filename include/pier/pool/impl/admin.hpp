@@ -453,8 +453,8 @@ template <class H, class P> void pool_engine<H, P>::register_backplane_metrics()
                [](st s) { return static_cast<double>(s.probe_rtt_us) / 1e6; });
         series(true, "pier_backplane_probe_failures_total",
                "Probes published but not received in time", [](st s) { return s.probe_failures; });
-        series(true, "pier_backplane_resets_total",
-               "Redis clients replaced after probe failures", [](st s) { return s.resets; });
+        series(true, "pier_backplane_resets_total", "Redis clients replaced after probe failures",
+               [](st s) { return s.resets; });
         series(true, "pier_backplane_publishes_total", "Messages published to Redis",
                [](st s) { return s.publishes; });
         series(true, "pier_backplane_publish_errors_total",

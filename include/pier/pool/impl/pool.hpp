@@ -227,7 +227,8 @@ public:
 
     /// Another instance can be reached (any backplane but `local`): /healthz and /metrics
     /// show its state (impl/admin.hpp).
-    static constexpr bool has_backplane = !std::is_same_v<typename Policies::backplane, local>;
+    static constexpr bool has_backplane =
+        !std::is_same_v<typename Policies::backplane, pier::pool::local>;
 
     /// Called once the server exists (it owns this engine).
     void bind(server_type& srv) {
@@ -416,8 +417,7 @@ private:
     void deliver_numbered(std::size_t shard, detail::topic& t, job& j, tally& tl);
     void deliver_to(session_type& s, job& j, tally& t);
     /// Sends `frame` to `s` alone, counted; the send's result.
-    send_result send_counted(session_type& s, const ws::prepared_message& frame,
-                             std::size_t shard);
+    send_result send_counted(session_type& s, const ws::prepared_message& frame, std::size_t shard);
     void begin_recovery(session_type& s, std::size_t index, const stream_position* since);
     void finish_position(std::size_t shard, std::uint64_t connection, const std::string& topic,
                          std::uint64_t generation, position_result r);
@@ -895,7 +895,7 @@ void pool_engine<H, P>::answer_position(std::size_t shard, std::uint64_t connect
                                         std::string topic, std::uint64_t generation,
                                         position_result r) {
     srv_->post_to_shard(shard, [this, shard, connection, topic = std::move(topic), generation,
-                                 r = std::move(r)]() mutable {
+                                r = std::move(r)]() mutable {
         finish_position(shard, connection, topic, generation, std::move(r));
     });
 }
@@ -1131,12 +1131,11 @@ template <class H, class P> void pool_engine<H, P>::deliver_to(session_type& s, 
     } else {
         ++d.send_failures;
         ++t.dropped;
-}
+    }
 }
 
 template <class H, class P>
-void pool_engine<H, P>::deliver_numbered(std::size_t shard, detail::topic& t, job& j,
-                                          tally& tl) {
+void pool_engine<H, P>::deliver_numbered(std::size_t shard, detail::topic& t, job& j, tally& tl) {
     auto& st = local(shard);
     if (t.epoch != j.epoch) {
         t.epoch = j.epoch;
@@ -1514,9 +1513,9 @@ template <class H, class P>
 void pool_engine<H, P>::local_disconnect(const cluster_selector& select, std::uint16_t code,
                                          std::string reason,
                                          std::function<void(std::size_t)> done) {
-    auto keys = std::make_shared<std::unordered_set<std::string, detail::string_hash,
-                                                    std::equal_to<>>>(select.keys.begin(),
-                                                                      select.keys.end());
+    auto keys =
+        std::make_shared<std::unordered_set<std::string, detail::string_hash, std::equal_to<>>>(
+            select.keys.begin(), select.keys.end());
     std::function<bool(session_type&)> pick;
     switch (select.by) {
     case cluster_selector::kind::user:
@@ -1647,9 +1646,8 @@ template <class H, class P>
 void pool<H, P>::cluster_disconnect(pier::pool::cluster_selector select, std::uint16_t code,
                                     std::string reason, std::chrono::milliseconds deadline,
                                     answer_fn done) {
-    server_->ws_handler().backplane().cluster_disconnect(std::move(select), code,
-                                                         std::move(reason), deadline,
-                                                         std::move(done));
+    server_->ws_handler().backplane().cluster_disconnect(std::move(select), code, std::move(reason),
+                                                         deadline, std::move(done));
 }
 template <class H, class P>
 void pool<H, P>::cluster_survey(std::string kind, nlohmann::json args,

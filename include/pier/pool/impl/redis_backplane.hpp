@@ -420,40 +420,39 @@ void redis::node<P>::run_publish(std::string topic, std::string body, send_done 
             std::to_string(std::max<std::int64_t>(1, opt_.history_ttl.count())),
             std::to_string(std::max<std::int64_t>(1, opt_.meta_ttl.count())),
             new_epoch()};
-    client_->script(publish_script_, std::move(keys), std::move(args),
-                    [this, topic = std::move(topic), body = std::move(body), seq,
-                     done = std::move(done)](std::error_code ec, pier::redis::reply) mutable {
-                        if (ec) {
-                            // Not numbered, or not known to be: this node's subscribers get it
-                            // now, without a position; the other nodes' cannot.
-                            c_.publish_errors.fetch_add(1, std::memory_order_relaxed);
-                            if (closing_)
-                                return;
-                            using pier::redis::error;
-                            const bool unknown = ec == error::connection_lost ||
-                                                 ec == error::command_timeout ||
-                                                 ec == error::closed;
-                            if (auto it = topics_.find(topic); unknown && it != topics_.end()) {
-                                auto& t = it->second;
-                                if (t.own_seen >= seq) // it ran, and came back already
-                                    return done ? done(send_report{}) : void();
-                                // If it ran, its numbered copy may still come: as a position.
-                                t.unnumbered.insert(seq);
-                                if (t.unnumbered.size() > 4096)
-                                    t.unnumbered.erase(t.unnumbered.begin());
-                            }
-                            deliver_unnumbered(topic, body, std::move(done));
-                            return;
-                        }
-                        // Numbered: this node delivers it when it comes back on the channel.
-                        if (!done)
-                            return;
-                        auto it = topics_.find(topic);
-                        if (it == topics_.end() || !it->second.confirmed)
-                            return done(send_report{});
-                        own_[seq] = own_publish{std::move(done),
-                                                clock::now() + opt_.position_timeout};
-                    });
+    client_->script(
+        publish_script_, std::move(keys), std::move(args),
+        [this, topic = std::move(topic), body = std::move(body), seq,
+         done = std::move(done)](std::error_code ec, pier::redis::reply) mutable {
+            if (ec) {
+                // Not numbered, or not known to be: this node's subscribers get it
+                // now, without a position; the other nodes' cannot.
+                c_.publish_errors.fetch_add(1, std::memory_order_relaxed);
+                if (closing_)
+                    return;
+                using pier::redis::error;
+                const bool unknown = ec == error::connection_lost || ec == error::command_timeout ||
+                                     ec == error::closed;
+                if (auto it = topics_.find(topic); unknown && it != topics_.end()) {
+                    auto& t = it->second;
+                    if (t.own_seen >= seq) // it ran, and came back already
+                        return done ? done(send_report{}) : void();
+                    // If it ran, its numbered copy may still come: as a position.
+                    t.unnumbered.insert(seq);
+                    if (t.unnumbered.size() > 4096)
+                        t.unnumbered.erase(t.unnumbered.begin());
+                }
+                deliver_unnumbered(topic, body, std::move(done));
+                return;
+            }
+            // Numbered: this node delivers it when it comes back on the channel.
+            if (!done)
+                return;
+            auto it = topics_.find(topic);
+            if (it == topics_.end() || !it->second.confirmed)
+                return done(send_report{});
+            own_[seq] = own_publish{std::move(done), clock::now() + opt_.position_timeout};
+        });
 }
 
 template <class P>
@@ -465,13 +464,13 @@ void redis::node<P>::deliver_unnumbered(const std::string& topic, std::string_vi
     std::vector<std::uint64_t> ex(b->exclude_count());
     for (std::size_t i = 0; i < ex.size(); ++i)
         ex[i] = b->exclude(i);
-    auto text = encode(detail::with_type_name(
-        outbound{.type = b->type,
-                 .topic = topic,
-                 .data = b->payload,
-                 .error = b->error,
-                 .time = timestamp(std::chrono::milliseconds(b->time_ms))},
-        b->type_name));
+    auto text = encode(
+        detail::with_type_name(outbound{.type = b->type,
+                                        .topic = topic,
+                                        .data = b->payload,
+                                        .error = b->error,
+                                        .time = timestamp(std::chrono::milliseconds(b->time_ms))},
+                               b->type_name));
     pool_.send_encoded(P::target_kind::topic, topic, {}, std::move(text), std::move(ex),
                        std::move(done));
 }
@@ -576,8 +575,7 @@ template <class P> void redis::node<P>::on_message(const pier::redis::message& m
     }
 }
 
-template <class P>
-void redis::node<P>::on_topic_message(topic_entry& t, std::string_view payload) {
+template <class P> void redis::node<P>::on_topic_message(topic_entry& t, std::string_view payload) {
     const auto tm = wire::parse_topic_message(payload);
     const auto b = tm ? wire::parse_body(tm->body) : std::nullopt;
     if (!b || b->encoded) {
@@ -613,9 +611,10 @@ void redis::node<P>::on_topic_message(topic_entry& t, std::string_view payload) 
     } else if (t.known) {
         // The topic's history changed under a live subscription (Redis restarted, flushed, or
         // the meta expired): say so before the new epoch's first message.
-        const auto err = encode(outbound{.type = message_type::error,
-                                         .topic = t.name,
-                                         .error = to_string(position_result::status::epoch_changed)});
+        const auto err =
+            encode(outbound{.type = message_type::error,
+                            .topic = t.name,
+                            .error = to_string(position_result::status::epoch_changed)});
         pool_.send_encoded(P::target_kind::topic, t.name, {}, err, {}, {});
     }
     t.known = true;
@@ -639,8 +638,7 @@ void redis::node<P>::on_user_message(const std::string& user, std::string_view p
     std::vector<std::uint64_t> ex(b->exclude_count());
     for (std::size_t i = 0; i < ex.size(); ++i)
         ex[i] = b->exclude(i);
-    pool_.send_encoded(P::target_kind::user, user, {}, std::string(b->payload), std::move(ex),
-                       {});
+    pool_.send_encoded(P::target_kind::user, user, {}, std::string(b->payload), std::move(ex), {});
 }
 
 template <class P> void redis::node<P>::on_subscribed(std::string_view channel, bool again) {
@@ -718,8 +716,8 @@ template <class P> void redis::node<P>::serve_position(topic_entry& t, position_
             res.position = std::move(raw.position);
             if (raw.status == position_result::status::unavailable)
                 return answer_position(req, std::move(res));
-            if (auto it = topics_.find(req.topic); it != topics_.end() && !it->second.known &&
-                                                    !it->second.floor)
+            if (auto it = topics_.find(req.topic);
+                it != topics_.end() && !it->second.known && !it->second.floor)
                 it->second.floor = res.position; // the lowest position handed out
             res.entries.reserve(raw.bodies.size());
             for (auto& [offset, body] : raw.bodies) {
@@ -771,8 +769,7 @@ void redis::node<P>::resync(topic_entry& t, std::optional<stream_position> from)
     c_.resyncs.fetch_add(1, std::memory_order_relaxed);
     std::optional<stream_position> since = t.known ? std::optional(t.last) : t.floor;
     if (t.resync_from) {
-        if (!since || since->epoch != t.resync_from->epoch ||
-            t.resync_from->offset < since->offset)
+        if (!since || since->epoch != t.resync_from->epoch || t.resync_from->offset < since->offset)
             since = t.resync_from;
         t.resync_from.reset();
     }
@@ -822,8 +819,9 @@ void redis::node<P>::resync(topic_entry& t, std::optional<stream_position> from)
                                                    .position = &pv}),
                                    {}, {}, raw.position.offset, raw.position.epoch);
             }
-            const bool again = t.again || (t.dropped && !(t.dropped->epoch == raw.position.epoch &&
-                                                          t.dropped->offset <= raw.position.offset));
+            const bool again =
+                t.again || (t.dropped && !(t.dropped->epoch == raw.position.epoch &&
+                                           t.dropped->offset <= raw.position.offset));
             t.again = false;
             t.dropped.reset();
             if (again)
@@ -925,16 +923,15 @@ template <class P> void redis::node<P>::probe() {
     nlohmann::json msg{{"op", "probe"}, {"node", id_}, {"n", n}};
     probe_outstanding_ = true;
     probe_at_ = clock::now();
-    client_->publish(reply_, "c" + msg.dump(), false,
-                     [this, n](std::error_code ec, pier::redis::reply) {
-                         if (n != probe_sent_ || closing_ || !ec)
-                             return;
-                         // Refused at once (Redis is known to be down: `up_` says so), not
-                         // lost on the way: no probe failure.
-                         if (ec == pier::redis::error::not_connected ||
-                             ec == pier::redis::error::queue_full)
-                             probe_outstanding_ = false;
-                     });
+    client_->publish(
+        reply_, "c" + msg.dump(), false, [this, n](std::error_code ec, pier::redis::reply) {
+            if (n != probe_sent_ || closing_ || !ec)
+                return;
+            // Refused at once (Redis is known to be down: `up_` says so), not
+            // lost on the way: no probe failure.
+            if (ec == pier::redis::error::not_connected || ec == pier::redis::error::queue_full)
+                probe_outstanding_ = false;
+        });
     probe_timer_.expires_after(opt_.probe_interval);
     probe_timer_.async_wait([this](std::error_code ec) {
         if (!ec)
@@ -998,14 +995,18 @@ template <class P>
 void redis::node<P>::cluster_disconnect(cluster_selector sel, std::uint16_t code,
                                         std::string reason, std::chrono::milliseconds deadline,
                                         std::function<void(cluster_answer)> done) {
-    nlohmann::json msg{{"op", "disconnect"}, {"by", to_string(sel.by)}, {"keys", sel.keys},
-                       {"code", code},       {"reason", reason}};
+    nlohmann::json msg{{"op", "disconnect"},
+                       {"by", to_string(sel.by)},
+                       {"keys", sel.keys},
+                       {"code", code},
+                       {"reason", reason}};
     start_request(std::move(msg), deadline, std::move(done),
                   [this, sel = std::move(sel), code,
                    reason = std::move(reason)](std::function<void(nlohmann::json)> cb) {
-                      pool_.local_disconnect(sel, code, reason, [cb = std::move(cb)](std::size_t n) {
-                          cb(nlohmann::json{{"disconnected", n}});
-                      });
+                      pool_.local_disconnect(sel, code, reason,
+                                             [cb = std::move(cb)](std::size_t n) {
+                                                 cb(nlohmann::json{{"disconnected", n}});
+                                             });
                   });
 }
 
@@ -1039,23 +1040,25 @@ void redis::node<P>::start_request(
                                     std::chrono::system_clock::now().time_since_epoch())
                                     .count();
             const auto since = now_ms - 3 * opt_.presence_interval.count();
-            client_->command(
-                {"ZRANGEBYSCORE", presence_key_, std::to_string(since), "+inf"},
-                [this, id](std::error_code ec, pier::redis::reply rep) {
-                    auto it = requests_.find(id);
-                    if (it == requests_.end())
-                        return;
-                    std::vector<std::string> nodes{id_};
-                    if (!ec && rep.kind == pier::redis::reply_kind::array)
-                        for (const auto& e : rep.elements)
-                            if (e.kind == pier::redis::reply_kind::string && e.str != id_)
-                                nodes.push_back(e.str);
-                    it->second.expected = std::move(nodes);
-                    check_request(id);
-                });
+            client_->command({"ZRANGEBYSCORE", presence_key_, std::to_string(since), "+inf"},
+                             [this, id](std::error_code ec, pier::redis::reply rep) {
+                                 auto it = requests_.find(id);
+                                 if (it == requests_.end())
+                                     return;
+                                 std::vector<std::string> nodes{id_};
+                                 if (!ec && rep.kind == pier::redis::reply_kind::array)
+                                     for (const auto& e : rep.elements)
+                                         if (e.kind == pier::redis::reply_kind::string &&
+                                             e.str != id_)
+                                             nodes.push_back(e.str);
+                                 it->second.expected = std::move(nodes);
+                                 check_request(id);
+                             });
         }
         run_local([this, id](nlohmann::json res) {
-            post([this, id, res = std::move(res)]() mutable { add_answer(id, id_, std::move(res)); });
+            post([this, id, res = std::move(res)]() mutable {
+                add_answer(id, id_, std::move(res));
+            });
         });
     };
     post(std::move(go));
@@ -1128,11 +1131,11 @@ template <class P> void redis::node<P>::on_control(std::string_view payload) {
         probe_outstanding_ = false;
         probe_misses_ = 0;
         probe_ok_.store(true, std::memory_order_relaxed);
-        c_.probe_rtt_us.store(static_cast<std::uint64_t>(
-                                  std::chrono::duration_cast<std::chrono::microseconds>(
-                                      clock::now() - probe_at_)
-                                      .count()),
-                              std::memory_order_relaxed);
+        c_.probe_rtt_us.store(
+            static_cast<std::uint64_t>(
+                std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - probe_at_)
+                    .count()),
+            std::memory_order_relaxed);
         return;
     }
     if (*op == "answer") {
@@ -1161,8 +1164,9 @@ template <class P> void redis::node<P>::serve_request(const nlohmann::json& j) {
                    id = *id](nlohmann::json result) {
         post([this, to, id, result = std::move(result)] {
             if (!closing_)
-                publish_control(to, nlohmann::json{
-                                        {"op", "answer"}, {"id", id}, {"node", id_}, {"result", result}});
+                publish_control(
+                    to, nlohmann::json{
+                            {"op", "answer"}, {"id", id}, {"node", id_}, {"result", result}});
         });
     };
     if (*op == "survey") {
