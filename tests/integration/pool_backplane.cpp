@@ -68,16 +68,27 @@ pier::pool::pool_options pool_opts() {
     return o;
 }
 
-/// GET `target` from a node's admin surface; the body of a 200 answer, nullopt otherwise.
-std::optional<std::string> admin_get(const asio::ip::tcp::endpoint& ep, std::string_view target) {
+/// A request to a node's admin surface; the body of a 200 answer, nullopt otherwise.
+std::optional<std::string> admin_call(const asio::ip::tcp::endpoint& ep, std::string_view method,
+                                      std::string_view target, std::string_view body = {}) {
     pier_test::ws_client c(ep);
-    if (!c.send("GET " + std::string(target) + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
-                admin_token + "\r\n\r\n"))
+    std::string req = std::string(method) + " " + std::string(target) +
+                      " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + admin_token + "\r\n";
+    if (method == "POST")
+        req += "Content-Type: application/json\r\nContent-Length: " +
+               std::to_string(body.size()) + "\r\n";
+    req += "\r\n";
+    req += body;
+    if (!c.send(req))
         return std::nullopt;
     auto r = c.read_response();
     if (!r || r->status_line != "HTTP/1.1 200 OK")
         return std::nullopt;
     return r->body;
+}
+
+std::optional<std::string> admin_get(const asio::ip::tcp::endpoint& ep, std::string_view target) {
+    return admin_call(ep, "GET", target);
 }
 
 /// The value of the series `name{node="<node>"}` in a Prometheus text, or -1.
@@ -313,6 +324,13 @@ void cross_node(const std::string& url, const std::vector<std::uint16_t>& ports,
         for (const auto& c : n.result["connections"])
             alice_ids.insert(c["id"].get<std::string>());
     BOOST_TEST((alice_ids == std::set<std::string>{a1.id, b3.id}));
+    // The admin API of either node answers for the cluster.
+    auto admin_stats =
+        json::parse(admin_get(eb, "/api/admin/websockets/stats").value_or("null"), nullptr, false);
+    BOOST_TEST(admin_stats["active_connections"] == 3); // b1, b2, b3: this node's own
+    BOOST_TEST(admin_stats["cluster"]["active_connections"] == 4);
+    BOOST_TEST(admin_stats["cluster"]["nodes"].size() == 2u);
+    BOOST_TEST(admin_stats["cluster"]["missing"].empty());
 
     // --- recovery with since -------------------------------------------------------------
     const auto before = *lb.last();
@@ -375,6 +393,16 @@ void cross_node(const std::string& url, const std::vector<std::uint16_t>& ports,
     BOOST_TEST(b3.close_code == pier::pool::close_codes::disconnected);
     BOOST_TEST_REQUIRE(b2.say({{"type", "ping"}}));
     BOOST_TEST(got_one(b2.next_msg())["type"] == "pong"); // carol stays
+    // ... until the admin API of node-a disconnects her, on node-b.
+    auto by_api = json::parse(admin_call(ea, "POST", "/api/admin/websockets/disconnect",
+                                         R"({"user_id":"carol"})")
+                                  .value_or("null"),
+                              nullptr, false);
+    BOOST_TEST(by_api["disconnected"] == 1);
+    BOOST_TEST((by_api["nodes"] == json{{"node-a", 0}, {"node-b", 1}}));
+    BOOST_TEST(by_api["missing"].empty());
+    BOOST_TEST(!b2.next_msg().has_value());
+    BOOST_TEST(b2.close_code == pier::pool::close_codes::disconnected);
 }
 
 } // namespace
@@ -420,7 +448,9 @@ BOOST_AUTO_TEST_CASE(interest_and_batched_subscribes) {
     topic_log log;
     for (int i = 0; i < 50; ++i) {
         auto ack = next_on(c, log);
-        BOOST_TEST_REQUIRE(ack.has_value());
+        BOOST_TEST_REQUIRE(ack.has_value(), "acknowledgement " << i << " missing, close code "
+                                                               << c.close_code << " "
+                                                               << c.close_reason);
         BOOST_TEST((*ack)["type"] == "subscribe");
     }
     BOOST_TEST(shard_channels("pier:t:*") == 50u);

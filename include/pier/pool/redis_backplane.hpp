@@ -166,6 +166,10 @@ struct redis_options {
     std::chrono::milliseconds presence_interval{2000};
     /// Longest deadline a cluster-wide request may ask for (longer ones are cut). Default 30 s.
     std::chrono::milliseconds max_deadline{30000};
+    /// How long the pool's admin API (stats, disconnect) waits for the other nodes' answers
+    /// before it replies with those it has and names the missing ones. Default 2 s: an HTTP
+    /// client's patience, and many round trips of a loaded Redis.
+    std::chrono::milliseconds admin_deadline{2000};
     /// Cluster-wide requests this node may have waiting at once; more are answered at once with
     /// this node alone. Default 256.
     std::size_t max_pending_requests = 256;
@@ -217,6 +221,8 @@ public:
     backplane_state state() const;
     bool connected() const noexcept;
     std::string_view node_id() const noexcept { return id_; }
+    /// redis_options::admin_deadline.
+    std::chrono::milliseconds admin_deadline() const noexcept { return opt_.admin_deadline; }
 
 private:
     using clock = std::chrono::steady_clock;

@@ -168,7 +168,34 @@ bool pool_engine<H, P>::on_http(session_type& s, const http::request_view& req,
     }
     case detail::admin_route::stats: {
         auto r = s.defer_http();
-        admin_stats([answer, r](std::string json) mutable { answer(r, 200, std::move(json)); });
+        if constexpr (has_backplane) {
+            // This node's figures, then every node's (a survey with a deadline) under
+            // "cluster": the admin API of any node answers for the whole cluster.
+            admin_stats([this, answer, r](std::string local) mutable {
+                node_.cluster_survey(
+                    "stats", {}, admin_deadline(),
+                    [answer, r, local = std::move(local)](cluster_answer a) mutable {
+                        auto j = nlohmann::json::parse(local, nullptr, false);
+                        auto nodes = nlohmann::json::array();
+                        std::uint64_t active = 0;
+                        for (auto& n : a.answered) {
+                            if (n.result.is_object())
+                                if (auto it = n.result.find("active");
+                                    it != n.result.end() && it->is_number_unsigned())
+                                    active += it->template get<std::uint64_t>();
+                            nodes.push_back({{"node", n.node}, {"stats", std::move(n.result)}});
+                        }
+                        j["cluster"] = {{"active_connections", active},
+                                        {"nodes", std::move(nodes)},
+                                        {"missing", a.missing}};
+                        answer(r, 200,
+                               j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+                    });
+            });
+        } else {
+            admin_stats(
+                [answer, r](std::string json) mutable { answer(r, 200, std::move(json)); });
+        }
         return true;
     }
     case detail::admin_route::connections:
@@ -215,17 +242,20 @@ bool pool_engine<H, P>::on_http(session_type& s, const http::request_view& req,
         }
         std::function<bool(session_type&)> select;
         std::string target;
+        cluster_selector cluster; // the same selection, for every node (with a backplane)
         if (j.contains("user_id")) {
             if (!j["user_id"].is_string())
                 return bad("bad_field_type", "user_id must be a string");
             auto user = j["user_id"].get<std::string>();
             target = "user_id=" + user;
+            cluster = {.by = cluster_selector::kind::user, .keys = {user}};
             select = [user](session_type& c) { return c.data().user_id == user; };
         } else if (j.contains("topic")) {
             if (!j["topic"].is_string())
                 return bad("bad_field_type", "topic must be a string");
             auto topic = j["topic"].get<std::string>();
             target = "topic=" + topic;
+            cluster = {.by = cluster_selector::kind::topic, .keys = {topic}};
             select = [topic](session_type& c) { return c.data().subscribed(topic); };
         } else {
             if (!j["connection_ids"].is_array())
@@ -238,13 +268,42 @@ bool pool_engine<H, P>::on_http(session_type& s, const http::request_view& req,
                 if (!id)
                     return bad("bad_connection_id", v.get<std::string>());
                 ids.push_back(*id);
+                cluster.keys.push_back(v.get<std::string>());
             }
             target = "connection_ids=" + std::to_string(ids.size());
+            cluster.by = cluster_selector::kind::ids;
             select = [ids](session_type& c) {
                 return std::find(ids.begin(), ids.end(), c.id()) != ids.end();
             };
         }
         auto r = s.defer_http();
+        if constexpr (has_backplane) {
+            // On every node: {"disconnected": total, "nodes": {node: n}, "missing": [nodes that
+            // did not answer by the deadline]}.
+            (void)select;
+            node_.cluster_disconnect(
+                std::move(cluster), close_codes::disconnected, reason, admin_deadline(),
+                [this, answer, r, target, remote](cluster_answer a) mutable {
+                    std::uint64_t total = 0;
+                    auto nodes = nlohmann::json::object();
+                    for (const auto& n : a.answered) {
+                        std::uint64_t k = 0;
+                        if (n.result.is_object())
+                            if (auto it = n.result.find("disconnected");
+                                it != n.result.end() && it->is_number_unsigned())
+                                k = it->template get<std::uint64_t>();
+                        total += k;
+                        nodes[n.node] = k;
+                    }
+                    pier::log::admin_action(log_, "disconnect", target, total, remote);
+                    answer(r, 200,
+                           nlohmann::json{{"disconnected", total},
+                                          {"nodes", std::move(nodes)},
+                                          {"missing", a.missing}}
+                               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+                });
+            return true;
+        }
         disconnect(std::move(select), close_codes::disconnected, reason,
                    [this, answer, r, target, remote](std::size_t n) mutable {
                        pier::log::admin_action(log_, "disconnect", target, n, remote);

@@ -350,6 +350,14 @@ private:
     /// The backplane's figures as pier_backplane_* series of the pool's registry, read from
     /// node_type::state() at each scrape (nothing with `local`).
     void register_backplane_metrics();
+    /// How long the admin API waits for other nodes' answers: the backplane's
+    /// `admin_deadline()` when it has one, else 2 s.
+    std::chrono::milliseconds admin_deadline() const {
+        if constexpr (requires(const node_type& n) { n.admin_deadline(); })
+            return node_.admin_deadline();
+        else
+            return std::chrono::milliseconds(2000);
+    }
     void refused_log(detail::limit l, const ws::upgrade_request& u, std::string_view user);
 
     struct alignas(64) shard_state {
