@@ -56,7 +56,14 @@
 // messages (offset, epoch) so that clients see gaps and recover them with `since`, and carries
 // the cluster-wide disconnect and surveys below:
 //     pier::ws::pool<app, pier::policies<pier::pool::redis>> pool(so, po, {}, wo, redis_opts);
-// Limits (pool_limits) are per instance.
+// Limits (pool_limits) are per instance. With a backplane other than `local`, the admin
+// surface shows it: /healthz adds "backplane" (its backplane_state) and says "degraded", still
+// with 200, while Redis is unreachable (the instance serves its own clients meanwhile);
+// /metrics adds the pier_backplane_* series (label `node`); GET /api/admin/websockets/stats
+// adds "cluster" (every node's figures, gathered until redis_options::admin_deadline, and the
+// nodes that did not answer); POST /api/admin/websockets/disconnect closes on every node and
+// answers {"disconnected": total, "nodes": {node: n}, "missing": [...]}. The connection
+// listings stay per instance (cluster_survey("connections") gathers them across nodes).
 #pragma once
 
 #include <pier/pier.hpp>
