@@ -628,26 +628,26 @@ concept codec_policy = requires(const C& c, std::string_view message, pool::inbo
 template <class B>
 concept backplane_policy =
     requires(typename B::template node<pool::detail::pool_archetype>& n,
-             const typename B::template node<pool::detail::pool_archetype>& cn,
-             std::string_view s, std::span<const std::uint64_t> ids, bool on,
-             const pool::outbound& env, std::function<void(const pool::send_report&)>& done,
-             pool::position_request&& req, const pool::cluster_selector& sel,
-             std::chrono::milliseconds deadline, std::function<void(pool::cluster_answer)> answer) {
-        requires std::same_as<typename B::category, category::backplane>;
-        requires std::default_initializable<typename B::options>;
-        { B::template node<pool::detail::pool_archetype>::sequenced } -> std::convertible_to<bool>;
-        n.start();
-        n.stop();
-        n.topic_interest(s, on);
-        n.user_interest(s, on);
-        { n.publish_topic(s, env, ids, done) } -> std::same_as<bool>;
-        n.publish_user(s, s, ids);
-        n.request_position(std::move(req));
-        n.cluster_disconnect(sel, std::uint16_t{}, std::string(), deadline, answer);
-        { cn.state() } -> std::same_as<pool::backplane_state>;
-        { cn.connected() } -> std::convertible_to<bool>;
-        { cn.node_id() } -> std::convertible_to<std::string_view>;
-    };
+             const typename B::template node<pool::detail::pool_archetype>& cn, std::string_view s,
+             std::span<const std::uint64_t> ids, bool on, const pool::outbound& env,
+             std::function<void(const pool::send_report&)>& done, pool::position_request&& req,
+             const pool::cluster_selector& sel, std::chrono::milliseconds deadline,
+             std::function<void(pool::cluster_answer)> answer) {
+    requires std::same_as<typename B::category, category::backplane>;
+    requires std::default_initializable<typename B::options>;
+    { B::template node<pool::detail::pool_archetype>::sequenced } -> std::convertible_to<bool>;
+    n.start();
+    n.stop();
+    n.topic_interest(s, on);
+    n.user_interest(s, on);
+    { n.publish_topic(s, env, ids, done) } -> std::same_as<bool>;
+    n.publish_user(s, s, ids);
+    n.request_position(std::move(req));
+    n.cluster_disconnect(sel, std::uint16_t{}, std::string(), deadline, answer);
+    { cn.state() } -> std::same_as<pool::backplane_state>;
+    { cn.connected() } -> std::convertible_to<bool>;
+    { cn.node_id() } -> std::convertible_to<std::string_view>;
+};
 
 } // namespace pier
 // ----- end <pier/concepts.hpp> -----

@@ -75,8 +75,8 @@ std::optional<std::string> admin_call(const asio::ip::tcp::endpoint& ep, std::st
     std::string req = std::string(method) + " " + std::string(target) +
                       " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + admin_token + "\r\n";
     if (method == "POST")
-        req += "Content-Type: application/json\r\nContent-Length: " +
-               std::to_string(body.size()) + "\r\n";
+        req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+               "\r\n";
     req += "\r\n";
     req += body;
     if (!c.send(req))
@@ -394,10 +394,10 @@ void cross_node(const std::string& url, const std::vector<std::uint16_t>& ports,
     BOOST_TEST_REQUIRE(b2.say({{"type", "ping"}}));
     BOOST_TEST(got_one(b2.next_msg())["type"] == "pong"); // carol stays
     // ... until the admin API of node-a disconnects her, on node-b.
-    auto by_api = json::parse(admin_call(ea, "POST", "/api/admin/websockets/disconnect",
-                                         R"({"user_id":"carol"})")
-                                  .value_or("null"),
-                              nullptr, false);
+    auto by_api = json::parse(
+        admin_call(ea, "POST", "/api/admin/websockets/disconnect", R"({"user_id":"carol"})")
+            .value_or("null"),
+        nullptr, false);
     BOOST_TEST(by_api["disconnected"] == 1);
     BOOST_TEST((by_api["nodes"] == json{{"node-a", 0}, {"node-b", 1}}));
     BOOST_TEST(by_api["missing"].empty());

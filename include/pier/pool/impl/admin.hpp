@@ -193,8 +193,7 @@ bool pool_engine<H, P>::on_http(session_type& s, const http::request_view& req,
                     });
             });
         } else {
-            admin_stats(
-                [answer, r](std::string json) mutable { answer(r, 200, std::move(json)); });
+            admin_stats([answer, r](std::string json) mutable { answer(r, 200, std::move(json)); });
         }
         return true;
     }
