@@ -8,10 +8,18 @@
 //           [--connect-rate-per-ip N] [--message-rate N]
 //           [--heartbeat-ms N] [--connection-timeout-ms N] [--cleanup-interval-ms N]
 //           [--cert FILE --key FILE]
+//           [--redis URL [--node-id ID] [--history-size N]]
 //           [common options: --address, --port, --threads, --idle-timeout-ms]
 //
-// For every limit, 0 turns it off. Tokens: HS256 with `sub` (the user id), `exp`, and an
-// optional `meta` object, signed with --secret (at least 32 bytes).
+// For every limit, 0 turns it off (limits are per instance). Tokens: HS256 with `sub` (the
+// user id), `exp`, and an optional `meta` object, signed with --secret (at least 32 bytes).
+//
+// Several instances behind a load balancer share topics and users through Redis (the
+// pier::pool::redis backplane): --redis redis://host:port[/db] for one server,
+// --redis redis-cluster://host:port,host:port,… for a Redis Cluster. --node-id names this
+// instance in cluster-wide answers (default: random); --history-size is how many messages per
+// topic are kept for clients that reconnect with `since` (default 1000). Without --redis the
+// instance is on its own (pier::pool::local).
 //
 // On the same port: the admin API under /api/admin/websockets/ and /metrics (both need
 // `Authorization: Bearer <admin token>`), /healthz, and the dashboard at /admin. Lifecycle
@@ -19,6 +27,9 @@
 #include "common/cli.hpp"
 
 #include <pier/pool.hpp>
+#if PIER_EXAMPLES_HAVE_REDIS
+#include <pier/pool/redis_backplane.hpp>
+#endif
 
 #include <cstdio>
 #include <string>
@@ -27,18 +38,28 @@ namespace {
 
 struct app {}; // the defaults: JWT authentication, every topic open to every user
 
-int run(const examples::cli& cli, const pier::pool::pool_options& po) {
+/// Serves with the backplane `Backplane` (its options `bo`), over TLS when --cert is given.
+template <class Backplane>
+int run(const examples::cli& cli, const pier::pool::pool_options& po,
+        typename Backplane::options bo) {
     auto so = cli.options;
     so.max_connections = 0; // the TCP-level limit stays the descriptor limit; see --max-connections
     const auto cert = cli.get("cert", ""), key = cli.get("key", "");
-    if (!cert.empty()) {
-        pier::tls::options tls;
-        tls.certificates.push_back({.cert_chain_file = cert, .key_file = key});
-        pier::ws::pool<app, pier::policies<pier::transport::tls>> pool(so, tls, po);
+    try {
+        if (!cert.empty()) {
+            pier::tls::options tls;
+            tls.certificates.push_back({.cert_chain_file = cert, .key_file = key});
+            using pool_type = pier::ws::pool<app, pier::policies<pier::transport::tls, Backplane>>;
+            pool_type pool(so, tls, po, {}, pool_type::default_ws_options(), std::move(bo));
+            return examples::serve(pool);
+        }
+        using pool_type = pier::ws::pool<app, pier::policies<Backplane>>;
+        pool_type pool(so, po, {}, pool_type::default_ws_options(), std::move(bo));
         return examples::serve(pool);
+    } catch (const std::exception& e) { // a bad --redis URL or --node-id
+        std::fprintf(stderr, "ws_pool: %s\n", e.what());
+        return 2;
     }
-    pier::ws::pool<app> pool(so, po);
-    return examples::serve(pool);
 }
 
 } // namespace
@@ -48,11 +69,11 @@ int main(int argc, char** argv) {
         argc, argv,
         {"secret", "admin-token", "max-per-topic", "max-per-user", "max-per-ip",
          "connect-rate-per-ip", "message-rate", "heartbeat-ms", "connection-timeout-ms",
-         "cleanup-interval-ms", "cert", "key"},
+         "cleanup-interval-ms", "cert", "key", "redis", "node-id", "history-size"},
         " --secret S [--admin-token T] [--max-per-topic N] [--max-per-user N]\n"
         "          [--max-per-ip N] [--connect-rate-per-ip N] [--message-rate N]\n"
         "          [--heartbeat-ms N] [--connection-timeout-ms N] [--cleanup-interval-ms N]\n"
-        "          [--cert FILE --key FILE]");
+        "          [--cert FILE --key FILE] [--redis URL [--node-id ID] [--history-size N]]");
     pier::raise_fd_limit();
     pier::pool::pool_options po;
     po.keys.current = cli.get("secret", "");
@@ -80,5 +101,17 @@ int main(int argc, char** argv) {
     po.heartbeat_interval = std::chrono::milliseconds(cli.get_int("heartbeat-ms", 30000));
     po.connection_timeout = std::chrono::milliseconds(cli.get_int("connection-timeout-ms", 300000));
     po.cleanup_interval = std::chrono::milliseconds(cli.get_int("cleanup-interval-ms", 60000));
-    return run(cli, po);
+    const auto redis_url = cli.get("redis", "");
+    if (redis_url.empty())
+        return run<pier::pool::local>(cli, po, {});
+#if PIER_EXAMPLES_HAVE_REDIS
+    pier::pool::redis_options ro;
+    ro.url = redis_url;
+    ro.node_id = cli.get("node-id", "");
+    ro.history_size = static_cast<std::size_t>(cli.get_int("history-size", 1000));
+    return run<pier::pool::redis>(cli, po, std::move(ro));
+#else
+    std::fprintf(stderr, "%s: built without hiredis: --redis is not available\n", argv[0]);
+    return 2;
+#endif
 }

@@ -9,9 +9,11 @@
 #include <pier/fwd.hpp>
 #include <pier/options.hpp>
 
+#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -232,6 +234,16 @@ namespace pool {
 struct inbound;
 struct outbound;
 enum class decode_error : std::uint8_t;
+struct send_report;
+struct backplane_state;
+struct cluster_selector;
+struct cluster_answer;
+struct position_request;
+namespace detail {
+/// Stands for the pool's engine where a concept names `B::node<Pool>`: a node's declarations
+/// must not depend on what the engine is (its definitions use it).
+struct pool_archetype;
+} // namespace detail
 } // namespace pool
 
 // ---------------------------------------------------------------------------------------------
@@ -262,6 +274,62 @@ concept codec_policy = requires(const C& c, std::string_view message, pool::inbo
     { c.decode(message, in) } -> std::same_as<pool::decode_error>;
     { c.encode(out) } -> std::same_as<std::string>;
     { C::binary } -> std::convertible_to<bool>;
+};
+
+// ---------------------------------------------------------------------------------------------
+// backplane: how a pool reaches its other instances. The default is pool::local (no other
+// instances, every call a no-op, pool/backplane.hpp); pool::redis (pool/redis_backplane.hpp)
+// joins instances through Redis or a Redis Cluster.
+//
+// `B::options` (default-constructible) is the pool constructor's last argument. The pool
+// builds one `B::node<Engine>(engine, options)` and calls, from any of its threads (so a node
+// synchronises itself):
+//   start(), stop()          after the server started; before the server is destroyed (stop
+//                            must be idempotent and make sure that nothing calls into the
+//                            engine afterwards)
+//   topic_interest(t, on)    this process got its first subscriber of topic t (on) or lost
+//   user_interest(u, on)     its last; likewise for a user's connections. Calls for one name
+//                            from different shards may arrive in any order: the node asks the
+//                            engine (`has_topic`, `has_user`) for the truth instead of counting
+//   publish_topic(t, env, exclude, done) -> bool
+//                            false: the pool delivers the message locally itself (`local`, or
+//                            a node that cannot take it now). true: the node took it, and
+//                            delivers it locally too (`send_encoded`), calling `done`
+//   publish_user(u, encoded, exclude)      after the pool delivered it locally
+//   request_position(req)    only when `sequenced`: answer with engine.answer_position(…)
+//   cluster_disconnect(sel, code, reason, deadline, done(cluster_answer))
+//   cluster_survey(kind, args, deadline, done(cluster_answer))
+//                            run the engine's local_disconnect / local_survey here and on
+//                            every other instance, answering within the deadline (`args` is
+//                            an nlohmann::json, which this file does not include: the pool's
+//                            call checks that one)
+//   state() -> backplane_state, connected() -> bool, node_id()
+// `sequenced` (a static constexpr bool) says that topic messages carry a per-topic position
+// (offset, epoch) and that subscribes are acknowledged with one, after `request_position`.
+// The node never waits for the engine's shards, nor the shards for it: the engine's entry
+// points post (bounded mailboxes) and return.
+template <class B>
+concept backplane_policy =
+    requires(typename B::template node<pool::detail::pool_archetype>& n,
+             const typename B::template node<pool::detail::pool_archetype>& cn, std::string_view s,
+             std::span<const std::uint64_t> ids, bool on, const pool::outbound& env,
+             std::function<void(const pool::send_report&)>& done, pool::position_request&& req,
+             const pool::cluster_selector& sel, std::chrono::milliseconds deadline,
+             std::function<void(pool::cluster_answer)> answer) {
+    requires std::same_as<typename B::category, category::backplane>;
+    requires std::default_initializable<typename B::options>;
+    { B::template node<pool::detail::pool_archetype>::sequenced } -> std::convertible_to<bool>;
+    n.start();
+    n.stop();
+    n.topic_interest(s, on);
+    n.user_interest(s, on);
+    { n.publish_topic(s, env, ids, done) } -> std::same_as<bool>;
+    n.publish_user(s, s, ids);
+    n.request_position(std::move(req));
+    n.cluster_disconnect(sel, std::uint16_t{}, std::string(), deadline, answer);
+    { cn.state() } -> std::same_as<pool::backplane_state>;
+    { cn.connected() } -> std::convertible_to<bool>;
+    { cn.node_id() } -> std::convertible_to<std::string_view>;
 };
 
 } // namespace pier

@@ -11,14 +11,22 @@
 //   ping, pong   both      -                         a ping is answered with a pong
 //   welcome      server    data?                     first message after the handshake
 //   subscribe    client    topic, since?             server: the same type acknowledges it
+//                server    topic, offset?, epoch?    (with a position: see below)
 //   unsubscribe  client    topic                     server: the same type acknowledges it
 //   data         both      topic?, data, offset?, epoch?
 //   error        server    error, topic?             after malformed or refused input
 //   heartbeat    server    -                         keeps idle connections visibly alive
 //
-// `offset` and `epoch` number a topic's messages for the Redis backplane: a client that
-// reconnects subscribes with `since` = the last position it saw, and the server replays what
-// it missed when that epoch (one run of the topic's history) is still the current one.
+// `offset` and `epoch` number a topic's messages for the Redis backplane
+// (pool/redis_backplane.hpp): the offset-th message of the topic's history `epoch` (one run of
+// it: a new epoch starts when Redis lost or expired the old one). A server `subscribe` with a
+// position is a position notice: "your subscription is at offset N of epoch E; every message
+// up to N meant for you was sent before this notice, or reported missing by an error
+// envelope". It acknowledges a subscribe, and stands in for a message the connection was
+// excluded from (its own). So, per topic, a client sees positions (of data and notices) that
+// go up by one, or jump only after an error ("epoch_changed", "history_trimmed",
+// "recovery_unavailable"); it keeps the last one and, when it reconnects, subscribes with
+// `since` = that position to get what it missed, or the error saying why it cannot.
 //
 // `data` is the application's payload. It is kept as encoded text (JSON text for json_codec)
 // from decoding to encoding, so a broadcast is serialised once, whatever the recipient count.

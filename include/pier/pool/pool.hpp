@@ -49,6 +49,21 @@
 // one bounded mailbox post per shard (ws::options::mailbox_budget), carrying one frame shared
 // by every recipient. Schedulers: per_thread (default) and shared_pool, and workers (hooks run
 // on the loops).
+//
+// Several instances: the backplane policy (concepts.hpp: backplane_policy) joins them. The
+// default, pool::local, has none. pool::redis (<pier/pool/redis_backplane.hpp>, CMake target
+// pier::redis) shares topics and users through Redis or a Redis Cluster, numbers each topic's
+// messages (offset, epoch) so that clients see gaps and recover them with `since`, and carries
+// the cluster-wide disconnect and surveys below:
+//     pier::ws::pool<app, pier::policies<pier::pool::redis>> pool(so, po, {}, wo, redis_opts);
+// Limits (pool_limits) are per instance. With a backplane other than `local`, the admin
+// surface shows it: /healthz adds "backplane" (its backplane_state) and says "degraded", still
+// with 200, while Redis is unreachable (the instance serves its own clients meanwhile);
+// /metrics adds the pier_backplane_* series (label `node`); GET /api/admin/websockets/stats
+// adds "cluster" (every node's figures, gathered until redis_options::admin_deadline, and the
+// nodes that did not answer); POST /api/admin/websockets/disconnect closes on every node and
+// answers {"disconnected": total, "nodes": {node: n}, "missing": [...]}. The connection
+// listings stay per instance (cluster_survey("connections") gathers them across nodes).
 #pragma once
 
 #include <pier/pier.hpp>
@@ -63,6 +78,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -144,20 +160,33 @@ constexpr std::string_view to_string(connection_state_name s) noexcept {
 
 namespace detail {
 struct topic;
+/// Where a connection is in a numbered topic (sequenced backplanes): the last offset it was
+/// sent (a message or a position notice), in the epoch of `epoch_gen` (the shard's topic
+/// numbers its epochs, so that memberships compare integers, not strings), and whether a
+/// position request is pending (live messages are held back until it is answered).
+template <bool Sequenced> struct sub_position {};
+template <> struct sub_position<true> {
+    std::uint64_t last = 0;
+    std::uint32_t epoch_gen = 0;
+    bool recovering = false;
+};
 /// A connection's membership in one topic: the topic, and its place in the topic's list.
-struct membership {
-    topic* t;
-    std::uint32_t index;
+/// Without a sequenced backplane the position takes no room.
+template <bool Sequenced = false> struct membership {
+    topic* t = nullptr;
+    std::uint32_t index = 0;
+    [[no_unique_address]] sub_position<Sequenced> pos{};
 };
 } // namespace detail
 
 /// The pool's part of every connection (the WebSocket session's session_data): the registry's
-/// fields, the counters, and the handler's own `connection_data` as `app`.
-template <class AppData> struct connection_data {
+/// fields, the counters, and the handler's own `connection_data` as `app`. `Sequenced` is the
+/// backplane's (positions per topic membership).
+template <class AppData, bool Sequenced = false> struct connection_data {
     std::string user_id;
     /// (key, JSON text of the value) pairs from the token's `meta` claim.
     std::vector<std::pair<std::string, std::string>> metadata;
-    std::vector<detail::membership> topics;
+    std::vector<detail::membership<Sequenced>> topics;
     std::int64_t connected_at_us = 0; ///< system clock, microseconds (orders listings)
     std::int64_t last_activity_ms = 0;
     std::int64_t expires = 0; ///< Unix seconds; 0: never
@@ -192,6 +221,8 @@ public:
 
     static_assert(codec_policy<codec_type>,
                   "pier: the pool's codec does not model pier::codec_policy");
+    static_assert(backplane_policy<backplane_type>,
+                  "pier: the pool's backplane does not model pier::backplane_policy");
 
     pool(server_options so, pier::pool::pool_options po, Handler h = {},
          ws::options wo = default_ws_options(), typename backplane_type::options bo = {});
@@ -242,6 +273,34 @@ public:
     /// `done()` after the last.
     void for_each_connection(std::function<void(connection&)> visit,
                              std::function<void()> done = {});
+
+    // --- cluster-wide, from any thread -------------------------------------------------------
+    // On every instance of the pool, through the backplane (this process alone with `local`).
+    // `done(answer)` is called once, on the backplane's thread (with `local`, on a shard or the
+    // caller's thread), with every node's answer, this node's first, when every node that
+    // announced itself answered or at `deadline` (cut to redis_options::max_deadline), naming
+    // the nodes that did not answer. They are what the admin API calls.
+
+    using answer_fn = std::function<void(pier::pool::cluster_answer)>;
+    /// Closes (with `code` and `reason`) every connection the selector picks, on every node;
+    /// each node answers {"disconnected": n}.
+    void cluster_disconnect(pier::pool::cluster_selector select, std::uint16_t code,
+                            std::string reason, std::chrono::milliseconds deadline, answer_fn done);
+    /// Asks every node for one `kind` of figures, each answering what `local_survey` does:
+    ///   "stats"        the node's pool_figures (field names) and "backplane": its state
+    ///   "topics"       {"topics": [{"topic", "subscribers"}, …]} (args: {"limit": N},
+    ///                  default 1,000, at most 10,000)
+    ///   "connections"  {"total": n, "connections": [{"id", "user_id", "remote", "topics",
+    ///                  "connected_at_ms", "last_activity_ms", "messages_in", "messages_out",
+    ///                  "bytes_in", "bytes_out", "errors", "metadata"}, …]} (args: {"limit": N,
+    ///                  "user": U, "topic": T}; limit as above)
+    ///   anything else  {"error": "unknown_survey"}
+    void cluster_survey(std::string kind, nlohmann::json args, std::chrono::milliseconds deadline,
+                        answer_fn done);
+    /// The backplane's state, for /healthz and /metrics (any thread).
+    pier::pool::backplane_state backplane_state() const;
+    /// This node's id in the cluster ("local" without a backplane).
+    std::string_view node_id() const noexcept;
 
     /// Pool-wide figures (summed across shards; any thread).
     using figures = pier::pool::pool_figures;

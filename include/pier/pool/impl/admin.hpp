@@ -115,7 +115,17 @@ bool pool_engine<H, P>::on_http(session_type& s, const http::request_view& req,
     const auto route = *m.target;
     const auto remote = s.remote_endpoint().address().to_string();
     if (route == detail::admin_route::healthz) {
-        http::append_json_reply(out, 200, R"({"status":"ok"})", o);
+        if constexpr (has_backplane) {
+            // Still 200 when Redis is unreachable: this instance serves its own clients (and
+            // numbers nothing meanwhile), so a load balancer should keep it; "degraded" and
+            // the backplane's state say what is missing.
+            const auto st = node_.state();
+            const nlohmann::json j{{"status", st.connected ? "ok" : "degraded"},
+                                   {"backplane", to_json(st)}};
+            http::append_json_reply(out, 200, j.dump(), o);
+        } else {
+            http::append_json_reply(out, 200, R"({"status":"ok"})", o);
+        }
         s.send_http(out);
         return true;
     }
@@ -158,7 +168,33 @@ bool pool_engine<H, P>::on_http(session_type& s, const http::request_view& req,
     }
     case detail::admin_route::stats: {
         auto r = s.defer_http();
-        admin_stats([answer, r](std::string json) mutable { answer(r, 200, std::move(json)); });
+        if constexpr (has_backplane) {
+            // This node's figures, then every node's (a survey with a deadline) under
+            // "cluster": the admin API of any node answers for the whole cluster.
+            admin_stats([this, answer, r](std::string local) mutable {
+                node_.cluster_survey(
+                    "stats", {}, admin_deadline(),
+                    [answer, r, local = std::move(local)](cluster_answer a) mutable {
+                        auto j = nlohmann::json::parse(local, nullptr, false);
+                        auto nodes = nlohmann::json::array();
+                        std::uint64_t active = 0;
+                        for (auto& n : a.answered) {
+                            if (n.result.is_object())
+                                if (auto it = n.result.find("active");
+                                    it != n.result.end() && it->is_number_unsigned())
+                                    active += it->template get<std::uint64_t>();
+                            nodes.push_back({{"node", n.node}, {"stats", std::move(n.result)}});
+                        }
+                        j["cluster"] = {{"active_connections", active},
+                                        {"nodes", std::move(nodes)},
+                                        {"missing", a.missing}};
+                        answer(r, 200,
+                               j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+                    });
+            });
+        } else {
+            admin_stats([answer, r](std::string json) mutable { answer(r, 200, std::move(json)); });
+        }
         return true;
     }
     case detail::admin_route::connections:
@@ -205,17 +241,20 @@ bool pool_engine<H, P>::on_http(session_type& s, const http::request_view& req,
         }
         std::function<bool(session_type&)> select;
         std::string target;
+        cluster_selector cluster; // the same selection, for every node (with a backplane)
         if (j.contains("user_id")) {
             if (!j["user_id"].is_string())
                 return bad("bad_field_type", "user_id must be a string");
             auto user = j["user_id"].get<std::string>();
             target = "user_id=" + user;
+            cluster = {.by = cluster_selector::kind::user, .keys = {user}};
             select = [user](session_type& c) { return c.data().user_id == user; };
         } else if (j.contains("topic")) {
             if (!j["topic"].is_string())
                 return bad("bad_field_type", "topic must be a string");
             auto topic = j["topic"].get<std::string>();
             target = "topic=" + topic;
+            cluster = {.by = cluster_selector::kind::topic, .keys = {topic}};
             select = [topic](session_type& c) { return c.data().subscribed(topic); };
         } else {
             if (!j["connection_ids"].is_array())
@@ -228,13 +267,42 @@ bool pool_engine<H, P>::on_http(session_type& s, const http::request_view& req,
                 if (!id)
                     return bad("bad_connection_id", v.get<std::string>());
                 ids.push_back(*id);
+                cluster.keys.push_back(v.get<std::string>());
             }
             target = "connection_ids=" + std::to_string(ids.size());
+            cluster.by = cluster_selector::kind::ids;
             select = [ids](session_type& c) {
                 return std::find(ids.begin(), ids.end(), c.id()) != ids.end();
             };
         }
         auto r = s.defer_http();
+        if constexpr (has_backplane) {
+            // On every node: {"disconnected": total, "nodes": {node: n}, "missing": [nodes that
+            // did not answer by the deadline]}.
+            (void)select;
+            node_.cluster_disconnect(
+                std::move(cluster), close_codes::disconnected, reason, admin_deadline(),
+                [this, answer, r, target, remote](cluster_answer a) mutable {
+                    std::uint64_t total = 0;
+                    auto nodes = nlohmann::json::object();
+                    for (const auto& n : a.answered) {
+                        std::uint64_t k = 0;
+                        if (n.result.is_object())
+                            if (auto it = n.result.find("disconnected");
+                                it != n.result.end() && it->is_number_unsigned())
+                                k = it->template get<std::uint64_t>();
+                        total += k;
+                        nodes[n.node] = k;
+                    }
+                    pier::log::admin_action(log_, "disconnect", target, total, remote);
+                    answer(r, 200,
+                           nlohmann::json{{"disconnected", total},
+                                          {"nodes", std::move(nodes)},
+                                          {"missing", a.missing}}
+                               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+                });
+            return true;
+        }
         disconnect(std::move(select), close_codes::disconnected, reason,
                    [this, answer, r, target, remote](std::size_t n) mutable {
                        pier::log::admin_action(log_, "disconnect", target, n, remote);
@@ -423,6 +491,61 @@ void pool_engine<H, P>::admin_connections(connection_filter f,
         });
 }
 
+template <class H, class P> void pool_engine<H, P>::register_backplane_metrics() {
+    if constexpr (has_backplane) {
+        const std::string node(node_.node_id());
+        const auto series = [&](bool counter, std::string_view name, std::string_view help,
+                                auto field) {
+            auto fn = [this, field]() { return static_cast<double>(field(node_.state())); };
+            if (counter)
+                metrics_reg_.add_counter_family(name, help, {"node"}).add_callback({node}, fn);
+            else
+                metrics_reg_.add_gauge_family(name, help, {"node"}).add_callback({node}, fn);
+        };
+        using st = const backplane_state&;
+        series(false, "pier_backplane_connected",
+               "1 when Redis is reachable and the last end-to-end probe came back",
+               [](st s) { return s.connected ? 1 : 0; });
+        series(false, "pier_backplane_probe_rtt_seconds",
+               "Round trip of the last probe through this node's own subscription (lag)",
+               [](st s) { return static_cast<double>(s.probe_rtt_us) / 1e6; });
+        series(true, "pier_backplane_probe_failures_total",
+               "Probes published but not received in time", [](st s) { return s.probe_failures; });
+        series(true, "pier_backplane_resets_total", "Redis clients replaced after probe failures",
+               [](st s) { return s.resets; });
+        series(true, "pier_backplane_publishes_total", "Messages published to Redis",
+               [](st s) { return s.publishes; });
+        series(true, "pier_backplane_publish_errors_total",
+               "Publishes that failed (Redis down, queue full, error reply)",
+               [](st s) { return s.publish_errors; });
+        series(true, "pier_backplane_messages_received_total", "Messages received from Redis",
+               [](st s) { return s.messages_in; });
+        series(true, "pier_backplane_bad_messages_total",
+               "Messages from Redis that were malformed and dropped",
+               [](st s) { return s.bad_messages; });
+        series(false, "pier_backplane_channels",
+               "Channels subscribed (topics and users with local members, control)",
+               [](st s) { return s.channels; });
+        series(true, "pier_backplane_disconnects_total", "Connections to Redis that went down",
+               [](st s) { return s.disconnects; });
+        series(true, "pier_backplane_resubscribes_total",
+               "Channels confirmed again after a reconnect or a slot move",
+               [](st s) { return s.resubscribes; });
+        series(true, "pier_backplane_resyncs_total",
+               "Topic resynchronisations from the history (after resubscribes and gaps)",
+               [](st s) { return s.resyncs; });
+        series(true, "pier_backplane_recoveries_total", "Subscribes with `since`",
+               [](st s) { return s.recoveries; });
+        series(true, "pier_backplane_recovery_failures_total",
+               "Recoveries answered with an error (epoch_changed, history_trimmed, "
+               "recovery_unavailable)",
+               [](st s) { return s.recovery_failures; });
+        series(false, "pier_backplane_outgoing_bytes",
+               "Bytes of publishes waiting for the node's Redis thread",
+               [](st s) { return s.outgoing_bytes; });
+    }
+}
+
 template <class H, class P>
 void pool_engine<H, P>::admin_stats(std::function<void(std::string)> done) {
     struct counts {
@@ -477,6 +600,8 @@ void pool_engine<H, P>::admin_stats(std::function<void(std::string)> done) {
                                          {"refused", it == f.refused.end() ? 0 : it->second}};
             }
             j["limits"] = std::move(lj);
+            if constexpr (has_backplane)
+                j["backplane"] = to_json(node_.state());
             done(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
         });
 }

@@ -19,6 +19,9 @@
 #include <cstdio>
 #include <map>
 #include <optional>
+#include <tuple>
+#include <type_traits>
+#include <unordered_set>
 
 namespace pier::pool {
 
@@ -30,6 +33,10 @@ struct topic {
     std::string name;
     /// (session, index of this topic in the session's memberships)
     std::vector<std::pair<void*, std::uint32_t>> subs;
+    /// Sequenced backplanes: the epoch of the last numbered message seen on this shard, and
+    /// its number here (memberships keep the number).
+    std::string epoch;
+    std::uint32_t epoch_gen = 0;
 };
 
 struct string_hash {
@@ -72,6 +79,13 @@ public:
         st.counts.erase(it);
         return true;
     }
+    /// The count of `key` (0 when absent).
+    std::size_t count(std::string_view key) const {
+        auto& st = stripe(key);
+        std::lock_guard lock(st.m);
+        auto it = st.counts.find(key);
+        return it == st.counts.end() ? 0 : it->second;
+    }
     std::size_t keys() const {
         std::size_t n = 0;
         for (auto& st : stripes_) {
@@ -94,6 +108,9 @@ private:
         std::unordered_map<std::string, std::size_t, string_hash, std::equal_to<>> counts;
     };
     part& stripe(std::string_view key) {
+        return stripes_[std::hash<std::string_view>{}(key) % stripes_.size()];
+    }
+    const part& stripe(std::string_view key) const {
         return stripes_[std::hash<std::string_view>{}(key) % stripes_.size()];
     }
     std::array<part, 16> stripes_;
@@ -168,8 +185,8 @@ inline std::int64_t system_ms() noexcept {
 
 } // namespace detail
 
-template <class AppData>
-bool connection_data<AppData>::subscribed(std::string_view name) const noexcept {
+template <class AppData, bool Sequenced>
+bool connection_data<AppData, Sequenced>::subscribed(std::string_view name) const noexcept {
     for (const auto& m : topics)
         if (m.t->name == name)
             return true;
@@ -189,11 +206,13 @@ struct app_data_of<H> {
 template <class Handler, class Policies> class pool_engine {
 public:
     using app_data = typename app_data_of<Handler>::type;
-    using session_data = connection_data<app_data>;
+    using node_type = typename Policies::backplane::template node<pool_engine>;
+    /// Topic messages carry positions (offset, epoch): subscribes wait for theirs.
+    static constexpr bool sequenced = node_type::sequenced;
+    using session_data = connection_data<app_data, sequenced>;
     using session_type = ws::session<Policies, session_data>;
     using codec_type = typename Policies::codec;
     using server_type = ws::server<pool_engine, Policies>;
-    using node_type = typename Policies::backplane::template node<pool_engine>;
 
     pool_engine(pool_options o, Handler h, typename Policies::backplane::options bo)
         : opts_(std::move(o)), handler_(std::move(h)), codec_(opts_.codec), log_(opts_.log),
@@ -201,8 +220,15 @@ public:
           ips_(ip_limits{.max_connections = static_cast<std::uint32_t>(opts_.limits.max_per_ip),
                          .connect_rate = {.per_second = opts_.limits.connect_rate_per_ip,
                                           .burst = opts_.limits.connect_rate_per_ip * 2}}),
-          node_(*this, bo) {}
+          node_(*this, bo) {
+        register_backplane_metrics();
+    }
     pool_engine(pool_engine&&) = delete;
+
+    /// Another instance can be reached (any backplane but `local`): /healthz and /metrics
+    /// show its state (impl/admin.hpp).
+    static constexpr bool has_backplane =
+        !std::is_same_v<typename Policies::backplane, pier::pool::local>;
 
     /// Called once the server exists (it owns this engine).
     void bind(server_type& srv) {
@@ -235,9 +261,28 @@ public:
     void send(target_kind kind, std::string key, std::vector<std::uint64_t> ids,
               const outbound& env, std::vector<std::uint64_t> exclude, done_fn done,
               bool to_backplane = true);
-    /// The same with an already encoded envelope (from the backplane).
+    /// The same with an already encoded envelope (from the backplane). A topic message with an
+    /// `offset` (not 0) is numbered: its recipients skip it if they had it, hold it back while
+    /// their position is pending, and excluded ones get a position notice instead.
     void send_encoded(target_kind kind, std::string key, std::vector<std::uint64_t> ids,
-                      std::string encoded, std::vector<std::uint64_t> exclude, done_fn done);
+                      std::string encoded, std::vector<std::uint64_t> exclude, done_fn done,
+                      std::uint64_t offset = 0, std::string epoch = {});
+
+    // --- for the backplane (any thread) --------------------------------------------------
+    /// Whether this process has subscribers of `topic`, connections of `user`, now.
+    bool has_topic(std::string_view topic) const { return topic_counts_.count(topic) != 0; }
+    bool has_user(std::string_view user) const { return user_counts_.count(user) != 0; }
+    /// The answer to node_type::request_position: posted to the connection's shard, which
+    /// sends what it says (sequenced backplanes only).
+    void answer_position(std::size_t shard, std::uint64_t connection, std::string topic,
+                         std::uint64_t generation, position_result r);
+    /// This process's part of a cluster-wide survey (ws::pool::cluster_survey); `done` may
+    /// run on any thread.
+    void local_survey(std::string_view kind, const nlohmann::json& args,
+                      std::function<void(nlohmann::json)> done);
+    /// This process's part of a cluster-wide disconnect.
+    void local_disconnect(const cluster_selector& select, std::uint16_t code, std::string reason,
+                          std::function<void(std::size_t)> done);
 
     /// Closes the selected connections of every shard.
     void disconnect(std::function<bool(session_type&)> select, std::uint16_t code,
@@ -249,7 +294,9 @@ public:
 
     pool_figures figures() const;
     std::vector<std::pair<std::string, std::uint64_t>> topic_counts() const;
-    bool subscribe(session_type& s, std::string_view topic, bool acknowledge);
+    /// `since`: the client's last position (sequenced backplanes recover from it).
+    bool subscribe(session_type& s, std::string_view topic, bool acknowledge,
+                   const stream_position* since = nullptr);
     void unsubscribe(session_type& s, std::string_view topic, bool acknowledge);
     /// Sends an envelope to one connection (encoded for it alone).
     void reply(session_type& s, const outbound& env);
@@ -260,6 +307,22 @@ public:
     pier::metrics::registry& metrics() noexcept { return metrics_reg_; }
 
 private:
+    /// A pending position request of one membership (sequenced backplanes).
+    struct recovery {
+        std::uint64_t generation = 0;
+        /// What the next request asks for: the messages after it.
+        std::optional<stream_position> since;
+        /// The client got its acknowledgement (later rounds send no second one).
+        bool acknowledged = false;
+        /// The last numbered message held back meanwhile: if the answer's position is before
+        /// it, another round fetches the rest.
+        std::optional<stream_position> dropped;
+    };
+    static std::string recovery_key(std::uint64_t id, std::string_view topic) {
+        std::string k(reinterpret_cast<const char*>(&id), sizeof id);
+        k.append(topic);
+        return k;
+    }
     struct connection_filter {
         std::optional<std::uint64_t> id;
         std::string user_id, topic, state;
@@ -284,6 +347,17 @@ private:
     void admin_connections(connection_filter f, std::function<void(std::string, std::size_t)> done);
     void admin_stats(std::function<void(std::string)> done);
     void refresh_gauges() {}
+    /// The backplane's figures as pier_backplane_* series of the pool's registry, read from
+    /// node_type::state() at each scrape (nothing with `local`).
+    void register_backplane_metrics();
+    /// How long the admin API waits for other nodes' answers: the backplane's
+    /// `admin_deadline()` when it has one, else 2 s.
+    std::chrono::milliseconds admin_deadline() const {
+        if constexpr (requires(const node_type& n) { n.admin_deadline(); })
+            return node_.admin_deadline();
+        else
+            return std::chrono::milliseconds(2000);
+    }
     void refused_log(detail::limit l, const ws::upgrade_request& u, std::string_view user);
 
     struct alignas(64) shard_state {
@@ -300,9 +374,14 @@ private:
         std::int64_t next_cleanup_ms = 0;
         inbound in; // decoded into, message after message (capacity reused)
         std::string scratch;
+        // Sequenced backplanes: memberships whose position is pending, by recovery_key.
+        std::unordered_map<std::string, recovery> recoveries;
+        std::uint64_t recovery_gen = 0;
     };
     struct job {
         ws::prepared_message frame;
+        std::uint64_t offset = 0; // numbered topic message: its position
+        std::string epoch;
         target_kind kind;
         std::string key;
         std::vector<std::uint64_t> ids;
@@ -343,7 +422,16 @@ private:
         std::uint64_t delivered = 0, backpressure = 0, dropped = 0;
     };
     void deliver(std::size_t shard, job& j);
+    void deliver_numbered(std::size_t shard, detail::topic& t, job& j, tally& tl);
     void deliver_to(session_type& s, job& j, tally& t);
+    /// Sends `frame` to `s` alone, counted; the send's result.
+    send_result send_counted(session_type& s, const ws::prepared_message& frame, std::size_t shard);
+    void begin_recovery(session_type& s, std::size_t index, const stream_position* since);
+    void finish_position(std::size_t shard, std::uint64_t connection, const std::string& topic,
+                         std::uint64_t generation, position_result r);
+    /// A position notice: {"type":"subscribe","topic":T,"offset":N,"epoch":E}.
+    void notice(session_type& s, std::string_view topic, std::uint64_t offset,
+                std::string_view epoch);
     void run_job(std::shared_ptr<job> j);
     void drop_membership(session_type& s, std::size_t index);
     void close_with(session_type& s, std::uint16_t code, std::string_view reason);
@@ -680,7 +768,7 @@ template <class H, class P> void pool_engine<H, P>::on_message(session_type& s, 
     case message_type::pong:
         return;
     case message_type::subscribe:
-        subscribe(s, in.topic, true);
+        subscribe(s, in.topic, true, in.since ? &*in.since : nullptr);
         return;
     case message_type::unsubscribe:
         unsubscribe(s, in.topic, true);
@@ -708,13 +796,20 @@ template <class H, class P> void pool_engine<H, P>::on_message(session_type& s, 
 }
 
 template <class H, class P>
-bool pool_engine<H, P>::subscribe(session_type& s, std::string_view name, bool acknowledge) {
+bool pool_engine<H, P>::subscribe(session_type& s, std::string_view name, bool acknowledge,
+                                  const stream_position* since) {
     auto& d = s.data();
     const std::size_t shard = s.shard();
     if (name.empty())
         return error(s, "bad_topic"), false;
-    if (d.subscribed(name)) {
-        if (acknowledge)
+    for (std::size_t i = 0; i < d.topics.size(); ++i) {
+        if (d.topics[i].t->name != name)
+            continue;
+        // Subscribed already: the acknowledgement again (with a sequenced backplane, after the
+        // position, and the messages after `since`).
+        if constexpr (sequenced)
+            begin_recovery(s, i, since);
+        else if (acknowledge)
             reply(s, outbound{.type = message_type::subscribe, .topic = name});
         return true;
     }
@@ -758,11 +853,143 @@ bool pool_engine<H, P>::subscribe(session_type& s, std::string_view name, bool a
     }
     detail::topic* t = it->second.get();
     t->subs.emplace_back(static_cast<void*>(&s), static_cast<std::uint32_t>(d.topics.size()));
-    d.topics.push_back({t, static_cast<std::uint32_t>(t->subs.size() - 1)});
+    detail::membership<sequenced> m;
+    m.t = t;
+    m.index = static_cast<std::uint32_t>(t->subs.size() - 1);
+    d.topics.push_back(m);
     detail::shard_counters::add(st.counters.subscriptions);
+    if constexpr (sequenced) {
+        // Acknowledged with the topic's position once the backplane has it; the topics of
+        // ?topics= too (after the welcome).
+        begin_recovery(s, d.topics.size() - 1, since);
+        return true;
+    }
     if (acknowledge)
         reply(s, outbound{.type = message_type::subscribe, .topic = name});
     return true;
+}
+
+template <class H, class P>
+void pool_engine<H, P>::begin_recovery(session_type& s, std::size_t index,
+                                       const stream_position* since) {
+    if constexpr (sequenced) {
+        auto& st = local(s.shard());
+        auto& m = s.data().topics[index];
+        m.pos.recovering = true;
+        auto& rec = st.recoveries[recovery_key(s.id(), m.t->name)];
+        rec = recovery{};
+        rec.generation = ++st.recovery_gen;
+        if (since)
+            rec.since = *since;
+        position_request req;
+        req.shard = s.shard();
+        req.connection = s.id();
+        req.generation = rec.generation;
+        req.topic = m.t->name;
+        req.since = rec.since;
+        node_.request_position(std::move(req));
+    }
+}
+
+template <class H, class P>
+void pool_engine<H, P>::notice(session_type& s, std::string_view topic, std::uint64_t offset,
+                               std::string_view epoch) {
+    const position_view pv{offset, epoch};
+    reply(s, outbound{.type = message_type::subscribe, .topic = topic, .position = &pv});
+}
+
+template <class H, class P>
+void pool_engine<H, P>::answer_position(std::size_t shard, std::uint64_t connection,
+                                        std::string topic, std::uint64_t generation,
+                                        position_result r) {
+    srv_->post_to_shard(shard, [this, shard, connection, topic = std::move(topic), generation,
+                                r = std::move(r)]() mutable {
+        finish_position(shard, connection, topic, generation, std::move(r));
+    });
+}
+
+template <class H, class P>
+void pool_engine<H, P>::finish_position(std::size_t shard, std::uint64_t connection,
+                                        const std::string& topic, std::uint64_t generation,
+                                        position_result r) {
+    if constexpr (sequenced) {
+        using status = position_result::status;
+        auto& st = local(shard);
+        const auto key = recovery_key(connection, topic);
+        // Everything is looked up again after each send: a send can close the connection (a
+        // slow consumer), whose on_close drops its memberships and recoveries.
+        auto find = [&]() -> std::pair<session_type*, std::size_t> {
+            auto rit = st.recoveries.find(key);
+            if (rit == st.recoveries.end() || rit->second.generation != generation)
+                return {nullptr, 0};
+            auto sit = st.ids.find(connection);
+            if (sit != st.ids.end())
+                for (std::size_t i = 0; i < sit->second->data().topics.size(); ++i)
+                    if (sit->second->data().topics[i].t->name == topic)
+                        return {sit->second, i};
+            st.recoveries.erase(rit);
+            return {nullptr, 0};
+        };
+        auto [s, index] = find();
+        if (!s)
+            return;
+        auto rec = st.recoveries[key]; // a copy: the sends below may erase it
+        if (r.result == status::unavailable) {
+            if (rec.since)
+                error(*s, to_string(r.result), topic, false);
+            if (!rec.acknowledged)
+                reply(*s, outbound{.type = message_type::subscribe, .topic = topic});
+            if (auto [again, i] = find(); again) {
+                again->data().topics[i].pos.recovering = false;
+                st.recoveries.erase(key);
+            }
+            return;
+        }
+        if (r.result != status::ok)
+            error(*s, to_string(r.result), topic, false);
+        for (auto& [offset, text] : r.entries) {
+            if (!find().first)
+                return;
+            if (text.empty()) // not for this connection (it was excluded): its position only
+                notice(*s, topic, offset, r.position.epoch);
+            else
+                send_counted(*s, frame_for(text), shard);
+        }
+        if ((!rec.acknowledged || r.result != status::ok) && find().first)
+            notice(*s, topic, r.position.offset, r.position.epoch);
+        std::tie(s, index) = find();
+        if (!s)
+            return;
+        auto& m = s->data().topics[index];
+        auto& t = *m.t;
+        if (t.epoch != r.position.epoch) {
+            t.epoch = r.position.epoch;
+            ++t.epoch_gen;
+        }
+        m.pos.last = r.position.offset;
+        m.pos.epoch_gen = t.epoch_gen;
+        auto& live = st.recoveries[key];
+        live.acknowledged = true;
+        if (live.dropped && !(live.dropped->epoch == r.position.epoch &&
+                              live.dropped->offset <= r.position.offset)) {
+            // Held back meanwhile and after this position: one more round fetches it.
+            live.since = r.position;
+            live.dropped.reset();
+            live.generation = ++st.recovery_gen;
+            position_request req;
+            req.shard = shard;
+            req.connection = connection;
+            req.generation = live.generation;
+            req.topic = topic;
+            req.since = live.since;
+            node_.request_position(std::move(req));
+            return;
+        }
+        m.pos.recovering = false;
+        st.recoveries.erase(key);
+    } else {
+        (void)shard, (void)connection, (void)topic, (void)generation, (void)r;
+    }
 }
 
 template <class H, class P>
@@ -787,6 +1014,8 @@ void pool_engine<H, P>::drop_membership(session_type& s, std::size_t index) {
         mm.t->subs[mm.index].second = static_cast<std::uint32_t>(index);
     }
     d.topics.pop_back();
+    if constexpr (sequenced)
+        st.recoveries.erase(recovery_key(s.id(), t->name));
     metrics_.subscriptions.dec();
     if (topic_counts_.release(t->name)) {
         node_.topic_interest(t->name, false);
@@ -824,13 +1053,13 @@ void pool_engine<H, P>::send(target_kind kind, std::string key, std::vector<std:
     outbound e = env;
     if (kind == target_kind::topic)
         e.topic = key;
+    // A sequenced backplane numbers topic messages and delivers them here too, in its order;
+    // when it cannot take one (its queue is full), it is delivered here now, unnumbered.
+    if (to_backplane && kind == target_kind::topic && node_.publish_topic(key, e, exclude, done))
+        return;
     std::string encoded = codec_.encode(e);
-    if (to_backplane) {
-        if (kind == target_kind::topic)
-            node_.publish_topic(key, encoded, exclude);
-        else if (kind == target_kind::user)
-            node_.publish_user(key, encoded, exclude);
-    }
+    if (to_backplane && kind == target_kind::user)
+        node_.publish_user(key, encoded, exclude);
     send_encoded(kind, std::move(key), std::move(ids), std::move(encoded), std::move(exclude),
                  std::move(done));
 }
@@ -838,9 +1067,12 @@ void pool_engine<H, P>::send(target_kind kind, std::string key, std::vector<std:
 template <class H, class P>
 void pool_engine<H, P>::send_encoded(target_kind kind, std::string key,
                                      std::vector<std::uint64_t> ids, std::string encoded,
-                                     std::vector<std::uint64_t> exclude, done_fn done) {
+                                     std::vector<std::uint64_t> exclude, done_fn done,
+                                     std::uint64_t offset, std::string epoch) {
     auto j = std::make_shared<job>();
     j->frame = frame_for(encoded);
+    j->offset = offset;
+    j->epoch = std::move(epoch);
     j->kind = kind;
     j->key = std::move(key);
     j->ids = std::move(ids);
@@ -870,6 +1102,28 @@ template <class H, class P> void pool_engine<H, P>::run_job(std::shared_ptr<job>
     }
 }
 
+template <class H, class P>
+send_result pool_engine<H, P>::send_counted(session_type& s, const ws::prepared_message& frame,
+                                            std::size_t shard) {
+    auto& d = s.data();
+    const auto r = s.send(frame);
+    auto& c = counters(shard);
+    if (r == send_result::queued || r == send_result::backpressure) {
+        ++d.messages_out;
+        d.bytes_out += frame.size();
+        d.send_failures = 0;
+        detail::shard_counters::add(c.messages_sent);
+        detail::shard_counters::add(c.bytes_sent, frame.size());
+        metrics_.messages_sent.inc();
+        metrics_.sent_bytes.inc(frame.size());
+    } else {
+        ++d.send_failures;
+        detail::shard_counters::add(c.messages_failed);
+        metrics_.messages_dropped.inc();
+    }
+    return r;
+}
+
 template <class H, class P> void pool_engine<H, P>::deliver_to(session_type& s, job& j, tally& t) {
     for (auto x : j.exclude)
         if (x == s.id())
@@ -885,6 +1139,54 @@ template <class H, class P> void pool_engine<H, P>::deliver_to(session_type& s, 
     } else {
         ++d.send_failures;
         ++t.dropped;
+    }
+}
+
+template <class H, class P>
+void pool_engine<H, P>::deliver_numbered(std::size_t shard, detail::topic& t, job& j, tally& tl) {
+    auto& st = local(shard);
+    if (t.epoch != j.epoch) {
+        t.epoch = j.epoch;
+        ++t.epoch_gen;
+    }
+    const auto gen = t.epoch_gen;
+    std::optional<ws::prepared_message> notice_frame; // for excluded subscribers, made once
+    auto& subs = t.subs;
+    for (std::size_t i = 0; i < subs.size();) {
+        auto* s = static_cast<session_type*>(subs[i].first);
+        auto& m = s->data().topics[subs[i].second];
+        if constexpr (sequenced) {
+            if (m.pos.recovering) {
+                // Its position is pending: the answer (or another round) covers this one.
+                if (auto it = st.recoveries.find(recovery_key(s->id(), t.name));
+                    it != st.recoveries.end())
+                    it->second.dropped = stream_position{j.offset, j.epoch};
+                ++i;
+                continue;
+            }
+            if (m.pos.epoch_gen == gen && m.pos.last >= j.offset) {
+                ++i; // had it (a resynchronisation fetched it again)
+                continue;
+            }
+            m.pos.last = j.offset;
+            m.pos.epoch_gen = gen;
+        }
+        if (std::find(j.exclude.begin(), j.exclude.end(), s->id()) != j.exclude.end()) {
+            // Not for it, but its position moves on: a notice keeps its offsets gap-free.
+            if (!notice_frame) {
+                const position_view pv{j.offset, j.epoch};
+                notice_frame = frame_for(codec_.encode(
+                    outbound{.type = message_type::subscribe, .topic = t.name, .position = &pv}));
+            }
+            send_counted(*s, *notice_frame, shard);
+        } else {
+            deliver_to(*s, j, tl);
+        }
+        if (i < subs.size() && subs[i].first == s)
+            ++i;
+        // The topic goes with its last subscriber (and may be freed): looked up again.
+        if (auto it = st.topics.find(j.key); it == st.topics.end() || it->second.get() != &t)
+            return;
     }
 }
 
@@ -917,6 +1219,9 @@ template <class H, class P> void pool_engine<H, P>::deliver(std::size_t shard, j
         auto it = st.topics.find(j.key);
         if (it == st.topics.end())
             return;
+        if constexpr (sequenced)
+            if (j.offset != 0)
+                return deliver_numbered(shard, *it->second, j, t);
         auto& subs = it->second->subs;
         // A send can close its connection (a slow consumer), whose on_close leaves the topic:
         // the last subscriber then takes its place, which is looked at next.
@@ -1103,6 +1408,147 @@ std::vector<std::pair<std::string, std::uint64_t>> pool_engine<H, P>::topic_coun
     return v;
 }
 
+// --- cluster-wide requests, this process's part -------------------------------------------------
+
+namespace detail {
+/// `args.limit`, within [1, 10000]; 1,000 when absent or not a number. Bounds what one node
+/// puts in an answer (and so in a Redis message).
+inline std::size_t survey_limit(const nlohmann::json& args) {
+    if (args.is_object())
+        if (auto it = args.find("limit"); it != args.end() && it->is_number_unsigned())
+            return std::clamp<std::uint64_t>(it->get<std::uint64_t>(), 1, 10000);
+    return 1000;
+}
+inline std::string survey_string(const nlohmann::json& args, const char* key) {
+    if (args.is_object())
+        if (auto it = args.find(key); it != args.end() && it->is_string())
+            return it->get<std::string>();
+    return {};
+}
+inline nlohmann::json figures_json(const pool_figures& f) {
+    nlohmann::json refused = nlohmann::json::object();
+    for (const auto& [k, v] : f.refused)
+        refused[k] = v;
+    return nlohmann::json{{"active", f.active},
+                          {"total", f.total},
+                          {"users", f.users},
+                          {"messages_sent", f.messages_sent},
+                          {"messages_failed", f.messages_failed},
+                          {"messages_received", f.messages_received},
+                          {"bytes_sent", f.bytes_sent},
+                          {"bytes_received", f.bytes_received},
+                          {"cleanup_runs", f.cleanup_runs},
+                          {"cleanup_removed", f.cleanup_removed},
+                          {"errors", f.errors},
+                          {"auth_failures", f.auth_failures},
+                          {"subscriptions", f.subscriptions},
+                          {"refused", std::move(refused)}};
+}
+} // namespace detail
+
+template <class H, class P>
+void pool_engine<H, P>::local_survey(std::string_view kind, const nlohmann::json& args,
+                                     std::function<void(nlohmann::json)> done) {
+    if (kind == "stats") {
+        auto j = detail::figures_json(figures());
+        j["backplane"] = to_json(node_.state());
+        return done(std::move(j));
+    }
+    const auto limit = detail::survey_limit(args);
+    if (kind == "topics") {
+        auto list = nlohmann::json::array();
+        for (const auto& [name, n] : topic_counts()) {
+            if (list.size() >= limit)
+                break;
+            list.push_back(nlohmann::json{{"topic", name}, {"subscribers", n}});
+        }
+        return done(nlohmann::json{{"topics", std::move(list)}});
+    }
+    if (kind != "connections")
+        return done(nlohmann::json{{"error", "unknown_survey"}});
+    struct part {
+        std::size_t total = 0;
+        std::vector<nlohmann::json> rows;
+    };
+    const auto user = detail::survey_string(args, "user");
+    const auto topic = detail::survey_string(args, "topic");
+    gather(
+        *srv_,
+        [this, limit, user, topic](std::size_t i) {
+            part p;
+            for (auto& [id, s] : local(i).ids) {
+                const auto& d = s->data();
+                if ((!user.empty() && d.user_id != user) ||
+                    (!topic.empty() && !d.subscribed(topic)))
+                    continue;
+                if (++p.total > limit)
+                    continue;
+                auto topics = nlohmann::json::array();
+                for (const auto& m : d.topics)
+                    topics.push_back(m.t->name);
+                auto meta = nlohmann::json::object();
+                for (const auto& [k, v] : d.metadata)
+                    meta[k] = nlohmann::json::parse(v, nullptr, false);
+                p.rows.push_back(nlohmann::json{{"id", ws::pool<H, P>::id_text(id)},
+                                                {"user_id", d.user_id},
+                                                {"remote", d.remote.to_string()},
+                                                {"topics", std::move(topics)},
+                                                {"connected_at_ms", d.connected_at_us / 1000},
+                                                {"last_activity_ms", d.last_activity_ms},
+                                                {"messages_in", d.messages_in},
+                                                {"messages_out", d.messages_out},
+                                                {"bytes_in", d.bytes_in},
+                                                {"bytes_out", d.bytes_out},
+                                                {"errors", d.errors},
+                                                {"metadata", std::move(meta)}});
+            }
+            return p;
+        },
+        [limit, done = std::move(done)](std::vector<part> parts) {
+            std::size_t total = 0;
+            auto rows = nlohmann::json::array();
+            for (auto& p : parts) {
+                total += p.total;
+                for (auto& r : p.rows)
+                    if (rows.size() < limit)
+                        rows.push_back(std::move(r));
+            }
+            done(nlohmann::json{{"total", total}, {"connections", std::move(rows)}});
+        });
+}
+
+template <class H, class P>
+void pool_engine<H, P>::local_disconnect(const cluster_selector& select, std::uint16_t code,
+                                         std::string reason,
+                                         std::function<void(std::size_t)> done) {
+    auto keys =
+        std::make_shared<std::unordered_set<std::string, detail::string_hash, std::equal_to<>>>(
+            select.keys.begin(), select.keys.end());
+    std::function<bool(session_type&)> pick;
+    switch (select.by) {
+    case cluster_selector::kind::user:
+        pick = [keys](session_type& s) { return keys->contains(s.data().user_id); };
+        break;
+    case cluster_selector::kind::topic:
+        pick = [keys](session_type& s) {
+            for (const auto& m : s.data().topics)
+                if (keys->contains(m.t->name))
+                    return true;
+            return false;
+        };
+        break;
+    case cluster_selector::kind::ids: {
+        auto ids = std::make_shared<std::unordered_set<std::uint64_t>>();
+        for (const auto& k : select.keys)
+            if (auto id = ws::pool<H, P>::parse_id(k))
+                ids->insert(*id);
+        pick = [ids](session_type& s) { return ids->contains(s.id()); };
+        break;
+    }
+    }
+    disconnect(std::move(pick), code, std::move(reason), std::move(done));
+}
+
 } // namespace pier::pool
 
 // --- ws::pool ---------------------------------------------------------------------------------
@@ -1146,9 +1592,10 @@ pool<H, P>::pool(server_options so, typename server_type::transport_options to,
 }
 
 template <class H, class P> pool<H, P>::~pool() {
+    // The backplane first: nothing from other nodes reaches the shards while they stop.
+    server_->ws_handler().backplane().stop();
     stop();
     wait();
-    server_->ws_handler().backplane().stop();
 }
 
 template <class H, class P> void pool<H, P>::start() {
@@ -1202,6 +1649,25 @@ template <class H, class P>
 void pool<H, P>::for_each_connection(std::function<void(connection&)> visit,
                                      std::function<void()> done) {
     server_->ws_handler().for_each_connection(std::move(visit), std::move(done));
+}
+template <class H, class P>
+void pool<H, P>::cluster_disconnect(pier::pool::cluster_selector select, std::uint16_t code,
+                                    std::string reason, std::chrono::milliseconds deadline,
+                                    answer_fn done) {
+    server_->ws_handler().backplane().cluster_disconnect(std::move(select), code, std::move(reason),
+                                                         deadline, std::move(done));
+}
+template <class H, class P>
+void pool<H, P>::cluster_survey(std::string kind, nlohmann::json args,
+                                std::chrono::milliseconds deadline, answer_fn done) {
+    server_->ws_handler().backplane().cluster_survey(std::move(kind), std::move(args), deadline,
+                                                     std::move(done));
+}
+template <class H, class P> pier::pool::backplane_state pool<H, P>::backplane_state() const {
+    return server_->ws_handler().backplane().state();
+}
+template <class H, class P> std::string_view pool<H, P>::node_id() const noexcept {
+    return server_->ws_handler().backplane().node_id();
 }
 template <class H, class P> typename pool<H, P>::figures pool<H, P>::stats() const {
     return server_->ws_handler().figures();
