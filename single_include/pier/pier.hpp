@@ -15884,8 +15884,8 @@ template <class H, class P> void session_impl<H, P>::on_read(std::error_code ec,
             // while (a pool's subscribers), and a connect storm then cycles a few blocks
             // through the thread's pool instead of leaving one touched block per connection
             // (which, freed later by the sweep, stays resident in the allocator's heap).
-            if (was_handshake && this->state_ == session_state::open && in_.empty() &&
-                !in_frame_ && !P::transport::buffered_input(stream_)) {
+            if (was_handshake && this->state_ == session_state::open && in_.empty() && !in_frame_ &&
+                !P::transport::buffered_input(stream_)) {
                 in_.release_if_empty();
                 this->parked_ = true;
             }
