@@ -141,7 +141,16 @@ int main(int argc, char** argv) {
                      timeout);
         std::_Exit(3);
     }).detach();
-    bench::raise_fd_limit(rlim_t(2 * sessions + 256));
+    // Both ends of every connection are in this process.
+    const auto need = rlim_t(2 * sessions + 256);
+    if (const rlim_t got = bench::raise_fd_limit(need); got < need) {
+        std::fprintf(
+            stderr,
+            "cross_thread_broadcast: %zu sessions need %llu descriptors (both ends in one "
+            "process) but RLIMIT_NOFILE allows %llu: lower --sessions or raise the limit\n",
+            sessions, static_cast<unsigned long long>(need), static_cast<unsigned long long>(got));
+        return 2;
+    }
 
     pier::server_options so{.threads = shards};
     so.write.high_water = high_water;
