@@ -2,6 +2,7 @@
 #pragma once
 
 #include <pier/detail/thread_name.hpp>
+#include <pier/pool/pool.hpp> // send_report, used complete here
 #include <pier/pool/redis_backplane.hpp>
 
 #include <algorithm>
