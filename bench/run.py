@@ -1254,7 +1254,9 @@ def run_load(sc, srv, ctx, duration, warmup):
                 raise RuntimeError("no work done")
             res["throughput"] = res["work"] / res["seconds"] if res["seconds"] > 0 else 0.0
             res["per_cpu"] = res["work"] / res["server_cpu"] if res["server_cpu"] > 0 else None
-            if res["server_cpu"] <= 0:
+            # CPU time comes in 10 ms ticks: a smoke-sized run on a busy machine (CI builds
+            # beside it) can fall under one, which says nothing about the server measured.
+            if res["server_cpu"] <= 0 and not ctx.smoke:
                 raise RuntimeError("server used no CPU time: is it the process being measured?")
         if res.get("errors"):
             res["note"] = f"{res['errors']} client-side errors"
