@@ -35,7 +35,13 @@ inline std::string pool_token(const std::string& secret, const std::string& sub,
 
 struct pool_client : ws_client {
     pool_client() = default;
-    explicit pool_client(const asio::ip::tcp::endpoint& ep) : ws_client(ep) {}
+    explicit pool_client(const asio::ip::tcp::endpoint& ep, int rcvbuf = 0)
+        : ws_client(ep, rcvbuf) {}
+
+    /// The opening handshake at `target`, whatever its answer.
+    std::optional<http_response> upgrade(std::string_view target, std::string_view extra = {}) {
+        return handshake(target, extra);
+    }
 
     /// Upgrades at /ws with `tok` (and ?topics=); true on 101.
     bool join(const std::string& tok, std::string_view topics = {}) {

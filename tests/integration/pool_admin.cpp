@@ -11,6 +11,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "pool_client.hpp"
 #include "support.hpp"
 #include "ws_client.hpp"
 
@@ -34,15 +35,7 @@ const std::string secret(40, 'k');
 const std::string admin = "admin-secret-token";
 
 std::string token(const std::string& sub, json meta = nullptr) {
-    json c;
-    c["sub"] = sub;
-    c["exp"] = std::chrono::duration_cast<std::chrono::seconds>(
-                   std::chrono::system_clock::now().time_since_epoch())
-                   .count() +
-               3600;
-    if (!meta.is_null())
-        c["meta"] = std::move(meta);
-    return pier::pool::sign_hs256(c, secret);
+    return pier_test::pool_token(secret, sub, 3600, std::move(meta));
 }
 
 struct app {};

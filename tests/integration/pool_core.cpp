@@ -9,6 +9,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "pool_client.hpp"
 #include "support.hpp"
 #include "ws_client.hpp"
 
@@ -36,15 +37,7 @@ using namespace std::chrono_literals;
 const std::string secret(40, 's');
 
 std::string token(const std::string& sub, std::int64_t exp_in = 3600, json meta = nullptr) {
-    json c;
-    c["sub"] = sub;
-    c["exp"] = std::chrono::duration_cast<std::chrono::seconds>(
-                   std::chrono::system_clock::now().time_since_epoch())
-                   .count() +
-               exp_in;
-    if (!meta.is_null())
-        c["meta"] = std::move(meta);
-    return pier::pool::sign_hs256(c, secret);
+    return pier_test::pool_token(secret, sub, exp_in, std::move(meta));
 }
 
 struct app {
@@ -72,50 +65,7 @@ pier::server_options fast(std::size_t threads = 2) {
     return o;
 }
 
-/// A pool client: connects to /ws with a token, reads JSON envelopes.
-struct pclient : client {
-    pclient() = default;
-    explicit pclient(const asio::ip::tcp::endpoint& ep) : pier_test::ws_client(ep) {}
-    std::optional<pier_test::http_response> upgrade(std::string_view target,
-                                                    std::string_view extra = {}) {
-        return handshake(target, extra);
-    }
-    bool join(const std::string& tok, std::string_view topics = {}) {
-        std::string target = "/ws?token=" + tok;
-        if (!topics.empty())
-            target += "&topics=" + std::string(topics);
-        auto r = handshake(target);
-        return r && r->status_line == "HTTP/1.1 101 Switching Protocols";
-    }
-    std::optional<json> next(std::chrono::milliseconds limit = patience) {
-        for (;;) {
-            auto f = read_frame(limit);
-            if (!f)
-                return std::nullopt;
-            if (f->op() == 0x9) { // answer pings
-                send(pier_test::wire(0x8a, f->payload));
-                continue;
-            }
-            if (f->op() == 0x8) {
-                close_code = f->code();
-                close_reason = f->payload.size() > 2 ? f->payload.substr(2) : "";
-                return std::nullopt;
-            }
-            return json::parse(f->payload, nullptr, false);
-        }
-    }
-    /// The next envelope that is not a heartbeat.
-    std::optional<json> next_msg(std::chrono::milliseconds limit = patience) {
-        for (;;) {
-            auto j = next(limit);
-            if (!j || (*j)["type"] != "heartbeat")
-                return j;
-        }
-    }
-    bool say(const json& j) { return send(text_frame(j.dump())); }
-    unsigned close_code = 0;
-    std::string close_reason;
-};
+using pclient = pier_test::pool_client;
 
 } // namespace
 

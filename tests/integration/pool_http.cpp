@@ -6,6 +6,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "pool_client.hpp"
 #include "support.hpp"
 #include "ws_client.hpp"
 
@@ -21,10 +22,7 @@ using namespace std::chrono_literals;
 const std::string secret(40, 'h');
 
 std::string token(const std::string& sub) {
-    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
-    return pier::pool::sign_hs256({{"sub", sub}, {"exp", now + 3600}}, secret);
+    return pier_test::pool_token(secret, sub);
 }
 
 struct with_pages {

@@ -13,6 +13,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "pool_client.hpp"
 #include "support.hpp"
 #include "ws_client.hpp"
 
@@ -38,10 +39,7 @@ constexpr int messages = 2000;
 constexpr std::size_t payload_size = 1024;
 
 std::string token(const std::string& sub) {
-    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
-    return pier::pool::sign_hs256({{"sub", sub}, {"exp", now + 3600}}, secret);
+    return pier_test::pool_token(secret, sub);
 }
 
 /// A pool client on the shared loopback client: joins with a token, reads envelopes.
