@@ -34,13 +34,19 @@ if(PIER_SANITIZE)
         message(FATAL_ERROR
             "PIER_SANITIZE='${PIER_SANITIZE}': use '', 'address,undefined' or 'thread'")
     endif()
-    # -O1: sanitized code at -O0 is several times slower, and at -O2 the reports lose frames.
+    # The optimisation and debug levels come from the build type, so that each tree picks its
+    # own (tools/test.sh: ASan at -O0, where GCC compiles instrumented code about twice as fast
+    # as at -O1 and the tests are not CPU-bound; TSan at -O1, because TSan at -O0 runs several
+    # times slower). Without a build type, -O1 -g: reports keep their frames and lines.
     # -fno-sanitize-recover=all: a UBSan finding must fail the test, not scroll past in a log.
     # Except vptr, which stays fatal through UBSAN_OPTIONS=halt_on_error=1 (set below for every
     # test): its check probes memory through pipe(2) and cannot work in a process that has run
     # out of descriptors on purpose (integration.core_fd_exhaustion's server child, which
     # turns halt_on_error off for itself).
-    set(_pier_san_flags -fsanitize=${PIER_SANITIZE} -fno-omit-frame-pointer -g -O1)
+    set(_pier_san_flags -fsanitize=${PIER_SANITIZE} -fno-omit-frame-pointer)
+    if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
+        list(APPEND _pier_san_flags -O1 -g)
+    endif()
     if(PIER_SANITIZE MATCHES "undefined")
         list(APPEND _pier_san_flags -fno-sanitize-recover=all -fsanitize-recover=vptr)
     endif()

@@ -4,7 +4,7 @@
 # Installs what is missing (tools/setup.sh), then configures, builds and tests three build trees
 # with Ninja and CTest. Each tree's tests run while the next tree compiles. What each covers:
 #
-#   default  every test, unsanitized (-O1 -g1, assertions on): unit, integration, peers, fuzz
+#   default  every test, unsanitized (-O0 -g1, assertions on): unit, integration, peers, fuzz
 #            replays, benches' smoke run, and the meta checks (clang-format, amalgamation,
 #            self-contained headers, ODR, compile-fail, CMake consumers)
 #   single   (built in the default tree) the single header: a smoke set of unit and integration
@@ -120,16 +120,22 @@ if [[ $setup == 1 ]]; then
 fi
 
 # --- per-tree configuration ----------------------------------------------------------------
-# -O1 -g1 in every tree: tests need neither -O2's code nor full debug info (backtraces keep
-# function names and lines with -g1), and both cost compile time, which is most of CI's time
-# (benchmarks build their own -O2 tree, bench/run.py). Asio is compiled once per tree.
-# Sanitized trees skip the checks that gain nothing from a sanitizer (meta, bench); TSan
-# compiles only the sources that carry the `threads` marker (tests/CMakeLists.txt).
+# Compiling is most of CI's time, so each tree compiles at the cheapest level that serves it
+# (benchmarks build their own -O2 tree, bench/run.py). -g1 everywhere: backtraces and
+# sanitizer reports keep function names and lines. -O0 in the default and ASan trees: GCC
+# compiles them 1.3× (plain) and 2.2× (ASan+UBSan) faster than at -O1, and their tests wait
+# on sockets, not on the CPU. TSan stays at -O1: at -O0 it runs several times slower. Asio is
+# compiled once per tree. Sanitized trees skip the checks that gain nothing from a sanitizer
+# (meta, bench); ASan skips the examples no peer test drives (echo, blocking, http_hello:
+# their compile is their test, which the default tree runs); TSan compiles only the sources
+# that carry the `threads` marker (tests/CMakeLists.txt).
 set_cmake_args() {
+    local opt=-O0
+    [[ $1 != tsan ]] || opt=-O1
     args=(-G Ninja -DPIER_BUILD_TESTS=ON -DPIER_ASIO_SEPARATE_COMPILATION=ON
         -DPIER_EXAMPLES_POLICY_MATRIX=OFF -DPIER_EXAMPLES_DEFAULT_POLICIES=ON
         -DCMAKE_BUILD_TYPE=RelWithDebInfo
-        "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1")
+        "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=$opt -g1" -DPIER_EXAMPLES_SKIP=)
     case "$1" in
     default)
         args+=(-DPIER_BUILD_EXAMPLES=ON -DPIER_BUILD_BENCH=ON -DPIER_SINGLE_HEADER=OFF
@@ -137,7 +143,8 @@ set_cmake_args() {
             -DPIER_TEST_CMAKE_IMPORT=ON -DPIER_SINGLE_HEADER_SMOKE=ON -DPIER_TEST_LABEL_FILTER=)
         ;;
     asan)
-        args+=(-DPIER_BUILD_EXAMPLES=ON -DPIER_BUILD_BENCH=OFF -DPIER_SINGLE_HEADER=OFF
+        args+=(-DPIER_BUILD_EXAMPLES=ON "-DPIER_EXAMPLES_SKIP=echo;blocking;http_hello"
+            -DPIER_BUILD_BENCH=OFF -DPIER_SINGLE_HEADER=OFF
             -DPIER_SANITIZE=address,undefined -DPIER_TEST_META=OFF -DPIER_CHECK_HEADERS=OFF
             -DPIER_TEST_CMAKE_IMPORT=OFF -DPIER_SINGLE_HEADER_SMOKE=OFF -DPIER_TEST_LABEL_FILTER=)
         ;;
