@@ -261,16 +261,85 @@ BOOST_AUTO_TEST_CASE(drop_oldest_keeps_the_newest_and_the_connection) {
     BOOST_TEST(o.slow_got.back() == messages - 1); // the newest arrive
 }
 
-BOOST_AUTO_TEST_CASE(latest_without_keys_is_drop_oldest) {
-    // The pool's frames carry no conflation key, so `latest` has nothing to replace and
-    // evicts the oldest, as drop_oldest.
+BOOST_AUTO_TEST_CASE(latest_keeps_the_newest_of_each_topic) {
     const auto o = run<pier::backpressure::latest>();
     common_checks(o);
     BOOST_TEST(o.slow_close == 0u);
     BOOST_TEST(o.slow_works_after);
+    BOOST_TEST(o.ws.dropped_messages > 0u);
     BOOST_TEST(o.max_buffered <= std::size_t(32 << 10) + one_message);
     BOOST_TEST_REQUIRE(!o.slow_got.empty());
     BOOST_TEST(o.slow_got.back() == messages - 1);
+}
+
+BOOST_AUTO_TEST_CASE(latest_conflates_per_topic) {
+    // A subscriber of two topics stops reading. Once its queue holds messages (the kernel's
+    // buffers are full), one message goes to topic "other", then a flood to "feed" overflows
+    // the queue again and again. `latest` replaces queued "feed" messages with newer ones and
+    // keeps the "other" one, which drop_oldest would have evicted first (it is older than
+    // every "feed" message behind it).
+    auto so = pier::server_options{.threads = 1};
+    so.write.high_water = 32 << 10;
+    so.write.low_water = 8 << 10;
+    so.write.max_queued = 64 << 10;
+    so.socket_buffers.send = 4096;
+    pier::pool::pool_options po;
+    po.keys.current = secret;
+    po.limits.max_send_failures = 0;
+    pier::ws::pool<app, pier::policies<pier::backpressure::latest>> pool(so, po);
+    pool.start();
+    pool_client slow(pool.local_endpoint(), 4096);
+    BOOST_TEST_REQUIRE(slow.join("slow", "feed,other"));
+    BOOST_TEST_REQUIRE(slow.next().has_value()); // the welcome; then it stops reading
+
+    const std::string pad(payload_size, 'p');
+    int seq = 0;
+    std::atomic<int> reported{0};
+    std::atomic<std::uint32_t> refused{0};
+    auto publish = [&](const char* topic) {
+        pool.publish(topic, {.data = json{{"seq", seq++}, {"pad", pad}}.dump()}, {},
+                     [&](const pier::pool::send_report& r) {
+                         refused += r.shards_refused;
+                         ++reported;
+                     });
+    };
+    auto queued = [&] { // the slow connection's queued bytes, once earlier publishes are in
+        std::atomic<std::size_t> b{0};
+        std::atomic<bool> done{false};
+        pool.for_each_connection([&](auto& c) { b = c.buffered_amount(); }, [&] { done = true; });
+        BOOST_TEST_REQUIRE(eventually([&] { return done.load(); }));
+        return b.load();
+    };
+    while (queued() < std::size_t(8 << 10)) { // bounded: a full queue closes at max_queued
+        BOOST_TEST_REQUIRE(seq < 1000);
+        for (int i = 0; i < 4; ++i)
+            publish("feed");
+    }
+    const int other_seq = seq;
+    publish("other");
+    for (int i = 0; i < 200; ++i) // many times high_water
+        publish("feed");
+    const int last = seq - 1;
+    BOOST_TEST_REQUIRE(eventually([&] { return reported.load() == seq; }));
+    BOOST_TEST_REQUIRE(refused.load() == 0u); // every publish reached the shard
+    BOOST_TEST(pool.server().stats().dropped_messages > 0u);
+
+    bool got_other = false;
+    int feeds_after_other = 0;
+    for (int got = -1; got != last;) {
+        auto m = slow.next();
+        BOOST_TEST_REQUIRE(m.has_value(), "closed (code " << slow.close_code << ")");
+        got = seq_of(*m);
+        if ((*m)["topic"] == "other") {
+            BOOST_TEST(got == other_seq);
+            got_other = true;
+        } else if (got_other) {
+            ++feeds_after_other;
+        }
+    }
+    BOOST_TEST(got_other, "the queued message of the other topic was kept");
+    // Behind "other", only what was queued at the last overflow (under high_water) remains.
+    BOOST_TEST(feeds_after_other < 200 / 2);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

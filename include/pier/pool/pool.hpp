@@ -48,7 +48,9 @@
 // the registry; no lock is taken on the message path. publish/send from another thread cost
 // one bounded mailbox post per shard (ws::options::mailbox_budget), carrying one frame shared
 // by every recipient. Schedulers: per_thread (default) and shared_pool, and workers (hooks run
-// on the loops).
+// on the loops). A slow consumer meets the backpressure policy (ws::server): with `latest`, a
+// topic's queued, unwritten message is replaced by the topic's next one (its frames carry the
+// topic as conflation key), so the connection gets the newest of every topic it follows.
 //
 // Several instances: the backplane policy (concepts.hpp: backplane_policy) joins them. The
 // default, pool::local, has none. pool::redis (<pier/pool/redis_backplane.hpp>, CMake target

@@ -418,6 +418,15 @@ private:
     ws::prepared_message frame_for(std::string_view encoded) const {
         return ws::prepare(codec_type::binary ? ws::opcode::binary : ws::opcode::text, encoded);
     }
+    /// The conflation key of a topic's messages (ws::prepared_message::key), so that
+    /// backpressure::latest keeps one queued message per topic: 32 bits of the name's hash,
+    /// never 0 (no key). Two topics whose hashes collide conflate each other's messages on a
+    /// connection subscribed to both, at odds of about 2^-32 per pair of topics.
+    static std::uint32_t topic_key(std::string_view topic) noexcept {
+        const std::uint64_t h = std::hash<std::string_view>{}(topic);
+        const auto k = static_cast<std::uint32_t>(h ^ (h >> 32));
+        return k != 0 ? k : 1;
+    }
     struct tally {
         std::uint64_t delivered = 0, backpressure = 0, dropped = 0;
     };
@@ -1071,6 +1080,8 @@ void pool_engine<H, P>::send_encoded(target_kind kind, std::string key,
                                      std::uint64_t offset, std::string epoch) {
     auto j = std::make_shared<job>();
     j->frame = frame_for(encoded);
+    if (kind == target_kind::topic)
+        j->frame.key = topic_key(key);
     j->offset = offset;
     j->epoch = std::move(epoch);
     j->kind = kind;
