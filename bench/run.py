@@ -127,6 +127,21 @@ SCENARIOS = [
          unit="handshake", servers=[("pier", "ws_pool")],
          load=dict(kind="ws", mode="pool-connect", conns=32, sources=8, topics=100), ws=True,
          pool=True),
+    # The pool across machines (issue 13): two ws_pool nodes joined by the Redis backplane
+    # (`--redis`, a redis-server the runner starts on a free port, no persistence), 5,000
+    # subscribers on each and the publisher on the first, against one node holding all 10,000,
+    # without Redis and with it, in the same run. Every node and redis-server share CPU 0 (the
+    # load generator has CPU 1): server CPU is the sum of the nodes' CPU; Redis's own is given
+    # beside it (and counted in neither "server" nor "other"). Latency: the publisher's send
+    # time travels in the payload, one clock (the load generator's).
+    dict(name="pool_backplane_2x5k",
+         title="Pool broadcast across two nodes joined by Redis, 5,000 subscribers on each, "
+               "against one node with 10,000",
+         unit="delivery", servers=[("pier", "ws_pool", "2 nodes + Redis"),
+                                   ("pool_1node", "ws_pool", "1 node"),
+                                   ("pool_1node_redis", "ws_pool", "1 node + Redis")],
+         load=dict(kind="ws", mode="pool-broadcast", conns=10000, size=100, window=16, sources=8),
+         ws=True, pool=True, cluster=True),
     # Go tcpserver's tests 3 and 4 (its -aes128 flag): a 1 kB body encrypted with AES-128-CBC
     # (fresh random IV) per request, through OpenSSL's EVP interface on both sides. nginx has
     # no way to do this work, so the hand-written epoll server is the reference.
@@ -189,6 +204,7 @@ SMOKE_LOAD = {
     "ws_cross_thread_10k": dict(sessions=500),
     "pool_idle_10k": dict(conns=500),
     "pool_broadcast_10k": dict(conns=100),
+    "pool_backplane_2x5k": dict(conns=200),
 }
 
 
@@ -203,7 +219,7 @@ def run_quiet(cmd, **kw):
 # --------------------------------------------------------------------------------------------
 # dependencies and build
 # --------------------------------------------------------------------------------------------
-def ensure_packages(need_micro):
+def ensure_packages(need_micro, need_redis=False):
     wanted = []
     if not shutil.which("wrk"):
         wanted.append("wrk")
@@ -229,6 +245,10 @@ def ensure_packages(need_micro):
         wanted.append("libssl-dev")
     if need_micro and not os.path.exists("/usr/include/benchmark/benchmark.h"):
         wanted.append("libbenchmark-dev")
+    if need_redis and not shutil.which("redis-server"):
+        wanted.append("redis-server")  # the backplane scenarios
+    if need_redis and not os.path.exists("/usr/include/hiredis/hiredis.h"):
+        wanted.append("libhiredis-dev")  # ws_pool's --redis
     if not wanted:
         return True
     log(f"installing {' '.join(wanted)} with apt-get")
@@ -381,10 +401,12 @@ def cpu_stat():
 
 
 class sample:
-    def __init__(self, server_pids, client_pid=None):
+    def __init__(self, server_pids, client_pid=None, extra_pids=()):
         self.t = time.monotonic()
         self.server_cpu = tree_cpu_seconds(server_pids)
         self.client_cpu = proc_cpu_seconds(client_pid) if client_pid else 0.0
+        # Processes the server needs but that are not the server (redis-server for a backplane).
+        self.extra_cpu = tree_cpu_seconds(extra_pids)
         self.stat = cpu_stat()
 
 
@@ -394,10 +416,11 @@ def window(a, b):
     busy = (b.stat["cpu"][0] - a.stat["cpu"][0]) / HZ
     server = b.server_cpu - a.server_cpu
     client = b.client_cpu - a.client_cpu
+    extra = b.extra_cpu - a.extra_cpu
     steal = {c: (b.stat[c][1] - a.stat[c][1]) / HZ / secs if secs > 0 else 0.0
              for c in ("cpu0", "cpu1") if c in a.stat}
-    return dict(seconds=secs, server_cpu=server, client_cpu=client,
-                other_cpu=max(0.0, busy - server - client), steal=steal)
+    return dict(seconds=secs, server_cpu=server, client_cpu=client, extra_cpu=extra,
+                other_cpu=max(0.0, busy - server - client - extra), steal=steal)
 
 
 # --------------------------------------------------------------------------------------------
@@ -652,6 +675,110 @@ class server:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class redis_server:
+    """A redis-server on a free loopback port, without persistence, pinned with the servers."""
+
+    def __init__(self, ctx):
+        self.ctx, self.proc, self.dir = ctx, None, None
+
+    def start(self):
+        self.port = free_port()
+        self.dir = os.path.abspath(tempfile.mkdtemp(prefix="pier-bench-redis-", dir=self.ctx.workdir))
+        cmd = self.ctx.prefix + ["taskset", "-c", SERVER_CPU, shutil.which("redis-server") or "redis-server",
+                                 "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                 "--appendonly", "no", "--daemonize", "no", "--dir", self.dir,
+                                 "--maxclients", "1000"]
+        out = open(os.path.join(self.dir, "redis.log"), "w")
+        self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     start_new_session=True, cwd=self.dir)
+        out.close()
+        boost_priority(self.proc.pid, self.ctx)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited at start (exit {self.proc.returncode})")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError("redis-server did not answer PING within 15 s")
+
+    def pids(self):
+        return [self.proc.pid] if self.proc else []
+
+    def stop(self):
+        if not self.proc:
+            return
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)  # nothing to keep: no persistence
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+        self.proc = None
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class cluster_server(server):
+    """One pool made of ws_pool nodes: variant "1 node" (no backplane), "1 node + Redis" or
+    "2 nodes + Redis" (node a takes the publisher and half the subscribers, node b the rest:
+    `port2`). Looks like one server to the runner: `pids` are the nodes' (server CPU is their
+    sum), `extra_pids` Redis's."""
+
+    def __init__(self, kind, example, sc, ctx, variant=None):
+        super().__init__("pier", example, sc, ctx, variant)
+        self.kind = kind
+        self.label = f"ws_pool, {variant}"
+        self.redis = redis_server(ctx) if "Redis" in variant else None
+        self.nodes = []
+        self.port2 = None
+        self.extra_pids = []
+
+    def ports(self):
+        return [n.port for n in self.nodes]
+
+    def start(self):
+        try:
+            extra = []
+            if self.redis:
+                self.redis.start()
+                extra = ["--redis", f"redis://127.0.0.1:{self.redis.port}"]
+            names = ["a", "b"] if self.variant.startswith("2") else ["a"]
+            for name in names:
+                n = server("pier", self.example, self.sc, self.ctx)
+                base = n.command
+                n.command = (lambda base=base, name=name: base() + extra
+                             + (["--node-id", name] if extra else []))
+                self.nodes.append(n)
+                n.start()
+        except Exception:
+            self.stop()
+            raise
+        self.port = self.nodes[0].port
+        self.port2 = self.nodes[1].port if len(self.nodes) > 1 else None
+        self.pids = [p for n in self.nodes for p in n.pids]
+        self.extra_pids = self.redis.pids() if self.redis else []
+
+    def alive(self):
+        return bool(self.nodes) and all(n.alive() for n in self.nodes) and \
+            (not self.redis or (self.redis.proc is not None and self.redis.proc.poll() is None))
+
+    def tail(self):
+        return " || ".join(f"node {i}: {n.tail()}" for i, n in enumerate(self.nodes))
+
+    def stop(self):
+        for n in self.nodes:
+            n.stop()
+        self.nodes = []
+        if self.redis:
+            self.redis.stop()
+
+
 # --------------------------------------------------------------------------------------------
 # sanity checks: each server must answer correctly before it is measured
 # --------------------------------------------------------------------------------------------
@@ -802,11 +929,21 @@ def check_pool(port):
         w = json.loads(welcome)
         if w.get("type") != "welcome" or w["data"]["user_id"] != "sanity" or w["data"]["topics"] != ["t"]:
             raise RuntimeError(f"unexpected welcome {welcome[:120]!r}")
+        # With a backplane (`--redis`), ?topics=t is acknowledged too, with its position, after
+        # the welcome: acknowledgements may come before the answer looked for.
+        def until(wanted, topic=None):
+            for _ in range(4):
+                m = json.loads(ws_read_message(s)[1])
+                if m.get("type") == wanted and (topic is None or m.get("topic") == topic):
+                    return True
+                if m.get("type") not in ("subscribe", "heartbeat"):
+                    return False
+            return False
         s.sendall(ws_frame(0x1, b'{"type":"subscribe","topic":"u"}'))
-        if json.loads(ws_read_message(s)[1]).get("type") != "subscribe":
+        if not until("subscribe", "u"):
             raise RuntimeError("subscribe not acknowledged")
         s.sendall(ws_frame(0x1, b'{"type":"ping"}'))
-        if json.loads(ws_read_message(s)[1]).get("type") != "pong":
+        if not until("pong"):
             raise RuntimeError("ping not answered with pong")
         s.sendall(ws_frame(0x8, struct.pack("!H", 1000)))
         if ws_read_message(s)[0] != 0x8:
@@ -861,7 +998,10 @@ def sanity(srv):
         return check_wan(srv)
     if sc.get("bulk"):
         return check_bulk(srv)
-    if sc.get("pool") and srv.kind == "pier":
+    if sc.get("cluster"):
+        for port in srv.ports():
+            check_pool(port)
+    elif sc.get("pool") and srv.kind == "pier":
         check_pool(srv.port)
     elif sc.get("ws"):
         check_ws(srv.port, sc)
@@ -1085,6 +1225,12 @@ def load_command(sc, srv, ctx, duration, warmup):
                 cmd += [f"--{k}", str(ld[k])]
         if mode.startswith("pool-"):
             cmd += ["--secret", POOL_SECRET, "--topics", str(ld.get("topics", 1))]
+        if getattr(srv, "port2", None):
+            cmd += ["--port2", str(srv.port2)]  # half the subscribers on the second node
+        if getattr(srv, "redis", None):
+            # Positions: publishing starts once every subscriber has its topic's position, or
+            # the messages before it would never reach it (by design) and the window would stall.
+            cmd += ["--await-ack"]
         return cmd, ld
     if kind in ("ws_idle", "pool_idle"):
         cmd = [ctx.bins["ws_load"], "--port", port, "--mode", "idle", "--conns", str(ld["conns"]),
@@ -1173,13 +1319,14 @@ def run_load(sc, srv, ctx, duration, warmup):
                             stdin=subprocess.PIPE if idle else subprocess.DEVNULL,
                             preexec_fn=raise_limits, start_new_session=True)
     boost_priority(proc.pid, ctx)
-    first = sample(srv.pids, proc.pid)
+    extra = getattr(srv, "extra_pids", ())
+    first = sample(srv.pids, proc.pid, extra)
 
     def reader():
         for line in proc.stdout:
             s = line.strip()
             if s in ("@start", "@stop"):
-                marks[s] = sample(srv.pids, proc.pid)
+                marks[s] = sample(srv.pids, proc.pid, extra)
             elif s.startswith("@ready"):
                 ready.set()
             else:
@@ -1254,6 +1401,10 @@ def run_load(sc, srv, ctx, duration, warmup):
                 raise RuntimeError("no work done")
             res["throughput"] = res["work"] / res["seconds"] if res["seconds"] > 0 else 0.0
             res["per_cpu"] = res["work"] / res["server_cpu"] if res["server_cpu"] > 0 else None
+            if getattr(srv, "redis", None):
+                both = res["server_cpu"] + res.get("extra_cpu", 0.0)
+                res["per_cpu_with_extra"] = res["work"] / both if both > 0 else None
+                res["lat_us_port2"] = res["client"].get("lat_us_port2", {})
             # CPU time comes in 10 ms ticks: a smoke-sized run on a busy machine (CI builds
             # beside it) can fall under one, which says nothing about the server measured.
             if res["server_cpu"] <= 0 and not ctx.smoke:
@@ -1360,7 +1511,7 @@ def summarize(runs):
         return None
     s = dict(n=len(ok), n_failed=len(runs) - len(ok))
     for k in ("throughput", "per_cpu", "bytes_per_conn", "anon_per_conn", "other_cpu", "seconds",
-              "server_cpu", "cpu_per_gib"):
+              "server_cpu", "cpu_per_gib", "extra_cpu", "per_cpu_with_extra"):
         vals = [r.get(k) for r in ok]
         s[k] = med(vals)
         s[k + "_all"] = [v for v in vals if v is not None]
@@ -1619,6 +1770,18 @@ def write_results(path, ctx, results, notes, info, started, elapsed):
                 if not r.get("ok")]
         for e in errs[:6]:
             w(f"- failed run: {e}")
+        if sc.get("cluster"):
+            for srv, st in per_server:
+                s = st.get("summary")
+                if not s or not getattr(srv, "redis", None):
+                    continue
+                okr = [r for r in st["runs"] if r.get("ok")]
+                p2 = [r.get("lat_us_port2") or {} for r in okr]
+                w(f"- {srv.label}: redis-server used {s['extra_cpu']:.2f} CPU-s over the window "
+                  f"({s['extra_cpu'] / s['seconds'] * 100:.0f}% of a CPU); deliveries per CPU-second "
+                  f"of the nodes and Redis together: {fmt_num(s['per_cpu_with_extra'])}"
+                  + (f"; the second node's deliveries alone: p50 {fmt_us(med([x.get('p50') for x in p2]))}, "
+                     f"p99 {fmt_us(med([x.get('p99') for x in p2]))}" if srv.port2 else ""))
         stalls = [(srv.label, st["summary"].get("stalls")) for srv, st in per_server
                   if st.get("summary") and st["summary"].get("stalls")]
         for label, n in stalls:
@@ -1725,7 +1888,7 @@ def main():
 
     micro = os.path.isdir(os.path.join(HERE, "micro")) and any(
         f.endswith(".cpp") for f in os.listdir(os.path.join(HERE, "micro")))
-    if not ensure_packages(micro and not args.no_build):
+    if not ensure_packages(micro and not args.no_build, any(sc.get("cluster") for sc in scenarios)):
         return 77
 
     pier_examples = {entry[1] for sc in scenarios for entry in sc["servers"]
@@ -1782,12 +1945,13 @@ def main():
             kind, ex = entry[0], entry[1]
             if kinds and kind not in kinds and not kind.startswith("ref:"):
                 continue
-            srv = server(kind, ex, sc, ctx, entry[2] if len(entry) > 2 else None)
+            make = cluster_server if sc.get("cluster") else server
+            srv = make(kind, ex, sc, ctx, entry[2] if len(entry) > 2 else None)
             st = dict(runs=[])
             if sc["load"]["kind"] == "inproc":
                 if not ctx.inproc_bins.get("cross_thread_broadcast"):
                     st["status"] = "not built (needs pier)"
-            elif kind in ("pier", "pier_raw") and not ctx.pier_bins.get(ex):
+            elif (kind in ("pier", "pier_raw") or sc.get("cluster")) and not ctx.pier_bins.get(ex):
                 st["status"] = "not yet"
             if kind == "nginx" and sc.get("sleep_ms") and not os.path.exists(ECHO_MODULE):
                 st["status"] = "no echo module"
@@ -1896,7 +2060,8 @@ def main():
                         log(f"   [{rep + 1}/{ctx.reps}] {srv.label:18} {fmt_num(r['throughput']):>8} {sc['unit']}/s  "
                             f"{fmt_num(r['per_cpu']):>8} {sc['unit']}/CPU-s  server CPU {r['server_cpu']:.2f}s "
                             f"of {r['seconds']:.2f}s  other {r['other_cpu']:.2f}s  p50 {fmt_us(lat.get('p50'))} "
-                            f"p99 {fmt_us(lat.get('p99'))}")
+                            f"p99 {fmt_us(lat.get('p99'))}"
+                            + (f"  Redis CPU {r['extra_cpu']:.2f}s" if getattr(srv, "redis", None) else ""))
                 else:
                     failures += 1
                     log(f"   [{rep + 1}/{ctx.reps}] {srv.label:18} FAILED: {r['error']}")

@@ -25,7 +25,13 @@
 //                   `@ready`; "deliveries" and "expected_deliveries" are reported.
 //   pool-broadcast  broadcast, all on topic "b": the publisher sends data envelopes whose
 //                   server copy (the pool adds a timestamp) is --size bytes (at least 97);
-//                   the pool excludes the sender. Work = deliveries to subscribers.
+//                   the pool excludes the sender. Work = deliveries to subscribers. With
+//                   --port2 P2 (two nodes of one pool joined by a backplane), the second half
+//                   of the subscribers connect to P2 and the publisher and the first half to
+//                   --port; "lat_us_port2" is the latency of P2's deliveries alone.
+//                   --await-ack: a connection counts as open once its ?topics= is
+//                   acknowledged after the welcome (what a sequenced backplane does), so that
+//                   no message is published before every subscriber has its position.
 //   pool-connect    storm: connect, authenticate, subscribe (topic t<i % --topics>), wait for
 //                   the welcome, close handshake. Work = welcomes; latency = connect() to the
 //                   welcome.
@@ -54,7 +60,9 @@ const char* usage_text =
     "               [--conns 64] [--size 64] [--depth 1] [--text] [--window 16]\n"
     "               [--duration 5] [--warmup 1] [--count N] [--sources 1] [--hold 60]\n"
     "               [--until-stdin-eof] [--max-pending 256] [--timeout T]\n"
-    "               pool modes: --secret S [--users N] [--topics 1] [--check-broadcast]\n";
+    "               pool modes: --secret S [--users N] [--topics 1] [--check-broadcast]\n"
+    "               pool-broadcast: [--port2 P2] (half the subscribers on a second node)\n"
+    "               [--await-ack] (with a backplane: ready once ?topics= is acknowledged)\n";
 
 enum class mode { echo, broadcast, storm, idle };
 enum class state { idle, connecting, handshaking, open, closing };
@@ -82,7 +90,8 @@ struct connection {
     std::deque<std::uint64_t> sent;
     bool close_sent = false;
     bool want_write = false;
-    bool welcomed = false; // pool modes
+    bool greeted = false;  // pool modes: the welcome came
+    bool welcomed = false; // pool modes: counts as open (the welcome, or with --await-ack the ack)
     unsigned checks = 0;   // pool-idle --check-broadcast: check messages received
 };
 
@@ -158,6 +167,8 @@ public:
     // configuration
     mode md = mode::echo;
     sockaddr_in target{};
+    sockaddr_in target2{}; // --port2: the second half of the subscribers
+    bool two_ports = false;
     std::string host_header;
     std::string path = "/";
     bench::sources srcs{1};
@@ -179,17 +190,20 @@ public:
     unsigned users = 0; // 0: one per connection
     unsigned topics = 1;
     bool check_broadcast = false;
+    bool await_ack = false; // a connection counts once ?topics= is acknowledged (a backplane's)
 
     int run();
 
 private:
     // ---- connection plumbing ----
     std::uint64_t tag(std::size_t i) const { return (std::uint64_t(c_[i].generation) << 32) | i; }
+    // Connection 0 (the publisher in broadcast modes) and the first half go to --port.
+    bool on_port2(std::size_t i) const { return two_ports && i > conns / 2; }
 
     void open_conn(std::size_t i) {
         connection& c = c_[i];
         c.started = bench::now_ns();
-        c.fd = bench::start_connect(target, srcs.pick());
+        c.fd = bench::start_connect(on_port2(i) ? target2 : target, srcs.pick());
         if (c.fd < 0) {
             note_error(errno, "connect");
             c.st = state::idle;
@@ -203,6 +217,7 @@ private:
         c.in_message = false;
         c.sent.clear();
         c.close_sent = false;
+        c.greeted = false;
         c.welcomed = false;
         c.checks = 0;
         ++pending_;
@@ -604,18 +619,36 @@ private:
         connection& c = c_[i];
         if (head.find(R"("type":"error")") != std::string_view::npos)
             return fail(i, "the pool answered with an error envelope");
-        if (!c.welcomed) {
+        if (!c.greeted) {
             const std::string user = R"("user_id":"u)" + std::to_string(i % tokens_.size()) + "\"";
             const std::string topic = "[\"" + topic_of(i) + "\"]";
             if (!head.starts_with(R"({"type":"welcome")") ||
                 head.find(user) == std::string_view::npos ||
                 head.find(topic) == std::string_view::npos)
                 return fail(i, "the first message is not the expected welcome");
+            c.greeted = true;
+            if (await_ack)
+                return;
             c.welcomed = true;
             ++welcomed_;
             return on_ready(i);
         }
-        if (head.starts_with(R"({"type":"heartbeat")"))
+        if (!c.welcomed) {
+            // --await-ack: the acknowledgement of ?topics= (its position) makes it count.
+            if (head.starts_with(R"({"type":"heartbeat")"))
+                return;
+            const std::string topic = R"("topic":")" + topic_of(i) + "\"";
+            if (!head.starts_with(R"({"type":"subscribe")") ||
+                head.find(topic) == std::string_view::npos)
+                return fail(i, "the message after the welcome is not the acknowledgement");
+            c.welcomed = true;
+            ++welcomed_;
+            return on_ready(i);
+        }
+        // Heartbeats; and with a backplane, positions: ?topics= acknowledged after the welcome,
+        // and the sender's own message coming back as a position notice.
+        if (head.starts_with(R"({"type":"heartbeat")") ||
+            head.starts_with(R"({"type":"subscribe")"))
             return;
         if (!head.starts_with(R"({"type":"data")"))
             return fail(i, "unexpected envelope");
@@ -656,7 +689,10 @@ private:
                 complete_in_order();
         }
         if (measuring_) {
-            hist_.record(bench::now_ns() - ts);
+            const auto lat = bench::now_ns() - ts;
+            hist_.record(lat);
+            if (on_port2(i))
+                hist2_.record(lat);
             ++work_;
         }
     }
@@ -787,6 +823,7 @@ private:
     std::uint64_t errors_ = 0;
     std::string last_error_;
     bench::histogram hist_;
+    bench::histogram hist2_; // --port2: its deliveries alone
     // pool modes
     std::vector<std::string> tokens_;
     unsigned welcomed_ = 0;
@@ -983,6 +1020,8 @@ int load::run() {
                       ",\"subscribers\":%u,\"published\":%llu,\"window\":%u,\"stalls\":%llu", conns,
                       (unsigned long long)published_, window, (unsigned long long)stalls_);
         extra = buf;
+        if (two_ports)
+            extra += "," + hist2_.json("lat_us_port2");
     } else if (md == mode::idle) {
         double cs = all_open_at ? double(all_open_at - t0) / 1e9 : 0.0;
         std::snprintf(buf, sizeof buf,
@@ -1025,7 +1064,8 @@ int main(int argc, char** argv) {
     std::signal(SIGPIPE, SIG_IGN);
     std::signal(SIGTERM, on_signal);
     std::signal(SIGINT, on_signal);
-    bench::args a(argc, argv, {"--text", "--until-stdin-eof", "--check-broadcast"}, usage_text);
+    bench::args a(argc, argv, {"--text", "--until-stdin-eof", "--check-broadcast", "--await-ack"},
+                  usage_text);
     load l;
     std::string m = a.str("--mode", "echo");
     if (m == "echo")
@@ -1050,11 +1090,17 @@ int main(int argc, char** argv) {
     auto port = unsigned(a.num("--port", 0));
     l.target = bench::make_target(host, port);
     l.host_header = host + ":" + std::to_string(port);
+    const auto port2 = unsigned(a.num("--port2", 0));
+    if (port2 != 0) {
+        l.target2 = bench::make_target(host, port2);
+        l.two_ports = true;
+    }
     l.path = a.str("--path", l.pool ? "/ws" : "/");
     l.secret = a.str("--secret", "");
     l.users = unsigned(a.num("--users", 0));
     l.topics = unsigned(a.num("--topics", 1));
     l.check_broadcast = a.flag("--check-broadcast");
+    l.await_ack = a.flag("--await-ack");
     l.conns = unsigned(a.num("--conns", 64));
     l.size = std::size_t(a.num("--size", 64));
     l.depth = unsigned(a.num("--depth", 1));
@@ -1072,7 +1118,8 @@ int main(int argc, char** argv) {
     l.timeout = a.num("--timeout", 0);
     a.done();
     if (port == 0 || l.conns == 0 || l.depth == 0 || l.window == 0 || l.max_pending == 0 ||
-        (l.pool && (l.secret.size() < 32 || l.topics == 0))) {
+        (l.pool && (l.secret.size() < 32 || l.topics == 0)) ||
+        (l.two_ports && !(l.pool && l.md == mode::broadcast))) {
         std::fputs(usage_text, stderr);
         return 2;
     }

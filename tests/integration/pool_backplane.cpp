@@ -4,14 +4,17 @@
 // pause and cut off:
 // - topic broadcast across nodes with positions, the sender's own message as a position notice,
 //   user sends with exclusions, cluster-wide disconnect by user, stats and connection surveys
-//   (answered and missing nodes), recovery with `since`, and in a cluster a slot that moves;
+//   (answered and missing nodes), the admin API's cluster-wide listing (paged) and lookup, recovery
+//   with `since`, and in a cluster a slot that moves;
 // - interest: a node subscribes to a topic's or user's channel only while it has members, and
 //   a burst of subscriptions costs one SSUBSCRIBE;
 // - recovery that is impossible says so (history_trimmed, epoch_changed);
 // - Redis kill -9 mid-stream and restart: local delivery unaffected (each message once), every
 //   gap on the other node reported by an error, recovery through `since` afterwards;
 // - a node cut off from Redis that comes back fetches what it missed, in order, once;
-// - a stalled Redis (SIGSTOP) is seen by the health state, and its return too.
+// - a stalled Redis (SIGSTOP) is seen by the health state, and its return too;
+// - with Redis killed, the admin API's cluster-wide answers (stats, listing, disconnect) say
+//   that only this node answered ("complete": false, "error", the known nodes as missing).
 //
 // pier-test: threads
 // pier-test: serial
@@ -68,9 +71,11 @@ pier::pool::pool_options pool_opts() {
     return o;
 }
 
-/// A request to a node's admin surface; the body of a 200 answer, nullopt otherwise.
-std::optional<std::string> admin_call(const asio::ip::tcp::endpoint& ep, std::string_view method,
-                                      std::string_view target, std::string_view body = {}) {
+/// A request to a node's admin surface: its status and body (nullopt when none came).
+std::optional<std::pair<int, std::string>> admin_reply(const asio::ip::tcp::endpoint& ep,
+                                                       std::string_view method,
+                                                       std::string_view target,
+                                                       std::string_view body = {}) {
     pier_test::ws_client c(ep);
     std::string req = std::string(method) + " " + std::string(target) +
                       " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + admin_token + "\r\n";
@@ -82,9 +87,23 @@ std::optional<std::string> admin_call(const asio::ip::tcp::endpoint& ep, std::st
     if (!c.send(req))
         return std::nullopt;
     auto r = c.read_response();
-    if (!r || r->status_line != "HTTP/1.1 200 OK")
+    if (!r || r->status_line.size() < 12)
         return std::nullopt;
-    return r->body;
+    return std::pair{std::atoi(r->status_line.c_str() + 9), r->body};
+}
+
+/// The body of a 200 answer, nullopt otherwise.
+std::optional<std::string> admin_call(const asio::ip::tcp::endpoint& ep, std::string_view method,
+                                      std::string_view target, std::string_view body = {}) {
+    auto r = admin_reply(ep, method, target, body);
+    if (!r || r->first != 200)
+        return std::nullopt;
+    return r->second;
+}
+
+/// A 200 answer's JSON (null otherwise).
+json admin_json(const asio::ip::tcp::endpoint& ep, std::string_view target) {
+    return json::parse(admin_call(ep, "GET", target).value_or("null"), nullptr, false);
 }
 
 std::optional<std::string> admin_get(const asio::ip::tcp::endpoint& ep, std::string_view target) {
@@ -317,12 +336,12 @@ void cross_node(const std::string& url, const std::vector<std::uint16_t>& ports,
     }
     BOOST_TEST(active == 4u); // a1 | b1, b2, b3
     auto conns = ask([&](auto done) {
-        b->cluster_survey("connections", {{"user", "alice"}}, 5s, done);
+        b->cluster_survey("connections", {{"user_id", "alice"}}, 5s, done);
     });
     std::set<std::string> alice_ids;
     for (const auto& n : conns.answered)
         for (const auto& c : n.result["connections"])
-            alice_ids.insert(c["id"].get<std::string>());
+            alice_ids.insert(c["connection_id"].get<std::string>());
     BOOST_TEST((alice_ids == std::set<std::string>{a1.id, b3.id}));
     // The admin API of either node answers for the cluster.
     auto admin_stats =
@@ -331,6 +350,50 @@ void cross_node(const std::string& url, const std::vector<std::uint16_t>& ports,
     BOOST_TEST(admin_stats["cluster"]["active_connections"] == 4);
     BOOST_TEST(admin_stats["cluster"]["nodes"].size() == 2u);
     BOOST_TEST(admin_stats["cluster"]["missing"].empty());
+    BOOST_TEST(admin_stats["cluster"]["complete"] == true);
+    BOOST_TEST(!admin_stats["cluster"].contains("error"));
+    // The connection listing: this node's page as without a backplane, the cluster's beside it
+    // (the same filter on every node), each entry naming its node.
+    auto listing = admin_json(eb, "/api/admin/websockets/connections?user_id=alice");
+    BOOST_TEST(listing["total"] == 1);
+    BOOST_TEST_REQUIRE(listing["connections"].size() == 1u);
+    BOOST_TEST(listing["connections"][0]["connection_id"] == b3.id);
+    const auto& cl = listing["cluster"];
+    BOOST_TEST(cl["total"] == 2);
+    BOOST_TEST(cl["complete"] == true);
+    BOOST_TEST(cl["missing"].empty());
+    BOOST_TEST(!cl.contains("truncated"));
+    BOOST_TEST((cl["nodes"] == json::array({"node-b", "node-a"})));
+    std::map<std::string, std::string> where;
+    for (const auto& e : cl["connections"])
+        where[e["connection_id"].get<std::string>()] = e["node"].get<std::string>();
+    BOOST_TEST((where == std::map<std::string, std::string>{{a1.id, "node-a"}, {b3.id, "node-b"}}));
+    // Paged with the listing's own limit and offset over the merged list, newest first.
+    std::set<std::string> paged;
+    std::string newest = "9999";
+    for (int offset = 0; offset < 4; offset += 2) {
+        auto page = admin_json(ea, "/api/admin/websockets/connections?limit=2&offset=" +
+                                       std::to_string(offset));
+        BOOST_TEST(page["cluster"]["total"] == 4);
+        BOOST_TEST_REQUIRE(page["cluster"]["connections"].size() == 2u);
+        for (const auto& e : page["cluster"]["connections"]) {
+            paged.insert(e["connection_id"].get<std::string>());
+            const auto at = e["connected_at"].get<std::string>();
+            BOOST_TEST((at <= newest));
+            newest = at;
+        }
+    }
+    BOOST_TEST((paged == std::set<std::string>{a1.id, b1.id, b2.id, b3.id}));
+    // One connection by id, asked on a node that does not have it: found on the other.
+    auto one = admin_json(eb, "/api/admin/websockets/connections/" + a1.id);
+    BOOST_TEST(one["connection_id"] == a1.id);
+    BOOST_TEST(one["node"] == "node-a");
+    auto none = admin_reply(eb, "GET", "/api/admin/websockets/connections/00000000000000ff");
+    BOOST_TEST_REQUIRE(none.has_value());
+    BOOST_TEST(none->first == 404);
+    auto none_j = json::parse(none->second, nullptr, false);
+    BOOST_TEST(none_j["error"] == "not_found");
+    BOOST_TEST(none_j["complete"] == true); // every node said so
 
     // --- recovery with since -------------------------------------------------------------
     const auto before = *lb.last();
@@ -401,6 +464,7 @@ void cross_node(const std::string& url, const std::vector<std::uint16_t>& ports,
     BOOST_TEST(by_api["disconnected"] == 1);
     BOOST_TEST((by_api["nodes"] == json{{"node-a", 0}, {"node-b", 1}}));
     BOOST_TEST(by_api["missing"].empty());
+    BOOST_TEST(by_api["complete"] == true);
     BOOST_TEST(!b2.next_msg().has_value());
     BOOST_TEST(b2.close_code == pier::pool::close_codes::disconnected);
 }
@@ -659,9 +723,13 @@ BOOST_AUTO_TEST_CASE(node_cut_off_and_back, *boost::unit_test::timeout(240)) {
     auto partial = ask([&](auto done) { a->cluster_survey("stats", {}, 300ms, done); });
     BOOST_TEST((nodes_of(partial) == std::set<std::string>{"node-a"}));
     BOOST_TEST((partial.missing == std::vector<std::string>{"node-b"}));
-    // Asked on node-b, the survey gets node-b's own answer at once.
+    BOOST_TEST(partial.error.empty()); // the cluster was asked
+    // Asked on node-b, the survey gets node-b's own answer at once, and says that the cluster
+    // could not be asked, naming the node it knows of.
     auto alone = ask([&](auto done) { b->cluster_survey("stats", {}, 5s, done); });
     BOOST_TEST((nodes_of(alone) == std::set<std::string>{"node-b"}));
+    BOOST_TEST(alone.error == "backplane_unavailable");
+    BOOST_TEST((alone.missing == std::vector<std::string>{"node-a"}));
     // Missed by node-b meanwhile ...
     for (int i = 11; i <= 20; ++i)
         a->publish("feed", {.data = std::to_string(i)});
@@ -700,6 +768,63 @@ BOOST_AUTO_TEST_CASE(node_cut_off_and_back, *boost::unit_test::timeout(240)) {
     text = admin_get(eb, "/metrics").value_or("");
     BOOST_TEST(metric(text, "pier_backplane_resubscribes_total", "node-b") >= 1);
     BOOST_TEST(metric(text, "pier_backplane_disconnects_total", "node-b") >= 1);
+}
+
+BOOST_AUTO_TEST_CASE(cluster_requests_while_redis_is_down, *boost::unit_test::timeout(240)) {
+    rt::server redis;
+    auto a = make_node(redis.url(), "node-a");
+    auto b = make_node(redis.url(), "node-b");
+    const auto ea = a->local_endpoint();
+    pool_client on_a(ea), on_b(b->local_endpoint());
+    BOOST_TEST_REQUIRE(!on_a.welcome(token("zed")).empty());
+    BOOST_TEST_REQUIRE(!on_b.welcome(token("zed")).empty());
+    const auto stats = [&] { return admin_json(ea, "/api/admin/websockets/stats"); };
+    // Redis up: every node answered, and the answer says so.
+    auto up = stats();
+    BOOST_TEST(up["cluster"]["active_connections"] == 2);
+    BOOST_TEST(up["cluster"]["complete"] == true);
+    BOOST_TEST(!up["cluster"].contains("error"));
+
+    redis.kill();
+    BOOST_TEST_REQUIRE(eventually([&] { return !a->backplane_state().connected; }));
+    // Redis down: this node's figures, and a cluster part that cannot pass for the cluster's.
+    auto down = stats();
+    BOOST_TEST(down["active_connections"] == 1);
+    const auto& dc = down["cluster"];
+    BOOST_TEST(dc["complete"] == false);
+    BOOST_TEST(dc["error"] == "backplane_unavailable");
+    BOOST_TEST((dc["missing"] == json::array({"node-b"})));
+    BOOST_TEST_REQUIRE(dc["nodes"].size() == 1u);
+    BOOST_TEST(dc["nodes"][0]["node"] == "node-a");
+    BOOST_TEST(dc["active_connections"] == 1);
+    auto listing = admin_json(ea, "/api/admin/websockets/connections?user_id=zed");
+    BOOST_TEST(listing["cluster"]["total"] == 1);
+    BOOST_TEST(listing["cluster"]["complete"] == false);
+    BOOST_TEST(listing["cluster"]["error"] == "backplane_unavailable");
+    BOOST_TEST((listing["cluster"]["missing"] == json::array({"node-b"})));
+    // The disconnect: done where it could be, and said where it could not.
+    auto gone = json::parse(
+        admin_call(ea, "POST", "/api/admin/websockets/disconnect", R"({"user_id":"zed"})")
+            .value_or("null"),
+        nullptr, false);
+    BOOST_TEST(gone["disconnected"] == 1);
+    BOOST_TEST((gone["nodes"] == json{{"node-a", 1}}));
+    BOOST_TEST(gone["complete"] == false);
+    BOOST_TEST(gone["error"] == "backplane_unavailable");
+    BOOST_TEST((gone["missing"] == json::array({"node-b"})));
+    BOOST_TEST(!on_a.next_msg().has_value());
+    BOOST_TEST(on_a.close_code == pier::pool::close_codes::disconnected);
+    BOOST_TEST_REQUIRE(on_b.say({{"type", "ping"}}));
+    BOOST_TEST(got_one(on_b.next_msg())["type"] == "pong"); // not reached
+
+    // Redis back: the cluster answers again, completely.
+    redis.start();
+    BOOST_TEST_REQUIRE(eventually(
+        [&] { return a->backplane_state().connected && b->backplane_state().connected; }));
+    BOOST_TEST(eventually([&] {
+        auto j = stats();
+        return j["cluster"]["complete"] == true && j["cluster"]["active_connections"] == 1;
+    }));
 }
 
 BOOST_AUTO_TEST_CASE(stalled_redis_is_seen) {

@@ -124,8 +124,13 @@ struct cluster_answer {
     /// This node's answer first, then the others in the order they came.
     std::vector<node_answer> answered;
     /// Nodes that announced themselves recently (the presence set) but did not answer by the
-    /// deadline. Empty with `local`.
+    /// deadline; when the cluster could not be asked (`error`), the nodes this node heard from
+    /// lately. Empty with `local`.
     std::vector<std::string> missing;
+    /// Empty when the request went to the cluster; otherwise why only this node answered:
+    /// "backplane_unavailable" (Redis unreachable, or the end-to-end probe failing),
+    /// "too_many_requests" (redis_options::max_pending_requests waiting) or "stopping".
+    std::string error;
 };
 
 /// A subscribe waiting for its topic's position (sequenced backplanes; see concepts.hpp).
@@ -201,14 +206,15 @@ struct local {
             pool_.local_disconnect(
                 sel, code, std::move(reason), [done = std::move(done)](std::size_t n) {
                     if (done)
-                        done(cluster_answer{{{"local", nlohmann::json{{"disconnected", n}}}}, {}});
+                        done(cluster_answer{
+                            {{"local", nlohmann::json{{"disconnected", n}}}}, {}, {}});
                 });
         }
         void cluster_survey(std::string kind, nlohmann::json args, std::chrono::milliseconds,
                             std::function<void(cluster_answer)> done) {
             pool_.local_survey(kind, args, [done = std::move(done)](nlohmann::json r) {
                 if (done)
-                    done(cluster_answer{{{"local", std::move(r)}}, {}});
+                    done(cluster_answer{{{"local", std::move(r)}}, {}, {}});
             });
         }
         backplane_state state() const { return backplane_state{.node_id = "local"}; }

@@ -64,8 +64,16 @@
 // /metrics adds the pier_backplane_* series (label `node`); GET /api/admin/websockets/stats
 // adds "cluster" (every node's figures, gathered until redis_options::admin_deadline, and the
 // nodes that did not answer); POST /api/admin/websockets/disconnect closes on every node and
-// answers {"disconnected": total, "nodes": {node: n}, "missing": [...]}. The connection
-// listings stay per instance (cluster_survey("connections") gathers them across nodes).
+// answers {"disconnected": total, "nodes": {node: n}, "missing": [...]}; GET
+// /api/admin/websockets/connections keeps this instance's page and adds "cluster": the same
+// filter on every node, merged newest first, {"connections": [each with its "node"], "total",
+// "nodes": [that answered], "missing"}, paged with the same limit and offset over each node's
+// newest 10,000 (beyond, the page is cut and says "truncated": true); GET …/connections/{id}
+// asks the other nodes when this one does not have it and names the "node" that has it. Every
+// cluster-wide answer says "complete": true when every known node answered; while Redis is
+// unreachable the cluster cannot be asked, and it says so: this node's answer alone with
+// "complete": false, "error": "backplane_unavailable" and, as "missing", the nodes heard from
+// lately.
 #pragma once
 
 #include <pier/pier.hpp>
@@ -292,10 +300,12 @@ public:
     ///   "stats"        the node's pool_figures (field names) and "backplane": its state
     ///   "topics"       {"topics": [{"topic", "subscribers"}, …]} (args: {"limit": N},
     ///                  default 1,000, at most 10,000)
-    ///   "connections"  {"total": n, "connections": [{"id", "user_id", "remote", "topics",
-    ///                  "connected_at_ms", "last_activity_ms", "messages_in", "messages_out",
-    ///                  "bytes_in", "bytes_out", "errors", "metadata"}, …]} (args: {"limit": N,
-    ///                  "user": U, "topic": T}; limit as above)
+    ///   "connections"  the admin API's listing: {"total": n, "connections": [{"connection_id",
+    ///                  "user_id", "topics", "state", "remote_address", "connected_at",
+    ///                  "last_activity", "messages_sent", "messages_received", "errors",
+    ///                  "metadata"}, …] newest first} (args: the listing's query parameters,
+    ///                  {"user_id", "topic", "state", "idle_over_ms", "offset", "limit", "id"};
+    ///                  limit as above)
     ///   anything else  {"error": "unknown_survey"}
     void cluster_survey(std::string kind, nlohmann::json args, std::chrono::milliseconds deadline,
                         answer_fn done);

@@ -315,6 +315,9 @@ private:
                        std::function<void(cluster_answer)> done,
                        std::function<void(std::function<void(nlohmann::json)>)> run_local);
     void add_answer(const std::string& id, const std::string& node, nlohmann::json result);
+    void heard_from(const std::string& node);
+    std::vector<std::string> known_peers();
+    void request_alone(request& r, std::string why);
     void check_request(const std::string& id);
     void finish_request(const std::string& id);
     void serve_request(const nlohmann::json& msg);
@@ -349,6 +352,9 @@ private:
     std::vector<waiter> early_; // position requests whose topic's interest is not applied yet
     std::unordered_map<std::uint64_t, own_publish> own_;
     std::map<std::string, request> requests_;
+    // Other nodes this node heard from (presence listings, answers, requests) and when: whom a
+    // request that cannot reach the cluster names as missing. Bounded by detail::max_known_peers.
+    std::map<std::string, clock::time_point, std::less<>> peers_;
     std::uint64_t request_seq_ = 0;
     std::mt19937_64 rng_;
     asio::steady_timer sweep_timer_, probe_timer_, presence_timer_, interest_timer_;

@@ -84,6 +84,18 @@ inline bool valid_type_name(std::string_view t) noexcept {
     return true;
 }
 
+/// What every cluster-wide answer of the admin API says about who answered: "missing" (known
+/// nodes that did not answer by the deadline), "complete" (every known node answered) and,
+/// when the cluster could not be asked at all, "error" (cluster_answer::error: say
+/// backplane_unavailable while Redis is unreachable, rather than a listing that reads as the
+/// whole cluster's).
+inline void add_cluster_status(nlohmann::json& j, const cluster_answer& a) {
+    j["missing"] = a.missing;
+    j["complete"] = a.error.empty() && a.missing.empty();
+    if (!a.error.empty())
+        j["error"] = a.error;
+}
+
 } // namespace pier::pool::detail
 
 namespace pier::pool {
@@ -186,8 +198,8 @@ bool pool_engine<H, P>::on_http(session_type& s, const http::request_view& req,
                             nodes.push_back({{"node", n.node}, {"stats", std::move(n.result)}});
                         }
                         j["cluster"] = {{"active_connections", active},
-                                        {"nodes", std::move(nodes)},
-                                        {"missing", a.missing}};
+                                        {"nodes", std::move(nodes)}};
+                        detail::add_cluster_status(j["cluster"], a);
                         answer(r, 200,
                                j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
                     });
@@ -212,13 +224,59 @@ bool pool_engine<H, P>::on_http(session_type& s, const http::request_view& req,
             return bad(e->error, e->detail);
         }
         auto r = s.defer_http();
-        const bool one = route == detail::admin_route::connection;
-        admin_connections(f, [answer, r, one](std::string json, std::size_t total) mutable {
-            if (one && total == 0)
-                answer(r, 404, R"({"error":"not_found","detail":"no such connection"})");
-            else
-                answer(r, 200, std::move(json));
-        });
+        if (route == detail::admin_route::connection) {
+            // One connection by id, wherever it is: ids are random 64-bit numbers (the WebSocket
+            // layer's), so one id names one connection in the whole cluster. This node looks
+            // first; with a backplane, the other nodes are asked when it has none, and the
+            // answer names the node ("node") that has it.
+            admin_connections(f, [this, answer, r, f](nlohmann::json j, std::size_t total) mutable {
+                if (total != 0) {
+                    auto e = std::move(j["connections"][0]);
+                    if constexpr (has_backplane)
+                        e["node"] = node_.node_id();
+                    return answer(r, 200,
+                                  e.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+                }
+                if constexpr (has_backplane) {
+                    node_.cluster_survey(
+                        "connections", args_of(f), admin_deadline(),
+                        [answer, r](cluster_answer a) mutable {
+                            for (auto& n : a.answered) {
+                                auto it = n.result.is_object() ? n.result.find("connections")
+                                                               : n.result.end();
+                                if (it == n.result.end() || !it->is_array() || it->empty())
+                                    continue;
+                                auto e = std::move((*it)[0]);
+                                e["node"] = n.node;
+                                return answer(r, 200,
+                                              e.dump(-1, ' ', false,
+                                                     nlohmann::json::error_handler_t::replace));
+                            }
+                            // Not found: and whether every node could say so.
+                            nlohmann::json e{{"error", "not_found"},
+                                             {"detail", "no such connection"}};
+                            detail::add_cluster_status(e, a);
+                            answer(r, 404, e.dump());
+                        });
+                } else {
+                    answer(r, 404, R"({"error":"not_found","detail":"no such connection"})");
+                }
+            });
+            return true;
+        }
+        if constexpr (has_backplane) {
+            admin_connections(f, [this, answer, r, f](nlohmann::json local, std::size_t) mutable {
+                admin_cluster_connections(
+                    f, std::move(local), [answer, r](nlohmann::json j) mutable {
+                        answer(r, 200,
+                               j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+                    });
+            });
+        } else {
+            admin_connections(f, [answer, r](nlohmann::json j, std::size_t) mutable {
+                answer(r, 200, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+            });
+        }
         return true;
     }
     case detail::admin_route::disconnect: {
@@ -295,11 +353,10 @@ bool pool_engine<H, P>::on_http(session_type& s, const http::request_view& req,
                         nodes[n.node] = k;
                     }
                     pier::log::admin_action(log_, "disconnect", target, total, remote);
+                    nlohmann::json j{{"disconnected", total}, {"nodes", std::move(nodes)}};
+                    detail::add_cluster_status(j, a);
                     answer(r, 200,
-                           nlohmann::json{{"disconnected", total},
-                                          {"nodes", std::move(nodes)},
-                                          {"missing", a.missing}}
-                               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+                           j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
                 });
             return true;
         }
@@ -431,7 +488,7 @@ nlohmann::json pool_engine<H, P>::describe(session_type& c, std::int64_t now_ms)
 
 template <class H, class P>
 void pool_engine<H, P>::admin_connections(connection_filter f,
-                                          std::function<void(std::string, std::size_t)> done) {
+                                          std::function<void(nlohmann::json, std::size_t)> done) {
     const auto now = detail::system_ms();
     struct row {
         std::int64_t connected;
@@ -477,17 +534,105 @@ void pool_engine<H, P>::admin_connections(connection_filter f,
                 return a.connected != b.connected ? a.connected > b.connected : a.id < b.id;
             });
             const std::size_t total = all.size();
-            if (filter->id) {
-                done(total ? all.front().entry.dump() : std::string(), total);
-                return;
-            }
             auto list = nlohmann::json::array();
             for (std::size_t k = filter->offset; k < all.size() && list.size() < filter->limit; ++k)
                 list.push_back(std::move(all[k].entry));
             nlohmann::json j;
             j["connections"] = std::move(list);
             j["total"] = total;
-            done(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), total);
+            done(std::move(j), total);
+        });
+}
+
+template <class H, class P>
+auto pool_engine<H, P>::filter_of(const nlohmann::json& args) -> connection_filter {
+    connection_filter f;
+    f.limit = detail::survey_limit(args);
+    f.user_id = detail::survey_string(args, "user_id");
+    f.topic = detail::survey_string(args, "topic");
+    f.state = detail::survey_string(args, "state");
+    if (auto id = detail::survey_string(args, "id"); !id.empty())
+        // An id that does not parse matches nothing rather than everything.
+        f.id = detail::parse_id_hex(id).value_or(0);
+    if (args.is_object()) {
+        if (auto it = args.find("idle_over_ms"); it != args.end() && it->is_number_unsigned())
+            f.idle_over_ms = static_cast<std::int64_t>(
+                std::min<std::uint64_t>(it->get<std::uint64_t>(), INT64_MAX));
+        if (auto it = args.find("offset"); it != args.end() && it->is_number_unsigned())
+            f.offset = static_cast<std::size_t>(it->get<std::uint64_t>());
+    }
+    return f;
+}
+
+template <class H, class P> nlohmann::json pool_engine<H, P>::args_of(const connection_filter& f) {
+    nlohmann::json j{{"limit", f.limit}, {"offset", f.offset}};
+    if (f.id)
+        j["id"] = detail::id_hex(*f.id);
+    if (!f.user_id.empty())
+        j["user_id"] = f.user_id;
+    if (!f.topic.empty())
+        j["topic"] = f.topic;
+    if (!f.state.empty())
+        j["state"] = f.state;
+    if (f.idle_over_ms >= 0)
+        j["idle_over_ms"] = f.idle_over_ms;
+    return j;
+}
+
+template <class H, class P>
+void pool_engine<H, P>::admin_cluster_connections(connection_filter f, nlohmann::json local,
+                                                  std::function<void(nlohmann::json)> done) {
+    // A page of the merged listing needs each node's newest offset + limit entries; past the
+    // window the page is cut and says so ("truncated").
+    const std::size_t want = f.offset + f.limit;
+    const std::size_t depth = std::min(want, detail::cluster_listing_window);
+    auto ask = f;
+    ask.offset = 0;
+    ask.limit = depth;
+    node_.cluster_survey(
+        "connections", args_of(ask), admin_deadline(),
+        [f, depth, want, local = std::move(local),
+         done = std::move(done)](cluster_answer a) mutable {
+            std::vector<nlohmann::json> all;
+            std::uint64_t total = 0;
+            auto nodes = nlohmann::json::array();
+            for (auto& n : a.answered) {
+                nodes.push_back(n.node);
+                auto& res = n.result;
+                if (!res.is_object())
+                    continue;
+                if (auto t = res.find("total"); t != res.end() && t->is_number_unsigned())
+                    total += t->template get<std::uint64_t>();
+                auto list = res.find("connections");
+                if (list == res.end() || !list->is_array())
+                    continue;
+                for (auto& e : *list) {
+                    if (!e.is_object())
+                        continue;
+                    e["node"] = n.node;
+                    all.push_back(std::move(e));
+                }
+            }
+            // Newest first, as each node's listing; stable, so a node's own order stays.
+            const auto at = [](const nlohmann::json& e) {
+                auto it = e.find("connected_at");
+                return it != e.end() && it->is_string() ? it->template get<std::string>()
+                                                        : std::string();
+            };
+            std::stable_sort(
+                all.begin(), all.end(),
+                [&](const nlohmann::json& x, const nlohmann::json& y) { return at(x) > at(y); });
+            auto page = nlohmann::json::array();
+            for (std::size_t k = f.offset; k < all.size() && k < depth && page.size() < f.limit;
+                 ++k)
+                page.push_back(std::move(all[k]));
+            nlohmann::json c{
+                {"connections", std::move(page)}, {"total", total}, {"nodes", std::move(nodes)}};
+            if (want > depth)
+                c["truncated"] = true;
+            detail::add_cluster_status(c, a);
+            local["cluster"] = std::move(c);
+            done(std::move(local));
         });
 }
 

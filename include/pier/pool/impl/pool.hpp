@@ -344,7 +344,20 @@ private:
         }
     }
     nlohmann::json describe(session_type& c, std::int64_t now_ms);
-    void admin_connections(connection_filter f, std::function<void(std::string, std::size_t)> done);
+    /// The listing of the admin API, {"connections": [newest first, from `offset`, at most
+    /// `limit`], "total": n} (`done(json, total)` on a shard's thread).
+    void admin_connections(connection_filter f,
+                           std::function<void(nlohmann::json, std::size_t)> done);
+    /// A survey's `args` as a filter: the query parameters' names and meanings, "limit" from 1 to
+    /// cluster_listing_window (default 1,000), "id" in 16 hex digits; anything else is ignored.
+    static connection_filter filter_of(const nlohmann::json& args);
+    /// The filter as a survey's `args` (what filter_of reads back).
+    static nlohmann::json args_of(const connection_filter& f);
+    /// The cluster's listing (a survey of every node with the same filter) added to this node's
+    /// (`local`) as "cluster": {"connections" (each with its "node"), "total", "nodes",
+    /// "missing", "complete"[, "error"][, "truncated"]}.
+    void admin_cluster_connections(connection_filter f, nlohmann::json local,
+                                   std::function<void(nlohmann::json)> done);
     void admin_stats(std::function<void(std::string)> done);
     void refresh_gauges() {}
     /// The backplane's figures as pier_backplane_* series of the pool's registry, read from
@@ -1422,12 +1435,17 @@ std::vector<std::pair<std::string, std::uint64_t>> pool_engine<H, P>::topic_coun
 // --- cluster-wide requests, this process's part -------------------------------------------------
 
 namespace detail {
-/// `args.limit`, within [1, 10000]; 1,000 when absent or not a number. Bounds what one node
-/// puts in an answer (and so in a Redis message).
+/// Most entries one node puts in a survey's answer, and so how deep a cluster-wide listing
+/// pages (the admin API asks each node for its newest offset + limit connections, at most
+/// this many). 10,000: a listing entry is about 400 bytes, so an answer stays near 4 MB, under
+/// redis_options::max_control_message (8 MiB).
+inline constexpr std::size_t cluster_listing_window = 10000;
+/// `args.limit`, within [1, cluster_listing_window]; 1,000 when absent or not a number. Bounds
+/// what one node puts in an answer (and so in a Redis message).
 inline std::size_t survey_limit(const nlohmann::json& args) {
     if (args.is_object())
         if (auto it = args.find("limit"); it != args.end() && it->is_number_unsigned())
-            return std::clamp<std::uint64_t>(it->get<std::uint64_t>(), 1, 10000);
+            return std::clamp<std::uint64_t>(it->get<std::uint64_t>(), 1, cluster_listing_window);
     return 1000;
 }
 inline std::string survey_string(const nlohmann::json& args, const char* key) {
@@ -1477,55 +1495,11 @@ void pool_engine<H, P>::local_survey(std::string_view kind, const nlohmann::json
     }
     if (kind != "connections")
         return done(nlohmann::json{{"error", "unknown_survey"}});
-    struct part {
-        std::size_t total = 0;
-        std::vector<nlohmann::json> rows;
-    };
-    const auto user = detail::survey_string(args, "user");
-    const auto topic = detail::survey_string(args, "topic");
-    gather(
-        *srv_,
-        [this, limit, user, topic](std::size_t i) {
-            part p;
-            for (auto& [id, s] : local(i).ids) {
-                const auto& d = s->data();
-                if ((!user.empty() && d.user_id != user) ||
-                    (!topic.empty() && !d.subscribed(topic)))
-                    continue;
-                if (++p.total > limit)
-                    continue;
-                auto topics = nlohmann::json::array();
-                for (const auto& m : d.topics)
-                    topics.push_back(m.t->name);
-                auto meta = nlohmann::json::object();
-                for (const auto& [k, v] : d.metadata)
-                    meta[k] = nlohmann::json::parse(v, nullptr, false);
-                p.rows.push_back(nlohmann::json{{"id", ws::pool<H, P>::id_text(id)},
-                                                {"user_id", d.user_id},
-                                                {"remote", d.remote.to_string()},
-                                                {"topics", std::move(topics)},
-                                                {"connected_at_ms", d.connected_at_us / 1000},
-                                                {"last_activity_ms", d.last_activity_ms},
-                                                {"messages_in", d.messages_in},
-                                                {"messages_out", d.messages_out},
-                                                {"bytes_in", d.bytes_in},
-                                                {"bytes_out", d.bytes_out},
-                                                {"errors", d.errors},
-                                                {"metadata", std::move(meta)}});
-            }
-            return p;
-        },
-        [limit, done = std::move(done)](std::vector<part> parts) {
-            std::size_t total = 0;
-            auto rows = nlohmann::json::array();
-            for (auto& p : parts) {
-                total += p.total;
-                for (auto& r : p.rows)
-                    if (rows.size() < limit)
-                        rows.push_back(std::move(r));
-            }
-            done(nlohmann::json{{"total", total}, {"connections", std::move(rows)}});
-        });
+    // The admin API's own listing, its filter read from `args`: one piece of code answers for
+    // this node and for every node's part of a cluster-wide listing.
+    admin_connections(filter_of(args), [done = std::move(done)](nlohmann::json j, std::size_t) {
+        done(std::move(j));
+    });
 }
 
 template <class H, class P>

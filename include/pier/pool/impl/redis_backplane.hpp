@@ -64,6 +64,11 @@ return {top, e, redis.call('XRANGE', KEYS[2], '(' .. since, '+', 'COUNT', n)}
 /// granularity of position_timeout and of `connected` going false.
 inline constexpr std::chrono::milliseconds backplane_sweep{50};
 
+/// Other nodes a node remembers having heard from (to name them as missing when it cannot ask
+/// the cluster). 1,024: more than any pool's node count; past it the one heard from longest
+/// ago is forgotten.
+inline constexpr std::size_t max_known_peers = 1024;
+
 // An application's own envelope type name (outbound::type_name, where the pool has it):
 // carried in the body and given back to the codec on every node.
 template <class E> std::string_view type_name_of(const E& e) noexcept {
@@ -964,6 +969,16 @@ template <class P> void redis::node<P>::presence() {
                      [](std::error_code, pier::redis::reply) {});
     client_->command({"ZREMRANGEBYSCORE", presence_key_, "-inf", std::to_string(cut)},
                      [](std::error_code, pier::redis::reply) {});
+    // Who else is alive: what a request names as missing when Redis is gone by then.
+    const auto since = now_ms - 3 * opt_.presence_interval.count();
+    client_->command({"ZRANGEBYSCORE", presence_key_, std::to_string(since), "+inf"},
+                     [this](std::error_code ec, pier::redis::reply rep) {
+                         if (ec || rep.kind != pier::redis::reply_kind::array)
+                             return;
+                         for (const auto& e : rep.elements)
+                             if (e.kind == pier::redis::reply_kind::string)
+                                 heard_from(e.str);
+                     });
     presence_timer_.expires_after(opt_.presence_interval);
     presence_timer_.async_wait([this](std::error_code ec) {
         if (!ec)
@@ -1019,8 +1034,13 @@ void redis::node<P>::start_request(
     auto go = [this, msg = std::move(msg), deadline, done = std::move(done),
                run_local = std::move(run_local)]() mutable {
         const auto id = id_ + "/" + std::to_string(++request_seq_);
-        // Past the bound, or stopping: this node answers alone, at once.
-        const bool alone = closing_ || requests_.size() >= opt_.max_pending_requests;
+        // Stopping, past the bound, or Redis unreachable: this node answers alone, at once,
+        // and the answer says that the cluster was not asked (and whom it would have asked).
+        std::string why = closing_                                        ? "stopping"
+                          : requests_.size() >= opt_.max_pending_requests ? "too_many_requests"
+                          : !connected()                                  ? "backplane_unavailable"
+                                                                          : "";
+        const bool alone = !why.empty();
         request r;
         r.done = std::move(done);
         r.timer = std::make_unique<asio::steady_timer>(
@@ -1030,12 +1050,25 @@ void redis::node<P>::start_request(
                 finish_request(id);
         });
         if (alone)
-            r.expected = std::vector<std::string>{id_};
+            request_alone(r, std::move(why));
         requests_.emplace(id, std::move(r));
         if (!alone) {
             msg["id"] = id;
             msg["from"] = id_;
-            publish_control(control_, msg);
+            c_.publishes.fetch_add(1, std::memory_order_relaxed);
+            client_->publish(
+                control_, "c" + msg.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                false, [this, id](std::error_code ec, pier::redis::reply) {
+                    if (!ec)
+                        return;
+                    c_.publish_errors.fetch_add(1, std::memory_order_relaxed);
+                    // The request never reached the others.
+                    if (auto it = requests_.find(id);
+                        it != requests_.end() && it->second.answer.error.empty()) {
+                        request_alone(it->second, "backplane_unavailable");
+                        check_request(id);
+                    }
+                });
             // Whom to wait for: the nodes that announced themselves lately.
             const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                     std::chrono::system_clock::now().time_since_epoch())
@@ -1044,14 +1077,23 @@ void redis::node<P>::start_request(
             client_->command({"ZRANGEBYSCORE", presence_key_, std::to_string(since), "+inf"},
                              [this, id](std::error_code ec, pier::redis::reply rep) {
                                  auto it = requests_.find(id);
-                                 if (it == requests_.end())
+                                 if (it == requests_.end() || !it->second.answer.error.empty())
                                      return;
+                                 if (ec || rep.kind != pier::redis::reply_kind::array) {
+                                     // Whom to wait for is unknown: those heard from lately,
+                                     // until the deadline.
+                                     auto nodes = known_peers();
+                                     nodes.insert(nodes.begin(), id_);
+                                     it->second.expected = std::move(nodes);
+                                     return check_request(id);
+                                 }
                                  std::vector<std::string> nodes{id_};
-                                 if (!ec && rep.kind == pier::redis::reply_kind::array)
-                                     for (const auto& e : rep.elements)
-                                         if (e.kind == pier::redis::reply_kind::string &&
-                                             e.str != id_)
-                                             nodes.push_back(e.str);
+                                 for (const auto& e : rep.elements)
+                                     if (e.kind == pier::redis::reply_kind::string &&
+                                         e.str != id_) {
+                                         nodes.push_back(e.str);
+                                         heard_from(e.str);
+                                     }
                                  it->second.expected = std::move(nodes);
                                  check_request(id);
                              });
@@ -1065,9 +1107,50 @@ void redis::node<P>::start_request(
     post(std::move(go));
 }
 
+template <class P> void redis::node<P>::heard_from(const std::string& node) {
+    if (node == id_ || !wire::valid_token(node, wire::max_node_id, true))
+        return;
+    const auto now = clock::now();
+    if (auto it = peers_.find(node); it != peers_.end()) {
+        it->second = now;
+        return;
+    }
+    if (peers_.size() >= detail::max_known_peers) {
+        // Full: the one heard from longest ago makes room.
+        auto oldest =
+            std::min_element(peers_.begin(), peers_.end(),
+                             [](const auto& a, const auto& b) { return a.second < b.second; });
+        peers_.erase(oldest);
+    }
+    peers_.emplace(node, now);
+}
+
+template <class P> std::vector<std::string> redis::node<P>::known_peers() {
+    // Forgotten as the presence set forgets them: ten intervals without a sign.
+    const auto cut = clock::now() - 10 * opt_.presence_interval;
+    std::vector<std::string> out;
+    for (auto it = peers_.begin(); it != peers_.end();) {
+        if (it->second < cut) {
+            it = peers_.erase(it);
+        } else {
+            out.push_back(it->first);
+            ++it;
+        }
+    }
+    return out;
+}
+
+template <class P> void redis::node<P>::request_alone(request& r, std::string why) {
+    r.answer.error = std::move(why);
+    r.expected = std::vector<std::string>{id_};
+    r.answer.missing = known_peers();
+}
+
 template <class P>
 void redis::node<P>::add_answer(const std::string& id, const std::string& node,
                                 nlohmann::json result) {
+    if (node != id_)
+        heard_from(node);
     auto it = requests_.find(id);
     if (it == requests_.end())
         return;
@@ -1161,6 +1244,7 @@ template <class P> void redis::node<P>::serve_request(const nlohmann::json& j) {
         return bad();
     if (*from == id_)
         return; // this node answered itself already
+    heard_from(*from);
     auto answer = [this, to = wire::reply_channel(opt_.prefix, *from),
                    id = *id](nlohmann::json result) {
         post([this, to, id, result = std::move(result)] {
