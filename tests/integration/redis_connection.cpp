@@ -242,15 +242,34 @@ BOOST_AUTO_TEST_CASE(error_replies_and_scripts) {
     BOOST_TEST(incr_by.sha1().size() == 40u);
     auto a = srv.connect();
     BOOST_TEST_REQUIRE(a->run({"SCRIPT", "FLUSH"}).str == "OK");
+    // Pipelined calls on a connection that has not used the script yet: one SCRIPT LOAD goes
+    // ahead of them, none meets NOSCRIPT, and they run in the order they were made (a NOSCRIPT
+    // retry would let later calls overtake the first ones).
+    constexpr int burst = 20;
+    std::vector<result> rs(burst);
+    for (auto& r : rs)
+        c.script(incr_by, {"n"}, {"1"}, r.handler());
+    BOOST_TEST_REQUIRE(run_until(io, [&] { return rs.back().done; }));
+    for (int i = 0; i < burst; ++i) {
+        BOOST_TEST_REQUIRE(rs[std::size_t(i)].done);
+        BOOST_TEST(!rs[std::size_t(i)].ec);
+        BOOST_TEST(rs[std::size_t(i)].r.integer == i + 1);
+    }
+    BOOST_TEST(a->calls("script|load") == 1);
+    BOOST_TEST(a->calls("evalsha") == burst);
+    BOOST_TEST(a->calls("eval") == 0);
+
+    // A SCRIPT FLUSH under a live connection: the next EVALSHA meets NOSCRIPT and falls back
+    // to EVAL, which caches the script again.
+    BOOST_TEST_REQUIRE(a->run({"SCRIPT", "FLUSH"}).str == "OK");
     for (int i = 1; i <= 3; ++i) {
         result s;
         c.script(incr_by, {"n"}, {"5"}, s.handler());
         BOOST_TEST_REQUIRE(run_until(io, [&] { return s.done; }));
         BOOST_TEST(!s.ec);
-        BOOST_TEST(s.r.integer == 5 * i);
+        BOOST_TEST(s.r.integer == burst + 5 * i);
     }
-    // The first EVALSHA met NOSCRIPT and fell back to EVAL, which cached the script.
-    BOOST_TEST(a->calls("evalsha") == 3);
+    BOOST_TEST(a->calls("evalsha") == burst + 3);
     BOOST_TEST(a->calls("eval") == 1);
     BOOST_TEST(a->run({"SCRIPT", "EXISTS", incr_by.sha1()}).elements.at(0).integer == 1);
 

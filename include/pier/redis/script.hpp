@@ -1,6 +1,8 @@
-// pier/redis/script.hpp: a Lua script run with EVALSHA, falling back to EVAL when the server
-// does not have it cached (NOSCRIPT: after a restart, a failover, SCRIPT FLUSH). EVAL loads
-// the script into the cache too, so the fallback costs one round trip, once per server.
+// pier/redis/script.hpp: a Lua script run with EVALSHA. Each connection sends SCRIPT LOAD
+// ahead of a script's first EVALSHA (again after every reconnect, so a restarted or failed-over
+// server has it before it is called, and pipelined calls keep their order). When the server
+// still does not have it (SCRIPT FLUSH on a live connection: NOSCRIPT) the call falls back to
+// EVAL, which caches it again; calls made while that retry is on its way may overtake it.
 //
 //     static const pier::redis::script next_offset{"return redis.call('INCR', KEYS[1])"};
 //     client.script(next_offset, {"offset:{room42}"}, {}, [](std::error_code ec, reply r) {…});
@@ -74,22 +76,26 @@ inline std::error_code format_script(std::string_view verb, std::string_view bod
     return format_command(argv, out);
 }
 
-/// EVALSHA through `send(bytes, callback)`, then EVAL through it on NOSCRIPT.
+/// EVALSHA through `send(bytes, callback, &s)`, then EVAL through `send(bytes, callback,
+/// nullptr)` on NOSCRIPT. The third argument names the script the connection must have loaded
+/// before the command runs (command_link::preload).
 template <class Send>
 void run_script(Send send, const script& s, std::vector<std::string> keys,
                 std::vector<std::string> args, callback cb, const any_executor& ex) {
     std::string bytes;
     if (auto ec = format_script("EVALSHA", s.sha1(), keys, args, bytes))
         return post_failure(ex, std::move(cb), ec);
-    send(bytes, callback([send, s, keys = std::move(keys), args = std::move(args),
-                          cb = std::move(cb)](std::error_code ec, reply r) mutable {
+    send(bytes,
+         callback([send, s, keys = std::move(keys), args = std::move(args),
+                   cb = std::move(cb)](std::error_code ec, reply r) mutable {
              if (ec == error::server_error && r.text().starts_with("NOSCRIPT")) {
                  std::string eval;
                  format_script("EVAL", s.source(), keys, args, eval);
-                 return send(eval, std::move(cb));
+                 return send(eval, std::move(cb), nullptr);
              }
              cb(ec, std::move(r));
-         }));
+         }),
+         &s);
 }
 
 } // namespace detail

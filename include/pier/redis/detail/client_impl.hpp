@@ -8,6 +8,7 @@
 #include <pier/redis/detail/command_link.hpp>
 #include <pier/redis/detail/subscriber_link.hpp>
 #include <pier/redis/options.hpp>
+#include <pier/redis/script.hpp>
 #include <pier/redis/stats.hpp>
 #include <pier/redis/url.hpp>
 
@@ -15,6 +16,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -83,16 +85,23 @@ public:
     }
 
     /// Sends a formatted command to the owner of `slot` (-1: any node), following redirects.
-    void exec(std::string_view bytes, int slot, callback cb) {
+    /// `s`: the command is an EVALSHA of this script, which the connection it goes out on
+    /// loads first if it has not yet (command_link::preload).
+    void exec(std::string_view bytes, int slot, callback cb, const script* s = nullptr) {
         if (closed_)
             return post_failure(ex_, std::move(cb), make_error_code(error::closed));
         start();
-        if (!cluster_)
+        if (!cluster_) {
+            if (s)
+                single_->cmd->preload(*s);
             return single_->cmd->send(bytes, std::move(cb));
+        }
         auto req = std::make_unique<request>();
         req->bytes.assign(bytes);
         req->slot = slot;
         req->cb = std::move(cb);
+        if (s)
+            req->s = *s;
         exec_request(std::move(req), nullptr, false);
     }
 
@@ -158,6 +167,7 @@ private:
         int slot = -1;
         int redirects = 0;
         callback cb;
+        std::optional<script> s; // an EVALSHA's script
     };
     struct sharded_channel {
         std::uint16_t slot = 0;
@@ -258,6 +268,8 @@ private:
             to = req->slot >= 0 && slots_[static_cast<std::size_t>(req->slot)]
                      ? slots_[static_cast<std::size_t>(req->slot)]
                      : any_node();
+        if (req->s)
+            to->cmd->preload(*req->s); // ahead of ASKING, which must come right before its command
         if (asking) {
             static const std::string asking_bytes = [] {
                 std::string b;

@@ -4,7 +4,9 @@
 
 #include <pier/redis/detail/callback.hpp>
 #include <pier/redis/detail/link.hpp>
+#include <pier/redis/script.hpp>
 
+#include <algorithm>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -12,6 +14,7 @@
 #include <string_view>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 namespace pier::redis::detail {
 
@@ -46,6 +49,30 @@ public:
         held_bytes_.append(bytes);
         held_.push_back({std::move(cb), {}});
         start();
+    }
+
+    /// Makes sure the server caches `s` before the next command on this connection runs:
+    /// the first time a script is used on a connection, a SCRIPT LOAD goes ahead of its
+    /// EVALSHA in the pipeline. Without it, the first EVALSHAs after a connect (a restart, a
+    /// failover) meet NOSCRIPT and are retried as EVAL, and a call made while a retry is on its
+    /// way runs before it: publishes would be numbered out of order. SCRIPT LOAD rather than
+    /// EVAL also keeps the script out of the cache Redis 7.4 evicts EVAL'd scripts from. Only a
+    /// SCRIPT FLUSH on a live connection still leads to the NOSCRIPT fallback.
+    void preload(const script& s) {
+        if (const auto st = current(); st == state::down || st == state::closed)
+            return; // the command that follows is refused as well
+        if (std::find(loaded_.begin(), loaded_.end(), s.sha1()) != loaded_.end())
+            return;
+        std::string bytes;
+        const std::string_view args[] = {"SCRIPT", "LOAD", s.source()};
+        if (format_command(args, bytes))
+            return; // the EVALSHA's NOSCRIPT fallback still runs it
+        loaded_.push_back(s.sha1());
+        send(bytes, callback([self = std::static_pointer_cast<command_link>(shared_from_this()),
+                              sha = s.sha1()](std::error_code ec, reply) {
+                 if (ec) // not loaded (refused, or the connection went): the next call tries again
+                     std::erase(self->loaded_, sha);
+             }));
     }
 
     std::size_t pending() const noexcept { return inflight_.size() + held_.size(); }
@@ -85,6 +112,7 @@ private:
     }
 
     void on_down(std::error_code ec, bool closing) override {
+        loaded_.clear(); // a new connection may meet a server that never saw them
         auto inflight = std::move(inflight_);
         auto held = std::move(held_);
         inflight_.clear();
@@ -134,6 +162,7 @@ private:
     std::deque<entry> inflight_; // written (or being written), awaiting replies in order
     std::deque<entry> held_;     // issued while connecting, sent once the handshake is done
     std::string held_bytes_;
+    std::vector<std::string> loaded_; // SHA-1s of the scripts loaded on this connection
     asio::steady_timer deadline_timer_;
     bool deadline_armed_ = false;
 };

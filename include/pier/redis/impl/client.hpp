@@ -129,8 +129,8 @@ auto client::script(const redis::script& s, std::vector<std::string> keys,
             if (cross)
                 return detail::post_failure(ex, std::move(cb), make_error_code(error::cross_slot));
             detail::run_script(
-                [impl, slot](std::string_view bytes, detail::callback cb) {
-                    impl->exec(bytes, slot, std::move(cb));
+                [impl, slot](std::string_view bytes, detail::callback cb, const redis::script* s) {
+                    impl->exec(bytes, slot, std::move(cb), s);
                 },
                 s, std::move(keys), std::move(args), std::move(cb), ex);
         },

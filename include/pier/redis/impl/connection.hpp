@@ -83,10 +83,14 @@ auto connection::script(const redis::script& s, std::vector<std::string> keys,
     return asio::async_initiate<Token, void(std::error_code, reply)>(
         [impl = impl_, s, keys = std::move(keys), args = std::move(args)](auto handler) mutable {
             const auto& ex = impl->get_executor();
-            detail::run_script([impl](std::string_view bytes,
-                                      detail::callback cb) { impl->send(bytes, std::move(cb)); },
-                               s, std::move(keys), std::move(args),
-                               detail::make_callback(std::move(handler), ex), ex);
+            detail::run_script(
+                [impl](std::string_view bytes, detail::callback cb, const redis::script* s) {
+                    if (s)
+                        impl->preload(*s);
+                    impl->send(bytes, std::move(cb));
+                },
+                s, std::move(keys), std::move(args), detail::make_callback(std::move(handler), ex),
+                ex);
         },
         token);
 }
