@@ -608,6 +608,11 @@ concept codec_policy = requires(const C& c, std::string_view message, pool::inbo
 //   user_interest(u, on)     its last; likewise for a user's connections. Calls for one name
 //                            from different shards may arrive in any order: the node asks the
 //                            engine (`has_topic`, `has_user`) for the truth instead of counting
+//   hold_interest(), release_interest()
+//                            the interest changes made between them (one connection's
+//                            ?topics=, on one shard's thread) are applied together: one
+//                            subscribe command, however long the shard took. Holds nest and
+//                            may come from several threads; they span one synchronous loop
 //   publish_topic(t, env, exclude, done) -> bool
 //                            false: the pool delivers the message locally itself (`local`, or
 //                            a node that cannot take it now). true: the node took it, and
@@ -640,6 +645,8 @@ concept backplane_policy =
     n.stop();
     n.topic_interest(s, on);
     n.user_interest(s, on);
+    n.hold_interest();
+    n.release_interest();
     { n.publish_topic(s, env, ids, done) } -> std::same_as<bool>;
     n.publish_user(s, s, ids);
     n.request_position(std::move(req));

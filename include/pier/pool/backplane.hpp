@@ -192,6 +192,8 @@ struct local {
         void stop() noexcept {}
         void topic_interest(std::string_view, bool) noexcept {}
         void user_interest(std::string_view, bool) noexcept {}
+        void hold_interest() noexcept {}
+        void release_interest() noexcept {}
         /// Never takes a topic publish: the pool delivers it itself.
         bool publish_topic(std::string_view, const outbound&, std::span<const std::uint64_t>,
                            std::function<void(const send_report&)>&) noexcept {

@@ -206,6 +206,10 @@ public:
 
     void topic_interest(std::string_view topic, bool on);
     void user_interest(std::string_view user, bool on);
+    /// The changes made until the matching release are applied in one drain (one SSUBSCRIBE
+    /// per slot), even if the shard pauses for longer than interest_delay in between.
+    void hold_interest();
+    void release_interest();
     bool publish_topic(std::string_view topic, const outbound& env,
                        std::span<const std::uint64_t> exclude,
                        std::function<void(const send_report&)>& done);
@@ -342,6 +346,8 @@ private:
     std::mutex pending_m_;
     string_set pending_topics_, pending_users_;
     bool drain_posted_ = false;
+    int interest_holds_ = 0;      // hold_interest() calls not yet released
+    bool drain_deferred_ = false; // the drain came during a hold: release_interest runs it
 
     // The node's thread only.
     std::unique_ptr<pier::redis::client> client_;

@@ -647,16 +647,25 @@ template <class H, class P> void pool_engine<H, P>::on_open(session_type& s) {
         wanted = std::move(d.metadata.back().second);
         d.metadata.pop_back();
     }
-    std::size_t at = 0;
-    while (!wanted.empty() && at <= wanted.size()) {
-        const auto comma = wanted.find(',', at);
-        const auto t = std::string_view(wanted).substr(
-            at, comma == std::string::npos ? std::string::npos : comma - at);
-        if (!t.empty())
-            subscribe(s, t, false);
-        if (comma == std::string::npos)
-            break;
-        at = comma + 1;
+    if (!wanted.empty()) {
+        // One burst of interest for the backplane, however long this loop takes (released on
+        // every way out, a throwing authorize hook included).
+        node_.hold_interest();
+        struct interest_hold {
+            node_type& n;
+            ~interest_hold() { n.release_interest(); }
+        } hold{node_};
+        std::size_t at = 0;
+        while (at <= wanted.size()) {
+            const auto comma = wanted.find(',', at);
+            const auto t = std::string_view(wanted).substr(
+                at, comma == std::string::npos ? std::string::npos : comma - at);
+            if (!t.empty())
+                subscribe(s, t, false);
+            if (comma == std::string::npos)
+                break;
+            at = comma + 1;
+        }
     }
     // The welcome.
     nlohmann::json w;

@@ -307,10 +307,27 @@ template <class P> void redis::node<P>::schedule_drain() {
     });
 }
 
+template <class P> void redis::node<P>::hold_interest() {
+    std::lock_guard lock(pending_m_);
+    ++interest_holds_;
+}
+
+template <class P> void redis::node<P>::release_interest() {
+    std::lock_guard lock(pending_m_);
+    if (--interest_holds_ == 0 && drain_deferred_) {
+        drain_deferred_ = false;
+        post([this] { drain_interest(); });
+    }
+}
+
 template <class P> void redis::node<P>::drain_interest() {
     string_set topics, users;
     {
         std::lock_guard lock(pending_m_);
+        if (interest_holds_ > 0) {
+            drain_deferred_ = true; // drain_posted_ stays set: no other timer meanwhile
+            return;
+        }
         topics.swap(pending_topics_);
         users.swap(pending_users_);
         drain_posted_ = false;
