@@ -342,4 +342,61 @@ BOOST_AUTO_TEST_CASE(latest_conflates_per_topic) {
     BOOST_TEST(feeds_after_other < 200 / 2);
 }
 
+BOOST_AUTO_TEST_CASE(a_send_that_closes_a_topics_last_subscriber) {
+    // The `close` policy cuts a slow consumer off inside the send that overflows its queue, and
+    // its on_close leaves its topics then, while the broadcast is still looping over the
+    // topic's subscribers. When it was the topic's last one, the topic goes, and when the
+    // shard already keeps its 64 spare topics, it is freed: the loop must not read it again
+    // (the ASan tree catches a use after free here). One shard, so that every topic is on it.
+    auto so = pier::server_options{.threads = 1};
+    so.timeouts.resolution = 20ms;
+    so.write.high_water = 32 << 10;
+    so.write.low_water = 8 << 10;
+    so.write.max_queued = 64 << 10;
+    so.socket_buffers.send = 4096;
+    pier::pool::pool_options po;
+    po.keys.current = secret;
+    po.limits.max_send_failures = 0;
+    pier::ws::pool<app, pier::policies<pier::backpressure::close>> pool(so, po);
+    pool.start();
+    const auto ep = pool.local_endpoint();
+    pool_client slow(ep, 4096);
+    {
+        // 64 topics that go after "solo" came: the shard's spare list is full afterwards.
+        std::string topics;
+        for (int i = 0; i < 64; ++i)
+            topics += (i ? ",s" : "s") + std::to_string(i);
+        pool_client filler(ep);
+        BOOST_TEST_REQUIRE(filler.join("filler", topics));
+        BOOST_TEST_REQUIRE(filler.next().has_value());
+        BOOST_TEST_REQUIRE(slow.join("slow", "solo"));
+        BOOST_TEST_REQUIRE(slow.next().has_value()); // the welcome; then it stops reading
+        BOOST_TEST_REQUIRE(pool.topics().size() == 65u);
+    }
+    BOOST_TEST_REQUIRE(eventually([&] { return pool.topics().size() == 1u; }));
+
+    const std::string pad(payload_size, 'p');
+    std::atomic<int> reported{0};
+    constexpr int flood = 400; // 400 KiB: far past high_water and the kernel's buffers
+    for (int i = 0; i < flood; ++i)
+        pool.publish("solo", {.data = json{{"seq", i}, {"pad", pad}}.dump()}, {},
+                     [&](const pier::pool::send_report&) { ++reported; });
+    BOOST_TEST_REQUIRE(eventually([&] { return reported.load() == flood; }));
+    BOOST_TEST(pool.server().stats().slow_consumers == 1u);
+    BOOST_TEST(pool.topics().empty());
+    // The slow client finds its Close (1008) behind what it was sent.
+    while (slow.next())
+        ;
+    BOOST_TEST(slow.close_code == 1008u);
+
+    // The shard goes on: the topic comes back with a new subscriber, who gets what is sent.
+    pool_client again(ep);
+    BOOST_TEST_REQUIRE(again.join("again", "solo"));
+    BOOST_TEST_REQUIRE(again.next().has_value());
+    pool.publish("solo", {.data = json{{"seq", -1}}.dump()});
+    auto m = again.next();
+    BOOST_TEST_REQUIRE(m.has_value());
+    BOOST_TEST(seq_of(*m) == -1);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -37,6 +37,20 @@ struct topic {
     /// its number here (memberships keep the number).
     std::string epoch;
     std::uint32_t epoch_gen = 0;
+    /// Deliveries looping over `subs` now (nested when a send's on_close publishes). A send
+    /// can close its connection, whose on_close leaves the topic; a pinned topic that loses
+    /// its last subscriber stays allocated (on the spare list, never reused while pinned),
+    /// so that the loop can see `subs` empty and stop.
+    std::uint32_t pins = 0;
+};
+
+/// Pins a topic for the scope of a delivery loop (topic::pins).
+struct topic_pin {
+    topic& t;
+    explicit topic_pin(topic& x) noexcept : t(x) { ++t.pins; }
+    ~topic_pin() { --t.pins; }
+    topic_pin(const topic_pin&) = delete;
+    topic_pin& operator=(const topic_pin&) = delete;
 };
 
 struct string_hash {
@@ -873,7 +887,7 @@ bool pool_engine<H, P>::subscribe(session_type& s, std::string_view name, bool a
     auto it = st.topics.find(name);
     if (it == st.topics.end()) {
         std::unique_ptr<detail::topic> t;
-        if (!st.spare_topics.empty()) {
+        if (!st.spare_topics.empty() && st.spare_topics.back()->pins == 0) {
             t = std::move(st.spare_topics.back());
             st.spare_topics.pop_back();
         } else {
@@ -1057,8 +1071,8 @@ void pool_engine<H, P>::drop_membership(session_type& s, std::size_t index) {
         auto owned = std::move(it->second);
         st.topics.erase(it);
         // Kept for reuse (capacity and all), up to a bound, so that a topic that comes and
-        // goes does not allocate every time.
-        if (st.spare_topics.size() < 64)
+        // goes does not allocate every time; and always while a delivery loops over it.
+        if (st.spare_topics.size() < 64 || owned->pins != 0)
             st.spare_topics.push_back(std::move(owned));
     }
 }
@@ -1184,6 +1198,7 @@ void pool_engine<H, P>::deliver_numbered(std::size_t shard, detail::topic& t, jo
     }
     const auto gen = t.epoch_gen;
     std::optional<ws::prepared_message> notice_frame; // for excluded subscribers, made once
+    const detail::topic_pin pin(t);
     auto& subs = t.subs;
     for (std::size_t i = 0; i < subs.size();) {
         auto* s = static_cast<session_type*>(subs[i].first);
@@ -1217,9 +1232,8 @@ void pool_engine<H, P>::deliver_numbered(std::size_t shard, detail::topic& t, jo
         }
         if (i < subs.size() && subs[i].first == s)
             ++i;
-        // The topic goes with its last subscriber (and may be freed): looked up again.
-        if (auto it = st.topics.find(j.key); it == st.topics.end() || it->second.get() != &t)
-            return;
+        if (subs.empty())
+            return; // the topic went with its last subscriber (pinned: still allocated)
     }
 }
 
@@ -1255,6 +1269,7 @@ template <class H, class P> void pool_engine<H, P>::deliver(std::size_t shard, j
         if constexpr (sequenced)
             if (j.offset != 0)
                 return deliver_numbered(shard, *it->second, j, t);
+        const detail::topic_pin pin(*it->second);
         auto& subs = it->second->subs;
         // A send can close its connection (a slow consumer), whose on_close leaves the topic:
         // the last subscriber then takes its place, which is looked at next.
@@ -1264,7 +1279,7 @@ template <class H, class P> void pool_engine<H, P>::deliver(std::size_t shard, j
             if (i < subs.size() && subs[i].first == s)
                 ++i;
             if (subs.empty())
-                return; // the topic goes with its last subscriber
+                return; // the topic went with its last subscriber (pinned: still allocated)
         }
         return;
     }
