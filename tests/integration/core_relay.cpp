@@ -120,7 +120,8 @@ struct probe {
     pier::relay_result result;
     pier::transfer_stats stats;
     std::size_t max_queued = 0;
-    std::atomic<int> done{0};
+    std::atomic<int> done{0};   // the handler's relay returned
+    std::atomic<int> closed{0}; // on_close ran (after `done`): `stats` is final
     std::atomic<bool> relaying{false};
 };
 
@@ -129,8 +130,11 @@ struct relay_handler {
     std::uint16_t upstream_port;
 
     template <class C> void on_close(C& c, std::error_code) {
-        std::lock_guard l(p->m);
-        p->stats = c.transfer_stats();
+        {
+            std::lock_guard l(p->m);
+            p->stats = c.transfer_stats();
+        }
+        p->closed.fetch_add(1);
     }
 
     template <class C> asio::awaitable<void> operator()(C& c) {
@@ -215,7 +219,8 @@ BOOST_AUTO_TEST_CASE(both_directions_at_once_by_splice_and_by_copy) {
         BOOST_TEST((upstream_got == to_upstream));
         ::close(c);
         ::close(s);
-        BOOST_REQUIRE(eventually([&] { return p.done.load() == 1; }));
+        // The transfer figures are taken in on_close, which runs after the handler returned.
+        BOOST_REQUIRE(eventually([&] { return p.done.load() == 1 && p.closed.load() == 1; }));
         std::lock_guard l(p.m);
         BOOST_TEST(p.result.to_peer == up_size);
         BOOST_TEST(p.result.from_peer == down_size);
@@ -386,7 +391,8 @@ BOOST_AUTO_TEST_CASE(tls_clients_are_relayed_by_copying) {
                end.message());
     tls.lowest_layer().close();
     ::close(s);
-    BOOST_REQUIRE(eventually([&] { return p.done.load() == 1; }));
+    // The transfer figures are taken in on_close, which runs after the handler returned.
+    BOOST_REQUIRE(eventually([&] { return p.done.load() == 1 && p.closed.load() == 1; }));
     std::lock_guard l(p.m);
     BOOST_TEST(p.stats.copied_bytes == up_data.size() + down_data.size());
     BOOST_TEST(p.stats.splice_bytes == 0u);
