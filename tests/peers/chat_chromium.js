@@ -22,14 +22,7 @@ const fs = require("fs");
 const os = require("os");
 const path = require("path");
 
-function load(name) {
-    const dirs = [path.join(__dirname, "node_modules"), ...(process.env.NODE_PATH || "").split(":")];
-    for (const d of dirs) {
-        if (!d) continue;
-        try { return require(path.join(d, name)); } catch (_) {}
-    }
-    try { return require(name); } catch (_) { return null; }
-}
+const { load } = require("./lib/browser.js");
 
 const t0 = Date.now();
 const step = (msg) => console.log(`# [${((Date.now() - t0) / 1000).toFixed(1)} s] ${msg}`);

@@ -65,14 +65,7 @@ function parseArgs(argv) {
     return { base: base.href.replace(/\/$/, ""), token: pos[1], screenshot: pos[2], ...opt };
 }
 
-function load(name) {
-    const dirs = [path.join(__dirname, "node_modules"), ...(process.env.NODE_PATH || "").split(":")];
-    for (const d of dirs) {
-        if (!d) continue;
-        try { return require(path.join(d, name)); } catch (_) {}
-    }
-    try { return require(name); } catch (_) { return null; }
-}
+const { load } = require("./lib/browser.js");
 
 const step = (msg) => console.log("# " + msg);
 
