@@ -866,4 +866,31 @@ BOOST_AUTO_TEST_CASE(stalled_redis_is_seen) {
     BOOST_TEST(m->contains("offset"));
 }
 
+BOOST_AUTO_TEST_CASE(a_join_waiting_on_a_stalled_redis_is_answered) {
+    // Redis stalls, but the node's timeouts are long enough not to call it down: a join's
+    // position request stays queued through many sweeps and is answered at position_timeout,
+    // with an acknowledgement that has no position.
+    rt::server redis;
+    auto o = redis_opts(redis.url(), "node-a");
+    o.position_timeout = 1s;
+    o.probe_timeout = 60s;
+    o.client.connection.command_timeout = 60s;
+    o.client.subscriber.probe_timeout = 60s;
+    auto a = make_node(redis.url(), "node-a", o);
+    redis.pause();
+    pool_client c(a->local_endpoint());
+    topic_log log;
+    BOOST_TEST_REQUIRE(!c.welcome(token("sam"), "feed").empty());
+    auto ack = next_on(c, log);
+    BOOST_TEST_REQUIRE(ack.has_value());
+    BOOST_TEST((*ack)["type"] == "subscribe");
+    BOOST_TEST((*ack)["topic"] == "feed");
+    BOOST_TEST(!ack->contains("offset"));
+    BOOST_TEST(a->backplane_state().connected); // answered by its deadline, not as "down"
+    redis.resume();
+    pool_client d(a->local_endpoint());
+    topic_log ld;
+    BOOST_TEST(join_topic(d, "sue", "feed", ld));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -882,16 +882,15 @@ template <class P> void redis::node<P>::sweep() {
         if (t.waiters.empty())
             continue;
         const bool down = ever_up_ && !up;
-        auto keep = t.waiters.begin();
-        for (auto& w : t.waiters) {
-            if (down || now >= w.deadline) {
-                answer_position(w.req, position_result{});
-                --waiting_;
-            } else {
-                *keep++ = std::move(w);
-            }
-        }
-        t.waiters.erase(keep, t.waiters.end());
+        // erase_if moves only the waiters behind an answered one. (A hand-written compaction
+        // moved each kept waiter onto itself, and libstdc++ empties a short std::string moved
+        // onto itself: the answer then named topic "", and the client never got one.)
+        waiting_ -= std::erase_if(t.waiters, [&](const waiter& w) {
+            if (!down && now < w.deadline)
+                return false;
+            answer_position(w.req, position_result{});
+            return true;
+        });
     }
     for (auto it = own_.begin(); it != own_.end();) {
         if (now >= it->second.deadline) {
