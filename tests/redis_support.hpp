@@ -151,6 +151,11 @@ public:
             ::prctl(PR_SET_PDEATHSIG, SIGKILL);
             if (::getppid() != parent)
                 ::_exit(1); // the parent died before prctl
+            // A process group of its own, whose parent (the test) is outside it: the kernel
+            // never finds it orphaned. In the test's group, a stopped server (pause()) was sent
+            // SIGCONT whenever that group became orphaned (the shell that started the test
+            // exiting), and went on answering in the middle of a test.
+            ::setpgid(0, 0);
             sigset_t all;
             ::sigemptyset(&all);
             ::sigprocmask(SIG_SETMASK, &all, nullptr);
