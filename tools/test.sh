@@ -128,14 +128,18 @@ fi
 # compiled once per tree. Sanitized trees skip the checks that gain nothing from a sanitizer
 # (meta, bench); ASan skips the examples no peer test drives (echo, blocking, http_hello:
 # their compile is their test, which the default tree runs); TSan compiles only the sources
-# that carry the `threads` marker (tests/CMakeLists.txt).
+# that carry the `threads` marker (tests/CMakeLists.txt). Every tree compiles the Boost.Test
+# sources four at a time as one translation unit (PIER_TEST_UNITY: 36% less CPU for the test
+# executables, measured in the default tree), and ASan builds ws_pool without --redis
+# (PIER_EXAMPLES_REDIS), which no peer test uses.
 set_cmake_args() {
     local opt=-O0
     [[ $1 != tsan ]] || opt=-O1
     args=(-G Ninja -DPIER_BUILD_TESTS=ON -DPIER_ASIO_SEPARATE_COMPILATION=ON
         -DPIER_EXAMPLES_POLICY_MATRIX=OFF -DPIER_EXAMPLES_DEFAULT_POLICIES=ON
         -DCMAKE_BUILD_TYPE=RelWithDebInfo
-        "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=$opt -g1" -DPIER_EXAMPLES_SKIP=)
+        "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=$opt -g1" -DPIER_EXAMPLES_SKIP=
+        -DPIER_TEST_UNITY=4 -DPIER_EXAMPLES_REDIS=ON)
     case "$1" in
     default)
         args+=(-DPIER_BUILD_EXAMPLES=ON -DPIER_BUILD_BENCH=ON -DPIER_SINGLE_HEADER=OFF
@@ -144,6 +148,7 @@ set_cmake_args() {
         ;;
     asan)
         args+=(-DPIER_BUILD_EXAMPLES=ON "-DPIER_EXAMPLES_SKIP=echo;blocking;http_hello"
+            -DPIER_EXAMPLES_REDIS=OFF
             -DPIER_BUILD_BENCH=OFF -DPIER_SINGLE_HEADER=OFF
             -DPIER_SANITIZE=address,undefined -DPIER_TEST_META=OFF -DPIER_CHECK_HEADERS=OFF
             -DPIER_TEST_CMAKE_IMPORT=OFF -DPIER_SINGLE_HEADER_SMOKE=OFF -DPIER_TEST_LABEL_FILTER=)

@@ -40,8 +40,6 @@
 #include <thread>
 #include <vector>
 
-extern char** environ;
-
 namespace {
 
 using pier_test::eventually;

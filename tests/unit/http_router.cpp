@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+// pier-test: no-unity (an operator<< in pier::http, found by argument-dependent lookup)
 namespace pier::http {
 // For Boost.Test's failure messages.
 inline std::ostream& operator<<(std::ostream& o, route_error e) {

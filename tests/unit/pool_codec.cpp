@@ -14,6 +14,7 @@
 #include <string_view>
 
 // Boost.Test prints the operands of a failed check; found by ADL.
+// pier-test: no-unity (a printer in pier::pool, found by argument-dependent lookup)
 namespace pier::pool {
 inline std::ostream& boost_test_print_type(std::ostream& os, decode_error e) {
     return os << to_string(e);
