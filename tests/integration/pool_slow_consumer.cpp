@@ -24,6 +24,7 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -86,21 +87,28 @@ struct outcome {
     bool slow_works_after = false; // kept open: after what was kept, the pong to its ping
 };
 
+/// The server and pool of every test here: small write bounds, a small kernel send buffer (the
+/// queue does the holding), and no send-failure limit (the backpressure policy alone decides).
+std::pair<pier::server_options, pier::pool::pool_options> slow_options(std::size_t threads) {
+    auto so = pier::server_options{.threads = threads};
+    so.timeouts.resolution = 20ms;
+    so.write.high_water = 32 << 10;
+    so.write.low_water = 8 << 10;
+    so.write.max_queued = 64 << 10;
+    so.socket_buffers.send = 4096;
+    pier::pool::pool_options po;
+    po.keys.current = secret;
+    po.limits.max_send_failures = 0;
+    return {so, po};
+}
+
 int seq_of(const json& m) {
     return m.is_object() && m["type"] == "data" ? m["data"]["seq"].get<int>() : -1;
 }
 
 template <class Policy> outcome run() {
     outcome out;
-    auto so = pier::server_options{.threads = 2};
-    so.timeouts.resolution = 20ms;
-    so.write.high_water = 32 << 10;
-    so.write.low_water = 8 << 10;
-    so.write.max_queued = 64 << 10;
-    so.socket_buffers.send = 4096; // the kernel holds little: the queue does the holding
-    pier::pool::pool_options po;
-    po.keys.current = secret;
-    po.limits.max_send_failures = 0; // the policy alone decides
+    const auto [so, po] = slow_options(2);
     pier::ws::pool<app, pier::policies<Policy>> pool(so, po);
     pool.start();
     const auto ep = pool.local_endpoint();
@@ -278,14 +286,7 @@ BOOST_AUTO_TEST_CASE(latest_conflates_per_topic) {
     // the queue again and again. `latest` replaces queued "feed" messages with newer ones and
     // keeps the "other" one, which drop_oldest would have evicted first (it is older than
     // every "feed" message behind it).
-    auto so = pier::server_options{.threads = 1};
-    so.write.high_water = 32 << 10;
-    so.write.low_water = 8 << 10;
-    so.write.max_queued = 64 << 10;
-    so.socket_buffers.send = 4096;
-    pier::pool::pool_options po;
-    po.keys.current = secret;
-    po.limits.max_send_failures = 0;
+    const auto [so, po] = slow_options(1);
     pier::ws::pool<app, pier::policies<pier::backpressure::latest>> pool(so, po);
     pool.start();
     pool_client slow(pool.local_endpoint(), 4096);
@@ -348,15 +349,7 @@ BOOST_AUTO_TEST_CASE(a_send_that_closes_a_topics_last_subscriber) {
     // topic's subscribers. When it was the topic's last one, the topic goes, and when the
     // shard already keeps its 64 spare topics, it is freed: the loop must not read it again
     // (the ASan tree catches a use after free here). One shard, so that every topic is on it.
-    auto so = pier::server_options{.threads = 1};
-    so.timeouts.resolution = 20ms;
-    so.write.high_water = 32 << 10;
-    so.write.low_water = 8 << 10;
-    so.write.max_queued = 64 << 10;
-    so.socket_buffers.send = 4096;
-    pier::pool::pool_options po;
-    po.keys.current = secret;
-    po.limits.max_send_failures = 0;
+    const auto [so, po] = slow_options(1);
     pier::ws::pool<app, pier::policies<pier::backpressure::close>> pool(so, po);
     pool.start();
     const auto ep = pool.local_endpoint();

@@ -19,43 +19,26 @@
 "use strict";
 
 const fs = require("fs");
-const os = require("os");
 const path = require("path");
 
-const { load } = require("./lib/browser.js");
+const { load, chromiumPath, positional, launch } = require("./lib/browser.js");
 
 const t0 = Date.now();
 const step = (msg) => console.log(`# [${((Date.now() - t0) / 1000).toFixed(1)} s] ${msg}`);
 
 async function main() {
-    const argv = process.argv.slice(2);
-    let timeout = 20;
-    const pos = [];
-    for (let i = 0; i < argv.length; i++) {
-        if (argv[i] === "--timeout" && i + 1 < argv.length) timeout = Number(argv[++i]);
-        else pos.push(argv[i]);
-    }
-    if (pos.length !== 2 || !(timeout > 0)) {
-        console.error("usage: chat_chromium.js <base-url> <screenshot-prefix> [--timeout SECONDS]");
-        return 2;
-    }
-    const [base, shots] = [pos[0].replace(/\/$/, ""), pos[1]];
+    const cmd = positional("chat_chromium.js", ["base-url", "screenshot-prefix"], 20);
+    if (!cmd) return 2;
+    const [base, shots] = [cmd.pos[0].replace(/\/$/, ""), cmd.pos[1]];
     const pw = load("playwright-core");
-    const browserPath = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => fs.existsSync(p));
     if (!pw) { console.log("skip: playwright-core not installed (tools/setup.sh --playwright)"); return 77; }
-    if (!browserPath) { console.log("skip: chromium not installed (tools/setup.sh --browser)"); return 77; }
-    const ms = timeout * 1000;
+    if (!chromiumPath()) { console.log("skip: chromium not installed (tools/setup.sh --browser)"); return 77; }
+    const ms = cmd.timeout * 1000;
 
-    const profile = fs.mkdtempSync(path.join(process.env.PIER_TEST_TMPDIR || os.tmpdir(), "chat_chromium-"));
-    let context = null;
+    let browser = null;
     try {
-        context = await pw.chromium.launchPersistentContext(profile, {
-            executablePath: browserPath,
-            headless: true,
-            args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                   "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-            viewport: { width: 900, height: 600 },
-        });
+        browser = await launch(pw, "chat_chromium", { width: 900, height: 600 });
+        const context = browser.context;
         const pageErrors = [];
         const tid = (id) => `[data-testid="${id}"]`;
         const join = async (page, name) => {
@@ -128,8 +111,7 @@ async function main() {
         console.log("ok - two pages chatted in a room, a second room stayed private");
         return 0;
     } finally {
-        if (context) await context.close().catch(() => {});
-        fs.rmSync(profile, { recursive: true, force: true });
+        if (browser) await browser.close();
     }
 }
 

@@ -25,7 +25,6 @@
 "use strict";
 
 const fs = require("fs");
-const os = require("os");
 const path = require("path");
 
 function usage(msg) {
@@ -65,7 +64,7 @@ function parseArgs(argv) {
     return { base: base.href.replace(/\/$/, ""), token: pos[1], screenshot: pos[2], ...opt };
 }
 
-const { load } = require("./lib/browser.js");
+const { load, chromiumPath, launch } = require("./lib/browser.js");
 
 const step = (msg) => console.log("# " + msg);
 
@@ -81,24 +80,17 @@ async function main() {
     const args = parseArgs(process.argv.slice(2));
     const pw = load("playwright-core");
     const WebSocket = load("ws") || globalThis.WebSocket;
-    const browserPath = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => fs.existsSync(p));
     if (!pw) { console.log("skip: playwright-core not installed (tools/setup.sh --playwright)"); return 77; }
     if (!WebSocket) { console.log("skip: no WebSocket client (tools/setup.sh --node-ws)"); return 77; }
-    if (!browserPath) { console.log("skip: chromium not installed (tools/setup.sh --browser)"); return 77; }
+    if (!chromiumPath()) { console.log("skip: chromium not installed (tools/setup.sh --browser)"); return 77; }
     const ms = args.timeout * 1000;
 
-    const profile = fs.mkdtempSync(path.join(process.env.PIER_TEST_TMPDIR || os.tmpdir(), "pool_dashboard-"));
     const clients = [];
-    let context = null;
+    let browser = null;
     let senders = null;
     try {
-        context = await pw.chromium.launchPersistentContext(profile, {
-            executablePath: browserPath,
-            headless: true,
-            args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                   "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-            viewport: { width: 1400, height: 1000 },
-        });
+        browser = await launch(pw, "pool_dashboard", { width: 1400, height: 1000 });
+        const context = browser.context;
         const page = context.pages()[0] || (await context.newPage());
         const pageErrors = [];
         page.on("pageerror", (e) => pageErrors.push(String(e)));
@@ -203,8 +195,7 @@ async function main() {
     } finally {
         if (senders) clearInterval(senders);
         for (const c of clients) { try { c.ws.close(); } catch (_) {} }
-        if (context) await context.close().catch(() => {});
-        fs.rmSync(profile, { recursive: true, force: true });
+        if (browser) await browser.close();
     }
 }
 

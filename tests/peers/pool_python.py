@@ -19,7 +19,13 @@
 #     cleanup pass), heartbeat envelopes;
 #   - bystander connections notice none of it (their next message is the answer to their
 #     own ping);
-#   - SIGTERM: every client gets 1001 "server shutting down" and the server exits 0.
+#   - SIGTERM: every client gets 1001 "server shutting down" and the server exits 0;
+#   - --cert/--key: the same pool over wss:// and https:// (welcome, data between clients, 401
+#     for a missing token, /healthz), with a certificate from tools/make-cert.sh;
+#   - --redis: two instances on one real redis-server (started and killed here): data sent on
+#     one reaches the other's subscribers with a position, a send to a user reaches that user
+#     on the other instance, and the admin stats count both instances' connections. Skipped,
+#     and said so, where ws_pool was built without the backplane (the ASan tree).
 #
 # Needs PIER_EXAMPLES_DIR. Exit 0 = pass, 77 = skipped, else failure.
 #
@@ -89,21 +95,23 @@ def token(sub, exp_in=3600, meta=None, key=SECRET):
 # --- the server -------------------------------------------------------------------------------
 
 class Server:
-    def __init__(self, *args):
+    def __init__(self, *args, scheme="ws", host="127.0.0.1"):
         self.p = subprocess.Popen([server_bin, "--port", "0", "--threads", "2", "--secret", SECRET,
                                    *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True)
-        servers.append(self)
         line = self.p.stdout.readline()
         m = re.match(r"^pier: listening on .*:(\d+)$", line.strip())
         if not m:
             self.p.kill()
+            self.p.wait()
             raise RuntimeError(f"ws_pool did not start: {line!r} {self.p.stderr.read()}")
+        servers.append(self)
         self.port = int(m.group(1))
         self.rc = None
+        self.scheme, self.host = scheme, host
 
     def url(self, query=""):
-        return f"ws://127.0.0.1:{self.port}/ws" + (f"?{query}" if query else "")
+        return f"{self.scheme}://{self.host}:{self.port}/ws" + (f"?{query}" if query else "")
 
     def stop(self, signal_it=True):
         if signal_it and self.rc is None and self.p.poll() is None:
@@ -447,6 +455,144 @@ async def shutdown_tests(srv):
     check("SIGTERM: the server exits 0", srv.stop(signal_it=False) == 0, f"(rc {srv.rc})")
 
 
+# --- wss:// and https:// -----------------------------------------------------------------------
+
+async def tls_tests():
+    import ssl
+    import tempfile
+    import urllib.error
+    import urllib.request
+    d = tempfile.mkdtemp(dir=os.environ.get("PIER_TEST_TMPDIR"))
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    source = os.environ.get("PIER_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../.."))
+    made = subprocess.run([os.path.join(source, "tools/make-cert.sh"), "--cert", cert, "--key", key],
+                          capture_output=True, text=True)
+    check("tls: make-cert.sh", made.returncode == 0, made.stderr)
+    if made.returncode != 0:
+        return
+    srv = Server("--cert", cert, "--key", key, scheme="wss", host="localhost")
+    print(f"# ws_pool --cert on port {srv.port}")
+    ctx = ssl.create_default_context(cafile=cert)
+    a, w = await join(srv, "alice", "room", ssl=ctx)
+    check("wss: welcome", w.get("type") == "welcome" and w["data"]["user_id"] == "alice", f"({w})")
+    b, _ = await join(srv, "bob", "room", ssl=ctx)
+    await say(a, {"type": "data", "topic": "room", "data": {"over": "tls"}})
+    m = await recv(b)
+    check("wss: data reaches the topic's other subscriber",
+          m.get("type") == "data" and m.get("data") == {"over": "tls"}, f"(got {m})")
+    await say(a, {"type": "ping"})
+    check("wss: ping answered", (await recv(a)).get("type") == "pong")
+    got = await status_of(srv.url(), ssl=ctx)
+    check("wss: missing token -> HTTP 401", got == 401, f"(got {got})")
+    try:
+        with urllib.request.urlopen(f"https://localhost:{srv.port}/healthz", context=ctx,
+                                    timeout=WAIT) as r:
+            status = r.status
+    except urllib.error.HTTPError as e:
+        status = e.code
+    check("https: /healthz 200", status == 200, f"(got {status})")
+    await a.close()
+    await b.close()
+    check("tls: server exits 0 on SIGTERM", srv.stop() == 0, f"(rc {srv.rc})")
+
+
+# --- two instances on one Redis -----------------------------------------------------------------
+
+class Redis:
+    """A real redis-server on a free port, killed at the end."""
+
+    def __init__(self):
+        exe = subprocess.run(["sh", "-c", "command -v redis-server"], capture_output=True,
+                             text=True).stdout.strip()
+        self.p = None
+        for _ in range(5):  # a port found free can be taken before redis-server binds it
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            self.p = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save",
+                                       "", "--appendonly", "no"], stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + WAIT
+            while time.monotonic() < deadline and self.p.poll() is None:
+                if self.ping(port):
+                    self.port = port
+                    return
+                time.sleep(0.02)
+            self.stop()
+        raise RuntimeError("redis-server did not start")
+
+    @staticmethod
+    def ping(port):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self):
+        if self.p and self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+
+
+async def redis_tests():
+    if subprocess.run(["sh", "-c", "command -v redis-server"], capture_output=True).returncode:
+        check("redis: redis-server installed (tools/setup.sh)", False)
+        return
+    try:  # Redis unreachable: a ws_pool with the backplane serves on its own meanwhile
+        Server("--redis", "redis://127.0.0.1:1").stop()
+    except RuntimeError as e:
+        if "built without hiredis" not in str(e):
+            raise
+        print("# skip: this ws_pool was built without its Redis backplane (PIER_EXAMPLES_REDIS=OFF)")
+        return
+    redis = Redis()
+    try:
+        url = f"redis://127.0.0.1:{redis.port}"
+        admin = "admin-" + b64url(os.urandom(9))
+        one = Server("--redis", url, "--node-id", "one", "--admin-token", admin)
+        two = Server("--redis", url, "--node-id", "two", "--admin-token", admin)
+        print(f"# ws_pool --redis on ports {one.port} and {two.port}, redis on {redis.port}")
+        a, w = await join(one, "alice", "news")
+        ack = await recv(a)
+        check("redis: the subscribe acknowledgement carries a position",
+              ack.get("type") == "subscribe" and "offset" in ack and "epoch" in ack, f"(got {ack})")
+        b, _ = await join(two, "bob", "news")
+        ack_b = await recv(b)
+        check("redis: one epoch for the topic on both instances",
+              ack_b.get("epoch") == ack.get("epoch"), f"({ack} {ack_b})")
+        await say(b, {"type": "data", "topic": "news", "data": {"n": 1}})
+        m = await recv(a)
+        check("redis: data from the other instance arrives, with its position",
+              m.get("type") == "data" and m.get("data") == {"n": 1} and
+              m.get("offset") == ack.get("offset", 0) + 1, f"(got {m})")
+        own = await recv(b)
+        check("redis: the sender gets its message's position only",
+              own.get("type") == "subscribe" and "data" not in own, f"(got {own})")
+        import urllib.request
+        req = urllib.request.Request(f"http://127.0.0.1:{one.port}/api/admin/websockets/stats",
+                                     headers={"Authorization": "Bearer " + admin})
+        # An instance learns of the other from its presence beats: asked too early, the
+        # survey is complete without it. Asked again until both answer, within WAIT.
+        deadline = time.monotonic() + WAIT
+        while True:
+            with urllib.request.urlopen(req, timeout=WAIT) as r:
+                cl = json.loads(r.read()).get("cluster", {})
+            both = cl.get("complete") is True and cl.get("active_connections") == 2
+            if both or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)
+        check("redis: admin stats answer for both instances", both, f"(got {cl})")
+        for ws in (a, b):
+            await ws.close()
+        for srv in (one, two):
+            check(f"redis: instance on {srv.port} exits 0 on SIGTERM", srv.stop() == 0,
+                  f"(rc {srv.rc})")
+    finally:
+        redis.stop()
+
+
 async def main():
     print(f"# websockets {websockets.__version__}")
     srv = Server("--max-connections", "0")
@@ -467,6 +613,8 @@ async def main():
         await fn(s)
         check(f"{' '.join(args)}: server exits 0 on SIGTERM", s.stop() == 0, f"(rc {s.rc})")
     await shutdown_tests(Server())
+    await tls_tests()
+    await redis_tests()
 
 
 try:

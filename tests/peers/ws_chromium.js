@@ -14,35 +14,20 @@
 // browser and its profile directory are removed on every path.
 "use strict";
 
-const fs = require("fs");
-const os = require("os");
-const path = require("path");
-const { load, chromiumPath, chromiumArgs } = require("./lib/browser.js");
+const { load, chromiumPath, positional, launch } = require("./lib/browser.js");
 
 async function main() {
-    const argv = process.argv.slice(2);
-    let timeout = 30;
-    const pos = [];
-    for (let i = 0; i < argv.length; i++) {
-        if (argv[i] === "--timeout" && i + 1 < argv.length) timeout = Number(argv[++i]);
-        else pos.push(argv[i]);
-    }
-    if (pos.length !== 1 || !(timeout > 0)) {
-        console.error("usage: ws_chromium.js <base-url> [--timeout SECONDS]");
-        return 2;
-    }
-    const base = pos[0].replace(/\/$/, "");
+    const cmd = positional("ws_chromium.js", ["base-url"], 30);
+    if (!cmd) return 2;
+    const base = cmd.pos[0].replace(/\/$/, "");
     const pw = load("playwright-core");
-    const browserPath = chromiumPath();
     if (!pw) { console.log("skip: playwright-core not installed (tools/setup.sh --playwright)"); return 77; }
-    if (!browserPath) { console.log("skip: chromium not installed (tools/setup.sh --browser)"); return 77; }
-    const ms = timeout * 1000;
-    const profile = fs.mkdtempSync(path.join(process.env.PIER_TEST_TMPDIR || os.tmpdir(), "ws_chromium-"));
-    let context = null;
+    if (!chromiumPath()) { console.log("skip: chromium not installed (tools/setup.sh --browser)"); return 77; }
+    const ms = cmd.timeout * 1000;
+    let browser = null;
     try {
-        context = await pw.chromium.launchPersistentContext(profile, {
-            executablePath: browserPath, headless: true, args: chromiumArgs,
-        });
+        browser = await launch(pw, "ws_chromium");
+        const context = browser.context;
         const page = context.pages()[0] || (await context.newPage());
         const res = await page.goto(base + "/", { waitUntil: "load", timeout: ms });
         if (!res || res.status() !== 200) throw new Error("GET / answered " + (res && res.status()));
@@ -54,8 +39,7 @@ async function main() {
         console.error("ws_chromium: " + (e && e.message ? e.message : String(e)));
         return 1;
     } finally {
-        if (context) await context.close().catch(() => {});
-        fs.rmSync(profile, { recursive: true, force: true });
+        if (browser) await browser.close();
     }
 }
 

@@ -14,7 +14,9 @@
 
 namespace plog = pier::log;
 
-namespace {
+// Named, not anonymous: the suite's test cases derive from it, and in a unity group
+// (PIER_TEST_UNITY) GCC warns about a base class from an anonymous namespace of an included file.
+namespace log_logger_fixture {
 
 // A logger whose clocks the test moves and whose lines land in `lines`.
 struct fixture {
@@ -29,6 +31,12 @@ struct fixture {
     }
     static constexpr std::string_view head = R"({"ts":"2026-12-04T22:08:08.123Z",)";
 };
+
+} // namespace log_logger_fixture
+
+namespace {
+
+using log_logger_fixture::fixture;
 
 std::string escaped(std::string_view in, std::size_t budget = std::string::npos) {
     std::string out;

@@ -5,9 +5,18 @@
 //                      when it is not installed (the script then skips with 77)
 //   chromiumPath()     Debian's chromium, or null
 //   chromiumArgs       the flags every script starts it with
+//   positional(script, names, timeout)
+//                      the command line: exactly names.length positional arguments and an
+//                      optional `--timeout SECONDS` (default `timeout`); null, after printing
+//                      the usage line, when it does not fit
+//   launch(pw, name, viewport)
+//                      Chromium (playwright-core's persistent context) with a fresh profile
+//                      directory under PIER_TEST_TMPDIR; `close()` closes it and removes the
+//                      profile, and is safe on every path
 "use strict";
 
 const fs = require("fs");
+const os = require("os");
 const path = require("path");
 
 function load(name) {
@@ -26,4 +35,38 @@ function chromiumPath() {
 const chromiumArgs = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                       "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 
-module.exports = { load, chromiumPath, chromiumArgs };
+function positional(script, names, timeout) {
+    const argv = process.argv.slice(2);
+    const pos = [];
+    for (let i = 0; i < argv.length; i++) {
+        if (argv[i] === "--timeout" && i + 1 < argv.length) timeout = Number(argv[++i]);
+        else pos.push(argv[i]);
+    }
+    if (pos.length !== names.length || !(timeout > 0)) {
+        console.error(`usage: ${script} ${names.map((n) => "<" + n + ">").join(" ")} [--timeout SECONDS]`);
+        return null;
+    }
+    return { pos, timeout };
+}
+
+async function launch(pw, name, viewport) {
+    const profile = fs.mkdtempSync(path.join(process.env.PIER_TEST_TMPDIR || os.tmpdir(), name + "-"));
+    let context = null;
+    const close = async () => {
+        if (context) await context.close().catch(() => {});
+        context = null;
+        fs.rmSync(profile, { recursive: true, force: true });
+    };
+    try {
+        context = await pw.chromium.launchPersistentContext(profile, {
+            executablePath: chromiumPath(), headless: true, args: chromiumArgs,
+            ...(viewport ? { viewport } : {}),
+        });
+    } catch (e) {
+        await close();
+        throw e;
+    }
+    return { context, close };
+}
+
+module.exports = { load, chromiumPath, chromiumArgs, positional, launch };
