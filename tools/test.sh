@@ -242,9 +242,19 @@ EOF
 # slowest_tus DIR: the 10 slowest compile steps of the last build, from .ninja_log.
 slowest_tus() {
     [[ -f $1/.ninja_log ]] || return 0
+    local line unity members
     awk -F'\t' 'NR > 1 && $4 ~ /\.(o|gch)$/ { t[$4] = ($2 - $1) / 1000 }
         END { for (k in t) printf "%7.1f s  %s\n", t[k], k }' "$1/.ninja_log" |
-        sort -rn | head -10 | sed 's/^/test.sh:   /'
+        sort -rn | head -10 | while IFS= read -r line; do
+            # A unity group (PIER_TEST_UNITY) is named after the sources in it.
+            if [[ $line =~ /unity/([A-Za-z0-9_]+)\.cpp\.o$ ]]; then
+                unity="$1/tests/unity/${BASH_REMATCH[1]}.cpp"
+                members="$(sed -n 's/^namespace pier_unity_\([A-Za-z0-9_]*\) {$/\1/p' "$unity" \
+                    2>/dev/null | paste -sd, -)"
+                [[ -n $members ]] && line+=" ($members)"
+            fi
+            echo "test.sh:   $line"
+        done
 }
 
 # slowest_tests JUNIT: the 10 slowest tests of a ctest run.
