@@ -272,6 +272,13 @@ private:
         // position only, not the message twice.
         std::uint64_t own_seen = 0;
         std::set<std::uint64_t> unnumbered{};
+        // Own publishes Redis numbered whose copy has not come back on the channel yet (by
+        // sequence number; their bodies and deadlines). Their local subscribers get them from
+        // that copy; if it never comes (Redis killed between the script's answer and the
+        // publish reaching this node's subscription, or a resync that finds a new history),
+        // they get them unnumbered instead: before the next publish that fails, or at the
+        // deadline. Never lost on the node that sent them.
+        std::map<std::uint64_t, std::pair<std::string, clock::time_point>> own_pending{};
     };
     enum class channel_kind : std::uint8_t { topic, user, control, reply };
     struct channel_ref {
@@ -305,6 +312,9 @@ private:
     void on_control(std::string_view payload);
     void run_publish(std::string topic, std::string body, send_done done);
     void deliver_unnumbered(const std::string& topic, std::string_view body, send_done done);
+    /// Delivers unnumbered, in order, the own publishes still pending whose sequence number is
+    /// below `below`, or whose deadline passed (`now`).
+    void flush_own(topic_entry& t, std::uint64_t below, clock::time_point now);
     void deliver_numbered(topic_entry& t, std::uint64_t offset, std::string_view epoch,
                           const detail::wire::body_view& b, send_done done);
     void enqueue_position(waiter w);

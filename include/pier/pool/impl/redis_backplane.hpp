@@ -456,7 +456,10 @@ void redis::node<P>::run_publish(std::string topic, std::string body, send_done 
                 using pier::redis::error;
                 const bool unknown = ec == error::connection_lost || ec == error::command_timeout ||
                                      ec == error::closed;
-                if (auto it = topics_.find(topic); unknown && it != topics_.end()) {
+                auto it = topics_.find(topic);
+                if (it != topics_.end()) // the earlier ones first, whose copies did not come
+                    flush_own(it->second, seq, {});
+                if (unknown && it != topics_.end()) {
                     auto& t = it->second;
                     if (t.own_seen >= seq) // it ran, and came back already
                         return done ? done(send_report{}) : void();
@@ -469,9 +472,16 @@ void redis::node<P>::run_publish(std::string topic, std::string body, send_done 
                 return;
             }
             // Numbered: this node delivers it when it comes back on the channel.
+            auto it = topics_.find(topic);
+            if (it != topics_.end() && it->second.own_seen < seq) {
+                auto& t = it->second;
+                t.own_pending.emplace(
+                    seq, std::pair{std::move(body), clock::now() + opt_.position_timeout});
+                if (t.own_pending.size() > 4096) // bounded: the oldest goes out now
+                    flush_own(t, t.own_pending.begin()->first + 1, {});
+            }
             if (!done)
                 return;
-            auto it = topics_.find(topic);
             if (it == topics_.end() || !it->second.confirmed)
                 return done(send_report{});
             own_[seq] = own_publish{std::move(done), clock::now() + opt_.position_timeout};
@@ -499,12 +509,31 @@ void redis::node<P>::deliver_unnumbered(const std::string& topic, std::string_vi
 }
 
 template <class P>
+void redis::node<P>::flush_own(topic_entry& t, std::uint64_t below, clock::time_point now) {
+    while (!t.own_pending.empty()) {
+        auto first = t.own_pending.begin();
+        if (first->first >= below && !(now != clock::time_point{} && now >= first->second.second))
+            return;
+        const auto seq = first->first;
+        auto body = std::move(first->second.first);
+        t.own_pending.erase(first);
+        // Its numbered copy, if it comes after all, is a position only.
+        t.unnumbered.insert(seq);
+        if (t.unnumbered.size() > 4096)
+            t.unnumbered.erase(t.unnumbered.begin());
+        deliver_unnumbered(t.name, body, {});
+    }
+}
+
+template <class P>
 void redis::node<P>::deliver_numbered(topic_entry& t, std::uint64_t offset, std::string_view epoch,
                                       const wire::body_view& b, send_done done) {
     const position_view pv{offset, epoch};
     const bool own = b.origin == id_;
-    if (own)
+    if (own) {
         t.own_seen = std::max(t.own_seen, b.seq);
+        t.own_pending.erase(b.seq);
+    }
     std::vector<std::uint64_t> ex;
     std::string text;
     if (own && t.unnumbered.erase(b.seq) != 0) {
@@ -875,6 +904,7 @@ template <class P> void redis::node<P>::sweep() {
         }
     }
     for (auto& [name, t] : topics_) {
+        flush_own(t, 0, now); // copies that never came back: delivered here, unnumbered
         if (t.retry && up && !t.resyncing) {
             t.retry = false;
             resync(t);
