@@ -21,7 +21,7 @@
 const fs = require("fs");
 const path = require("path");
 
-const { load, chromiumPath, positional, launch } = require("./lib/browser.js");
+const { playwright, positional, launch } = require("./lib/browser.js");
 
 const t0 = Date.now();
 const step = (msg) => console.log(`# [${((Date.now() - t0) / 1000).toFixed(1)} s] ${msg}`);
@@ -30,9 +30,8 @@ async function main() {
     const cmd = positional("chat_chromium.js", ["base-url", "screenshot-prefix"], 20);
     if (!cmd) return 2;
     const [base, shots] = [cmd.pos[0].replace(/\/$/, ""), cmd.pos[1]];
-    const pw = load("playwright-core");
-    if (!pw) { console.log("skip: playwright-core not installed (tools/setup.sh --playwright)"); return 77; }
-    if (!chromiumPath()) { console.log("skip: chromium not installed (tools/setup.sh --browser)"); return 77; }
+    const pw = playwright();
+    if (!pw) return 77;
     const ms = cmd.timeout * 1000;
 
     let browser = null;

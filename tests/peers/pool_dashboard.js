@@ -64,7 +64,7 @@ function parseArgs(argv) {
     return { base: base.href.replace(/\/$/, ""), token: pos[1], screenshot: pos[2], ...opt };
 }
 
-const { load, chromiumPath, launch } = require("./lib/browser.js");
+const { load, playwright, launch } = require("./lib/browser.js");
 
 const step = (msg) => console.log("# " + msg);
 
@@ -78,11 +78,10 @@ function withTimeout(promise, ms, what) {
 
 async function main() {
     const args = parseArgs(process.argv.slice(2));
-    const pw = load("playwright-core");
+    const pw = playwright();
+    if (!pw) return 77;
     const WebSocket = load("ws") || globalThis.WebSocket;
-    if (!pw) { console.log("skip: playwright-core not installed (tools/setup.sh --playwright)"); return 77; }
     if (!WebSocket) { console.log("skip: no WebSocket client (tools/setup.sh --node-ws)"); return 77; }
-    if (!chromiumPath()) { console.log("skip: chromium not installed (tools/setup.sh --browser)"); return 77; }
     const ms = args.timeout * 1000;
 
     const clients = [];

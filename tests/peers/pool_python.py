@@ -501,9 +501,7 @@ async def tls_tests():
 class Redis:
     """A real redis-server on a free port, killed at the end."""
 
-    def __init__(self):
-        exe = subprocess.run(["sh", "-c", "command -v redis-server"], capture_output=True,
-                             text=True).stdout.strip()
+    def __init__(self, exe):
         self.p = None
         for _ in range(5):  # a port found free can be taken before redis-server binds it
             with socket.socket() as s:
@@ -537,7 +535,9 @@ class Redis:
 
 
 async def redis_tests():
-    if subprocess.run(["sh", "-c", "command -v redis-server"], capture_output=True).returncode:
+    import shutil
+    exe = shutil.which("redis-server")
+    if not exe:
         check("redis: redis-server installed (tools/setup.sh)", False)
         return
     try:  # Redis unreachable: a ws_pool with the backplane serves on its own meanwhile
@@ -547,7 +547,7 @@ async def redis_tests():
             raise
         print("# skip: this ws_pool was built without its Redis backplane (PIER_EXAMPLES_REDIS=OFF)")
         return
-    redis = Redis()
+    redis = Redis(exe)
     try:
         url = f"redis://127.0.0.1:{redis.port}"
         admin = "admin-" + b64url(os.urandom(9))

@@ -14,15 +14,14 @@
 // browser and its profile directory are removed on every path.
 "use strict";
 
-const { load, chromiumPath, positional, launch } = require("./lib/browser.js");
+const { playwright, positional, launch } = require("./lib/browser.js");
 
 async function main() {
     const cmd = positional("ws_chromium.js", ["base-url"], 30);
     if (!cmd) return 2;
     const base = cmd.pos[0].replace(/\/$/, "");
-    const pw = load("playwright-core");
-    if (!pw) { console.log("skip: playwright-core not installed (tools/setup.sh --playwright)"); return 77; }
-    if (!chromiumPath()) { console.log("skip: chromium not installed (tools/setup.sh --browser)"); return 77; }
+    const pw = playwright();
+    if (!pw) return 77;
     const ms = cmd.timeout * 1000;
     let browser = null;
     try {

@@ -93,6 +93,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -277,8 +278,15 @@ private:
         // that copy; if it never comes (Redis killed between the script's answer and the
         // publish reaching this node's subscription, or a resync that finds a new history),
         // they get them unnumbered instead: before the next publish that fails, or at the
-        // deadline. Never lost on the node that sent them.
-        std::map<std::uint64_t, std::pair<std::string, clock::time_point>> own_pending{};
+        // deadline. Never lost on the node that sent them. A deque in sequence order (the
+        // script's answers come in publish order): no allocation per publish, and the one
+        // that comes back is almost always the first.
+        struct own_entry {
+            std::uint64_t seq;
+            std::string body;
+            clock::time_point deadline;
+        };
+        std::deque<own_entry> own_pending{};
     };
     enum class channel_kind : std::uint8_t { topic, user, control, reply };
     struct channel_ref {

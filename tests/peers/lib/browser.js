@@ -5,6 +5,8 @@
 //                      when it is not installed (the script then skips with 77)
 //   chromiumPath()     Debian's chromium, or null
 //   chromiumArgs       the flags every script starts it with
+//   playwright()       playwright-core, when it and Chromium are installed; null, after
+//                      printing why the script skips, when not
 //   positional(script, names, timeout)
 //                      the command line: exactly names.length positional arguments and an
 //                      optional `--timeout SECONDS` (default `timeout`); null, after printing
@@ -34,6 +36,14 @@ function chromiumPath() {
 
 const chromiumArgs = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                       "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+
+function playwright() {
+    const pw = load("playwright-core");
+    if (!pw) console.log("skip: playwright-core not installed (tools/setup.sh --playwright)");
+    else if (!chromiumPath()) console.log("skip: chromium not installed (tools/setup.sh --browser)");
+    else return pw;
+    return null;
+}
 
 function positional(script, names, timeout) {
     const argv = process.argv.slice(2);
@@ -69,4 +79,4 @@ async function launch(pw, name, viewport) {
     return { context, close };
 }
 
-module.exports = { load, chromiumPath, chromiumArgs, positional, launch };
+module.exports = { load, chromiumPath, chromiumArgs, playwright, positional, launch };

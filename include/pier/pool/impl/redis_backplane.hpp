@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <iterator>
 #include <stdexcept>
 #include <utility>
 
@@ -475,10 +476,13 @@ void redis::node<P>::run_publish(std::string topic, std::string body, send_done 
             auto it = topics_.find(topic);
             if (it != topics_.end() && it->second.own_seen < seq) {
                 auto& t = it->second;
-                t.own_pending.emplace(
-                    seq, std::pair{std::move(body), clock::now() + opt_.position_timeout});
+                auto at = t.own_pending.end();
+                while (at != t.own_pending.begin() && std::prev(at)->seq > seq)
+                    --at;
+                t.own_pending.insert(at,
+                                     {seq, std::move(body), clock::now() + opt_.position_timeout});
                 if (t.own_pending.size() > 4096) // bounded: the oldest goes out now
-                    flush_own(t, t.own_pending.begin()->first + 1, {});
+                    flush_own(t, t.own_pending.front().seq + 1, {});
             }
             if (!done)
                 return;
@@ -511,12 +515,12 @@ void redis::node<P>::deliver_unnumbered(const std::string& topic, std::string_vi
 template <class P>
 void redis::node<P>::flush_own(topic_entry& t, std::uint64_t below, clock::time_point now) {
     while (!t.own_pending.empty()) {
-        auto first = t.own_pending.begin();
-        if (first->first >= below && !(now != clock::time_point{} && now >= first->second.second))
+        auto& first = t.own_pending.front();
+        if (first.seq >= below && !(now != clock::time_point{} && now >= first.deadline))
             return;
-        const auto seq = first->first;
-        auto body = std::move(first->second.first);
-        t.own_pending.erase(first);
+        const auto seq = first.seq;
+        auto body = std::move(first.body);
+        t.own_pending.pop_front();
         // Its numbered copy, if it comes after all, is a position only.
         t.unnumbered.insert(seq);
         if (t.unnumbered.size() > 4096)
@@ -532,7 +536,10 @@ void redis::node<P>::deliver_numbered(topic_entry& t, std::uint64_t offset, std:
     const bool own = b.origin == id_;
     if (own) {
         t.own_seen = std::max(t.own_seen, b.seq);
-        t.own_pending.erase(b.seq);
+        if (auto it = std::find_if(t.own_pending.begin(), t.own_pending.end(),
+                                   [&](const auto& e) { return e.seq == b.seq; });
+            it != t.own_pending.end())
+            t.own_pending.erase(it);
     }
     std::vector<std::uint64_t> ex;
     std::string text;
