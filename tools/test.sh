@@ -11,7 +11,9 @@
 #            tests and the ws_echo example compiled against single_include/ and run, plus the
 #            meta checks above that concern it (amalgamation fresh, ODR, consumer project)
 #   asan     ASan+UBSan on everything that parses, buffers or frees: unit, integration, fuzz
-#            replays, and the peer tests through the sanitized examples they drive
+#            replays, and the peer tests through the sanitized examples they drive (UBSan's
+#            alignment and null checks only in the fuzz replays, one per parser: elsewhere
+#            they were 30% of the tree's compile, see PIER_UBSAN_SKIP)
 #   tsan     TSan on every test that runs pier on more than one thread (`pier-test: threads`):
 #            schedulers, cross-thread sends, shutdown, the worker pool; it skips single-threaded
 #            parsers, fuzz replays and peer scripts
@@ -124,23 +126,23 @@ fi
 # (benchmarks build their own -O2 tree, bench/run.py). -g1 everywhere: backtraces and
 # sanitizer reports keep function names and lines. -O0 in the default and ASan trees: GCC
 # compiles them 1.3× (plain) and 2.2× (ASan+UBSan) faster than at -O1, and their tests wait
-# on sockets, not on the CPU. TSan stays at -O1: at -O0 it runs several times slower. Asio is
+# on sockets, not on the CPU. TSan too (quiet, 2 cores: build 2m04s and tests 0m51s at -O0,
+# 2m42s and 0m37s at -O1; the tests' extra time was one byte loop, since removed). Asio is
 # compiled once per tree. Sanitized trees skip the checks that gain nothing from a sanitizer
 # (meta, bench); ASan skips the examples no peer test drives (echo, blocking, http_hello:
 # their compile is their test, which the default tree runs); TSan compiles only the sources
 # that carry the `threads` marker (tests/CMakeLists.txt). Every tree compiles the Boost.Test
 # sources eight at a time as one translation unit (PIER_TEST_UNITY; the test executables of the
 # default tree, clean, on 2 cores: 416 CPU-s one by one, 268 four at a time, 255 eight at a
-# time), and ASan builds ws_pool without --redis (PIER_EXAMPLES_REDIS), which its peer test
-# then skips, saying so.
+# time), ASan builds ws_pool without --redis (PIER_EXAMPLES_REDIS), which its peer test
+# then skips, saying so, and ASan leaves UBSan's alignment and null checks to the fuzz
+# replays (PIER_UBSAN_SKIP; cmake/PierDevelopment.cmake has the measurements).
 set_cmake_args() {
-    local opt=-O0
-    [[ $1 != tsan ]] || opt=-O1
     args=(-G Ninja -DPIER_BUILD_TESTS=ON -DPIER_ASIO_SEPARATE_COMPILATION=ON
         -DPIER_EXAMPLES_POLICY_MATRIX=OFF -DPIER_EXAMPLES_DEFAULT_POLICIES=ON
         -DCMAKE_BUILD_TYPE=RelWithDebInfo
-        "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=$opt -g1" -DPIER_EXAMPLES_SKIP=
-        -DPIER_TEST_UNITY=8 -DPIER_EXAMPLES_REDIS=ON)
+        "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O0 -g1" -DPIER_EXAMPLES_SKIP=
+        -DPIER_TEST_UNITY=8 -DPIER_EXAMPLES_REDIS=ON -DPIER_UBSAN_SKIP=)
     case "$1" in
     default)
         args+=(-DPIER_BUILD_EXAMPLES=ON -DPIER_BUILD_BENCH=ON -DPIER_SINGLE_HEADER=OFF
@@ -149,7 +151,7 @@ set_cmake_args() {
         ;;
     asan)
         args+=(-DPIER_BUILD_EXAMPLES=ON "-DPIER_EXAMPLES_SKIP=echo;blocking;http_hello"
-            -DPIER_EXAMPLES_REDIS=OFF
+            -DPIER_EXAMPLES_REDIS=OFF -DPIER_UBSAN_SKIP=alignment,null
             -DPIER_BUILD_BENCH=OFF -DPIER_SINGLE_HEADER=OFF
             -DPIER_SANITIZE=address,undefined -DPIER_TEST_META=OFF -DPIER_CHECK_HEADERS=OFF
             -DPIER_TEST_CMAKE_IMPORT=OFF -DPIER_SINGLE_HEADER_SMOKE=OFF -DPIER_TEST_LABEL_FILTER=)
@@ -349,12 +351,23 @@ run_tests() {
     echo "$rc $t" >"$dir/ctest-$name.done"
 }
 
+# covers NAME: what a test run covers and why, in one line (printed above its results).
+covers() {
+    case "$1" in
+    default) echo "every test, unsanitized: unit, integration, peers, fuzz replays, bench smoke, meta checks" ;;
+    single) echo "the single header: amalgamation fresh, ODR, consumer project, a smoke set and ws_echo against it" ;;
+    asan) echo "ASan+UBSan on all that parses, buffers or frees: unit, integration, fuzz replays (all UBSan checks), peers via sanitized examples" ;;
+    tsan) echo "TSan on every test that runs pier on more than one thread; skips single-threaded parsers, fuzz replays, peers" ;;
+    esac
+}
+
 # report_tests TREE NAME BUILD-TIME BUILD-NOTE: prints a finished ctest run and counts it.
 report_tests() {
     local tree="$1" name="$2" dir="$BUILD_ROOT/$1"
     local rc t
     read -r rc t <"$dir/ctest-$name.done"
     say "===== $name: tests ====="
+    say "$name covers: $(covers "$name")"
     # The log in full for failures; the usual per-test lines otherwise.
     if [[ $rc != 0 ]]; then cat "$dir/ctest-$name.log"; else grep -E "Test +#|tests passed|Total Test" "$dir/ctest-$name.log"; fi
     read -r passed failed skipped state <<<"$(count_results "$dir/junit-$name.xml")"

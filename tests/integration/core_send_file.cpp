@@ -224,12 +224,19 @@ struct client {
     void send(std::string_view s) { ::send(fd, s.data(), s.size(), MSG_NOSIGNAL); }
 };
 
-std::size_t mismatch_at(const std::string& got, const std::string& want) {
+/// `got == want`, with the first difference as the failure message. The difference is searched
+/// only on failure: a byte loop over 24 MiB at -O0 under TSan took 12 s of a passing run.
+boost::test_tools::predicate_result same_bytes(const std::string& got, const std::string& want) {
+    if (got == want)
+        return true;
     const auto n = std::min(got.size(), want.size());
-    for (std::size_t i = 0; i < n; ++i)
-        if (got[i] != want[i])
-            return i;
-    return n;
+    std::size_t at = 0;
+    while (at < n && got[at] == want[at])
+        ++at;
+    boost::test_tools::predicate_result r(false);
+    r.message() << "got " << got.size() << " bytes, want " << want.size()
+                << ", first difference at " << at;
+    return r;
 }
 
 } // namespace
@@ -253,7 +260,7 @@ BOOST_AUTO_TEST_CASE(file_regions_keep_their_place_by_every_method) {
         BOOST_REQUIRE(c.fd >= 0);
         const auto got = c.read_all();
         BOOST_TEST(got.size() == expected.size());
-        BOOST_TEST((got == expected), "first difference at " << mismatch_at(got, expected));
+        BOOST_TEST(same_bytes(got, expected));
         BOOST_REQUIRE(eventually([&] { return p.closed.load() == 1; }));
         p.locked([&] {
             const std::uint64_t file_bytes = big + 100;
@@ -425,7 +432,7 @@ BOOST_AUTO_TEST_CASE(try_send_file_from_another_thread) {
     BOOST_TEST((conn->try_send_file(f, 0, 3) == pier::send_result::queued));
     const auto want = "from:" + file.content + file.content.substr(0, 3);
     const auto got = c.read_all(want.size());
-    BOOST_TEST((got == want), "first difference at " << mismatch_at(got, want));
+    BOOST_TEST(same_bytes(got, want));
     conn.reset();
     p.locked([&] { p.conn.reset(); });
     c.send("bye");
@@ -467,7 +474,7 @@ BOOST_AUTO_TEST_CASE(over_tls_the_file_is_encrypted_and_the_stats_say_how) {
         BOOST_TEST((end == asio::error::eof || end == asio::ssl::error::stream_truncated),
                    end.message());
         const auto want = "HEAD:" + file.content;
-        BOOST_TEST((got == want), "first difference at " << mismatch_at(got, want));
+        BOOST_TEST(same_bytes(got, want));
         BOOST_REQUIRE(eventually([&] { return p.closed.load() == 1; }));
         p.locked([&] {
             BOOST_TEST(!p.send_error);
