@@ -14929,6 +14929,19 @@ public:
     session_base(const session_base&) = delete;
     session_base& operator=(const session_base&) = delete;
 
+public:
+    /// Starts loading what a send touches (this part, the queue and the start of the handler
+    /// data that follow it) into the cache, without waiting. A loop over many sessions held in
+    /// an array (the pool's topic broadcast) calls it a few sessions ahead, so that their
+    /// cache misses overlap instead of queueing one behind the other. (The shard's own list
+    /// gains nothing from it: measured, prefetching the next session there changed nothing.)
+    void prefetch() const noexcept {
+        const auto* p = reinterpret_cast<const char*>(this);
+        __builtin_prefetch(p);
+        __builtin_prefetch(p + 64);
+        __builtin_prefetch(p + 128);
+    }
+
 protected:
     template <class Impl> friend class shard;
     friend struct session_access;

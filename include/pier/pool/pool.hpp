@@ -193,6 +193,12 @@ template <bool Sequenced = false> struct membership {
 /// fields, the counters, and the handler's own `connection_data` as `app`. `Sequenced` is the
 /// backplane's (positions per topic membership).
 template <class AppData, bool Sequenced = false> struct connection_data {
+    // What every delivery writes comes first, right after the session's own fields, so that
+    // a broadcast touches as few cache lines per recipient as it can.
+    std::uint64_t messages_out = 0, bytes_out = 0;
+    std::uint32_t send_failures = 0; ///< in a row
+    std::uint32_t errors = 0;
+    std::uint64_t messages_in = 0, bytes_in = 0;
     std::string user_id;
     /// (key, JSON text of the value) pairs from the token's `meta` claim.
     std::vector<std::pair<std::string, std::string>> metadata;
@@ -200,9 +206,6 @@ template <class AppData, bool Sequenced = false> struct connection_data {
     std::int64_t connected_at_us = 0; ///< system clock, microseconds (orders listings)
     std::int64_t last_activity_ms = 0;
     std::int64_t expires = 0; ///< Unix seconds; 0: never
-    std::uint64_t messages_in = 0, messages_out = 0, bytes_in = 0, bytes_out = 0;
-    std::uint32_t errors = 0;
-    std::uint32_t send_failures = 0; ///< in a row
     token_bucket rate{};
     asio::ip::address remote{};
     bool counted = false; ///< holds the pool's per-user/per-IP counts (release on close)

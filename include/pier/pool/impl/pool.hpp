@@ -458,6 +458,8 @@ private:
         std::uint64_t delivered = 0, backpressure = 0, dropped = 0;
     };
     void deliver(std::size_t shard, job& j);
+    /// How many subscribers ahead a delivery loop prefetches (session_base::prefetch).
+    static constexpr std::size_t prefetch_ahead = 4;
     void deliver_numbered(std::size_t shard, detail::topic& t, job& j, tally& tl);
     void deliver_to(session_type& s, job& j, tally& t);
     /// Sends `frame` to `s` alone, counted; the send's result.
@@ -1274,6 +1276,11 @@ template <class H, class P> void pool_engine<H, P>::deliver(std::size_t shard, j
         // A send can close its connection (a slow consumer), whose on_close leaves the topic:
         // the last subscriber then takes its place, which is looked at next.
         for (std::size_t i = 0; i < subs.size();) {
+            // Subscribers are scattered over the heap: asking for those a few places ahead
+            // overlaps their cache misses with this delivery (at 10,000 subscribers, loading
+            // each session was most of the loop's time).
+            if (i + prefetch_ahead < subs.size())
+                static_cast<session_type*>(subs[i + prefetch_ahead].first)->prefetch();
             auto* s = static_cast<session_type*>(subs[i].first);
             deliver_to(*s, j, t);
             if (i < subs.size() && subs[i].first == s)
