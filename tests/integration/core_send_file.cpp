@@ -14,6 +14,7 @@
 #include <asio/ssl.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include "loopback.hpp"
 #include "support.hpp"
 
 #include <fcntl.h>
@@ -189,40 +190,20 @@ pier::server_options options(pier::file_method m = pier::file_method::sendfile) 
     return o;
 }
 
-// --- a blocking loopback client ----------------------------------------------------------------
+// --- the client: tests/loopback.hpp's, given room for 24 MiB under a sanitizer ---------------
 
-struct client {
-    int fd = -1;
-    explicit client(const asio::ip::tcp::endpoint& ep, int rcvbuf = 0) {
-        fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (rcvbuf > 0)
-            ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-        timeval tv{20, 0};
-        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-        if (::connect(fd, ep.data(), static_cast<socklen_t>(ep.size())) != 0) {
-            ::close(fd);
-            fd = -1;
-        }
-    }
-    ~client() {
-        if (fd >= 0)
-            ::close(fd);
-    }
-    /// Reads until EOF (or `max` bytes, or an error), `chunk` at a time.
-    std::string read_all(std::size_t max = ~std::size_t{0}, std::size_t chunk = 65536) {
-        std::string out;
-        std::vector<char> buf(chunk);
-        while (out.size() < max) {
-            const auto n = ::recv(fd, buf.data(), std::min(chunk, max - out.size()), 0);
-            if (n <= 0)
-                break;
-            out.append(buf.data(), static_cast<std::size_t>(n));
-        }
-        return out;
-    }
-    void send(std::string_view s) { ::send(fd, s.data(), s.size(), MSG_NOSIGNAL); }
-};
+using pier_test::client;
+constexpr auto transfer_limit = 60s;
+
+/// Everything the server sends until it closes the connection, or its first `max` bytes.
+std::string read_all(client& c, std::size_t max = std::string::npos) {
+    std::string out;
+    if (max == std::string::npos)
+        c.read_to_eof(out, transfer_limit);
+    else
+        c.read_exact(out, max, transfer_limit);
+    return out;
+}
 
 /// `got == want`, with the first difference as the failure message. The difference is searched
 /// only on failure: a byte loop over 24 MiB at -O0 under TSan took 12 s of a passing run.
@@ -257,8 +238,8 @@ BOOST_AUTO_TEST_CASE(file_regions_keep_their_place_by_every_method) {
         pier::server<handler> srv(options(m), handler{&p, &file, script::interleave});
         srv.start();
         client c(srv.local_endpoint());
-        BOOST_REQUIRE(c.fd >= 0);
-        const auto got = c.read_all();
+        BOOST_REQUIRE(c.connected());
+        const auto got = read_all(c);
         BOOST_TEST(got.size() == expected.size());
         BOOST_TEST(same_bytes(got, expected));
         BOOST_REQUIRE(eventually([&] { return p.closed.load() == 1; }));
@@ -287,14 +268,11 @@ BOOST_AUTO_TEST_CASE(a_slow_reader_costs_no_memory) {
     pier::server<handler> srv(options(), handler{&p, &file, script::whole});
     srv.start();
     client c(srv.local_endpoint(), 4096);
-    BOOST_REQUIRE(c.fd >= 0);
+    BOOST_REQUIRE(c.connected());
     std::string got;
-    char buf[4096];
-    for (;;) { // small reads: the server keeps meeting a full socket
-        const auto n = ::recv(c.fd, buf, sizeof buf, 0);
-        if (n <= 0)
-            break;
-        got.append(buf, static_cast<std::size_t>(n));
+    // Small reads: the server keeps meeting a full socket.
+    const auto until = client::steady::now() + transfer_limit;
+    while (c.read_some(got, 4096, until) == pier_test::io::ok) {
     }
     BOOST_TEST((got == "HEAD:" + file.content));
     BOOST_REQUIRE(eventually([&] { return p.closed.load() == 1; }));
@@ -314,8 +292,8 @@ BOOST_AUTO_TEST_CASE(a_peer_leaving_mid_file_ends_the_connection) {
         srv.start();
         {
             client c(srv.local_endpoint());
-            BOOST_REQUIRE(c.fd >= 0);
-            BOOST_TEST(c.read_all(1u << 20).size() == 1u << 20);
+            BOOST_REQUIRE(c.connected());
+            BOOST_TEST(read_all(c, 1u << 20).size() == 1u << 20);
             // Closing with unread data sends RST: the server's next write fails with EPIPE or
             // ECONNRESET (and raises SIGPIPE, which pier must not let through).
         }
@@ -338,8 +316,8 @@ BOOST_AUTO_TEST_CASE(a_shorter_file_closes_with_file_truncated) {
         pier::server<handler> srv(options(m), handler{&p, &file, script::truncated});
         srv.start();
         client c(srv.local_endpoint());
-        BOOST_REQUIRE(c.fd >= 0);
-        const auto got = c.read_all();
+        BOOST_REQUIRE(c.connected());
+        const auto got = read_all(c);
         BOOST_TEST((got == file.content)); // all there was, then the end
         BOOST_REQUIRE(eventually([&] { return p.closed.load() == 1; }));
         p.locked([&] {
@@ -357,7 +335,7 @@ BOOST_AUTO_TEST_CASE(queued_files_are_bounded) {
     pier::server<handler> srv(o, handler{&p, &file, script::too_many});
     srv.start();
     client c(srv.local_endpoint(), 4096);
-    BOOST_REQUIRE(c.fd >= 0);
+    BOOST_REQUIRE(c.connected());
     BOOST_REQUIRE(eventually([&] { return p.closed.load() == 1; }));
     p.locked([&] {
         BOOST_TEST((p.send_error == pier::error::slow_consumer));
@@ -381,8 +359,8 @@ BOOST_AUTO_TEST_CASE(tcp_info_and_buffer_sizes_as_applied) {
     BOOST_TEST(pier::read_socket_buffers(listener[0]).receive == 2 * std::min(100000, rmem_max));
 
     client c(srv.local_endpoint());
-    BOOST_REQUIRE(c.fd >= 0);
-    BOOST_TEST(c.read_all(file.content.size()).size() == file.content.size());
+    BOOST_REQUIRE(c.connected());
+    BOOST_TEST(read_all(c, file.content.size()).size() == file.content.size());
     c.send("done");
     BOOST_REQUIRE(eventually([&] { return p.closed.load() == 1; }));
     p.locked([&] {
@@ -407,8 +385,8 @@ BOOST_AUTO_TEST_CASE(cork_holds_nothing_back_once_released) {
     pier::server<handler> srv(options(), handler{&p, &file, script::cork});
     srv.start();
     client c(srv.local_endpoint());
-    BOOST_REQUIRE(c.fd >= 0);
-    BOOST_TEST((c.read_all() == "HEAD:" + file.content + "END"));
+    BOOST_REQUIRE(c.connected());
+    BOOST_TEST((read_all(c) == "HEAD:" + file.content + "END"));
     BOOST_REQUIRE(eventually([&] { return p.closed.load() == 1; }));
     p.locked([&] { BOOST_TEST(!p.send_error); });
 }
@@ -419,7 +397,7 @@ BOOST_AUTO_TEST_CASE(try_send_file_from_another_thread) {
     pier::server<handler> srv(options(), handler{&p, &file, script::remote});
     srv.start();
     client c(srv.local_endpoint());
-    BOOST_REQUIRE(c.fd >= 0);
+    BOOST_REQUIRE(c.connected());
     BOOST_REQUIRE(eventually([&] { return p.ready.load(); }));
     auto conn = std::static_pointer_cast<pier::connection<pier::default_policies>>(
         p.locked([&] { return p.conn.lock(); }));
@@ -431,7 +409,7 @@ BOOST_AUTO_TEST_CASE(try_send_file_from_another_thread) {
     BOOST_TEST((conn->try_send_file(f, 0, f->size()) == pier::send_result::queued));
     BOOST_TEST((conn->try_send_file(f, 0, 3) == pier::send_result::queued));
     const auto want = "from:" + file.content + file.content.substr(0, 3);
-    const auto got = c.read_all(want.size());
+    const auto got = read_all(c, want.size());
     BOOST_TEST(same_bytes(got, want));
     conn.reset();
     p.locked([&] { p.conn.reset(); });
