@@ -14929,7 +14929,6 @@ public:
     session_base(const session_base&) = delete;
     session_base& operator=(const session_base&) = delete;
 
-public:
     /// Starts loading what a send touches (this part, the queue and the start of the handler
     /// data that follow it) into the cache, without waiting. A loop over many sessions held in
     /// an array (the pool's topic broadcast) calls it a few sessions ahead, so that their

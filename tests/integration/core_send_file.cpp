@@ -17,11 +17,10 @@
 #include "loopback.hpp"
 #include "support.hpp"
 
-#include <fcntl.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <fstream>
@@ -211,9 +210,7 @@ boost::test_tools::predicate_result same_bytes(const std::string& got, const std
     if (got == want)
         return true;
     const auto n = std::min(got.size(), want.size());
-    std::size_t at = 0;
-    while (at < n && got[at] == want[at])
-        ++at;
+    const auto at = std::mismatch(got.begin(), got.begin() + n, want.begin()).first - got.begin();
     boost::test_tools::predicate_result r(false);
     r.message() << "got " << got.size() << " bytes, want " << want.size()
                 << ", first difference at " << at;

@@ -37,6 +37,7 @@ import hmac
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import struct
@@ -535,7 +536,6 @@ class Redis:
 
 
 async def redis_tests():
-    import shutil
     exe = shutil.which("redis-server")
     if not exe:
         check("redis: redis-server installed (tools/setup.sh)", False)

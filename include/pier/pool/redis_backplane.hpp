@@ -273,6 +273,9 @@ private:
         // position only, not the message twice.
         std::uint64_t own_seen = 0;
         std::set<std::uint64_t> unnumbered{};
+        /// How many own publishes a topic remembers, in `unnumbered` and in `own_pending`
+        /// each; past it, the oldest is forgotten (unnumbered) or delivered now (pending).
+        static constexpr std::size_t own_limit = 4096;
         // Own publishes Redis numbered whose copy has not come back on the channel yet (by
         // sequence number; their bodies and deadlines). Their local subscribers get them from
         // that copy; if it never comes (Redis killed between the script's answer and the

@@ -466,7 +466,7 @@ void redis::node<P>::run_publish(std::string topic, std::string body, send_done 
                         return done ? done(send_report{}) : void();
                     // If it ran, its numbered copy may still come: as a position.
                     t.unnumbered.insert(seq);
-                    if (t.unnumbered.size() > 4096)
+                    if (t.unnumbered.size() > topic_entry::own_limit)
                         t.unnumbered.erase(t.unnumbered.begin());
                 }
                 deliver_unnumbered(topic, body, std::move(done));
@@ -481,7 +481,7 @@ void redis::node<P>::run_publish(std::string topic, std::string body, send_done 
                     --at;
                 t.own_pending.insert(at,
                                      {seq, std::move(body), clock::now() + opt_.position_timeout});
-                if (t.own_pending.size() > 4096) // bounded: the oldest goes out now
+                if (t.own_pending.size() > topic_entry::own_limit) // the oldest goes out now
                     flush_own(t, t.own_pending.front().seq + 1, {});
             }
             if (!done)
@@ -523,7 +523,7 @@ void redis::node<P>::flush_own(topic_entry& t, std::uint64_t below, clock::time_
         t.own_pending.pop_front();
         // Its numbered copy, if it comes after all, is a position only.
         t.unnumbered.insert(seq);
-        if (t.unnumbered.size() > 4096)
+        if (t.unnumbered.size() > topic_entry::own_limit)
             t.unnumbered.erase(t.unnumbered.begin());
         deliver_unnumbered(t.name, body, {});
     }
