@@ -10,6 +10,8 @@ namespace pier {
 struct stats {
     std::uint64_t accepted = 0;           ///< connections accepted and handed to the handler
     std::uint64_t active = 0;             ///< connections open now
+    std::uint64_t parked = 0;             ///< of those, idle outside the reactor (WebSocket
+                                          ///< sessions on plain TCP in their shard's lot)
     std::uint64_t rejected = 0;           ///< closed at once: over `max_connections` or no fds
     std::uint64_t refused = 0;            ///< refused by the handler's `on_accept` admission
     std::uint64_t closed = 0;             ///< connections that ended

@@ -463,6 +463,10 @@ concept backpressure_policy = requires {
 // - try_write_some_more(s, buffers, ec): try_write_some telling the kernel that more follows
 //   at once (MSG_MORE);
 // - write_wait(s): what a write that would block waits for (default: writability).
+// Optional, for idle connections: `static constexpr bool detachable`: the stream is the socket
+// alone (no bytes or state between them), so a parked WebSocket session may take its
+// descriptor out of Asio's reactor into its shard's lot (detail/lot.hpp) and read and write it
+// with raw system calls until it gets busy again (default false).
 template <class T, class Stream>
 concept transport_stream_for = requires(Stream& s, typename T::context& ctx,
                                         asio::mutable_buffer mb,
@@ -962,6 +966,8 @@ namespace pier {
 struct stats {
     std::uint64_t accepted = 0;           ///< connections accepted and handed to the handler
     std::uint64_t active = 0;             ///< connections open now
+    std::uint64_t parked = 0;             ///< of those, idle outside the reactor (WebSocket
+                                          ///< sessions on plain TCP in their shard's lot)
     std::uint64_t rejected = 0;           ///< closed at once: over `max_connections` or no fds
     std::uint64_t refused = 0;            ///< refused by the handler's `on_accept` admission
     std::uint64_t closed = 0;             ///< connections that ended
@@ -2622,6 +2628,8 @@ struct tcp {
     template <class Executor> using stream = tcp_stream<Executor>;
     /// `handshake` completes at once: pier may skip it (and the coroutine it costs).
     static constexpr bool has_handshake = false;
+    /// The stream is the socket alone: an idle connection may leave the reactor (ws parking).
+    static constexpr bool detachable = true;
 
     template <class E> static auto& socket(tcp_stream<E>& s) noexcept { return s.socket(); }
 
@@ -11352,6 +11360,7 @@ struct alignas(64) shard_counters {
     std::atomic<std::uint64_t> accepted{0}, closed{0}, rejected{0}, refused{0}, bytes_in{0},
         bytes_out{0}, timeouts{0}, slow_consumers{0}, dropped_messages{0}, handshake_failures{0},
         handler_errors{0}, accept_errors{0};
+    std::atomic<std::uint64_t> parked{0}; ///< a gauge: sessions in the lot now
 
     static void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
         c.fetch_add(n, std::memory_order_relaxed);
@@ -11475,6 +11484,7 @@ struct server_core {
             s.handshake_failures += get(c.handshake_failures);
             s.handler_errors += get(c.handler_errors);
             s.accept_errors += get(c.accept_errors);
+            s.parked += get(c.parked);
         }
         s.active = active.load(std::memory_order_relaxed);
         return s;
@@ -11899,6 +11909,16 @@ inline constexpr bool has_handshake = [] {
         return bool(T::has_handshake);
     else
         return true;
+}();
+
+/// Whether a transport's stream is its socket alone (transports say `detachable = true`), so
+/// that an idle connection may leave Asio's reactor and do its I/O with raw system calls.
+template <class T>
+inline constexpr bool detachable = [] {
+    if constexpr (requires { T::detachable; })
+        return bool(T::detachable);
+    else
+        return false;
 }();
 
 } // namespace pier::detail
@@ -14386,6 +14406,116 @@ template <class H, class P> void server<H, P>::finish_stop() {
 // Internal. Everything here runs on one shard's executor, except `engine::adopt` (the accept
 // loop), `engine::deliver` and the mailbox's `push` (any thread).
 
+// ----- begin <pier/detail/lot.hpp> -----
+// pier/detail/lot.hpp: a shard's parking lot, an epoll set of its own for idle sockets that
+// were taken out of Asio's reactor, and the raw system calls used on such sockets.
+//
+// Why: every socket registered with Asio's epoll reactor holds a descriptor state (about 170
+// bytes, kept in the reactor's free list for reuse, never returned to the heap) and, while
+// it waits, an operation (up to 240 bytes, the size of the thread's recycled blocks). A
+// parked WebSocket session needs neither: its descriptor sits in the lot with a 64-bit key,
+// the lot's one descriptor sits in Asio's reactor, and a readiness report is one entry of an
+// epoll_wait(2) batch. Asio has no public way to keep a descriptor open but unregistered, so
+// the session releases it (basic_socket::release) and assigns it again when it gets busy.
+//
+// Internal. One lot per shard, used on that shard only.
+
+
+#include <sys/epoll.h>
+#include <sys/uio.h>
+
+
+namespace pier::detail {
+
+class lot {
+public:
+    lot() = default;
+    lot(const lot&) = delete;
+    lot& operator=(const lot&) = delete;
+    ~lot() { close(); }
+
+    /// Creates the epoll set (once). False if the kernel refused (descriptors exhausted):
+    /// the caller then keeps its sockets in Asio's reactor.
+    bool open() noexcept {
+        if (fd_ < 0)
+            fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+        return fd_ >= 0;
+    }
+    void close() noexcept {
+        if (fd_ >= 0)
+            ::close(std::exchange(fd_, -1));
+    }
+    int native_handle() const noexcept { return fd_; }
+
+    /// Arms `sock` for one read-readiness report carrying `key` (EPOLLONESHOT). `added`: the
+    /// socket is in the set already (disarmed after its last report), so it is re-armed.
+    bool arm(int sock, std::uint64_t key, bool added) noexcept {
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+        ev.data.u64 = key;
+        if (::epoll_ctl(fd_, added ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, sock, &ev) == 0)
+            return true;
+        // The set and the caller's bookkeeping disagree (cannot happen unless a descriptor
+        // number was closed and reused behind the session's back): try the other way.
+        return ::epoll_ctl(fd_, added ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, sock, &ev) == 0;
+    }
+
+    /// Up to `out.size()` keys of sockets that became readable (no wait). Returns the count.
+    std::size_t take(std::span<epoll_event> out) noexcept {
+        for (;;) {
+            const int n = ::epoll_wait(fd_, out.data(), static_cast<int>(out.size()), 0);
+            if (n >= 0)
+                return static_cast<std::size_t>(n);
+            if (errno != EINTR)
+                return 0;
+        }
+    }
+
+private:
+    int fd_ = -1;
+};
+
+/// Runs a system call `f` returning ssize_t until it is not interrupted; a failure's errno in
+/// `ec` (EAGAIN as asio::error::would_block).
+template <class F> std::size_t raw_call(std::error_code& ec, F f) noexcept {
+    for (;;) {
+        const ssize_t r = f();
+        if (r >= 0) {
+            ec.clear();
+            return static_cast<std::size_t>(r);
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            ec = make_error_code(asio::error::would_block);
+        else
+            ec = {errno, asio::error::get_system_category()};
+        return 0;
+    }
+}
+
+/// One non-blocking gather write to a socket outside the reactor: what Asio's write_some does
+/// on a non-blocking socket (sendmsg with MSG_NOSIGNAL), on at most 64 buffers.
+inline std::size_t raw_send(int sock, std::span<const asio::const_buffer> bufs,
+                            std::error_code& ec) noexcept {
+    std::array<iovec, 64> iov;
+    const std::size_t n = std::min(bufs.size(), iov.size());
+    for (std::size_t i = 0; i < n; ++i)
+        iov[i] = {const_cast<void*>(bufs[i].data()), bufs[i].size()};
+    msghdr msg{};
+    msg.msg_iov = iov.data();
+    msg.msg_iovlen = n;
+    return raw_call(ec, [&] { return ::sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT); });
+}
+
+/// One non-blocking read from a socket outside the reactor; 0 bytes and no error is the
+/// peer's FIN.
+inline std::size_t raw_recv(int sock, asio::mutable_buffer b, std::error_code& ec) noexcept {
+    return raw_call(ec, [&] { return ::recv(sock, b.data(), b.size(), MSG_DONTWAIT); });
+}
+
+} // namespace pier::detail
+// ----- end <pier/detail/lot.hpp> -----
 // ----- begin <pier/ws/session.hpp> -----
 // pier/ws/session.hpp: one WebSocket connection (RFC 6455) as a handler sees it, and what the
 // handler's hooks receive: the upgrade request, the accept decision, messages.
@@ -15518,12 +15648,24 @@ public:
     using buffer_type = input_buffer<Policies::buffer::capacity + max_frame_header_size,
                                      Policies::buffer::holds_storage_when_idle>;
 
-    session_impl(shard_type& sh, socket_type&& socket)
+    /// Whether an idle session may leave Asio's reactor for its shard's lot (detail/lot.hpp):
+    /// plain TCP, with a buffer policy that gives its storage back while idle.
+    static constexpr bool can_detach =
+        pier::detail::detachable<transport_type> && !Policies::buffer::holds_storage_when_idle;
+
+    session_impl(shard_type& sh, socket_type&& socket, bool v6)
         : shard_(&sh), stream_(std::move(socket), sh.eng->transport()),
-          parser_(sh.eng->ws_options().limits, role::server) {
+          parser_(sh.eng->ws_options().limits, role::server), v6_(v6) {
         this->env_ = &sh.env;
     }
-    ~session_impl() = default;
+    ~session_impl() {
+        if (fd_ >= 0) {
+            ::close(fd_);
+            shard_->counters->parked.fetch_sub(1, std::memory_order_relaxed);
+        }
+        if (in_lot_)
+            shard_->lot_left();
+    }
 
     void start();
     void begin_shutdown();
@@ -15543,7 +15685,11 @@ public:
         return this->state_ == session_state::closed && this->pending_ops_ == 0;
     }
     socket_type& socket() noexcept { return transport_type::socket(stream_); }
+    /// The descriptor, in the reactor or in the lot.
+    int native_handle() noexcept { return fd_ >= 0 ? fd_ : socket().native_handle(); }
     shard_type& shard_of() const noexcept { return *shard_; }
+    /// The lot reported the socket readable (on the shard, inside an entry point).
+    void on_lot_ready();
 
 private:
     /// A completion handler's body, as a shard entry point; a session it finished is
@@ -15576,6 +15722,14 @@ private:
     void lingering_done();
     bool assembly_reserve(std::size_t more);
     void assembly_release() noexcept;
+    void read_done(std::error_code ec, std::size_t n);
+    bool detached() const noexcept { return fd_ >= 0; }
+    /// Out of Asio's reactor into the lot, armed for reading. False: stays in the reactor.
+    bool detach();
+    /// Back into Asio's reactor (to wait for writability, or because input got busy).
+    bool attach();
+    std::size_t write_now(std::span<const asio::const_buffer> b, std::error_code& ec);
+    void close_socket() noexcept;
 
     struct assembly {
         std::string msg;  // the message being assembled
@@ -15597,6 +15751,10 @@ private:
     bool close_reported_ = false;
     bool finishing_ = false; // close the TCP connection once the queue is empty
     bool lingering_ = false; // FIN sent; reading until the peer's or the deadline
+    bool in_lot_ = false;    // the descriptor is in the shard's lot (armed or not)
+    bool lot_armed_ = false; // ... and armed: the lot reports the next input
+    bool v6_ = false;        // the socket's protocol, for assigning it back to Asio
+    int fd_ = -1;            // >= 0: detached, the descriptor is out of Asio's reactor
 };
 
 // --- the shard ----------------------------------------------------------------------------------
@@ -15640,6 +15798,13 @@ public:
     std::array<asio::const_buffer, 64> iov{};
     std::size_t sessions = 0;
 
+    /// The lot, opened on first use; nullptr if the kernel refused.
+    pier::detail::lot* lot();
+    /// Arms the descriptor of the session in `slot` in the lot (`added`: it joined before).
+    bool lot_arm(std::uint32_t slot, int fd, bool added);
+    /// A session whose descriptor was in the lot closed it.
+    void lot_left() noexcept;
+
     template <class F> void for_each(F&& f) {
         for (session_base* s = head_; s;) {
             auto* next = s->next_;
@@ -15651,6 +15816,8 @@ public:
 private:
     void flush_dirty();
     void reap();
+    void lot_wait();
+    void lot_ready();
     void link(Impl* s);
     void unlink(Impl* s) noexcept;
 
@@ -15666,6 +15833,11 @@ private:
     std::chrono::steady_clock::time_point epoch_;
     std::array<std::uint64_t, 64> ids_{};
     std::size_t ids_left_ = 0;
+    pier::detail::lot lot_;
+    std::optional<asio::posix::basic_stream_descriptor<executor_type>> lot_wait_;
+    std::size_t lot_members_ = 0; // sessions whose descriptor is in the lot
+    bool lot_waiting_ = false;
+    bool lot_failed_ = false;
 };
 
 // --- the engine: pier::server's connection owner ------------------------------------------------
@@ -15835,6 +16007,30 @@ template <class H, class P> void session_impl<H, P>::begin_shutdown() {
 template <class H, class P> void session_impl<H, P>::arm_read() {
     if (this->reading_ || this->state_ == session_state::closed)
         return;
+    if constexpr (can_detach) {
+        if (detached()) {
+            // Idle or closing: the lot reports the next input. Busy: back into the reactor.
+            if (this->parked_ || finishing_ || lingering_) {
+                in_.release_if_empty();
+                if (shard_->lot_arm(this->slot_, fd_, in_lot_)) {
+                    in_lot_ = lot_armed_ = this->reading_ = true;
+                    return;
+                }
+                // The kernel refused (epoll watches exhausted): wait in the reactor instead.
+            }
+            if (!attach())
+                return;
+        } else if (this->parked_ && !this->writing_ && this->pending_ops_ == 0) {
+            // Parked with nothing in flight: what is queued (a handshake's reply, a welcome)
+            // goes now, so that the session can leave the reactor in this pass.
+            if (!this->out_.empty())
+                flush();
+            if (this->state_ == session_state::closed)
+                return;
+            if (this->out_.empty() && !this->writing_ && detach())
+                return arm_read(); // into the lot
+        }
+    }
     this->reading_ = true;
     ++this->pending_ops_;
     if (this->parked_) {
@@ -15862,9 +16058,89 @@ template <class H, class P> void session_impl<H, P>::on_readable(std::error_code
             return;
         if (ec && ec != asio::error::operation_aborted)
             return close_now(ec);
+        if (ec && this->parking_) {
+            // The sweep cancelled the wait to take the socket out of the reactor.
+            this->parking_ = false;
+            return arm_read();
+        }
         this->parked_ = false; // busy again: the next read keeps a buffer and speculates
         arm_read();
     });
+}
+
+template <class H, class P> void session_impl<H, P>::on_lot_ready() {
+    if (!lot_armed_ || this->state_ == session_state::closed)
+        return; // a report for an earlier arming
+    lot_armed_ = false;
+    this->reading_ = false;
+    if (!detached()) {
+        // Attached meanwhile (a write had to wait): read through the reactor.
+        this->parked_ = false;
+        return arm_read();
+    }
+    std::error_code ec;
+    const auto n = pier::detail::raw_recv(fd_, in_.prepare(), ec);
+    if (ec == asio::error::would_block)
+        return arm_read();
+    if (!ec && n == 0)
+        ec = asio::error::eof;
+    // Input again within a sweep period of the last: busy, back to the reactor's speculative
+    // reads. A Ping's answer or a rare message keeps the session in the lot.
+    const auto since = static_cast<std::int64_t>(now() - this->last_read_);
+    if (since < shard_->eng->core().options.timeouts.resolution.count())
+        this->parked_ = false;
+    read_done(ec, n);
+}
+
+template <class H, class P> bool session_impl<H, P>::detach() {
+    auto* lot = shard_->lot();
+    if (!lot)
+        return false;
+    std::error_code ec;
+    const int fd = socket().release(ec);
+    if (ec || fd < 0)
+        return false;
+    fd_ = fd;
+    counters().parked.fetch_add(1, std::memory_order_relaxed);
+    return true;
+}
+
+template <class H, class P> bool session_impl<H, P>::attach() {
+    const int fd = std::exchange(fd_, -1);
+    counters().parked.fetch_sub(1, std::memory_order_relaxed);
+    std::error_code ec;
+    socket().assign(v6_ ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), fd, ec);
+    if (ec) {
+        // Not in the reactor: the descriptor is closed here (leaving the lot with it).
+        ::close(fd);
+        if (std::exchange(in_lot_, false))
+            shard_->lot_left();
+        close_now(ec);
+        return false;
+    }
+    socket().non_blocking(true, ec);
+    return true;
+}
+
+template <class H, class P>
+std::size_t session_impl<H, P>::write_now(std::span<const asio::const_buffer> b,
+                                          std::error_code& ec) {
+    if constexpr (can_detach)
+        if (detached())
+            return pier::detail::raw_send(fd_, b, ec);
+    return P::transport::try_write_some(stream_, b, ec);
+}
+
+template <class H, class P> void session_impl<H, P>::close_socket() noexcept {
+    std::error_code ignored;
+    if (detached()) {
+        ::close(std::exchange(fd_, -1));
+        counters().parked.fetch_sub(1, std::memory_order_relaxed);
+    } else {
+        socket().close(ignored); // pending operations complete with operation_aborted
+    }
+    if (std::exchange(in_lot_, false))
+        shard_->lot_left();
 }
 
 template <class H, class P> void session_impl<H, P>::on_read(std::error_code ec, std::size_t n) {
@@ -15882,6 +16158,12 @@ template <class H, class P> void session_impl<H, P>::on_read(std::error_code ec,
             return arm_read();
         }
         this->parking_ = false;
+        read_done(ec, n);
+    });
+}
+
+template <class H, class P> void session_impl<H, P>::read_done(std::error_code ec, std::size_t n) {
+    {
         if (ec) {
             if (lingering_)
                 return close_now({});
@@ -15911,7 +16193,7 @@ template <class H, class P> void session_impl<H, P>::on_read(std::error_code ec,
         }
         if (this->state_ != session_state::closed)
             arm_read();
-    });
+    }
 }
 
 template <class H, class P> void session_impl<H, P>::process() {
@@ -16366,8 +16648,7 @@ template <class H, class P> void session_impl<H, P>::flush() {
         for (std::size_t i = 0; i < nbuf; ++i)
             total += shard_->iov[i].size();
         std::error_code ec;
-        const auto n = P::transport::try_write_some(
-            stream_, std::span<const asio::const_buffer>(shard_->iov.data(), nbuf), ec);
+        const auto n = write_now(std::span<const asio::const_buffer>(shard_->iov.data(), nbuf), ec);
         if (ec == asio::error::would_block)
             return arm_write();
         if (ec)
@@ -16395,8 +16676,12 @@ template <class H, class P> void session_impl<H, P>::flush() {
         const auto linger = shard_->eng->core().options.timeouts.linger.count();
         if (linger <= 0)
             return close_now({});
-        std::error_code ignored;
-        socket().shutdown(asio::socket_base::shutdown_send, ignored);
+        if (detached()) {
+            ::shutdown(fd_, SHUT_WR);
+        } else {
+            std::error_code ignored;
+            socket().shutdown(asio::socket_base::shutdown_send, ignored);
+        }
         lingering_ = true;
         in_.consume(in_.data().size());
         const auto until = now() + static_cast<ms32>(linger);
@@ -16408,6 +16693,9 @@ template <class H, class P> void session_impl<H, P>::flush() {
 template <class H, class P> void session_impl<H, P>::arm_write() {
     if (this->writing_ || this->state_ == session_state::closed)
         return;
+    if constexpr (can_detach)
+        if (detached() && !attach())
+            return;
     this->writing_ = true;
     ++this->pending_ops_;
     socket().async_wait(asio::socket_base::wait_write,
@@ -16463,8 +16751,7 @@ template <class H, class P> void session_impl<H, P>::close_now(std::error_code w
         return;
     (void)why;
     this->state_ = session_state::closed;
-    std::error_code ignored;
-    socket().close(ignored); // pending operations complete with operation_aborted
+    close_socket();
     this->out_.clear();
     assembly_release();
     in_.release();
@@ -16538,11 +16825,21 @@ template <class H, class P> void session_impl<H, P>::sweep(ms32 t) {
         }
     }
     // Parking: a session that received nothing for a sweep period gives its read buffer back
-    // and waits for readiness instead (one epoll_ctl per wake-up, no memory while idle).
+    // and waits for readiness instead: on plain TCP in the shard's lot, out of Asio's reactor
+    // (detail/lot.hpp); otherwise through the reactor (one epoll_ctl per wake-up).
     if constexpr (!P::buffer::holds_storage_when_idle) {
-        if (this->reading_ && !this->parked_ && !this->parking_ && in_.empty() && !in_frame_ &&
-            !lingering_ && elapsed(this->last_read_) >= to.resolution.count() &&
+        if (this->reading_ && !this->parked_ && !this->parking_ && !detached() && in_.empty() &&
+            !in_frame_ && !lingering_ && elapsed(this->last_read_) >= to.resolution.count() &&
             !P::transport::buffered_input(stream_)) {
+            this->parking_ = true;
+            std::error_code ignored;
+            socket().cancel(ignored);
+        }
+    }
+    // Parked in the reactor because a write had to wait when it parked: out of it now.
+    if constexpr (can_detach) {
+        if (this->reading_ && this->parked_ && !this->parking_ && !detached() && !lot_armed_ &&
+            !this->writing_ && this->out_.empty() && this->state_ != session_state::closed) {
             this->parking_ = true;
             std::error_code ignored;
             socket().cancel(ignored);
@@ -16594,7 +16891,7 @@ shard<Impl>::shard(engine_type& e, std::size_t i, executor_type ex)
         static_cast<Impl*>(s)->fail(c, "slow consumer");
     };
     env.native_handle = [](const session_base* s) noexcept {
-        return const_cast<Impl*>(static_cast<const Impl*>(s))->socket().native_handle();
+        return const_cast<Impl*>(static_cast<const Impl*>(s))->native_handle();
     };
     env.handle = [](const session_base* s) noexcept {
         return static_cast<const Impl*>(s)->shard_of().handle_of(s);
@@ -16619,6 +16916,76 @@ template <class Impl> void shard<Impl>::destroy_all() noexcept {
     head_ = nullptr;
     dirty_head_ = nullptr;
     finished_.clear();
+    lot_wait_.reset();
+    lot_.close();
+}
+
+template <class Impl> pier::detail::lot* shard<Impl>::lot() {
+    if (lot_wait_)
+        return &lot_;
+    if (lot_failed_ || !lot_.open()) {
+        lot_failed_ = true;
+        return nullptr;
+    }
+    // The lot's epoll descriptor is itself pollable: Asio watches it like a socket. A dup is
+    // handed over so that the stream descriptor and the lot can each close their own.
+    const int dup = ::fcntl(lot_.native_handle(), F_DUPFD_CLOEXEC, 0);
+    if (dup < 0) {
+        lot_.close();
+        lot_failed_ = true;
+        return nullptr;
+    }
+    lot_wait_.emplace(executor, dup);
+    return &lot_;
+}
+
+template <class Impl> bool shard<Impl>::lot_arm(std::uint32_t slot, int fd, bool added) {
+    const std::uint64_t key = (std::uint64_t{slot} << 32) | gens_[slot];
+    if (!lot_.arm(fd, key, added))
+        return false;
+    if (!added)
+        ++lot_members_;
+    if (!lot_waiting_)
+        lot_wait();
+    return true;
+}
+
+template <class Impl> void shard<Impl>::lot_left() noexcept {
+    --lot_members_;
+}
+
+template <class Impl> void shard<Impl>::lot_wait() {
+    lot_waiting_ = true;
+    lot_wait_->async_wait(asio::posix::descriptor_base::wait_read, [this](std::error_code ec) {
+        lot_waiting_ = false;
+        if (ec)
+            return; // the shard is going away
+        enter([&] { lot_ready(); });
+        // Armed only while some descriptor is in the lot: a stopped server's loop has no
+        // work left from it.
+        if (lot_members_ > 0 && !lot_waiting_)
+            lot_wait();
+    });
+}
+
+template <class Impl> void shard<Impl>::lot_ready() {
+    std::array<epoll_event, 64> ev;
+    // Bounded: a flood of reports yields to the loop's other work after 4 batches (the lot
+    // stays readable, so the next wait completes at once).
+    for (int round = 0; round < 4; ++round) {
+        const auto n = lot_.take(ev);
+        for (std::size_t i = 0; i < n; ++i) {
+            const auto key = ev[i].data.u64;
+            if (Impl* s = resolve(static_cast<std::uint32_t>(key >> 32),
+                                  static_cast<std::uint32_t>(key))) {
+                s->on_lot_ready();
+                if (s->finished())
+                    finished_.push_back(s);
+            }
+        }
+        if (n < ev.size())
+            break;
+    }
 }
 
 template <class Impl> ms32 shard<Impl>::now() const noexcept {
@@ -16829,9 +17196,9 @@ void engine<H, P>::attach(pier::detail::server_core& core, Scheduler& sched,
 }
 
 template <class H, class P>
-void engine<H, P>::adopt(std::size_t i, socket_type&& s, const asio::ip::tcp::endpoint&) {
+void engine<H, P>::adopt(std::size_t i, socket_type&& s, const asio::ip::tcp::endpoint& peer) {
     auto& sh = *shards_[i];
-    auto* impl = new impl_type(sh, std::move(s));
+    auto* impl = new impl_type(sh, std::move(s), peer.address().is_v6());
     asio::dispatch(sh.executor, [&sh, impl] { sh.adopt(impl); });
 }
 

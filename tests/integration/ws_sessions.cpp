@@ -451,6 +451,75 @@ BOOST_AUTO_TEST_CASE(slow_consumer_policies) {
     }
 }
 
+BOOST_AUTO_TEST_CASE(idle_sessions_leave_the_reactor_and_come_back) {
+    ledger l;
+    {
+        pier::ws::server<recorder> srv(fast(1), plain(), recorder{&l});
+        srv.start();
+        constexpr std::uint64_t n = 40;
+        std::vector<std::unique_ptr<client>> cs;
+        for (std::uint64_t i = 0; i < n; ++i) {
+            cs.push_back(std::make_unique<client>(srv.local_endpoint()));
+            BOOST_TEST_REQUIRE(cs.back()->open());
+        }
+        // Quiet after the handshake: every session is out of Asio's reactor, in the lot.
+        auto all_parked = [&] { return srv.stats().parked == n; };
+        BOOST_TEST_REQUIRE(eventually(all_parked));
+        // The lot reports input, the reply is written from outside the reactor.
+        for (auto& c : cs)
+            BOOST_TEST(c->round_trip("hello") == "hello");
+        BOOST_TEST_REQUIRE(eventually(all_parked));
+        // Sends from a foreign thread reach parked sessions.
+        std::vector<pier::ws::session_handle> handles;
+        {
+            std::lock_guard g(l.m);
+            handles = l.handles;
+        }
+        for (auto& h : handles)
+            BOOST_TEST((h.send_text("news") == pier::send_result::queued));
+        for (auto& c : cs) {
+            auto f = c->read_frame();
+            BOOST_TEST_REQUIRE(f.has_value());
+            BOOST_TEST(f->payload == "news");
+        }
+        // A message many reads long wakes its session into the reactor; its echo is larger
+        // than the socket takes at once, so the session waits for writability there.
+        const std::string big(600 << 10, 'x');
+        BOOST_TEST_REQUIRE(cs[0]->send(text_frame(big)));
+        auto echo = cs[0]->read_frame();
+        BOOST_TEST_REQUIRE(echo.has_value());
+        BOOST_TEST((echo->payload == big));
+        // ... and once quiet again, it leaves.
+        BOOST_TEST_REQUIRE(eventually(all_parked));
+        // A Close from a parked peer: answered, the connection ended, on_close reported.
+        for (std::uint64_t i = 0; i < n / 2; ++i) {
+            BOOST_TEST_REQUIRE(cs[i]->send(pier_test::close_frame(1000)));
+            auto c = cs[i]->read_close();
+            BOOST_TEST_REQUIRE(c.has_value());
+            BOOST_TEST(c->code() == 1000u);
+            BOOST_TEST(cs[i]->ended()); // the server's FIN; it lingers for ours
+            cs[i].reset();
+        }
+        BOOST_TEST_REQUIRE(eventually([&] { return l.closed.load() == int(n / 2); }));
+        BOOST_TEST_REQUIRE(eventually([&] { return srv.stats().parked == n / 2; }));
+        // A peer that vanishes while parked: its FIN is read from the lot.
+        cs[n / 2].reset();
+        BOOST_TEST_REQUIRE(eventually([&] { return l.closed.load() == int(n / 2 + 1); }));
+        BOOST_TEST_REQUIRE(eventually([&] { return srv.stats().parked == n / 2 - 1; }));
+        // The rest are parked when the server stops: each gets its 1001 and the loops end.
+        srv.stop();
+        for (std::uint64_t i = n / 2 + 1; i < n; ++i) {
+            auto c = cs[i]->read_close();
+            BOOST_TEST_REQUIRE(c.has_value());
+            BOOST_TEST(c->code() == 1001u);
+        }
+        srv.wait();
+        BOOST_TEST(srv.stats().parked == 0u);
+    }
+    BOOST_TEST(l.balanced());
+    BOOST_TEST(l.closed.load() == 40);
+}
+
 BOOST_AUTO_TEST_CASE(shards_run_their_own_work) {
     ledger l;
     pier::ws::server<recorder> srv(fast(2), plain(), recorder{&l});

@@ -87,4 +87,14 @@ inline constexpr bool has_handshake = [] {
         return true;
 }();
 
+/// Whether a transport's stream is its socket alone (transports say `detachable = true`), so
+/// that an idle connection may leave Asio's reactor and do its I/O with raw system calls.
+template <class T>
+inline constexpr bool detachable = [] {
+    if constexpr (requires { T::detachable; })
+        return bool(T::detachable);
+    else
+        return false;
+}();
+
 } // namespace pier::detail

@@ -54,6 +54,8 @@ struct tcp {
     template <class Executor> using stream = tcp_stream<Executor>;
     /// `handshake` completes at once: pier may skip it (and the coroutine it costs).
     static constexpr bool has_handshake = false;
+    /// The stream is the socket alone: an idle connection may leave the reactor (ws parking).
+    static constexpr bool detachable = true;
 
     template <class E> static auto& socket(tcp_stream<E>& s) noexcept { return s.socket(); }
 

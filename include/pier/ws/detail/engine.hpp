@@ -12,6 +12,7 @@
 #include <pier/config.hpp>
 #include <pier/detail/clock.hpp>
 #include <pier/detail/hooks.hpp>
+#include <pier/detail/lot.hpp>
 #include <pier/detail/registry.hpp>
 #include <pier/error.hpp>
 #include <pier/http/request.hpp>
@@ -31,6 +32,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -213,12 +215,24 @@ public:
     using buffer_type = input_buffer<Policies::buffer::capacity + max_frame_header_size,
                                      Policies::buffer::holds_storage_when_idle>;
 
-    session_impl(shard_type& sh, socket_type&& socket)
+    /// Whether an idle session may leave Asio's reactor for its shard's lot (detail/lot.hpp):
+    /// plain TCP, with a buffer policy that gives its storage back while idle.
+    static constexpr bool can_detach =
+        pier::detail::detachable<transport_type> && !Policies::buffer::holds_storage_when_idle;
+
+    session_impl(shard_type& sh, socket_type&& socket, bool v6)
         : shard_(&sh), stream_(std::move(socket), sh.eng->transport()),
-          parser_(sh.eng->ws_options().limits, role::server) {
+          parser_(sh.eng->ws_options().limits, role::server), v6_(v6) {
         this->env_ = &sh.env;
     }
-    ~session_impl() = default;
+    ~session_impl() {
+        if (fd_ >= 0) {
+            ::close(fd_);
+            shard_->counters->parked.fetch_sub(1, std::memory_order_relaxed);
+        }
+        if (in_lot_)
+            shard_->lot_left();
+    }
 
     void start();
     void begin_shutdown();
@@ -238,7 +252,11 @@ public:
         return this->state_ == session_state::closed && this->pending_ops_ == 0;
     }
     socket_type& socket() noexcept { return transport_type::socket(stream_); }
+    /// The descriptor, in the reactor or in the lot.
+    int native_handle() noexcept { return fd_ >= 0 ? fd_ : socket().native_handle(); }
     shard_type& shard_of() const noexcept { return *shard_; }
+    /// The lot reported the socket readable (on the shard, inside an entry point).
+    void on_lot_ready();
 
 private:
     /// A completion handler's body, as a shard entry point; a session it finished is
@@ -271,6 +289,14 @@ private:
     void lingering_done();
     bool assembly_reserve(std::size_t more);
     void assembly_release() noexcept;
+    void read_done(std::error_code ec, std::size_t n);
+    bool detached() const noexcept { return fd_ >= 0; }
+    /// Out of Asio's reactor into the lot, armed for reading. False: stays in the reactor.
+    bool detach();
+    /// Back into Asio's reactor (to wait for writability, or because input got busy).
+    bool attach();
+    std::size_t write_now(std::span<const asio::const_buffer> b, std::error_code& ec);
+    void close_socket() noexcept;
 
     struct assembly {
         std::string msg;  // the message being assembled
@@ -292,6 +318,10 @@ private:
     bool close_reported_ = false;
     bool finishing_ = false; // close the TCP connection once the queue is empty
     bool lingering_ = false; // FIN sent; reading until the peer's or the deadline
+    bool in_lot_ = false;    // the descriptor is in the shard's lot (armed or not)
+    bool lot_armed_ = false; // ... and armed: the lot reports the next input
+    bool v6_ = false;        // the socket's protocol, for assigning it back to Asio
+    int fd_ = -1;            // >= 0: detached, the descriptor is out of Asio's reactor
 };
 
 // --- the shard ----------------------------------------------------------------------------------
@@ -335,6 +365,13 @@ public:
     std::array<asio::const_buffer, 64> iov{};
     std::size_t sessions = 0;
 
+    /// The lot, opened on first use; nullptr if the kernel refused.
+    pier::detail::lot* lot();
+    /// Arms the descriptor of the session in `slot` in the lot (`added`: it joined before).
+    bool lot_arm(std::uint32_t slot, int fd, bool added);
+    /// A session whose descriptor was in the lot closed it.
+    void lot_left() noexcept;
+
     template <class F> void for_each(F&& f) {
         for (session_base* s = head_; s;) {
             auto* next = s->next_;
@@ -346,6 +383,8 @@ public:
 private:
     void flush_dirty();
     void reap();
+    void lot_wait();
+    void lot_ready();
     void link(Impl* s);
     void unlink(Impl* s) noexcept;
 
@@ -361,6 +400,11 @@ private:
     std::chrono::steady_clock::time_point epoch_;
     std::array<std::uint64_t, 64> ids_{};
     std::size_t ids_left_ = 0;
+    pier::detail::lot lot_;
+    std::optional<asio::posix::basic_stream_descriptor<executor_type>> lot_wait_;
+    std::size_t lot_members_ = 0; // sessions whose descriptor is in the lot
+    bool lot_waiting_ = false;
+    bool lot_failed_ = false;
 };
 
 // --- the engine: pier::server's connection owner ------------------------------------------------

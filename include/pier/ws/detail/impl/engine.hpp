@@ -103,6 +103,30 @@ template <class H, class P> void session_impl<H, P>::begin_shutdown() {
 template <class H, class P> void session_impl<H, P>::arm_read() {
     if (this->reading_ || this->state_ == session_state::closed)
         return;
+    if constexpr (can_detach) {
+        if (detached()) {
+            // Idle or closing: the lot reports the next input. Busy: back into the reactor.
+            if (this->parked_ || finishing_ || lingering_) {
+                in_.release_if_empty();
+                if (shard_->lot_arm(this->slot_, fd_, in_lot_)) {
+                    in_lot_ = lot_armed_ = this->reading_ = true;
+                    return;
+                }
+                // The kernel refused (epoll watches exhausted): wait in the reactor instead.
+            }
+            if (!attach())
+                return;
+        } else if (this->parked_ && !this->writing_ && this->pending_ops_ == 0) {
+            // Parked with nothing in flight: what is queued (a handshake's reply, a welcome)
+            // goes now, so that the session can leave the reactor in this pass.
+            if (!this->out_.empty())
+                flush();
+            if (this->state_ == session_state::closed)
+                return;
+            if (this->out_.empty() && !this->writing_ && detach())
+                return arm_read(); // into the lot
+        }
+    }
     this->reading_ = true;
     ++this->pending_ops_;
     if (this->parked_) {
@@ -130,9 +154,89 @@ template <class H, class P> void session_impl<H, P>::on_readable(std::error_code
             return;
         if (ec && ec != asio::error::operation_aborted)
             return close_now(ec);
+        if (ec && this->parking_) {
+            // The sweep cancelled the wait to take the socket out of the reactor.
+            this->parking_ = false;
+            return arm_read();
+        }
         this->parked_ = false; // busy again: the next read keeps a buffer and speculates
         arm_read();
     });
+}
+
+template <class H, class P> void session_impl<H, P>::on_lot_ready() {
+    if (!lot_armed_ || this->state_ == session_state::closed)
+        return; // a report for an earlier arming
+    lot_armed_ = false;
+    this->reading_ = false;
+    if (!detached()) {
+        // Attached meanwhile (a write had to wait): read through the reactor.
+        this->parked_ = false;
+        return arm_read();
+    }
+    std::error_code ec;
+    const auto n = pier::detail::raw_recv(fd_, in_.prepare(), ec);
+    if (ec == asio::error::would_block)
+        return arm_read();
+    if (!ec && n == 0)
+        ec = asio::error::eof;
+    // Input again within a sweep period of the last: busy, back to the reactor's speculative
+    // reads. A Ping's answer or a rare message keeps the session in the lot.
+    const auto since = static_cast<std::int64_t>(now() - this->last_read_);
+    if (since < shard_->eng->core().options.timeouts.resolution.count())
+        this->parked_ = false;
+    read_done(ec, n);
+}
+
+template <class H, class P> bool session_impl<H, P>::detach() {
+    auto* lot = shard_->lot();
+    if (!lot)
+        return false;
+    std::error_code ec;
+    const int fd = socket().release(ec);
+    if (ec || fd < 0)
+        return false;
+    fd_ = fd;
+    counters().parked.fetch_add(1, std::memory_order_relaxed);
+    return true;
+}
+
+template <class H, class P> bool session_impl<H, P>::attach() {
+    const int fd = std::exchange(fd_, -1);
+    counters().parked.fetch_sub(1, std::memory_order_relaxed);
+    std::error_code ec;
+    socket().assign(v6_ ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), fd, ec);
+    if (ec) {
+        // Not in the reactor: the descriptor is closed here (leaving the lot with it).
+        ::close(fd);
+        if (std::exchange(in_lot_, false))
+            shard_->lot_left();
+        close_now(ec);
+        return false;
+    }
+    socket().non_blocking(true, ec);
+    return true;
+}
+
+template <class H, class P>
+std::size_t session_impl<H, P>::write_now(std::span<const asio::const_buffer> b,
+                                          std::error_code& ec) {
+    if constexpr (can_detach)
+        if (detached())
+            return pier::detail::raw_send(fd_, b, ec);
+    return P::transport::try_write_some(stream_, b, ec);
+}
+
+template <class H, class P> void session_impl<H, P>::close_socket() noexcept {
+    std::error_code ignored;
+    if (detached()) {
+        ::close(std::exchange(fd_, -1));
+        counters().parked.fetch_sub(1, std::memory_order_relaxed);
+    } else {
+        socket().close(ignored); // pending operations complete with operation_aborted
+    }
+    if (std::exchange(in_lot_, false))
+        shard_->lot_left();
 }
 
 template <class H, class P> void session_impl<H, P>::on_read(std::error_code ec, std::size_t n) {
@@ -150,6 +254,12 @@ template <class H, class P> void session_impl<H, P>::on_read(std::error_code ec,
             return arm_read();
         }
         this->parking_ = false;
+        read_done(ec, n);
+    });
+}
+
+template <class H, class P> void session_impl<H, P>::read_done(std::error_code ec, std::size_t n) {
+    {
         if (ec) {
             if (lingering_)
                 return close_now({});
@@ -179,7 +289,7 @@ template <class H, class P> void session_impl<H, P>::on_read(std::error_code ec,
         }
         if (this->state_ != session_state::closed)
             arm_read();
-    });
+    }
 }
 
 template <class H, class P> void session_impl<H, P>::process() {
@@ -634,8 +744,7 @@ template <class H, class P> void session_impl<H, P>::flush() {
         for (std::size_t i = 0; i < nbuf; ++i)
             total += shard_->iov[i].size();
         std::error_code ec;
-        const auto n = P::transport::try_write_some(
-            stream_, std::span<const asio::const_buffer>(shard_->iov.data(), nbuf), ec);
+        const auto n = write_now(std::span<const asio::const_buffer>(shard_->iov.data(), nbuf), ec);
         if (ec == asio::error::would_block)
             return arm_write();
         if (ec)
@@ -663,8 +772,12 @@ template <class H, class P> void session_impl<H, P>::flush() {
         const auto linger = shard_->eng->core().options.timeouts.linger.count();
         if (linger <= 0)
             return close_now({});
-        std::error_code ignored;
-        socket().shutdown(asio::socket_base::shutdown_send, ignored);
+        if (detached()) {
+            ::shutdown(fd_, SHUT_WR);
+        } else {
+            std::error_code ignored;
+            socket().shutdown(asio::socket_base::shutdown_send, ignored);
+        }
         lingering_ = true;
         in_.consume(in_.data().size());
         const auto until = now() + static_cast<ms32>(linger);
@@ -676,6 +789,9 @@ template <class H, class P> void session_impl<H, P>::flush() {
 template <class H, class P> void session_impl<H, P>::arm_write() {
     if (this->writing_ || this->state_ == session_state::closed)
         return;
+    if constexpr (can_detach)
+        if (detached() && !attach())
+            return;
     this->writing_ = true;
     ++this->pending_ops_;
     socket().async_wait(asio::socket_base::wait_write,
@@ -731,8 +847,7 @@ template <class H, class P> void session_impl<H, P>::close_now(std::error_code w
         return;
     (void)why;
     this->state_ = session_state::closed;
-    std::error_code ignored;
-    socket().close(ignored); // pending operations complete with operation_aborted
+    close_socket();
     this->out_.clear();
     assembly_release();
     in_.release();
@@ -806,11 +921,21 @@ template <class H, class P> void session_impl<H, P>::sweep(ms32 t) {
         }
     }
     // Parking: a session that received nothing for a sweep period gives its read buffer back
-    // and waits for readiness instead (one epoll_ctl per wake-up, no memory while idle).
+    // and waits for readiness instead: on plain TCP in the shard's lot, out of Asio's reactor
+    // (detail/lot.hpp); otherwise through the reactor (one epoll_ctl per wake-up).
     if constexpr (!P::buffer::holds_storage_when_idle) {
-        if (this->reading_ && !this->parked_ && !this->parking_ && in_.empty() && !in_frame_ &&
-            !lingering_ && elapsed(this->last_read_) >= to.resolution.count() &&
+        if (this->reading_ && !this->parked_ && !this->parking_ && !detached() && in_.empty() &&
+            !in_frame_ && !lingering_ && elapsed(this->last_read_) >= to.resolution.count() &&
             !P::transport::buffered_input(stream_)) {
+            this->parking_ = true;
+            std::error_code ignored;
+            socket().cancel(ignored);
+        }
+    }
+    // Parked in the reactor because a write had to wait when it parked: out of it now.
+    if constexpr (can_detach) {
+        if (this->reading_ && this->parked_ && !this->parking_ && !detached() && !lot_armed_ &&
+            !this->writing_ && this->out_.empty() && this->state_ != session_state::closed) {
             this->parking_ = true;
             std::error_code ignored;
             socket().cancel(ignored);
@@ -862,7 +987,7 @@ shard<Impl>::shard(engine_type& e, std::size_t i, executor_type ex)
         static_cast<Impl*>(s)->fail(c, "slow consumer");
     };
     env.native_handle = [](const session_base* s) noexcept {
-        return const_cast<Impl*>(static_cast<const Impl*>(s))->socket().native_handle();
+        return const_cast<Impl*>(static_cast<const Impl*>(s))->native_handle();
     };
     env.handle = [](const session_base* s) noexcept {
         return static_cast<const Impl*>(s)->shard_of().handle_of(s);
@@ -887,6 +1012,76 @@ template <class Impl> void shard<Impl>::destroy_all() noexcept {
     head_ = nullptr;
     dirty_head_ = nullptr;
     finished_.clear();
+    lot_wait_.reset();
+    lot_.close();
+}
+
+template <class Impl> pier::detail::lot* shard<Impl>::lot() {
+    if (lot_wait_)
+        return &lot_;
+    if (lot_failed_ || !lot_.open()) {
+        lot_failed_ = true;
+        return nullptr;
+    }
+    // The lot's epoll descriptor is itself pollable: Asio watches it like a socket. A dup is
+    // handed over so that the stream descriptor and the lot can each close their own.
+    const int dup = ::fcntl(lot_.native_handle(), F_DUPFD_CLOEXEC, 0);
+    if (dup < 0) {
+        lot_.close();
+        lot_failed_ = true;
+        return nullptr;
+    }
+    lot_wait_.emplace(executor, dup);
+    return &lot_;
+}
+
+template <class Impl> bool shard<Impl>::lot_arm(std::uint32_t slot, int fd, bool added) {
+    const std::uint64_t key = (std::uint64_t{slot} << 32) | gens_[slot];
+    if (!lot_.arm(fd, key, added))
+        return false;
+    if (!added)
+        ++lot_members_;
+    if (!lot_waiting_)
+        lot_wait();
+    return true;
+}
+
+template <class Impl> void shard<Impl>::lot_left() noexcept {
+    --lot_members_;
+}
+
+template <class Impl> void shard<Impl>::lot_wait() {
+    lot_waiting_ = true;
+    lot_wait_->async_wait(asio::posix::descriptor_base::wait_read, [this](std::error_code ec) {
+        lot_waiting_ = false;
+        if (ec)
+            return; // the shard is going away
+        enter([&] { lot_ready(); });
+        // Armed only while some descriptor is in the lot: a stopped server's loop has no
+        // work left from it.
+        if (lot_members_ > 0 && !lot_waiting_)
+            lot_wait();
+    });
+}
+
+template <class Impl> void shard<Impl>::lot_ready() {
+    std::array<epoll_event, 64> ev;
+    // Bounded: a flood of reports yields to the loop's other work after 4 batches (the lot
+    // stays readable, so the next wait completes at once).
+    for (int round = 0; round < 4; ++round) {
+        const auto n = lot_.take(ev);
+        for (std::size_t i = 0; i < n; ++i) {
+            const auto key = ev[i].data.u64;
+            if (Impl* s = resolve(static_cast<std::uint32_t>(key >> 32),
+                                  static_cast<std::uint32_t>(key))) {
+                s->on_lot_ready();
+                if (s->finished())
+                    finished_.push_back(s);
+            }
+        }
+        if (n < ev.size())
+            break;
+    }
 }
 
 template <class Impl> ms32 shard<Impl>::now() const noexcept {
@@ -1097,9 +1292,9 @@ void engine<H, P>::attach(pier::detail::server_core& core, Scheduler& sched,
 }
 
 template <class H, class P>
-void engine<H, P>::adopt(std::size_t i, socket_type&& s, const asio::ip::tcp::endpoint&) {
+void engine<H, P>::adopt(std::size_t i, socket_type&& s, const asio::ip::tcp::endpoint& peer) {
     auto& sh = *shards_[i];
-    auto* impl = new impl_type(sh, std::move(s));
+    auto* impl = new impl_type(sh, std::move(s), peer.address().is_v6());
     asio::dispatch(sh.executor, [&sh, impl] { sh.adopt(impl); });
 }
 
