@@ -1854,6 +1854,9 @@ template <std::size_t Size> struct fixed {
 // pier/buffer/pooled.hpp: read buffers borrowed from a per-thread pool only while needed.
 
 
+#include <sys/mman.h>
+
+#include <algorithm>
 #include <new>
 
 namespace pier::buffer {
@@ -1869,6 +1872,8 @@ public:
         if (!l.blocks.empty()) {
             char* p = l.blocks.back();
             l.blocks.pop_back();
+            l.low = std::min(l.low, l.blocks.size());
+            l.cold = std::min(l.cold, l.blocks.size());
             return p;
         }
         return static_cast<char*>(::operator new(Size));
@@ -1887,9 +1892,36 @@ public:
     /// Spare blocks held by the calling thread.
     static std::size_t retained() noexcept { return list().blocks.size(); }
 
+    /// Gives the memory of spare blocks that no one took since the last call back to the
+    /// kernel (madvise(MADV_DONTNEED) on their whole pages), keeping the blocks: after a burst
+    /// (a connect storm's handshakes) the thread's spares stop counting in its resident
+    /// memory, and a later burst faults their pages in again. Called by a periodic sweep on
+    /// the owning thread. Returns the blocks given back by this call.
+    static std::size_t trim() noexcept {
+        auto& l = list();
+        // Blocks are taken from the back: those below the lowest count seen since the last
+        // call were not touched in that period. Those below `cold` were given back before.
+        const std::size_t idle = std::min(l.low, l.blocks.size());
+        std::size_t n = 0;
+        for (std::size_t i = l.cold; i < idle; ++i, ++n)
+            decommit(l.blocks[i]);
+        l.cold = std::max(l.cold, idle);
+        l.low = l.blocks.size();
+        return n;
+    }
+
 private:
+    static void decommit(char* p) noexcept {
+        const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+        const auto begin = (reinterpret_cast<std::uintptr_t>(p) + page - 1) & ~(page - 1);
+        const auto end = (reinterpret_cast<std::uintptr_t>(p) + Size) & ~(page - 1);
+        if (end > begin)
+            ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+    }
     struct free_list {
         std::vector<char*> blocks;
+        std::size_t low = 0;  ///< the fewest spares since the last trim
+        std::size_t cold = 0; ///< blocks[0, cold) have given their pages back
         ~free_list() {
             for (char* p : blocks)
                 ::operator delete(p);
@@ -2006,7 +2038,6 @@ struct latest {
 // pier/write/queue.hpp: the per-connection write queue behind `send`/`try_send`.
 
 
-#include <algorithm>
 
 namespace pier {
 
@@ -14317,6 +14348,9 @@ template <class H, class P> asio::awaitable<void> server<H, P>::sweep_loop(std::
         sh.sweep(core_.options.timeouts, now);
         if constexpr (owns_connections)
             handler_.sweep(i, now);
+        // Spare read buffers that a burst left behind give their pages back.
+        if constexpr (requires { P::buffer::pool::trim(); })
+            P::buffer::pool::trim();
     }
 }
 
@@ -15977,6 +16011,11 @@ template <class H, class P> void session_impl<H, P>::start() {
                 });
             });
     } else {
+        // A new connection waits for its request in the lot: Asio's reactor, which registered
+        // the socket on accept, lets go of it at once, so a connect storm does not leave a
+        // descriptor state behind for every connection that was waiting at its peak.
+        if constexpr (can_detach)
+            this->parked_ = true;
         arm_read();
     }
 }
@@ -17132,6 +17171,8 @@ template <class Impl> void shard<Impl>::sweep(std::int64_t) {
             if (s.finished())
                 finished_.push_back(&s);
         });
+        // The sessions' spare input blocks that a burst left behind give their pages back.
+        Impl::buffer_type::pool::trim();
         // The handler's own periodic work on this shard (the pool's heartbeats and cleanup).
         auto& h = eng->handler();
         if constexpr (requires { h.on_tick(index); })

@@ -8,9 +8,12 @@
 
 #include "support.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
+#include <cstring>
 #include <functional>
 #include <future>
 #include <mutex>
@@ -258,6 +261,37 @@ BOOST_AUTO_TEST_CASE(pooled_buffer_releases_when_empty) {
     BOOST_TEST(B::pool::retained() == std::max<std::size_t>(spare, 1));
     b.prepare();
     BOOST_TEST(B::pool::retained() == std::max<std::size_t>(spare, 1) - 1);
+}
+
+BOOST_AUTO_TEST_CASE(pooled_buffer_spares_give_their_pages_back_after_a_quiet_period) {
+    // A distinct instantiation; 5 pages, so every block has whole pages inside it.
+    using pool = pier::buffer::block_pool<5 * 4096, 8>;
+    std::vector<char*> held;
+    for (int i = 0; i < 6; ++i) {
+        held.push_back(pool::acquire());
+        std::memset(held.back(), 0xab, 5 * 4096);
+    }
+    for (char* p : held)
+        pool::release(p);
+    BOOST_TEST_REQUIRE(pool::retained() == 6u);
+    BOOST_TEST(pool::trim() == 0u); // starts the period: these six were just used
+    // One block taken and given back in the period: it stays warm, the other five go.
+    char* warm = pool::acquire();
+    pool::release(warm);
+    BOOST_TEST(pool::trim() == 5u);
+    BOOST_TEST(pool::trim() == 1u); // quiet since: the last one goes too
+    BOOST_TEST(pool::trim() == 0u); // nothing is given back twice
+    BOOST_TEST(pool::retained() == 6u);
+    // A block that gave its pages back reads as zero inside them, and works as before.
+    char* p = pool::acquire();
+    const auto page = reinterpret_cast<std::uintptr_t>(p + 4095) & ~std::uintptr_t{4095};
+    const char* inside = reinterpret_cast<const char*>(page);
+    BOOST_TEST(std::count(inside, inside + 3 * 4096, 0) == 3 * 4096);
+    std::memset(p, 0x5a, 5 * 4096);
+    BOOST_TEST(p[4 * 4096] == 0x5a);
+    pool::release(p);
+    BOOST_TEST(pool::trim() == 0u); // just used: warm again
+    BOOST_TEST(pool::trim() == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(pooled_buffer_retention_is_bounded_per_thread) {

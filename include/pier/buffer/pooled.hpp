@@ -4,7 +4,12 @@
 #include <pier/buffer/read_buffer.hpp>
 #include <pier/fwd.hpp>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <new>
 #include <vector>
 
@@ -21,6 +26,8 @@ public:
         if (!l.blocks.empty()) {
             char* p = l.blocks.back();
             l.blocks.pop_back();
+            l.low = std::min(l.low, l.blocks.size());
+            l.cold = std::min(l.cold, l.blocks.size());
             return p;
         }
         return static_cast<char*>(::operator new(Size));
@@ -39,9 +46,36 @@ public:
     /// Spare blocks held by the calling thread.
     static std::size_t retained() noexcept { return list().blocks.size(); }
 
+    /// Gives the memory of spare blocks that no one took since the last call back to the
+    /// kernel (madvise(MADV_DONTNEED) on their whole pages), keeping the blocks: after a burst
+    /// (a connect storm's handshakes) the thread's spares stop counting in its resident
+    /// memory, and a later burst faults their pages in again. Called by a periodic sweep on
+    /// the owning thread. Returns the blocks given back by this call.
+    static std::size_t trim() noexcept {
+        auto& l = list();
+        // Blocks are taken from the back: those below the lowest count seen since the last
+        // call were not touched in that period. Those below `cold` were given back before.
+        const std::size_t idle = std::min(l.low, l.blocks.size());
+        std::size_t n = 0;
+        for (std::size_t i = l.cold; i < idle; ++i, ++n)
+            decommit(l.blocks[i]);
+        l.cold = std::max(l.cold, idle);
+        l.low = l.blocks.size();
+        return n;
+    }
+
 private:
+    static void decommit(char* p) noexcept {
+        const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+        const auto begin = (reinterpret_cast<std::uintptr_t>(p) + page - 1) & ~(page - 1);
+        const auto end = (reinterpret_cast<std::uintptr_t>(p) + Size) & ~(page - 1);
+        if (end > begin)
+            ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+    }
     struct free_list {
         std::vector<char*> blocks;
+        std::size_t low = 0;  ///< the fewest spares since the last trim
+        std::size_t cold = 0; ///< blocks[0, cold) have given their pages back
         ~free_list() {
             for (char* p : blocks)
                 ::operator delete(p);

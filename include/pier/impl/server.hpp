@@ -431,6 +431,9 @@ template <class H, class P> asio::awaitable<void> server<H, P>::sweep_loop(std::
         sh.sweep(core_.options.timeouts, now);
         if constexpr (owns_connections)
             handler_.sweep(i, now);
+        // Spare read buffers that a burst left behind give their pages back.
+        if constexpr (requires { P::buffer::pool::trim(); })
+            P::buffer::pool::trim();
     }
 }
 

@@ -73,6 +73,11 @@ template <class H, class P> void session_impl<H, P>::start() {
                 });
             });
     } else {
+        // A new connection waits for its request in the lot: Asio's reactor, which registered
+        // the socket on accept, lets go of it at once, so a connect storm does not leave a
+        // descriptor state behind for every connection that was waiting at its peak.
+        if constexpr (can_detach)
+            this->parked_ = true;
         arm_read();
     }
 }
@@ -1228,6 +1233,8 @@ template <class Impl> void shard<Impl>::sweep(std::int64_t) {
             if (s.finished())
                 finished_.push_back(&s);
         });
+        // The sessions' spare input blocks that a burst left behind give their pages back.
+        Impl::buffer_type::pool::trim();
         // The handler's own periodic work on this shard (the pool's heartbeats and cleanup).
         auto& h = eng->handler();
         if constexpr (requires { h.on_tick(index); })
