@@ -15783,12 +15783,13 @@ private:
     bool in_frame_ = false;
     bool assembling_ = false;
     bool close_reported_ = false;
-    bool finishing_ = false; // close the TCP connection once the queue is empty
-    bool lingering_ = false; // FIN sent; reading until the peer's or the deadline
-    bool in_lot_ = false;    // the descriptor is in the shard's lot (armed or not)
-    bool lot_armed_ = false; // ... and armed: the lot reports the next input
-    bool v6_ = false;        // the socket's protocol, for assigning it back to Asio
-    int fd_ = -1;            // >= 0: detached, the descriptor is out of Asio's reactor
+    bool finishing_ = false;   // close the TCP connection once the queue is empty
+    bool lingering_ = false;   // FIN sent; reading until the peer's or the deadline
+    bool in_lot_ = false;      // the descriptor is in the shard's lot (armed or not)
+    bool lot_armed_ = false;   // ... and armed: the lot reports the next input
+    bool peer_closed_ = false; // the peer's Close came (its closing handshake, or its answer)
+    bool v6_ = false;          // the socket's protocol, for assigning it back to Asio
+    int fd_ = -1;              // >= 0: detached, the descriptor is out of Asio's reactor
 };
 
 // --- the shard ----------------------------------------------------------------------------------
@@ -16648,6 +16649,7 @@ template <class H, class P> bool session_impl<H, P>::control_frame(std::string_v
             this->send_control(opcode::close, {reinterpret_cast<const char*>(buf.data()), n});
         }
         this->state_ = session_state::closing;
+        peer_closed_ = true;
         const std::string reason(c.reason);
         assembly_release();
         report_close(static_cast<close_code>(c.code), reason);
@@ -16711,9 +16713,12 @@ template <class H, class P> void session_impl<H, P>::flush() {
     if (finishing_ && !lingering_) {
         // Everything, the Close frame included, went out: FIN, then read until the peer's
         // FIN (or the linger deadline), so that unread input does not turn into an RST that
-        // could destroy what we sent.
+        // could destroy what we sent. Unless the peer began the closing handshake: our Close
+        // answered its Close, the handshake is complete, and the server closes the TCP
+        // connection first (RFC 6455 §7.1.1); a peer sends nothing after its Close (§5.5.1),
+        // so there is no input left to turn into an RST.
         const auto linger = shard_->eng->core().options.timeouts.linger.count();
-        if (linger <= 0)
+        if (linger <= 0 || peer_closed_)
             return close_now({});
         if (detached()) {
             ::shutdown(fd_, SHUT_WR);

@@ -316,12 +316,13 @@ private:
     bool in_frame_ = false;
     bool assembling_ = false;
     bool close_reported_ = false;
-    bool finishing_ = false; // close the TCP connection once the queue is empty
-    bool lingering_ = false; // FIN sent; reading until the peer's or the deadline
-    bool in_lot_ = false;    // the descriptor is in the shard's lot (armed or not)
-    bool lot_armed_ = false; // ... and armed: the lot reports the next input
-    bool v6_ = false;        // the socket's protocol, for assigning it back to Asio
-    int fd_ = -1;            // >= 0: detached, the descriptor is out of Asio's reactor
+    bool finishing_ = false;   // close the TCP connection once the queue is empty
+    bool lingering_ = false;   // FIN sent; reading until the peer's or the deadline
+    bool in_lot_ = false;      // the descriptor is in the shard's lot (armed or not)
+    bool lot_armed_ = false;   // ... and armed: the lot reports the next input
+    bool peer_closed_ = false; // the peer's Close came (its closing handshake, or its answer)
+    bool v6_ = false;          // the socket's protocol, for assigning it back to Asio
+    int fd_ = -1;              // >= 0: detached, the descriptor is out of Asio's reactor
 };
 
 // --- the shard ----------------------------------------------------------------------------------

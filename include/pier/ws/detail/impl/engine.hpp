@@ -710,6 +710,7 @@ template <class H, class P> bool session_impl<H, P>::control_frame(std::string_v
             this->send_control(opcode::close, {reinterpret_cast<const char*>(buf.data()), n});
         }
         this->state_ = session_state::closing;
+        peer_closed_ = true;
         const std::string reason(c.reason);
         assembly_release();
         report_close(static_cast<close_code>(c.code), reason);
@@ -773,9 +774,12 @@ template <class H, class P> void session_impl<H, P>::flush() {
     if (finishing_ && !lingering_) {
         // Everything, the Close frame included, went out: FIN, then read until the peer's
         // FIN (or the linger deadline), so that unread input does not turn into an RST that
-        // could destroy what we sent.
+        // could destroy what we sent. Unless the peer began the closing handshake: our Close
+        // answered its Close, the handshake is complete, and the server closes the TCP
+        // connection first (RFC 6455 §7.1.1); a peer sends nothing after its Close (§5.5.1),
+        // so there is no input left to turn into an RST.
         const auto linger = shard_->eng->core().options.timeouts.linger.count();
-        if (linger <= 0)
+        if (linger <= 0 || peer_closed_)
             return close_now({});
         if (detached()) {
             ::shutdown(fd_, SHUT_WR);
