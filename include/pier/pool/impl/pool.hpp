@@ -404,6 +404,10 @@ private:
         // Sequenced backplanes: memberships whose position is pending, by recovery_key.
         std::unordered_map<std::string, recovery> recoveries;
         std::uint64_t recovery_gen = 0;
+        // A send to a user delivers from a copy of the user's list (a close during a send
+        // changes it): this one, reused, so that the steady state allocates nothing.
+        std::vector<session_type*> user_scratch;
+        bool user_scratch_busy = false;
     };
     struct job {
         ws::prepared_message frame;
@@ -1294,9 +1298,18 @@ template <class H, class P> void pool_engine<H, P>::deliver(std::size_t shard, j
         auto it = st.users.find(j.key);
         if (it == st.users.end())
             return;
-        const auto list = it->second; // a close during a send changes it
+        // A close during a send changes the list (and may erase it): deliver from a copy, in
+        // the shard's reused vector unless a hook's nested send is using it.
+        const bool nested = st.user_scratch_busy;
+        std::vector<session_type*> own;
+        auto& list = nested ? own : st.user_scratch;
+        list.assign(it->second.begin(), it->second.end());
+        st.user_scratch_busy = true;
         for (auto* s : list)
             deliver_to(*s, j, t);
+        st.user_scratch_busy = nested;
+        if (list.capacity() > 4096)
+            list = {}; // a user with very many connections does not pin its list's size
         return;
     }
     case target_kind::ids:
