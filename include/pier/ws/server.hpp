@@ -47,6 +47,13 @@ concept handler = requires(H& h, Session& s, message m) {
 /// ("server shutting down"), flushes what was queued, and finishes within
 /// `timeouts.shutdown`.
 ///
+/// Idle connections: a session that has no input waiting gives its read buffer back
+/// (buffer::pooled) and, on plain TCP, leaves Asio's reactor for its shard's lot, an epoll
+/// set of pier's own (detail/lot.hpp): its socket costs no descriptor state and no pending
+/// operation there, and it is read and written with plain system calls until input comes
+/// twice within `timeouts.resolution`, when it goes back to the reactor's speculative reads.
+/// A new connection waits for its request in the lot too. `stats().parked` counts them.
+///
 /// Policies: any accept, buffer and transport policy; a scheduler with shards
 /// (sched::per_thread, sched::shared_pool, sched::workers); backpressure chooses what a slow
 /// consumer gets (write/backpressure.hpp): `suspend` (default: sends answer `backpressure`
