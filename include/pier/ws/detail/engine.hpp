@@ -398,7 +398,7 @@ private:
     std::vector<std::uint32_t> gens_;
     std::vector<std::uint32_t> free_slots_;
     std::vector<mail> inbox_;
-    std::chrono::steady_clock::time_point epoch_;
+    std::int64_t epoch_; ///< coarse milliseconds (detail/clock.hpp) when the shard began
     std::array<std::uint64_t, 64> ids_{};
     std::size_t ids_left_ = 0;
     pier::detail::lot lot_;
