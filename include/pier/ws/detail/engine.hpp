@@ -226,10 +226,8 @@ public:
         this->env_ = &sh.env;
     }
     ~session_impl() {
-        if (fd_ >= 0) {
-            ::close(fd_);
-            shard_->counters->parked.fetch_sub(1, std::memory_order_relaxed);
-        }
+        if (detached())
+            ::close(take_fd());
         if (in_lot_)
             shard_->lot_left();
     }
@@ -291,6 +289,11 @@ private:
     void assembly_release() noexcept;
     void read_done(std::error_code ec, std::size_t n);
     bool detached() const noexcept { return fd_ >= 0; }
+    /// The detached descriptor, handed over (the session is no longer counted as parked).
+    int take_fd() noexcept {
+        shard_->counters->parked.fetch_sub(1, std::memory_order_relaxed);
+        return std::exchange(fd_, -1);
+    }
     /// Out of Asio's reactor into the lot, armed for reading. False: stays in the reactor.
     bool detach();
     /// Back into Asio's reactor (to wait for writability, or because input got busy).

@@ -194,8 +194,7 @@ template <class H, class P> void session_impl<H, P>::on_lot_ready() {
 }
 
 template <class H, class P> bool session_impl<H, P>::detach() {
-    auto* lot = shard_->lot();
-    if (!lot)
+    if (!shard_->lot())
         return false;
     std::error_code ec;
     const int fd = socket().release(ec);
@@ -207,15 +206,11 @@ template <class H, class P> bool session_impl<H, P>::detach() {
 }
 
 template <class H, class P> bool session_impl<H, P>::attach() {
-    const int fd = std::exchange(fd_, -1);
-    counters().parked.fetch_sub(1, std::memory_order_relaxed);
+    const int fd = take_fd();
     std::error_code ec;
     socket().assign(v6_ ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), fd, ec);
     if (ec) {
-        // Not in the reactor: the descriptor is closed here (leaving the lot with it).
-        ::close(fd);
-        if (std::exchange(in_lot_, false))
-            shard_->lot_left();
+        ::close(fd); // not in the reactor: closed here; close_now leaves the lot
         close_now(ec);
         return false;
     }
@@ -234,12 +229,10 @@ std::size_t session_impl<H, P>::write_now(std::span<const asio::const_buffer> b,
 
 template <class H, class P> void session_impl<H, P>::close_socket() noexcept {
     std::error_code ignored;
-    if (detached()) {
-        ::close(std::exchange(fd_, -1));
-        counters().parked.fetch_sub(1, std::memory_order_relaxed);
-    } else {
+    if (detached())
+        ::close(take_fd());
+    else
         socket().close(ignored); // pending operations complete with operation_aborted
-    }
     if (std::exchange(in_lot_, false))
         shard_->lot_left();
 }
@@ -264,37 +257,35 @@ template <class H, class P> void session_impl<H, P>::on_read(std::error_code ec,
 }
 
 template <class H, class P> void session_impl<H, P>::read_done(std::error_code ec, std::size_t n) {
-    {
-        if (ec) {
-            if (lingering_)
-                return close_now({});
-            if (ec == asio::error::operation_aborted)
-                return arm_read(); // the socket was cancelled for another reason
-            return close_now(ec);
-        }
-        in_.commit(n);
-        counters().bytes_in.fetch_add(n, std::memory_order_relaxed);
-        this->last_read_ = now();
-        this->ping_sent_ = 0; // any input answers a Ping
-        const bool was_handshake = this->state_ == session_state::handshake;
-        if (!lingering_)
-            process();
-        if (finishing_)
-            in_.consume(in_.data().size()); // nothing more is taken: we are closing
-        if constexpr (!P::buffer::holds_storage_when_idle) {
-            // A connection that has just opened is parked at once: most stay quiet for a
-            // while (a pool's subscribers), and a connect storm then cycles a few blocks
-            // through the thread's pool instead of leaving one touched block per connection
-            // (which, freed later by the sweep, stays resident in the allocator's heap).
-            if (was_handshake && this->state_ == session_state::open && in_.empty() && !in_frame_ &&
-                !P::transport::buffered_input(stream_)) {
-                in_.release_if_empty();
-                this->parked_ = true;
-            }
-        }
-        if (this->state_ != session_state::closed)
-            arm_read();
+    if (ec) {
+        if (lingering_)
+            return close_now({});
+        if (ec == asio::error::operation_aborted)
+            return arm_read(); // the socket was cancelled for another reason
+        return close_now(ec);
     }
+    in_.commit(n);
+    counters().bytes_in.fetch_add(n, std::memory_order_relaxed);
+    this->last_read_ = now();
+    this->ping_sent_ = 0; // any input answers a Ping
+    const bool was_handshake = this->state_ == session_state::handshake;
+    if (!lingering_)
+        process();
+    if (finishing_)
+        in_.consume(in_.data().size()); // nothing more is taken: we are closing
+    if constexpr (!P::buffer::holds_storage_when_idle) {
+        // A connection that has just opened is parked at once: most stay quiet for a
+        // while (a pool's subscribers), and a connect storm then cycles a few blocks
+        // through the thread's pool instead of leaving one touched block per connection
+        // (which, freed later by the sweep, stays resident in the allocator's heap).
+        if (was_handshake && this->state_ == session_state::open && in_.empty() && !in_frame_ &&
+            !P::transport::buffered_input(stream_)) {
+            in_.release_if_empty();
+            this->parked_ = true;
+        }
+    }
+    if (this->state_ != session_state::closed)
+        arm_read();
 }
 
 template <class H, class P> void session_impl<H, P>::process() {
@@ -932,19 +923,16 @@ template <class H, class P> void session_impl<H, P>::sweep(ms32 t) {
     // Parking: a session that received nothing for a sweep period gives its read buffer back
     // and waits for readiness instead: on plain TCP in the shard's lot, out of Asio's reactor
     // (detail/lot.hpp); otherwise through the reactor (one epoll_ctl per wake-up).
+    // A session parked in the reactor because a write had to wait when it parked leaves it
+    // now. Either way the reactor's read or wait is cancelled, and its completion parks.
     if constexpr (!P::buffer::holds_storage_when_idle) {
-        if (this->reading_ && !this->parked_ && !this->parking_ && !detached() && in_.empty() &&
-            !in_frame_ && !lingering_ && elapsed(this->last_read_) >= to.resolution.count() &&
-            !P::transport::buffered_input(stream_)) {
-            this->parking_ = true;
-            std::error_code ignored;
-            socket().cancel(ignored);
-        }
-    }
-    // Parked in the reactor because a write had to wait when it parked: out of it now.
-    if constexpr (can_detach) {
-        if (this->reading_ && this->parked_ && !this->parking_ && !detached() && !lot_armed_ &&
-            !this->writing_ && this->out_.empty() && this->state_ != session_state::closed) {
+        const bool waiting = this->reading_ && !this->parking_ && !detached();
+        const bool quiet = !this->parked_ && in_.empty() && !in_frame_ && !lingering_ &&
+                           elapsed(this->last_read_) >= to.resolution.count() &&
+                           !P::transport::buffered_input(stream_);
+        const bool stuck =
+            can_detach && this->parked_ && !lot_armed_ && !this->writing_ && this->out_.empty();
+        if (waiting && (quiet || stuck)) {
             this->parking_ = true;
             std::error_code ignored;
             socket().cancel(ignored);
