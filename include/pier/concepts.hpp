@@ -146,10 +146,10 @@ concept backpressure_policy = requires {
 // - try_write_some_more(s, buffers, ec): try_write_some telling the kernel that more follows
 //   at once (MSG_MORE);
 // - write_wait(s): what a write that would block waits for (default: writability).
-// Optional, for idle connections: `static constexpr bool detachable`: the stream is the socket
-// alone (no bytes or state between them), so a parked WebSocket session may take its
-// descriptor out of Asio's reactor into its shard's lot (detail/lot.hpp) and read and write it
-// with raw system calls until it gets busy again (default false).
+// Optional: `static constexpr bool detachable`: the stream is the socket alone (no bytes or
+// state between them), so a WebSocket session may take its descriptor out of Asio's reactor
+// into its shard's lot (detail/lot.hpp) and read and write it with raw system calls for its
+// lifetime (default false).
 template <class T, class Stream>
 concept transport_stream_for = requires(Stream& s, typename T::context& ctx,
                                         asio::mutable_buffer mb,

@@ -451,7 +451,7 @@ BOOST_AUTO_TEST_CASE(slow_consumer_policies) {
     }
 }
 
-BOOST_AUTO_TEST_CASE(idle_sessions_leave_the_reactor_and_come_back) {
+BOOST_AUTO_TEST_CASE(sessions_live_in_the_lot_idle_or_busy) {
     ledger l;
     {
         pier::ws::server<recorder> srv(fast(1), plain(), recorder{&l});
@@ -462,7 +462,7 @@ BOOST_AUTO_TEST_CASE(idle_sessions_leave_the_reactor_and_come_back) {
             cs.push_back(std::make_unique<client>(srv.local_endpoint()));
             BOOST_TEST_REQUIRE(cs.back()->open());
         }
-        // Quiet after the handshake: every session is out of Asio's reactor, in the lot.
+        // Quiet after the handshake: every session is idle in the lot, out of Asio's reactor.
         auto all_parked = [&] { return srv.stats().parked == n; };
         BOOST_TEST_REQUIRE(eventually(all_parked));
         // The lot reports input, the reply is written from outside the reactor.
@@ -482,14 +482,15 @@ BOOST_AUTO_TEST_CASE(idle_sessions_leave_the_reactor_and_come_back) {
             BOOST_TEST_REQUIRE(f.has_value());
             BOOST_TEST(f->payload == "news");
         }
-        // A message many reads long wakes its session into the reactor; its echo is larger
-        // than the socket takes at once, so the session waits for writability there.
+        // A message many reads long makes its session busy (it keeps its buffer between
+        // reads); its echo is larger than the socket takes at once, so the session waits for
+        // the lot to report room to write.
         const std::string big(600 << 10, 'x');
         BOOST_TEST_REQUIRE(cs[0]->send(text_frame(big)));
         auto echo = cs[0]->read_frame();
         BOOST_TEST_REQUIRE(echo.has_value());
         BOOST_TEST((echo->payload == big));
-        // ... and once quiet again, it leaves.
+        // ... and once quiet again, it is idle again.
         BOOST_TEST_REQUIRE(eventually(all_parked));
         // A Close from a parked peer: answered, the connection ended, on_close reported.
         for (std::uint64_t i = 0; i < n / 2; ++i) {
@@ -518,6 +519,38 @@ BOOST_AUTO_TEST_CASE(idle_sessions_leave_the_reactor_and_come_back) {
     }
     BOOST_TEST(l.balanced());
     BOOST_TEST(l.closed.load() == 40);
+}
+
+BOOST_AUTO_TEST_CASE(a_message_and_the_fin_reported_together_are_both_read) {
+    // The lot is edge-triggered: a read shorter than its buffer ends the reads until the
+    // next report. When the peer's last message and its FIN are in before the shard looks,
+    // one report carries both, and no other comes: the reads must go on to the FIN.
+    ledger l;
+    pier::ws::server<recorder> srv(fast(1), plain(), recorder{&l});
+    srv.start();
+    client c(srv.local_endpoint());
+    BOOST_TEST_REQUIRE(c.open());
+    BOOST_TEST_REQUIRE(eventually([&] { return srv.stats().parked == 1u; }));
+    std::promise<void> go;
+    auto held = go.get_future().share();
+    std::atomic<bool> holding{false};
+    srv.post_to_shard(0, [&holding, held] {
+        holding = true;
+        held.wait();
+    });
+    BOOST_TEST_REQUIRE(eventually([&] { return holding.load(); }));
+    BOOST_TEST_REQUIRE(c.send(text_frame("last")));
+    BOOST_TEST_REQUIRE(::shutdown(c.fd(), SHUT_WR) == 0);
+    go.set_value();
+    auto echo = c.read_frame();
+    BOOST_TEST_REQUIRE(echo.has_value());
+    BOOST_TEST(echo->payload == "last");
+    // Closed on the FIN, not by the keep-alive's Ping 30 s later.
+    BOOST_TEST_REQUIRE(eventually([&] { return l.closed.load() == 1; }));
+    BOOST_TEST(srv.stats().timeouts == 0u);
+    srv.stop();
+    srv.wait();
+    BOOST_TEST(l.balanced());
 }
 
 BOOST_AUTO_TEST_CASE(shards_run_their_own_work) {

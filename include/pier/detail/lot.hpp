@@ -1,13 +1,22 @@
-// pier/detail/lot.hpp: a shard's parking lot, an epoll set of its own for idle sockets that
-// were taken out of Asio's reactor, and the raw system calls used on such sockets.
+// pier/detail/lot.hpp: a shard's lot, an epoll set of its own for the sockets that were taken
+// out of Asio's reactor, and the raw system calls used on such sockets.
 //
-// Why: every socket registered with Asio's epoll reactor holds a descriptor state (about 170
-// bytes, kept in the reactor's free list for reuse, never returned to the heap) and, while
-// it waits, an operation (up to 240 bytes, the size of the thread's recycled blocks). A
-// parked WebSocket session needs neither: its descriptor sits in the lot with a 64-bit key,
-// the lot's one descriptor sits in Asio's reactor, and a readiness report is one entry of an
-// epoll_wait(2) batch. Asio has no public way to keep a descriptor open but unregistered, so
-// the session releases it (basic_socket::release) and assigns it again when it gets busy.
+// Why, memory: every socket registered with Asio's epoll reactor holds a descriptor state
+// (about 170 bytes, kept in the reactor's free list for reuse, never returned to the heap)
+// and, while it waits, an operation (up to 240 bytes, the size of the thread's recycled
+// blocks). A socket in the lot has a 64-bit key there and nothing else: the lot's one
+// descriptor sits in Asio's reactor, and a report is one entry of an epoll_wait(2) batch.
+//
+// Why, speed: a socket is added once, for its lifetime, edge-triggered, for input and for
+// room to write. Asio's reactor reads speculatively after every read it completes, which
+// costs a read that only says EAGAIN per wake-up (a third of a 64-byte echo's system calls),
+// and an operation through its scheduler per read. Here a read shorter than its buffer
+// means the socket is drained, and the next input brings a report of its own; a write that
+// fills the socket's buffer is followed by a report of room (EPOLLOUT comes with every report
+// while there is room, and is ignored unless a write waits).
+//
+// Asio has no public way to keep a descriptor open but unregistered, so the session releases
+// it (basic_socket::release) once, when it starts.
 //
 // Internal. One lot per shard, used on that shard only.
 #pragma once
@@ -51,20 +60,24 @@ public:
     }
     int native_handle() const noexcept { return fd_; }
 
-    /// Arms `sock` for one read-readiness report carrying `key` (EPOLLONESHOT). `added`: the
-    /// socket is in the set already (disarmed after its last report), so it is re-armed.
-    bool arm(int sock, std::uint64_t key, bool added) noexcept {
+    /// Adds `sock` for its lifetime in the set, reporting with `key` (edge-triggered: a report
+    /// comes when input arrives, and when room to write comes back after a write filled the
+    /// socket's buffer). No further epoll_ctl is needed: closing the descriptor takes it out.
+    bool add(int sock, std::uint64_t key) noexcept {
         epoll_event ev{};
-        ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+        ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
         ev.data.u64 = key;
-        if (::epoll_ctl(fd_, added ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, sock, &ev) == 0)
-            return true;
-        // The set and the caller's bookkeeping disagree (cannot happen unless a descriptor
-        // number was closed and reused behind the session's back): try the other way.
-        return ::epoll_ctl(fd_, added ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, sock, &ev) == 0;
+        return ::epoll_ctl(fd_, EPOLL_CTL_ADD, sock, &ev) == 0;
     }
 
-    /// Up to `out.size()` keys of sockets that became readable (no wait). Returns the count.
+    /// Takes `sock` out of the set (only needed while the descriptor stays open).
+    void remove(int sock) noexcept {
+        epoll_event ev{};
+        ::epoll_ctl(fd_, EPOLL_CTL_DEL, sock, &ev);
+    }
+
+    /// Up to `out.size()` reports (key and events) of sockets that became ready (no wait).
+    /// Returns the count.
     std::size_t take(std::span<epoll_event> out) noexcept {
         for (;;) {
             const int n = ::epoll_wait(fd_, out.data(), static_cast<int>(out.size()), 0);
@@ -102,6 +115,10 @@ template <class F> std::size_t raw_call(std::error_code& ec, F f) noexcept {
 /// on a non-blocking socket (sendmsg with MSG_NOSIGNAL), on at most 64 buffers.
 inline std::size_t raw_send(int sock, std::span<const asio::const_buffer> bufs,
                             std::error_code& ec) noexcept {
+    if (bufs.size() == 1) // send(2): no message header and no vector for the kernel to copy in
+        return raw_call(ec, [&] {
+            return ::send(sock, bufs[0].data(), bufs[0].size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        });
     std::array<iovec, 64> iov;
     const std::size_t n = std::min(bufs.size(), iov.size());
     for (std::size_t i = 0; i < n; ++i)

@@ -59,7 +59,7 @@ struct alignas(64) shard_counters {
     std::atomic<std::uint64_t> accepted{0}, closed{0}, rejected{0}, refused{0}, bytes_in{0},
         bytes_out{0}, timeouts{0}, slow_consumers{0}, dropped_messages{0}, handshake_failures{0},
         handler_errors{0}, accept_errors{0};
-    std::atomic<std::uint64_t> parked{0}; ///< a gauge: sessions in the lot now
+    std::atomic<std::uint64_t> parked{0}; ///< a gauge: idle sessions in the lot now
 
     static void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
         c.fetch_add(n, std::memory_order_relaxed);

@@ -47,12 +47,16 @@ concept handler = requires(H& h, Session& s, message m) {
 /// ("server shutting down"), flushes what was queued, and finishes within
 /// `timeouts.shutdown`.
 ///
-/// Idle connections: a session that has no input waiting gives its read buffer back
-/// (buffer::pooled) and, on plain TCP, leaves Asio's reactor for its shard's lot, an epoll
-/// set of pier's own (detail/lot.hpp): its socket costs no descriptor state and no pending
-/// operation there, and it is read and written with plain system calls until input comes
-/// twice within `timeouts.resolution`, when it goes back to the reactor's speculative reads.
-/// A new connection waits for its request in the lot too. `stats().parked` counts them.
+/// Readiness: on plain TCP a session's socket leaves Asio's reactor when the connection is
+/// handed over, for its shard's lot, an epoll set of pier's own (detail/lot.hpp), registered
+/// once and edge-triggered. The lot's one descriptor waits in the reactor. A socket in the
+/// lot costs no descriptor state and no pending operation, and it is read and written with
+/// plain system calls: one read per report of input (none that only says EAGAIN), one gather
+/// write per pass of the loop, and no epoll_ctl after the first. TLS sessions (and all of
+/// them, if the kernel refuses the lot) stay in Asio's reactor.
+///
+/// Idle connections: a session that received nothing for `timeouts.resolution` gives its
+/// read buffer back (buffer::pooled); `stats().parked` counts those idle in the lot.
 ///
 /// Policies: any accept, buffer and transport policy; a scheduler with shards
 /// (sched::per_thread, sched::shared_pool, sched::workers); backpressure chooses what a slow

@@ -215,21 +215,21 @@ public:
     using buffer_type = input_buffer<Policies::buffer::capacity + max_frame_header_size,
                                      Policies::buffer::holds_storage_when_idle>;
 
-    /// Whether an idle session may leave Asio's reactor for its shard's lot (detail/lot.hpp):
+    /// Whether a session lives in its shard's lot (detail/lot.hpp), out of Asio's reactor:
     /// plain TCP, with a buffer policy that gives its storage back while idle.
     static constexpr bool can_detach =
         pier::detail::detachable<transport_type> && !Policies::buffer::holds_storage_when_idle;
 
-    session_impl(shard_type& sh, socket_type&& socket, bool v6)
+    session_impl(shard_type& sh, socket_type&& socket)
         : shard_(&sh), stream_(std::move(socket), sh.eng->transport()),
-          parser_(sh.eng->ws_options().limits, role::server), v6_(v6) {
+          parser_(sh.eng->ws_options().limits, role::server) {
         this->env_ = &sh.env;
     }
     ~session_impl() {
-        if (detached())
+        if (detached()) {
             ::close(take_fd());
-        if (in_lot_)
             shard_->lot_left();
+        }
     }
 
     void start();
@@ -253,8 +253,12 @@ public:
     /// The descriptor, in the reactor or in the lot.
     int native_handle() noexcept { return fd_ >= 0 ? fd_ : socket().native_handle(); }
     shard_type& shard_of() const noexcept { return *shard_; }
-    /// The lot reported the socket readable (on the shard, inside an entry point).
-    void on_lot_ready();
+    /// The lot reported the socket (`events`: EPOLLIN, EPOLLOUT, ...), on the shard, inside an
+    /// entry point.
+    void on_lot_event(std::uint32_t events);
+    /// Reads while input is reported and wanted (a bounded number of reads: a session with
+    /// more left is handed to the shard for later in the pass).
+    void lot_pump();
 
 private:
     /// A completion handler's body, as a shard entry point; a session it finished is
@@ -288,16 +292,19 @@ private:
     bool assembly_reserve(std::size_t more);
     void assembly_release() noexcept;
     void read_done(std::error_code ec, std::size_t n);
+    /// The descriptor is out of Asio's reactor, in the shard's lot.
     bool detached() const noexcept { return fd_ >= 0; }
     /// The detached descriptor, handed over (the session is no longer counted as parked).
     int take_fd() noexcept {
-        shard_->counters->parked.fetch_sub(1, std::memory_order_relaxed);
+        if (this->parked_)
+            shard_->counters->parked.fetch_sub(1, std::memory_order_relaxed);
         return std::exchange(fd_, -1);
     }
-    /// Out of Asio's reactor into the lot, armed for reading. False: stays in the reactor.
-    bool detach();
-    /// Back into Asio's reactor (to wait for writability, or because input got busy).
-    bool attach();
+    /// Out of Asio's reactor into the lot, for the session's lifetime. False: the kernel
+    /// refused (no descriptors, epoll watches exhausted), and the session stays in the reactor.
+    bool enter_lot();
+    /// Idle (no read buffer held) or busy; `stats().parked` counts idle sessions in the lot.
+    void park(bool idle) noexcept;
     std::size_t write_now(std::span<const asio::const_buffer> b, std::error_code& ec);
     void close_socket() noexcept;
 
@@ -321,10 +328,10 @@ private:
     bool close_reported_ = false;
     bool finishing_ = false;   // close the TCP connection once the queue is empty
     bool lingering_ = false;   // FIN sent; reading until the peer's or the deadline
-    bool in_lot_ = false;      // the descriptor is in the shard's lot (armed or not)
-    bool lot_armed_ = false;   // ... and armed: the lot reports the next input
+    bool lot_ready_ = false;   // in the lot: input was reported and not read to the end yet
+    bool lot_ended_ = false;   // in the lot: the peer's FIN or an error was reported
+    bool pumping_ = false;     // in the lot: lot_pump() is on the stack
     bool peer_closed_ = false; // the peer's Close came (its closing handshake, or its answer)
-    bool v6_ = false;          // the socket's protocol, for assigning it back to Asio
     int fd_ = -1;              // >= 0: detached, the descriptor is out of Asio's reactor
 };
 
@@ -362,19 +369,25 @@ public:
     void drain_mail();
     session_handle handle_of(const session_base* s) const noexcept;
     Impl* resolve(std::uint32_t slot, std::uint32_t gen) const noexcept;
+    /// Milliseconds since the shard began (never 0): read once per entry point.
     ms32 now() const noexcept;
     std::uint64_t next_id();
     /// Bytes of partial messages held by this shard's sessions (options::assembly_budget).
     std::size_t assembling = 0;
     std::array<asio::const_buffer, 64> iov{};
+    /// Where a flush copies small frames into one range (session_impl::flush).
+    std::array<char, 16384> stage;
     std::size_t sessions = 0;
 
     /// The lot, opened on first use; nullptr if the kernel refused.
     pier::detail::lot* lot();
-    /// Arms the descriptor of the session in `slot` in the lot (`added`: it joined before).
-    bool lot_arm(std::uint32_t slot, int fd, bool added);
+    /// Adds the descriptor of the session in `slot` to the lot.
+    bool lot_add(std::uint32_t slot, int fd);
     /// A session whose descriptor was in the lot closed it.
     void lot_left() noexcept;
+    /// `s` stopped reading with input left (lot_pump's bound): it reads again later in this
+    /// pass of the loop, after the sessions already reported.
+    void lot_later(Impl* s);
 
     template <class F> void for_each(F&& f) {
         for (session_base* s = head_; s;) {
@@ -385,6 +398,7 @@ public:
     }
 
 private:
+    ms32 clock() const noexcept;
     void flush_dirty();
     void reap();
     void lot_wait();
@@ -402,6 +416,7 @@ private:
     std::vector<std::uint32_t> free_slots_;
     std::vector<mail> inbox_;
     std::int64_t epoch_; ///< coarse milliseconds (detail/clock.hpp) when the shard began
+    ms32 now_ = 1;       ///< now(), read when the current entry point began
     std::array<std::uint64_t, 64> ids_{};
     std::size_t ids_left_ = 0;
     pier::detail::lot lot_;
@@ -409,6 +424,8 @@ private:
     std::size_t lot_members_ = 0; // sessions whose descriptor is in the lot
     bool lot_waiting_ = false;
     bool lot_failed_ = false;
+    std::vector<std::uint64_t> lot_later_; // keys of sessions to read again (lot_later)
+    bool lot_later_posted_ = false;
 };
 
 // --- the engine: pier::server's connection owner ------------------------------------------------
