@@ -15178,6 +15178,7 @@ protected:
     session_state state_ = session_state::handshake;
     std::uint8_t pending_ops_ = 0; ///< Asio operations in flight (the object outlives them)
     bool dirty_ = false;
+    bool retired_ = false; ///< on its shard's list of sessions to destroy (once)
     bool writing_ = false; ///< a write-readiness wait is in flight
     bool reading_ = false; ///< a read (or read-readiness wait) is in flight
     bool parked_ = false;  ///< idle: no read buffer, waiting for readiness
@@ -15876,7 +15877,10 @@ public:
     /// A new session's first steps, on this shard.
     void adopt(Impl* s);
     /// `s` is finished: destroy it at the end of the current entry point.
-    void retire(Impl* s) { finished_.push_back(s); }
+    void retire(Impl* s) {
+        if (!std::exchange(s->retired_, true))
+            finished_.push_back(s);
+    }
     /// Marks `s` as having output to flush at the end of the current pass.
     void mark_dirty(session_base* s) noexcept;
     /// Runs `f` as a shard entry point: afterwards, dirty sessions are flushed and finished
@@ -17130,7 +17134,7 @@ template <class Impl> void shard<Impl>::lot_later(Impl* s) {
                                       static_cast<std::uint32_t>(key))) {
                     s->lot_pump();
                     if (s->finished())
-                        finished_.push_back(s);
+                        retire(s);
                 }
         });
     });
@@ -17166,7 +17170,7 @@ template <class Impl> void shard<Impl>::lot_ready() {
                                   static_cast<std::uint32_t>(key))) {
                 s->on_lot_event(ev[i].events);
                 if (s->finished())
-                    finished_.push_back(s);
+                    retire(s);
             }
         }
         if (n < ev.size())
@@ -17243,7 +17247,7 @@ template <class Impl> void shard<Impl>::adopt(Impl* s) {
         link(s);
         s->start();
         if (s->finished())
-            finished_.push_back(s);
+            retire(s);
     });
 }
 
@@ -17287,7 +17291,7 @@ template <class Impl> void shard<Impl>::flush_dirty() {
             s->flush();
             --depth_;
             if (s->finished())
-                finished_.push_back(s);
+                retire(s);
         }
     }
     reap();
@@ -17299,8 +17303,11 @@ template <class Impl> void shard<Impl>::reap() {
     while (!finished_.empty()) {
         Impl* s = finished_.back();
         finished_.pop_back();
-        if (!s->finished() || s->slot_ == static_cast<std::uint32_t>(-1))
+        // Each session is on the list once (retire), so it is alive here.
+        if (!s->finished()) {
+            s->retired_ = false; // cannot happen: a session is retired once finished
             continue;
+        }
         unlink(s);
         s->slot_ = static_cast<std::uint32_t>(-1);
         if (s->dirty_) {
@@ -17323,7 +17330,7 @@ template <class Impl> void shard<Impl>::sweep(std::int64_t) {
         for_each([&](Impl& s) {
             s.sweep(t);
             if (s.finished())
-                finished_.push_back(&s);
+                retire(&s);
         });
         // The sessions' spare input blocks that a burst left behind give their pages back.
         Impl::buffer_type::pool::trim();
@@ -17339,7 +17346,7 @@ template <class Impl> void shard<Impl>::begin_shutdown() {
         for_each([&](Impl& s) {
             s.begin_shutdown();
             if (s.finished())
-                finished_.push_back(&s);
+                retire(&s);
         });
     });
 }
@@ -17357,7 +17364,7 @@ template <class Impl> void shard<Impl>::drain_mail() {
             if (Impl* s = resolve(m.slot, m.gen)) {
                 s->deliver(m);
                 if (s->finished())
-                    finished_.push_back(s);
+                    retire(s);
             }
         }
         inbox_.clear();

@@ -238,6 +238,7 @@ protected:
     session_state state_ = session_state::handshake;
     std::uint8_t pending_ops_ = 0; ///< Asio operations in flight (the object outlives them)
     bool dirty_ = false;
+    bool retired_ = false; ///< on its shard's list of sessions to destroy (once)
     bool writing_ = false; ///< a write-readiness wait is in flight
     bool reading_ = false; ///< a read (or read-readiness wait) is in flight
     bool parked_ = false;  ///< idle: no read buffer, waiting for readiness

@@ -356,7 +356,10 @@ public:
     /// A new session's first steps, on this shard.
     void adopt(Impl* s);
     /// `s` is finished: destroy it at the end of the current entry point.
-    void retire(Impl* s) { finished_.push_back(s); }
+    void retire(Impl* s) {
+        if (!std::exchange(s->retired_, true))
+            finished_.push_back(s);
+    }
     /// Marks `s` as having output to flush at the end of the current pass.
     void mark_dirty(session_base* s) noexcept;
     /// Runs `f` as a shard entry point: afterwards, dirty sessions are flushed and finished

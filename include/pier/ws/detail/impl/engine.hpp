@@ -1118,7 +1118,7 @@ template <class Impl> void shard<Impl>::lot_later(Impl* s) {
                                       static_cast<std::uint32_t>(key))) {
                     s->lot_pump();
                     if (s->finished())
-                        finished_.push_back(s);
+                        retire(s);
                 }
         });
     });
@@ -1154,7 +1154,7 @@ template <class Impl> void shard<Impl>::lot_ready() {
                                   static_cast<std::uint32_t>(key))) {
                 s->on_lot_event(ev[i].events);
                 if (s->finished())
-                    finished_.push_back(s);
+                    retire(s);
             }
         }
         if (n < ev.size())
@@ -1231,7 +1231,7 @@ template <class Impl> void shard<Impl>::adopt(Impl* s) {
         link(s);
         s->start();
         if (s->finished())
-            finished_.push_back(s);
+            retire(s);
     });
 }
 
@@ -1275,7 +1275,7 @@ template <class Impl> void shard<Impl>::flush_dirty() {
             s->flush();
             --depth_;
             if (s->finished())
-                finished_.push_back(s);
+                retire(s);
         }
     }
     reap();
@@ -1287,8 +1287,11 @@ template <class Impl> void shard<Impl>::reap() {
     while (!finished_.empty()) {
         Impl* s = finished_.back();
         finished_.pop_back();
-        if (!s->finished() || s->slot_ == static_cast<std::uint32_t>(-1))
+        // Each session is on the list once (retire), so it is alive here.
+        if (!s->finished()) {
+            s->retired_ = false; // cannot happen: a session is retired once finished
             continue;
+        }
         unlink(s);
         s->slot_ = static_cast<std::uint32_t>(-1);
         if (s->dirty_) {
@@ -1311,7 +1314,7 @@ template <class Impl> void shard<Impl>::sweep(std::int64_t) {
         for_each([&](Impl& s) {
             s.sweep(t);
             if (s.finished())
-                finished_.push_back(&s);
+                retire(&s);
         });
         // The sessions' spare input blocks that a burst left behind give their pages back.
         Impl::buffer_type::pool::trim();
@@ -1327,7 +1330,7 @@ template <class Impl> void shard<Impl>::begin_shutdown() {
         for_each([&](Impl& s) {
             s.begin_shutdown();
             if (s.finished())
-                finished_.push_back(&s);
+                retire(&s);
         });
     });
 }
@@ -1345,7 +1348,7 @@ template <class Impl> void shard<Impl>::drain_mail() {
             if (Impl* s = resolve(m.slot, m.gen)) {
                 s->deliver(m);
                 if (s->finished())
-                    finished_.push_back(s);
+                    retire(s);
             }
         }
         inbox_.clear();
