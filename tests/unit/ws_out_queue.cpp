@@ -74,6 +74,34 @@ BOOST_AUTO_TEST_CASE(copies_and_shared_frames_in_order) {
     BOOST_TEST(f.get()->use_count() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(copies_back_to_back_gather_as_one_range) {
+    // The kernel's copy costs per range: messages copied one after another into a chunk go
+    // as one range; a shared frame between them starts a new one.
+    out_queue q;
+    push(q, "one,");
+    push(q, "two,");
+    push(q, "three,");
+    std::array<asio::const_buffer, 64> iov;
+    BOOST_TEST(q.gather(iov) == 1u);
+    BOOST_TEST(iov[0].size() == 14u);
+    auto f = shared("four,");
+    q.push_shared(f);
+    push(q, "five");
+    BOOST_TEST(q.gather(iov) == 3u);
+    BOOST_TEST(contents(q) == "one,two,three,four,five");
+    q.consume(6); // into "two,": the range starts there
+    BOOST_TEST(q.gather(iov) == 3u);
+    BOOST_TEST(std::string_view(static_cast<const char*>(iov[0].data()), iov[0].size()) ==
+               "o,three,");
+    // A gather that runs out of room stops at a whole range.
+    std::array<asio::const_buffer, 2> two;
+    BOOST_TEST(q.gather(two) == 2u);
+    BOOST_TEST(two[1].size() == 5u);
+    BOOST_TEST(q.messages() == 4u); // the boundaries are kept: four messages, not one
+    q.consume(q.bytes());
+    BOOST_TEST(q.empty());
+}
+
 BOOST_AUTO_TEST_CASE(refuse_policy_changes_nothing) {
     out_queue q;
     push(q, std::string(100, 'a'));
