@@ -372,6 +372,10 @@ public:
     void drain_mail();
     session_handle handle_of(const session_base* s) const noexcept;
     Impl* resolve(std::uint32_t slot, std::uint32_t gen) const noexcept;
+    /// A lot key (slot and generation, detail/lot.hpp) back to its session, or nullptr.
+    Impl* resolve(std::uint64_t key) const noexcept {
+        return resolve(static_cast<std::uint32_t>(key >> 32), static_cast<std::uint32_t>(key));
+    }
     /// Milliseconds since the shard began (never 0): read once per entry point.
     ms32 now() const noexcept;
     std::uint64_t next_id();
@@ -402,6 +406,10 @@ public:
 
 private:
     ms32 clock() const noexcept;
+    /// The lot's key for the session in `slot`: the slot and its generation.
+    std::uint64_t lot_key(std::uint32_t slot) const noexcept {
+        return (std::uint64_t{slot} << 32) | gens_[slot];
+    }
     void flush_dirty();
     void reap();
     void lot_wait();

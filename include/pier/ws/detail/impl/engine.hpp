@@ -227,9 +227,9 @@ template <class H, class P> void session_impl<H, P>::lot_pump() {
     pumping_ = false;
     // What this input produced goes now, while it is in the cache, instead of at the end of
     // the pass: a batch of 64 sessions echoing 16 KiB messages queued 2 MiB before the
-    // first write, and the kernel's copies then missed the cache (the 16 KiB echo fell from
-    // 107k to 60k messages per CPU-second). Output from other sessions' input (a broadcast's
-    // subscribers) still waits for the end of the pass, one write for all of it.
+    // first write, and the kernel's copies then missed the cache (the 16 KiB echo fell to
+    // about 60k messages per CPU-second, from 80k-111k). Output from other sessions' input (a
+    // broadcast's subscribers) still waits for the end of the pass, one write for all of it.
     if (!this->out_.empty() && !this->writing_ && this->state_ != session_state::closed)
         flush();
 }
@@ -1095,8 +1095,7 @@ template <class Impl> pier::detail::lot* shard<Impl>::lot() {
 }
 
 template <class Impl> bool shard<Impl>::lot_add(std::uint32_t slot, int fd) {
-    const std::uint64_t key = (std::uint64_t{slot} << 32) | gens_[slot];
-    if (!lot_.add(fd, key))
+    if (!lot_.add(fd, lot_key(slot)))
         return false;
     ++lot_members_;
     if (!lot_waiting_)
@@ -1105,7 +1104,7 @@ template <class Impl> bool shard<Impl>::lot_add(std::uint32_t slot, int fd) {
 }
 
 template <class Impl> void shard<Impl>::lot_later(Impl* s) {
-    lot_later_.push_back((std::uint64_t{s->slot_} << 32) | gens_[s->slot_]);
+    lot_later_.push_back(lot_key(s->slot_));
     if (std::exchange(lot_later_posted_, true))
         return;
     asio::post(executor, [this] {
@@ -1114,8 +1113,7 @@ template <class Impl> void shard<Impl>::lot_later(Impl* s) {
             auto keys = std::move(lot_later_);
             lot_later_.clear();
             for (const auto key : keys)
-                if (Impl* s = resolve(static_cast<std::uint32_t>(key >> 32),
-                                      static_cast<std::uint32_t>(key))) {
+                if (Impl* s = resolve(key)) {
                     s->lot_pump();
                     if (s->finished())
                         retire(s);
@@ -1150,8 +1148,7 @@ template <class Impl> void shard<Impl>::lot_ready() {
         const auto n = lot_.take(ev);
         for (std::size_t i = 0; i < n; ++i) {
             const auto key = ev[i].data.u64;
-            if (Impl* s = resolve(static_cast<std::uint32_t>(key >> 32),
-                                  static_cast<std::uint32_t>(key))) {
+            if (Impl* s = resolve(key)) {
                 s->on_lot_event(ev[i].events);
                 if (s->finished())
                     retire(s);
