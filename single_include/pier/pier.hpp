@@ -14522,6 +14522,119 @@ private:
     int fd_ = -1;
 };
 
+/// A lot and the loop's wait on it: what a shard needs to drive the sockets it put there. One
+/// piece serves the WebSocket shards and the core's data-handler loops alike.
+///
+/// The lot's epoll descriptor is itself pollable: Asio watches it like a socket, and one
+/// readiness of it is a batch of reports, taken with epoll_wait(2) (no wait). `Owner` is told
+/// of them on the loop:
+///   template <class F> void lot_enter(F&& f);        // runs f as one entry point
+///   void lot_report(std::uint64_t key, std::uint32_t events);
+///   void lot_resume(std::uint64_t key);              // a member given to later()
+/// A key is the owner's (a slot and its generation, say), so that a report of a socket that
+/// closed in the same batch finds nothing.
+template <class Owner, class Executor> class lot_driver {
+public:
+    lot_driver(Owner& owner, Executor ex) : owner_(owner), executor_(std::move(ex)) {}
+    lot_driver(const lot_driver&) = delete;
+    lot_driver& operator=(const lot_driver&) = delete;
+    ~lot_driver() { close(); }
+
+    /// The lot, opened on first use; nullptr if the kernel refused (the caller then keeps its
+    /// sockets in Asio's reactor).
+    lot* get() {
+        if (wait_)
+            return &lot_;
+        if (failed_ || !lot_.open()) {
+            failed_ = true;
+            return nullptr;
+        }
+        // A dup goes to Asio, so that the stream descriptor and the lot each close their own.
+        const int dup = ::fcntl(lot_.native_handle(), F_DUPFD_CLOEXEC, 0);
+        if (dup < 0) {
+            lot_.close();
+            failed_ = true;
+            return nullptr;
+        }
+        wait_.emplace(executor_, dup);
+        return &lot_;
+    }
+
+    /// Adds `fd` to the lot (get() first) and watches the lot while it has members.
+    bool add(int fd, std::uint64_t key) {
+        if (!lot_.add(fd, key))
+            return false;
+        ++members_;
+        if (!waiting_)
+            arm();
+        return true;
+    }
+
+    /// A member's descriptor left the lot (closed, or removed).
+    void left() noexcept { --members_; }
+
+    /// The member with `key` stopped reading with input left (a bound on one turn): it is
+    /// resumed later in this pass of the loop, after the members already reported.
+    void later(std::uint64_t key) {
+        later_.push_back(key);
+        if (std::exchange(later_posted_, true))
+            return;
+        asio::post(executor_, [this] {
+            later_posted_ = false;
+            owner_.lot_enter([&] {
+                auto keys = std::move(later_);
+                later_.clear();
+                for (const auto key : keys)
+                    owner_.lot_resume(key);
+            });
+        });
+    }
+
+    /// Closes the lot; only once the loop has stopped (a pending wait holds `this`).
+    void close() noexcept {
+        wait_.reset();
+        lot_.close();
+    }
+
+private:
+    void arm() {
+        waiting_ = true;
+        wait_->async_wait(asio::posix::descriptor_base::wait_read, [this](std::error_code ec) {
+            waiting_ = false;
+            if (ec)
+                return; // the owner is going away
+            owner_.lot_enter([&] { ready(); });
+            // Armed only while some descriptor is in the lot: a stopped server's loop has no
+            // work left from it.
+            if (members_ > 0 && !waiting_)
+                arm();
+        });
+    }
+
+    void ready() {
+        std::array<epoll_event, 64> ev;
+        // Bounded: a flood of reports yields to the loop's other work after 4 batches (the
+        // lot stays readable, so the next wait completes at once).
+        for (int round = 0; round < 4; ++round) {
+            const auto n = lot_.take(ev);
+            for (std::size_t i = 0; i < n; ++i)
+                owner_.lot_report(ev[i].data.u64, ev[i].events);
+            if (n < ev.size())
+                break;
+        }
+    }
+
+    Owner& owner_;
+    Executor executor_;
+    lot lot_;
+    std::optional<asio::posix::basic_stream_descriptor<Executor>> wait_;
+    std::size_t members_ = 0; // descriptors in the lot
+    bool waiting_ = false;
+    bool failed_ = false;
+    std::vector<std::uint64_t> later_; // keys of members to resume (later)
+    bool later_posted_ = false;
+};
+
 /// Runs a system call `f` returning ssize_t until it is not interrupted; a failure's errno in
 /// `ec` (EAGAIN as asio::error::would_block).
 template <class F> std::size_t raw_call(std::error_code& ec, F f) noexcept {
@@ -15908,14 +16021,19 @@ public:
     std::size_t sessions = 0;
 
     /// The lot, opened on first use; nullptr if the kernel refused.
-    pier::detail::lot* lot();
+    pier::detail::lot* lot() { return lot_.get(); }
     /// Adds the descriptor of the session in `slot` to the lot.
-    bool lot_add(std::uint32_t slot, int fd);
+    bool lot_add(std::uint32_t slot, int fd) { return lot_.add(fd, lot_key(slot)); }
     /// A session whose descriptor was in the lot closed it.
-    void lot_left() noexcept;
+    void lot_left() noexcept { lot_.left(); }
     /// `s` stopped reading with input left (lot_pump's bound): it reads again later in this
     /// pass of the loop, after the sessions already reported.
-    void lot_later(Impl* s);
+    void lot_later(Impl* s) { lot_.later(lot_key(s->slot_)); }
+
+    // The lot's driver calls these (detail/lot.hpp).
+    template <class F> void lot_enter(F&& f) { enter(std::forward<F>(f)); }
+    void lot_report(std::uint64_t key, std::uint32_t events);
+    void lot_resume(std::uint64_t key);
 
     template <class F> void for_each(F&& f) {
         for (session_base* s = head_; s;) {
@@ -15933,8 +16051,6 @@ private:
     }
     void flush_dirty();
     void reap();
-    void lot_wait();
-    void lot_ready();
     void link(Impl* s);
     void unlink(Impl* s) noexcept;
 
@@ -15951,13 +16067,7 @@ private:
     ms32 now_ = 1;       ///< now(), read when the current entry point began
     std::array<std::uint64_t, 64> ids_{};
     std::size_t ids_left_ = 0;
-    pier::detail::lot lot_;
-    std::optional<asio::posix::basic_stream_descriptor<executor_type>> lot_wait_;
-    std::size_t lot_members_ = 0; // sessions whose descriptor is in the lot
-    bool lot_waiting_ = false;
-    bool lot_failed_ = false;
-    std::vector<std::uint64_t> lot_later_; // keys of sessions to read again (lot_later)
-    bool lot_later_posted_ = false;
+    pier::detail::lot_driver<shard, executor_type> lot_{*this, executor};
 };
 
 // --- the engine: pier::server's connection owner ------------------------------------------------
@@ -17095,91 +17205,22 @@ template <class Impl> void shard<Impl>::destroy_all() noexcept {
     head_ = nullptr;
     dirty_head_ = nullptr;
     finished_.clear();
-    lot_wait_.reset();
     lot_.close();
 }
 
-template <class Impl> pier::detail::lot* shard<Impl>::lot() {
-    if (lot_wait_)
-        return &lot_;
-    if (lot_failed_ || !lot_.open()) {
-        lot_failed_ = true;
-        return nullptr;
+template <class Impl> void shard<Impl>::lot_report(std::uint64_t key, std::uint32_t events) {
+    if (Impl* s = resolve(key)) {
+        s->on_lot_event(events);
+        if (s->finished())
+            retire(s);
     }
-    // The lot's epoll descriptor is itself pollable: Asio watches it like a socket. A dup is
-    // handed over so that the stream descriptor and the lot can each close their own.
-    const int dup = ::fcntl(lot_.native_handle(), F_DUPFD_CLOEXEC, 0);
-    if (dup < 0) {
-        lot_.close();
-        lot_failed_ = true;
-        return nullptr;
-    }
-    lot_wait_.emplace(executor, dup);
-    return &lot_;
 }
 
-template <class Impl> bool shard<Impl>::lot_add(std::uint32_t slot, int fd) {
-    if (!lot_.add(fd, lot_key(slot)))
-        return false;
-    ++lot_members_;
-    if (!lot_waiting_)
-        lot_wait();
-    return true;
-}
-
-template <class Impl> void shard<Impl>::lot_later(Impl* s) {
-    lot_later_.push_back(lot_key(s->slot_));
-    if (std::exchange(lot_later_posted_, true))
-        return;
-    asio::post(executor, [this] {
-        lot_later_posted_ = false;
-        enter([&] {
-            auto keys = std::move(lot_later_);
-            lot_later_.clear();
-            for (const auto key : keys)
-                if (Impl* s = resolve(key)) {
-                    s->lot_pump();
-                    if (s->finished())
-                        retire(s);
-                }
-        });
-    });
-}
-
-template <class Impl> void shard<Impl>::lot_left() noexcept {
-    --lot_members_;
-}
-
-template <class Impl> void shard<Impl>::lot_wait() {
-    lot_waiting_ = true;
-    lot_wait_->async_wait(asio::posix::descriptor_base::wait_read, [this](std::error_code ec) {
-        lot_waiting_ = false;
-        if (ec)
-            return; // the shard is going away
-        enter([&] { lot_ready(); });
-        // Armed only while some descriptor is in the lot: a stopped server's loop has no
-        // work left from it.
-        if (lot_members_ > 0 && !lot_waiting_)
-            lot_wait();
-    });
-}
-
-template <class Impl> void shard<Impl>::lot_ready() {
-    std::array<epoll_event, 64> ev;
-    // Bounded: a flood of reports yields to the loop's other work after 4 batches (the lot
-    // stays readable, so the next wait completes at once).
-    for (int round = 0; round < 4; ++round) {
-        const auto n = lot_.take(ev);
-        for (std::size_t i = 0; i < n; ++i) {
-            const auto key = ev[i].data.u64;
-            if (Impl* s = resolve(key)) {
-                s->on_lot_event(ev[i].events);
-                if (s->finished())
-                    retire(s);
-            }
-        }
-        if (n < ev.size())
-            break;
+template <class Impl> void shard<Impl>::lot_resume(std::uint64_t key) {
+    if (Impl* s = resolve(key)) {
+        s->lot_pump();
+        if (s->finished())
+            retire(s);
     }
 }
 

@@ -34,9 +34,11 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 namespace pier::detail {
 
@@ -90,6 +92,119 @@ public:
 
 private:
     int fd_ = -1;
+};
+
+/// A lot and the loop's wait on it: what a shard needs to drive the sockets it put there. One
+/// piece serves the WebSocket shards and the core's data-handler loops alike.
+///
+/// The lot's epoll descriptor is itself pollable: Asio watches it like a socket, and one
+/// readiness of it is a batch of reports, taken with epoll_wait(2) (no wait). `Owner` is told
+/// of them on the loop:
+///   template <class F> void lot_enter(F&& f);        // runs f as one entry point
+///   void lot_report(std::uint64_t key, std::uint32_t events);
+///   void lot_resume(std::uint64_t key);              // a member given to later()
+/// A key is the owner's (a slot and its generation, say), so that a report of a socket that
+/// closed in the same batch finds nothing.
+template <class Owner, class Executor> class lot_driver {
+public:
+    lot_driver(Owner& owner, Executor ex) : owner_(owner), executor_(std::move(ex)) {}
+    lot_driver(const lot_driver&) = delete;
+    lot_driver& operator=(const lot_driver&) = delete;
+    ~lot_driver() { close(); }
+
+    /// The lot, opened on first use; nullptr if the kernel refused (the caller then keeps its
+    /// sockets in Asio's reactor).
+    lot* get() {
+        if (wait_)
+            return &lot_;
+        if (failed_ || !lot_.open()) {
+            failed_ = true;
+            return nullptr;
+        }
+        // A dup goes to Asio, so that the stream descriptor and the lot each close their own.
+        const int dup = ::fcntl(lot_.native_handle(), F_DUPFD_CLOEXEC, 0);
+        if (dup < 0) {
+            lot_.close();
+            failed_ = true;
+            return nullptr;
+        }
+        wait_.emplace(executor_, dup);
+        return &lot_;
+    }
+
+    /// Adds `fd` to the lot (get() first) and watches the lot while it has members.
+    bool add(int fd, std::uint64_t key) {
+        if (!lot_.add(fd, key))
+            return false;
+        ++members_;
+        if (!waiting_)
+            arm();
+        return true;
+    }
+
+    /// A member's descriptor left the lot (closed, or removed).
+    void left() noexcept { --members_; }
+
+    /// The member with `key` stopped reading with input left (a bound on one turn): it is
+    /// resumed later in this pass of the loop, after the members already reported.
+    void later(std::uint64_t key) {
+        later_.push_back(key);
+        if (std::exchange(later_posted_, true))
+            return;
+        asio::post(executor_, [this] {
+            later_posted_ = false;
+            owner_.lot_enter([&] {
+                auto keys = std::move(later_);
+                later_.clear();
+                for (const auto key : keys)
+                    owner_.lot_resume(key);
+            });
+        });
+    }
+
+    /// Closes the lot; only once the loop has stopped (a pending wait holds `this`).
+    void close() noexcept {
+        wait_.reset();
+        lot_.close();
+    }
+
+private:
+    void arm() {
+        waiting_ = true;
+        wait_->async_wait(asio::posix::descriptor_base::wait_read, [this](std::error_code ec) {
+            waiting_ = false;
+            if (ec)
+                return; // the owner is going away
+            owner_.lot_enter([&] { ready(); });
+            // Armed only while some descriptor is in the lot: a stopped server's loop has no
+            // work left from it.
+            if (members_ > 0 && !waiting_)
+                arm();
+        });
+    }
+
+    void ready() {
+        std::array<epoll_event, 64> ev;
+        // Bounded: a flood of reports yields to the loop's other work after 4 batches (the
+        // lot stays readable, so the next wait completes at once).
+        for (int round = 0; round < 4; ++round) {
+            const auto n = lot_.take(ev);
+            for (std::size_t i = 0; i < n; ++i)
+                owner_.lot_report(ev[i].data.u64, ev[i].events);
+            if (n < ev.size())
+                break;
+        }
+    }
+
+    Owner& owner_;
+    Executor executor_;
+    lot lot_;
+    std::optional<asio::posix::basic_stream_descriptor<Executor>> wait_;
+    std::size_t members_ = 0; // descriptors in the lot
+    bool waiting_ = false;
+    bool failed_ = false;
+    std::vector<std::uint64_t> later_; // keys of members to resume (later)
+    bool later_posted_ = false;
 };
 
 /// Runs a system call `f` returning ssize_t until it is not interrupted; a failure's errno in

@@ -387,14 +387,19 @@ public:
     std::size_t sessions = 0;
 
     /// The lot, opened on first use; nullptr if the kernel refused.
-    pier::detail::lot* lot();
+    pier::detail::lot* lot() { return lot_.get(); }
     /// Adds the descriptor of the session in `slot` to the lot.
-    bool lot_add(std::uint32_t slot, int fd);
+    bool lot_add(std::uint32_t slot, int fd) { return lot_.add(fd, lot_key(slot)); }
     /// A session whose descriptor was in the lot closed it.
-    void lot_left() noexcept;
+    void lot_left() noexcept { lot_.left(); }
     /// `s` stopped reading with input left (lot_pump's bound): it reads again later in this
     /// pass of the loop, after the sessions already reported.
-    void lot_later(Impl* s);
+    void lot_later(Impl* s) { lot_.later(lot_key(s->slot_)); }
+
+    // The lot's driver calls these (detail/lot.hpp).
+    template <class F> void lot_enter(F&& f) { enter(std::forward<F>(f)); }
+    void lot_report(std::uint64_t key, std::uint32_t events);
+    void lot_resume(std::uint64_t key);
 
     template <class F> void for_each(F&& f) {
         for (session_base* s = head_; s;) {
@@ -412,8 +417,6 @@ private:
     }
     void flush_dirty();
     void reap();
-    void lot_wait();
-    void lot_ready();
     void link(Impl* s);
     void unlink(Impl* s) noexcept;
 
@@ -430,13 +433,7 @@ private:
     ms32 now_ = 1;       ///< now(), read when the current entry point began
     std::array<std::uint64_t, 64> ids_{};
     std::size_t ids_left_ = 0;
-    pier::detail::lot lot_;
-    std::optional<asio::posix::basic_stream_descriptor<executor_type>> lot_wait_;
-    std::size_t lot_members_ = 0; // sessions whose descriptor is in the lot
-    bool lot_waiting_ = false;
-    bool lot_failed_ = false;
-    std::vector<std::uint64_t> lot_later_; // keys of sessions to read again (lot_later)
-    bool lot_later_posted_ = false;
+    pier::detail::lot_driver<shard, executor_type> lot_{*this, executor};
 };
 
 // --- the engine: pier::server's connection owner ------------------------------------------------

@@ -1071,91 +1071,22 @@ template <class Impl> void shard<Impl>::destroy_all() noexcept {
     head_ = nullptr;
     dirty_head_ = nullptr;
     finished_.clear();
-    lot_wait_.reset();
     lot_.close();
 }
 
-template <class Impl> pier::detail::lot* shard<Impl>::lot() {
-    if (lot_wait_)
-        return &lot_;
-    if (lot_failed_ || !lot_.open()) {
-        lot_failed_ = true;
-        return nullptr;
+template <class Impl> void shard<Impl>::lot_report(std::uint64_t key, std::uint32_t events) {
+    if (Impl* s = resolve(key)) {
+        s->on_lot_event(events);
+        if (s->finished())
+            retire(s);
     }
-    // The lot's epoll descriptor is itself pollable: Asio watches it like a socket. A dup is
-    // handed over so that the stream descriptor and the lot can each close their own.
-    const int dup = ::fcntl(lot_.native_handle(), F_DUPFD_CLOEXEC, 0);
-    if (dup < 0) {
-        lot_.close();
-        lot_failed_ = true;
-        return nullptr;
-    }
-    lot_wait_.emplace(executor, dup);
-    return &lot_;
 }
 
-template <class Impl> bool shard<Impl>::lot_add(std::uint32_t slot, int fd) {
-    if (!lot_.add(fd, lot_key(slot)))
-        return false;
-    ++lot_members_;
-    if (!lot_waiting_)
-        lot_wait();
-    return true;
-}
-
-template <class Impl> void shard<Impl>::lot_later(Impl* s) {
-    lot_later_.push_back(lot_key(s->slot_));
-    if (std::exchange(lot_later_posted_, true))
-        return;
-    asio::post(executor, [this] {
-        lot_later_posted_ = false;
-        enter([&] {
-            auto keys = std::move(lot_later_);
-            lot_later_.clear();
-            for (const auto key : keys)
-                if (Impl* s = resolve(key)) {
-                    s->lot_pump();
-                    if (s->finished())
-                        retire(s);
-                }
-        });
-    });
-}
-
-template <class Impl> void shard<Impl>::lot_left() noexcept {
-    --lot_members_;
-}
-
-template <class Impl> void shard<Impl>::lot_wait() {
-    lot_waiting_ = true;
-    lot_wait_->async_wait(asio::posix::descriptor_base::wait_read, [this](std::error_code ec) {
-        lot_waiting_ = false;
-        if (ec)
-            return; // the shard is going away
-        enter([&] { lot_ready(); });
-        // Armed only while some descriptor is in the lot: a stopped server's loop has no
-        // work left from it.
-        if (lot_members_ > 0 && !lot_waiting_)
-            lot_wait();
-    });
-}
-
-template <class Impl> void shard<Impl>::lot_ready() {
-    std::array<epoll_event, 64> ev;
-    // Bounded: a flood of reports yields to the loop's other work after 4 batches (the lot
-    // stays readable, so the next wait completes at once).
-    for (int round = 0; round < 4; ++round) {
-        const auto n = lot_.take(ev);
-        for (std::size_t i = 0; i < n; ++i) {
-            const auto key = ev[i].data.u64;
-            if (Impl* s = resolve(key)) {
-                s->on_lot_event(ev[i].events);
-                if (s->finished())
-                    retire(s);
-            }
-        }
-        if (n < ev.size())
-            break;
+template <class Impl> void shard<Impl>::lot_resume(std::uint64_t key) {
+    if (Impl* s = resolve(key)) {
+        s->lot_pump();
+        if (s->finished())
+            retire(s);
     }
 }
 
