@@ -22,7 +22,8 @@ Plain Python 3 standard library only. Usage:
     bench/run.py --list          # scenario names
     bench/run.py --only ws_ --ref uws='/path/to/uws_server {port}'
                                  # adds an external server (built outside the repository, such as
-                                 # uWebSockets) to every WebSocket scenario, as one more reference
+                                 # uWebSockets) to every scenario selected (except the pool's), as
+                                 # one more reference; it must speak their protocol
 Exit status: 0 when every run that was attempted produced sane output, 1 otherwise, 77 when a
 dependency could not be installed (ctest's "skipped").
 """
@@ -1842,9 +1843,10 @@ def main():
                     help="niceness of servers and load clients (default -20, needs root; 0 = leave alone)")
     ap.add_argument("--list", action="store_true", help="list the scenarios and exit")
     ap.add_argument("--ref", action="append", default=[], metavar="NAME=COMMAND",
-                    help="an external WebSocket server (following the WebSocket convention, printing nothing "
-                         "in particular) that joins every WebSocket scenario as a reference; {port} in COMMAND "
-                         "is replaced by the port; repeatable. Such servers are built outside the repository.")
+                    help="an external server that joins every scenario selected (except the pool's) as a "
+                         "reference, so it must speak their protocol (select with --only); {port} in COMMAND "
+                         "is replaced by the port; repeatable. Such servers are built outside the repository, "
+                         "or are an earlier build of pier's own examples for a side-by-side run.")
     args = ap.parse_args()
 
     if args.list:
@@ -1939,7 +1941,7 @@ def main():
     for sc in scenarios:
         per_server = []
         listed = list(sc["servers"])
-        if sc.get("ws") and not sc.get("pool"):  # a reference speaks WebSocket, not the pool's protocol
+        if not sc.get("pool"):  # a reference speaks the scenario's protocol, not the pool's
             listed += [("ref:" + name, None) for name in ctx.refs]
         for entry in listed:
             kind, ex = entry[0], entry[1]

@@ -5,6 +5,7 @@
 #include <pier/concepts.hpp>
 #include <pier/config.hpp>
 #include <pier/detail/clock.hpp>
+#include <pier/detail/loop_lot.hpp>
 #include <pier/detail/registry.hpp>
 #include <pier/detail/zero_copy.hpp>
 #include <pier/error.hpp>
@@ -21,6 +22,7 @@
 #include <span>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <vector>
 
 namespace pier {
@@ -72,6 +74,7 @@ concept relay_socket = requires(S& s, std::error_code& ec, asio::mutable_buffer 
 /// `shared_buffer`) and answer `queued`; the backpressure policy applies when it arrives.
 template <class Policies>
 class connection final : public detail::connection_base,
+                         private detail::lot_member,
                          public std::enable_shared_from_this<connection<Policies>> {
 public:
     using policies_type = Policies;
@@ -82,6 +85,11 @@ public:
     using socket_type = asio::basic_stream_socket<asio::ip::tcp, executor_type>;
     using buffer_policy_type = typename Policies::buffer;
     static constexpr backpressure_action backpressure = Policies::backpressure::action;
+    /// Whether a data handler's connection can live in its loop's lot (detail/loop_lot.hpp):
+    /// plain TCP, on a loop of its own (sched::per_thread), with no offloading.
+    static constexpr bool lot_capable =
+        std::is_same_v<transport_type, pier::transport::tcp> && !scheduler_type::offloads &&
+        std::is_same_v<executor_type, asio::io_context::executor_type>;
 
     /// Used by the server.
     connection(detail::server_core& core, detail::shard& shard, scheduler_type& sched,
@@ -97,8 +105,17 @@ public:
     asio::ip::tcp::endpoint local_endpoint() const;
     executor_type get_executor() const noexcept { return executor_; }
     /// The transport stream (e.g. to read the negotiated ALPN protocol of a TLS stream).
-    stream_type& stream() noexcept { return stream_; }
-    socket_type& socket() noexcept { return transport_type::socket(stream_); }
+    /// A data handler's connection over plain TCP normally lives outside Asio's reactor (see
+    /// lot_capable); asking for its stream or socket puts it back there for good, on the
+    /// connection's executor only, so that Asio's operations on it work as usual.
+    stream_type& stream() noexcept {
+        leave_lot();
+        return stream_;
+    }
+    socket_type& socket() noexcept {
+        leave_lot();
+        return transport_type::socket(stream_);
+    }
 
     // --- input ----------------------------------------------------------------------------
 
@@ -301,12 +318,27 @@ private:
         co_await self->serve(h);
     }
     asio::awaitable<void> finish();
+    bool lingers() const noexcept;
     void touch() noexcept {
         last_activity_ms.store(detail::coarse_now_ms(), std::memory_order_relaxed);
     }
     void touch_read() noexcept { touch(); }
     bool on_executor() const noexcept { return executor_.running_in_this_thread(); }
     void mark_busy_reading(bool b) noexcept { busy_reading.store(b, std::memory_order_relaxed); }
+
+    // The loop's lot (detail/loop_lot.hpp): a data handler's connection over plain TCP.
+    bool in_lot() const noexcept { return lot_fd_ >= 0; }
+    /// The descriptor, in the lot or in Asio's socket.
+    int native() const noexcept {
+        return in_lot() ? lot_fd_ : transport_type::socket(stream_).native_handle();
+    }
+    bool enter_lot();
+    void leave_lot() noexcept;
+    void lot_report(std::uint32_t events) override;
+    void lot_resume() override;
+    void lot_kick() noexcept;
+    void lot_close() noexcept;
+    std::size_t raw_write(std::span<const asio::const_buffer> bufs, std::error_code& ec);
     detail::shard_counters& counters() noexcept { return shard_->counters; }
 
     // The data handler's entry points, type-erased so that the loop is not a template.
@@ -344,6 +376,12 @@ private:
     bool busy_ = false;               // input flowed lately: reads keep the buffer and speculate
     bool parking_ = false;            // the busy read is being cancelled to park the connection
     bool output_shut_ = false;        // shutdown_output(): no more sends
+    bool lot_ready_ = false;          // in the lot: input was reported and not read to the end yet
+    bool lot_ended_ = false;          // in the lot: the peer's FIN or an error was reported
+    bool lot_kicked_ = false;         // in the lot: a turn is posted to see a close or a deadline
+    std::uint8_t lot_reads_ = 0;      // reads in this turn (bounded: then it yields)
+    int lot_fd_ = -1;                 // in the lot: the descriptor, released from Asio's socket
+    std::uint64_t lot_key_ = 0;       // its name in the lot
     // Slow-loris defence: when the handler began waiting on the current partial input, and
     // how much input there was after the last read (less at the next wait = progress).
     std::int64_t partial_since_ms_ = 0;

@@ -187,6 +187,8 @@ private:
     Handler handler_;
     transport_context transport_;
     scheduler_type sched_;
+    // Declared after sched_: destroyed before the io_contexts their waits are on.
+    std::vector<std::unique_ptr<detail::loop_lot>> lots_;
     std::vector<std::unique_ptr<listener>> listeners_;
     std::vector<std::unique_ptr<sweeper>> sweepers_;
     // The signal set and the shutdown deadline are touched only on control_, a strand on

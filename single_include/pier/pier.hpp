@@ -11343,6 +11343,353 @@ inline std::int64_t coarse_now_ms() noexcept {
 
 } // namespace pier::detail
 // ----- end <pier/detail/clock.hpp> -----
+// ----- begin <pier/detail/loop_lot.hpp> -----
+// pier/detail/loop_lot.hpp: the core's lot on one loop (detail/lot.hpp), where the connections
+// of a data handler over plain TCP wait for input and for room to write, out of Asio's reactor.
+//
+// Why: a data handler's connection in Asio's reactor costs, per request, a read that only says
+// EAGAIN (Asio reads speculatively before it waits) and an operation through the scheduler;
+// in the lot, one report of input is one read, and a read shorter than its buffer means the
+// socket is drained. See connection::enter_lot for when a connection goes there, and
+// connection::leave_lot for how anything that needs Asio's socket takes it back.
+//
+// Internal. One per shard of a scheduler whose shard is one thread (sched::per_thread), used on
+// that thread only; the server owns it and destroys it before the io_context it waits on.
+
+// ----- begin <pier/detail/lot.hpp> -----
+// pier/detail/lot.hpp: a shard's lot, an epoll set of its own for the sockets that were taken
+// out of Asio's reactor, and the raw system calls used on such sockets.
+//
+// Why, memory: every socket registered with Asio's epoll reactor holds a descriptor state
+// (about 170 bytes, kept in the reactor's free list for reuse, never returned to the heap)
+// and, while it waits, an operation (up to 240 bytes, the size of the thread's recycled
+// blocks). A socket in the lot has a 64-bit key there and nothing else: the lot's one
+// descriptor sits in Asio's reactor, and a report is one entry of an epoll_wait(2) batch.
+//
+// Why, speed: a socket is added once, for its lifetime, edge-triggered, for input and for
+// room to write. Asio's reactor reads speculatively after every read it completes, which
+// costs a read that only says EAGAIN per wake-up (a third of a 64-byte echo's system calls),
+// and an operation through its scheduler per read. Here a read shorter than its buffer
+// means the socket is drained, and the next input brings a report of its own; a write that
+// fills the socket's buffer is followed by a report of room (EPOLLOUT comes with every report
+// while there is room, and is ignored unless a write waits).
+//
+// Asio has no public way to keep a descriptor open but unregistered, so the session releases
+// it (basic_socket::release) once, when it starts.
+//
+// Internal. One lot per shard, used on that shard only.
+
+
+#include <sys/epoll.h>
+#include <sys/uio.h>
+
+
+namespace pier::detail {
+
+class lot {
+public:
+    lot() = default;
+    lot(const lot&) = delete;
+    lot& operator=(const lot&) = delete;
+    ~lot() { close(); }
+
+    /// Creates the epoll set (once). False if the kernel refused (descriptors exhausted):
+    /// the caller then keeps its sockets in Asio's reactor.
+    bool open() noexcept {
+        if (fd_ < 0)
+            fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+        return fd_ >= 0;
+    }
+    void close() noexcept {
+        if (fd_ >= 0)
+            ::close(std::exchange(fd_, -1));
+    }
+    int native_handle() const noexcept { return fd_; }
+
+    /// Adds `sock` for its lifetime in the set, reporting with `key` (edge-triggered: a report
+    /// comes when input arrives, and when room to write comes back after a write filled the
+    /// socket's buffer). No further epoll_ctl is needed: closing the descriptor takes it out.
+    bool add(int sock, std::uint64_t key) noexcept {
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+        ev.data.u64 = key;
+        return ::epoll_ctl(fd_, EPOLL_CTL_ADD, sock, &ev) == 0;
+    }
+
+    /// Takes `sock` out of the set (only needed while the descriptor stays open).
+    void remove(int sock) noexcept {
+        epoll_event ev{};
+        ::epoll_ctl(fd_, EPOLL_CTL_DEL, sock, &ev);
+    }
+
+    /// Up to `out.size()` reports (key and events) of sockets that became ready (no wait).
+    /// Returns the count.
+    std::size_t take(std::span<epoll_event> out) noexcept {
+        for (;;) {
+            const int n = ::epoll_wait(fd_, out.data(), static_cast<int>(out.size()), 0);
+            if (n >= 0)
+                return static_cast<std::size_t>(n);
+            if (errno != EINTR)
+                return 0;
+        }
+    }
+
+private:
+    int fd_ = -1;
+};
+
+/// A lot and the loop's wait on it: what a shard needs to drive the sockets it put there. One
+/// piece serves the WebSocket shards and the core's data-handler loops alike.
+///
+/// The lot's epoll descriptor is itself pollable: Asio watches it like a socket, and one
+/// readiness of it is a batch of reports, taken with epoll_wait(2) (no wait). `Owner` is told
+/// of them on the loop:
+///   template <class F> void lot_enter(F&& f);        // runs f as one entry point
+///   void lot_report(std::uint64_t key, std::uint32_t events);
+///   void lot_resume(std::uint64_t key);              // a member given to later()
+/// A key is the owner's (a slot and its generation, say), so that a report of a socket that
+/// closed in the same batch finds nothing.
+template <class Owner, class Executor> class lot_driver {
+public:
+    lot_driver(Owner& owner, Executor ex) : owner_(owner), executor_(std::move(ex)) {}
+    lot_driver(const lot_driver&) = delete;
+    lot_driver& operator=(const lot_driver&) = delete;
+    ~lot_driver() { close(); }
+
+    /// The lot, opened on first use; nullptr if the kernel refused (the caller then keeps its
+    /// sockets in Asio's reactor).
+    lot* get() {
+        if (wait_)
+            return &lot_;
+        if (failed_ || !lot_.open()) {
+            failed_ = true;
+            return nullptr;
+        }
+        // A dup goes to Asio, so that the stream descriptor and the lot each close their own.
+        const int dup = ::fcntl(lot_.native_handle(), F_DUPFD_CLOEXEC, 0);
+        if (dup < 0) {
+            lot_.close();
+            failed_ = true;
+            return nullptr;
+        }
+        wait_.emplace(executor_, dup);
+        return &lot_;
+    }
+
+    /// Adds `fd` to the lot (get() first) and watches the lot while it has members.
+    bool add(int fd, std::uint64_t key) {
+        if (!lot_.add(fd, key))
+            return false;
+        ++members_;
+        if (!waiting_)
+            arm();
+        return true;
+    }
+
+    /// A member's descriptor left the lot (closed, or removed).
+    void left() noexcept { --members_; }
+
+    /// The member with `key` stopped reading with input left (a bound on one turn): it is
+    /// resumed later in this pass of the loop, after the members already reported.
+    void later(std::uint64_t key) {
+        later_.push_back(key);
+        if (std::exchange(later_posted_, true))
+            return;
+        asio::post(executor_, [this] {
+            later_posted_ = false;
+            owner_.lot_enter([&] {
+                auto keys = std::move(later_);
+                later_.clear();
+                for (const auto key : keys)
+                    owner_.lot_resume(key);
+            });
+        });
+    }
+
+    /// Closes the lot; only once the loop has stopped (a pending wait holds `this`).
+    void close() noexcept {
+        wait_.reset();
+        lot_.close();
+    }
+
+private:
+    void arm() {
+        waiting_ = true;
+        wait_->async_wait(asio::posix::descriptor_base::wait_read, [this](std::error_code ec) {
+            waiting_ = false;
+            if (ec)
+                return; // the owner is going away
+            owner_.lot_enter([&] { ready(); });
+            // Armed only while some descriptor is in the lot: a stopped server's loop has no
+            // work left from it.
+            if (members_ > 0 && !waiting_)
+                arm();
+        });
+    }
+
+    void ready() {
+        std::array<epoll_event, 64> ev;
+        // Bounded: a flood of reports yields to the loop's other work after 4 batches (the
+        // lot stays readable, so the next wait completes at once).
+        for (int round = 0; round < 4; ++round) {
+            const auto n = lot_.take(ev);
+            for (std::size_t i = 0; i < n; ++i)
+                owner_.lot_report(ev[i].data.u64, ev[i].events);
+            if (n < ev.size())
+                break;
+        }
+    }
+
+    Owner& owner_;
+    Executor executor_;
+    lot lot_;
+    std::optional<asio::posix::basic_stream_descriptor<Executor>> wait_;
+    std::size_t members_ = 0; // descriptors in the lot
+    bool waiting_ = false;
+    bool failed_ = false;
+    std::vector<std::uint64_t> later_; // keys of members to resume (later)
+    bool later_posted_ = false;
+};
+
+/// Runs a system call `f` returning ssize_t until it is not interrupted; a failure's errno in
+/// `ec` (EAGAIN as asio::error::would_block).
+template <class F> std::size_t raw_call(std::error_code& ec, F f) noexcept {
+    for (;;) {
+        const ssize_t r = f();
+        if (r >= 0) {
+            ec.clear();
+            return static_cast<std::size_t>(r);
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            ec = make_error_code(asio::error::would_block);
+        else
+            ec = {errno, asio::error::get_system_category()};
+        return 0;
+    }
+}
+
+/// One non-blocking gather write to a socket outside the reactor: what Asio's write_some does
+/// on a non-blocking socket (sendmsg with MSG_NOSIGNAL), on at most 64 buffers.
+inline std::size_t raw_send(int sock, std::span<const asio::const_buffer> bufs,
+                            std::error_code& ec) noexcept {
+    if (bufs.size() == 1) // send(2): no message header and no vector for the kernel to copy in
+        return raw_call(ec, [&] {
+            return ::send(sock, bufs[0].data(), bufs[0].size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        });
+    std::array<iovec, 64> iov;
+    const std::size_t n = std::min(bufs.size(), iov.size());
+    for (std::size_t i = 0; i < n; ++i)
+        iov[i] = {const_cast<void*>(bufs[i].data()), bufs[i].size()};
+    msghdr msg{};
+    msg.msg_iov = iov.data();
+    msg.msg_iovlen = n;
+    return raw_call(ec, [&] { return ::sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT); });
+}
+
+/// One non-blocking read from a socket outside the reactor; 0 bytes and no error is the
+/// peer's FIN.
+inline std::size_t raw_recv(int sock, asio::mutable_buffer b, std::error_code& ec) noexcept {
+    return raw_call(ec, [&] { return ::recv(sock, b.data(), b.size(), MSG_DONTWAIT); });
+}
+
+} // namespace pier::detail
+// ----- end <pier/detail/lot.hpp> -----
+
+
+namespace pier::detail {
+
+/// What the loop's lot drives: a connection whose descriptor is in it.
+class lot_member {
+public:
+    /// The lot reported the descriptor (`events`: EPOLLIN, EPOLLOUT, EPOLLRDHUP, ...).
+    virtual void lot_report(std::uint32_t events) = 0;
+    /// The member's turn, after it yielded with input left (loop_lot::later).
+    virtual void lot_resume() = 0;
+
+protected:
+    ~lot_member() = default;
+};
+
+class loop_lot {
+public:
+    using executor_type = asio::io_context::executor_type;
+
+    explicit loop_lot(executor_type ex) : driver_(*this, std::move(ex)) {}
+
+    /// Adds `fd` to the lot for `m`: the key that names it there, or nullopt if the kernel
+    /// refused (the lot, or the descriptor).
+    std::optional<std::uint64_t> join(lot_member* m, int fd) {
+        if (!driver_.get())
+            return std::nullopt;
+        std::uint32_t slot;
+        if (!free_.empty()) {
+            slot = free_.back();
+            free_.pop_back();
+            members_[slot] = m;
+        } else {
+            slot = static_cast<std::uint32_t>(members_.size());
+            members_.push_back(m);
+            gens_.push_back(0);
+            free_.reserve(members_.size()); // leave() never allocates
+        }
+        const std::uint64_t key = (std::uint64_t{slot} << 32) | gens_[slot];
+        if (!driver_.add(fd, key)) {
+            release(slot);
+            return std::nullopt;
+        }
+        return key;
+    }
+
+    /// The member named `key` closed its descriptor: reports already taken for it find nothing.
+    void leave(std::uint64_t key) noexcept {
+        release(static_cast<std::uint32_t>(key >> 32));
+        driver_.left();
+    }
+
+    /// The member named `key` gives its open descriptor `fd` back (to Asio's reactor).
+    void withdraw(std::uint64_t key, int fd) noexcept {
+        if (auto* l = driver_.get())
+            l->remove(fd);
+        leave(key);
+    }
+
+    /// The member named `key` yielded with input left: resumed later in this pass.
+    void later(std::uint64_t key) { driver_.later(key); }
+
+    // The driver calls these (detail/lot.hpp).
+    template <class F> void lot_enter(F&& f) { f(); }
+    void lot_report(std::uint64_t key, std::uint32_t events) {
+        if (auto* m = resolve(key))
+            m->lot_report(events);
+    }
+    void lot_resume(std::uint64_t key) {
+        if (auto* m = resolve(key))
+            m->lot_resume();
+    }
+
+private:
+    lot_member* resolve(std::uint64_t key) const noexcept {
+        const auto slot = static_cast<std::uint32_t>(key >> 32);
+        if (slot >= members_.size() || gens_[slot] != static_cast<std::uint32_t>(key))
+            return nullptr;
+        return members_[slot];
+    }
+    void release(std::uint32_t slot) noexcept {
+        members_[slot] = nullptr;
+        ++gens_[slot];
+        free_.push_back(slot); // capacity reserved by join()
+    }
+
+    lot_driver<loop_lot, executor_type> driver_;
+    std::vector<lot_member*> members_;
+    std::vector<std::uint32_t> gens_;
+    std::vector<std::uint32_t> free_;
+};
+
+} // namespace pier::detail
+// ----- end <pier/detail/loop_lot.hpp> -----
 // ----- begin <pier/detail/registry.hpp> -----
 // pier/detail/registry.hpp: what the server knows about every live connection, for
 // deadlines, shutdown and stats, independent of the policies.
@@ -11352,6 +11699,7 @@ inline std::int64_t coarse_now_ms() noexcept {
 namespace pier::detail {
 
 struct shard;
+class loop_lot;
 
 /// The policy-independent part of a connection: deadlines the sweeper reads and the links of
 /// its shard's list. Deadlines are relaxed atomics because the sweeper may run on another
@@ -11404,6 +11752,8 @@ struct shard {
     connection_base* head = nullptr;
     std::size_t count = 0;
     shard_counters counters;
+    /// The loop's lot (detail/loop_lot.hpp) where this shard is one thread; owned by the server.
+    loop_lot* lot = nullptr;
 
     /// Links `c`, which must already be owned by a `std::shared_ptr`: walkers of the list reach
     /// it through `weak_from_this()` under the lock.
@@ -11575,6 +11925,7 @@ concept relay_socket = requires(S& s, std::error_code& ec, asio::mutable_buffer 
 /// `shared_buffer`) and answer `queued`; the backpressure policy applies when it arrives.
 template <class Policies>
 class connection final : public detail::connection_base,
+                         private detail::lot_member,
                          public std::enable_shared_from_this<connection<Policies>> {
 public:
     using policies_type = Policies;
@@ -11585,6 +11936,11 @@ public:
     using socket_type = asio::basic_stream_socket<asio::ip::tcp, executor_type>;
     using buffer_policy_type = typename Policies::buffer;
     static constexpr backpressure_action backpressure = Policies::backpressure::action;
+    /// Whether a data handler's connection can live in its loop's lot (detail/loop_lot.hpp):
+    /// plain TCP, on a loop of its own (sched::per_thread), with no offloading.
+    static constexpr bool lot_capable =
+        std::is_same_v<transport_type, pier::transport::tcp> && !scheduler_type::offloads &&
+        std::is_same_v<executor_type, asio::io_context::executor_type>;
 
     /// Used by the server.
     connection(detail::server_core& core, detail::shard& shard, scheduler_type& sched,
@@ -11600,8 +11956,17 @@ public:
     asio::ip::tcp::endpoint local_endpoint() const;
     executor_type get_executor() const noexcept { return executor_; }
     /// The transport stream (e.g. to read the negotiated ALPN protocol of a TLS stream).
-    stream_type& stream() noexcept { return stream_; }
-    socket_type& socket() noexcept { return transport_type::socket(stream_); }
+    /// A data handler's connection over plain TCP normally lives outside Asio's reactor (see
+    /// lot_capable); asking for its stream or socket puts it back there for good, on the
+    /// connection's executor only, so that Asio's operations on it work as usual.
+    stream_type& stream() noexcept {
+        leave_lot();
+        return stream_;
+    }
+    socket_type& socket() noexcept {
+        leave_lot();
+        return transport_type::socket(stream_);
+    }
 
     // --- input ----------------------------------------------------------------------------
 
@@ -11804,12 +12169,27 @@ private:
         co_await self->serve(h);
     }
     asio::awaitable<void> finish();
+    bool lingers() const noexcept;
     void touch() noexcept {
         last_activity_ms.store(detail::coarse_now_ms(), std::memory_order_relaxed);
     }
     void touch_read() noexcept { touch(); }
     bool on_executor() const noexcept { return executor_.running_in_this_thread(); }
     void mark_busy_reading(bool b) noexcept { busy_reading.store(b, std::memory_order_relaxed); }
+
+    // The loop's lot (detail/loop_lot.hpp): a data handler's connection over plain TCP.
+    bool in_lot() const noexcept { return lot_fd_ >= 0; }
+    /// The descriptor, in the lot or in Asio's socket.
+    int native() const noexcept {
+        return in_lot() ? lot_fd_ : transport_type::socket(stream_).native_handle();
+    }
+    bool enter_lot();
+    void leave_lot() noexcept;
+    void lot_report(std::uint32_t events) override;
+    void lot_resume() override;
+    void lot_kick() noexcept;
+    void lot_close() noexcept;
+    std::size_t raw_write(std::span<const asio::const_buffer> bufs, std::error_code& ec);
     detail::shard_counters& counters() noexcept { return shard_->counters; }
 
     // The data handler's entry points, type-erased so that the loop is not a template.
@@ -11847,6 +12227,12 @@ private:
     bool busy_ = false;               // input flowed lately: reads keep the buffer and speculate
     bool parking_ = false;            // the busy read is being cancelled to park the connection
     bool output_shut_ = false;        // shutdown_output(): no more sends
+    bool lot_ready_ = false;          // in the lot: input was reported and not read to the end yet
+    bool lot_ended_ = false;          // in the lot: the peer's FIN or an error was reported
+    bool lot_kicked_ = false;         // in the lot: a turn is posted to see a close or a deadline
+    std::uint8_t lot_reads_ = 0;      // reads in this turn (bounded: then it yields)
+    int lot_fd_ = -1;                 // in the lot: the descriptor, released from Asio's socket
+    std::uint64_t lot_key_ = 0;       // its name in the lot
     // Slow-loris defence: when the handler began waiting on the current partial input, and
     // how much input there was after the last read (less at the next wait = progress).
     std::int64_t partial_since_ms_ = 0;
@@ -11972,6 +12358,10 @@ connection<P>::connection(detail::server_core& core, detail::shard& shard, sched
 }
 
 template <class P> connection<P>::~connection() {
+    // Freed without fail() only after the server's lots are gone (its io_contexts being
+    // destroyed with handlers pending): the descriptor is closed, the lot not touched.
+    if (in_lot())
+        ::close(lot_fd_);
     // Unlink first: the sweeper may be looking at this object under the shard's lock.
     auto* sh = shard_;
     sh->erase(this);
@@ -11980,8 +12370,139 @@ template <class P> connection<P>::~connection() {
 }
 
 template <class P> asio::ip::tcp::endpoint connection<P>::local_endpoint() const {
+    if (in_lot()) {
+        asio::ip::tcp::endpoint ep;
+        socklen_t len = static_cast<socklen_t>(ep.capacity());
+        if (::getsockname(lot_fd_, ep.data(), &len) != 0)
+            return {};
+        ep.resize(len);
+        return ep;
+    }
     std::error_code ec;
     return transport_type::socket(stream_).local_endpoint(ec);
+}
+
+// --- the loop's lot (detail/loop_lot.hpp) -----------------------------------------------------
+//
+// A data handler's connection over plain TCP lives in its loop's lot: added once, edge-
+// triggered, for input and room to write. A report of input is read until a read comes back
+// shorter than the buffer (drained: the next input brings a report of its own), at most 4 reads
+// a turn; then the connection yields to the others (loop_lot::later). A write that finds the
+// socket's buffer full waits for the report of room. Nothing that needs Asio's socket (the
+// stream or socket accessors, coroutine reads, files, relays, a lingering close) is done in
+// the lot: leave_lot() gives the descriptor back to Asio's reactor first, for good.
+
+template <class P> bool connection<P>::enter_lot() {
+    if constexpr (!lot_capable) {
+        return false;
+    } else {
+        auto* lot = shard_->lot;
+        auto& s = transport_type::socket(stream_);
+        if (!lot || !s.is_open())
+            return false;
+        const int fd = s.native_handle();
+        const auto key = lot->join(this, fd);
+        if (!key)
+            return false; // the kernel refused: the connection stays in Asio's reactor
+        std::error_code ec;
+        s.release(ec); // out of Asio's reactor; the descriptor stays open
+        if (ec) {
+            lot->withdraw(*key, fd);
+            return false;
+        }
+        lot_fd_ = fd;
+        lot_key_ = *key;
+        // Input that came before the descriptor joined is reported by the join itself.
+        return true;
+    }
+}
+
+template <class P> void connection<P>::leave_lot() noexcept {
+    if constexpr (lot_capable) {
+        if (!in_lot() || !on_executor())
+            return;
+        const int fd = std::exchange(lot_fd_, -1);
+        shard_->lot->withdraw(lot_key_, fd);
+        lot_ready_ = false;
+        std::error_code ec;
+        transport_type::socket(stream_).assign(remote_.protocol(), fd, ec);
+        if (ec) {
+            ::close(fd);
+            fail(ec);
+            return;
+        }
+        // What waited on the lot now waits on Asio: a write for room, the loop for input.
+        if (writing_) {
+            writing_ = false;
+            start_async_write();
+        }
+        if (reading_) {
+            reading_ = false;
+            try {
+                asio::post(executor_, [self = this->shared_from_this()] { self->loop_read(); });
+            } catch (...) {
+                fail(make_error_code(error::closed));
+            }
+        }
+    }
+}
+
+template <class P> void connection<P>::lot_report(std::uint32_t events) {
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        lot_ready_ = true;
+        if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            lot_ended_ = true; // no report follows: read to the end
+    }
+    // EPOLLOUT comes with every report while there is room; only a waiting write wants it.
+    if (writing_ && (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))) {
+        writing_ = false;
+        start_async_write();
+    }
+    if (lot_ready_ || state_ != state::open)
+        lot_resume();
+}
+
+template <class P> void connection<P>::lot_resume() {
+    // Only the loop waiting in the lot (reading_, set by arm_read) continues here.
+    if (!reading_)
+        return;
+    reading_ = false;
+    lot_reads_ = 0;
+    loop_read();
+}
+
+// A close, a shutdown or a deadline while the loop waits in the lot: no report will come for
+// it, so the loop's next turn is posted (once) to see it.
+template <class P> void connection<P>::lot_kick() noexcept {
+    if (std::exchange(lot_kicked_, true))
+        return;
+    try {
+        asio::post(executor_, [self = this->shared_from_this()] {
+            self->lot_kicked_ = false;
+            self->lot_resume();
+        });
+    } catch (...) {
+        lot_kicked_ = false;
+    }
+}
+
+// fail() in the lot: the descriptor closes (which takes it out of the lot), and its reports
+// already taken find nothing.
+template <class P> void connection<P>::lot_close() noexcept {
+    const int fd = std::exchange(lot_fd_, -1);
+    shard_->lot->leave(lot_key_);
+    ::close(fd);
+    writing_ = false;
+    if (reading_)
+        lot_kick();
+}
+
+template <class P>
+std::size_t connection<P>::raw_write(std::span<const asio::const_buffer> bufs,
+                                     std::error_code& ec) {
+    if (in_lot())
+        return detail::raw_send(lot_fd_, bufs, ec);
+    return transport_type::try_write_some(stream_, bufs, ec);
 }
 
 // --- input ------------------------------------------------------------------------------------
@@ -12005,7 +12526,8 @@ template <class P> std::optional<std::error_code> connection<P>::begin_read() {
         if (!shutdown_read_done_) {
             shutdown_read_done_ = true;
             std::error_code ec;
-            auto n = transport_type::try_read_some(stream_, buffer_.prepare(), ec);
+            auto n = in_lot() ? detail::raw_recv(lot_fd_, buffer_.prepare(), ec)
+                              : transport_type::try_read_some(stream_, buffer_.prepare(), ec);
             if (!ec && n > 0) {
                 buffer_.commit(n);
                 detail::shard_counters::add(counters().bytes_in, n);
@@ -12062,6 +12584,7 @@ template <class P> std::error_code connection<P>::end_read(std::error_code ec, s
 }
 
 template <class P> asio::awaitable<std::error_code> connection<P>::read() {
+    leave_lot();
     if (auto settled = begin_read())
         co_return *settled;
     // The caller's cancellation (`co_await (c.read() || timer.async_wait(…))`) reaches the
@@ -12134,6 +12657,41 @@ template <class P> void connection<P>::loop_read() {
             continue;
         }
         arm_read();
+        if (in_lot()) {
+            if (!lot_ready_) {
+                // The lot reports the next input. A connection the sweep found quiet gives
+                // its block back for the wait (parked); a busy one keeps it.
+                if (busy_)
+                    mark_busy_reading(true);
+                else
+                    buffer_.release_if_empty();
+                return;
+            }
+            if (lot_reads_ == 4) {
+                shard_->lot->later(lot_key_); // input left: the others' turn first
+                return;
+            }
+            ++lot_reads_;
+            const auto room = buffer_.prepare();
+            std::error_code ec;
+            std::size_t n = detail::raw_recv(lot_fd_, room, ec);
+            if (ec == asio::error::would_block) {
+                lot_ready_ = false;
+                reading_ = false;
+                continue;
+            }
+            if (!ec && n == 0)
+                ec = asio::error::eof;
+            // Shorter than the buffer: drained, unless the peer's end was reported with it.
+            if (ec || (n < room.size() && !lot_ended_))
+                lot_ready_ = false;
+            busy_ = true;
+            if (auto e = end_read(ec, n))
+                return loop_end(e);
+            if (!loop_dispatch())
+                return;
+            continue;
+        }
         if constexpr (!buffer_policy_type::holds_storage_when_idle) {
             if (!busy_ && !transport_type::buffered_input(stream_)) {
                 buffer_.release_if_empty();
@@ -12298,8 +12856,7 @@ send_result connection<P>::enqueue(std::span<const std::string_view> parts,
         if (shared)
             bufs[n++] = asio::const_buffer(shared->data(), shared->size());
         std::error_code ec;
-        written = transport_type::try_write_some(
-            stream_, std::span<const asio::const_buffer>(bufs.data(), n), ec);
+        written = raw_write(std::span<const asio::const_buffer>(bufs.data(), n), ec);
         if (ec && ec != asio::error::would_block) {
             fail(ec);
             return send_result::closed;
@@ -12373,7 +12930,7 @@ template <class P> void connection<P>::flush_now() {
         return flush_files();
     queue_.gather(iov_, core_.options.write.max_gather);
     std::error_code ec;
-    auto n = transport_type::try_write_some(stream_, std::span<const asio::const_buffer>(iov_), ec);
+    auto n = raw_write(std::span<const asio::const_buffer>(iov_), ec);
     if (ec && ec != asio::error::would_block) {
         fail(ec);
         return;
@@ -12400,6 +12957,13 @@ template <class P> void connection<P>::start_async_write() {
         return flush_files();
     writing_ = true;
     queue_.gather(iov_, core_.options.write.max_gather);
+    if (in_lot()) {
+        std::error_code ec;
+        const auto n = detail::raw_send(lot_fd_, iov_, ec);
+        if (ec == asio::error::would_block)
+            return; // the lot reports room (EPOLLOUT), edge-triggered
+        return on_written(ec, n);
+    }
     stream_.async_write_some(std::span<const asio::const_buffer>(iov_),
                              [self = this->shared_from_this()](std::error_code ec, std::size_t n) {
                                  self->on_written(ec, n);
@@ -12499,56 +13063,55 @@ template <class P> asio::awaitable<std::error_code> connection<P>::flush_all() {
 
 template <class P> std::size_t connection<P>::kernel_unread_bytes() const noexcept {
     int v = 0;
-    if (::ioctl(transport_type::socket(stream_).native_handle(), SIOCINQ, &v) != 0)
+    if (::ioctl(native(), SIOCINQ, &v) != 0)
         return 0;
     return static_cast<std::size_t>(v);
 }
 template <class P> std::size_t connection<P>::kernel_unsent_bytes() const noexcept {
     int v = 0;
-    if (::ioctl(transport_type::socket(stream_).native_handle(), SIOCOUTQ, &v) != 0)
+    if (::ioctl(native(), SIOCOUTQ, &v) != 0)
         return 0;
     return static_cast<std::size_t>(v);
 }
+// Plain getsockopt/setsockopt on the descriptor, which works in the lot and in Asio's reactor.
+// Linux reports twice what was set (the rest is its bookkeeping); like Asio's get_option, the
+// getters report half, the size as set.
 template <class P> int connection<P>::send_buffer_size() const noexcept {
-    asio::socket_base::send_buffer_size o;
-    std::error_code ec;
-    transport_type::socket(stream_).get_option(o, ec);
-    return ec ? -1 : o.value();
+    int v = 0;
+    socklen_t len = sizeof v;
+    return ::getsockopt(native(), SOL_SOCKET, SO_SNDBUF, &v, &len) == 0 ? v / 2 : -1;
 }
 template <class P> int connection<P>::receive_buffer_size() const noexcept {
-    asio::socket_base::receive_buffer_size o;
-    std::error_code ec;
-    transport_type::socket(stream_).get_option(o, ec);
-    return ec ? -1 : o.value();
+    int v = 0;
+    socklen_t len = sizeof v;
+    return ::getsockopt(native(), SOL_SOCKET, SO_RCVBUF, &v, &len) == 0 ? v / 2 : -1;
 }
 template <class P> std::error_code connection<P>::set_send_buffer_size(int bytes) noexcept {
-    std::error_code ec;
-    transport_type::socket(stream_).set_option(asio::socket_base::send_buffer_size(bytes), ec);
-    return ec;
+    if (::setsockopt(native(), SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes) != 0)
+        return {errno, asio::error::get_system_category()};
+    return {};
 }
 template <class P> std::error_code connection<P>::set_receive_buffer_size(int bytes) noexcept {
-    std::error_code ec;
-    transport_type::socket(stream_).set_option(asio::socket_base::receive_buffer_size(bytes), ec);
-    return ec;
+    if (::setsockopt(native(), SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes) != 0)
+        return {errno, asio::error::get_system_category()};
+    return {};
 }
 template <class P> pier::socket_buffers connection<P>::socket_buffers() const noexcept {
-    return read_socket_buffers(transport_type::socket(stream_).native_handle());
+    return read_socket_buffers(native());
 }
 template <class P> buffer_size connection<P>::apply_send_buffer_size(int bytes) noexcept {
     std::error_code ec;
-    return pier::apply_send_buffer_size(transport_type::socket(stream_).native_handle(), bytes, ec);
+    return pier::apply_send_buffer_size(native(), bytes, ec);
 }
 template <class P> buffer_size connection<P>::apply_receive_buffer_size(int bytes) noexcept {
     std::error_code ec;
-    return pier::apply_receive_buffer_size(transport_type::socket(stream_).native_handle(), bytes,
-                                           ec);
+    return pier::apply_receive_buffer_size(native(), bytes, ec);
 }
 template <class P> std::optional<pier::tcp_info> connection<P>::tcp_info() const noexcept {
-    auto& s = transport_type::socket(stream_);
-    if (!s.is_open())
+    if (!in_lot() && !transport_type::socket(stream_).is_open())
         return std::nullopt;
     std::error_code ec;
-    return read_tcp_info(s.native_handle(), ec);
+    return read_tcp_info(native(), ec);
 }
 
 // --- lifecycle --------------------------------------------------------------------------------
@@ -12561,7 +13124,9 @@ template <class P> void connection<P>::close() noexcept {
     if (close_requested_ || state_ == state::closed)
         return;
     close_requested_ = true;
-    if (reading_)
+    if (reading_ && in_lot())
+        lot_kick();
+    else if (reading_)
         read_cancel_.emit(asio::cancellation_type::terminal);
 }
 
@@ -12580,7 +13145,10 @@ template <class P> void connection<P>::fail(std::error_code why) noexcept {
         close_reason_ = why;
     state_ = state::closed;
     std::error_code ec;
-    transport_type::socket(stream_).close(ec);
+    if (in_lot())
+        lot_close();
+    else
+        transport_type::socket(stream_).close(ec);
     queue_.clear();
     if (xfer_)
         xfer_->file_pipe.reset(); // closed, not cached, if it still holds bytes
@@ -12608,8 +13176,12 @@ template <class P> void connection<P>::begin_shutdown() noexcept {
                             std::memory_order_relaxed);
     // A handler waiting for a new message is interrupted; one in the middle of a message or a
     // reply is left to finish it.
-    if (reading_ && buffer_.data().empty())
-        read_cancel_.emit(asio::cancellation_type::terminal);
+    if (reading_ && buffer_.data().empty()) {
+        if (in_lot())
+            lot_kick();
+        else
+            read_cancel_.emit(asio::cancellation_type::terminal);
+    }
 }
 
 template <class P> void connection<P>::post_expire(std::error_code why) {
@@ -12622,6 +13194,11 @@ template <class P> void connection<P>::post_park() {
         asio::post(executor_, [self = std::move(self)] {
             if (self->busy_ && self->reading_ && self->buffer_.data().empty() &&
                 self->state_ == state::open && !self->close_requested_) {
+                if (self->in_lot()) { // bookkeeping only: the lot reports input either way
+                    self->busy_ = false;
+                    self->buffer_.release_if_empty();
+                    return;
+                }
                 self->parking_ = true;
                 self->read_cancel_.emit(asio::cancellation_type::terminal);
             }
@@ -12688,6 +13265,7 @@ void connection<P>::start_data_loop(Handler& h, std::shared_ptr<connection> self
         detail::call_on_close(*static_cast<Handler*>(p), c, std::as_const(why));
     };
     self_ = std::move(self);
+    enter_lot();
     loop_read();
 }
 
@@ -12705,12 +13283,33 @@ void connection<P>::start(Handler& h, std::shared_ptr<connection> self) {
     }
 }
 
+// Linger only where the peer may still be sending: unread input now, or an end the handler did
+// not choose (shutdown, deadline, error). A handler that closed after its reply (HTTP
+// `Connection: close`) with nothing unread closes at once: close(2) sends the FIN, and the cost
+// of a lingering read is saved on every connect-per-request exchange.
+template <class P> bool connection<P>::lingers() const noexcept {
+    if (core_.options.timeouts.linger.count() <= 0 || input_ended_)
+        return false;
+    return !close_requested_ || !buffer_.data().empty() || kernel_unread_bytes() > 0;
+}
+
 // The graceful end: flush, FIN, lingering read, close. Bounded by the write timeout (a stall),
 // the shutdown deadline and `timeouts.linger`.
 template <class P> asio::awaitable<void> connection<P>::finish() {
     if (state_ == state::closed)
         co_return;
     state_ = state::closing;
+    if (in_lot()) {
+        // The common ends (the peer's FIN, or a close after the reply) need nothing of Asio:
+        // nothing is queued and no lingering read follows.
+        if (queue_.empty() && !lingers()) {
+            const auto reason = close_reason_;
+            fail(reason ? reason : error::closed);
+            close_reason_ = reason;
+            co_return;
+        }
+        leave_lot();
+    }
     if (!queue_.empty()) {
         // wait_drain checks `closed`; closing still writes.
         while (!queue_.empty() && state_ != state::closed) {
@@ -12734,12 +13333,7 @@ template <class P> asio::awaitable<void> connection<P>::finish() {
 
     const auto linger = core_.options.timeouts.linger.count();
     const auto reason = close_reason_;
-    // Linger only where the peer may still be sending: unread input now, or an end the
-    // handler did not choose (shutdown, deadline, error). A handler that closed after its
-    // reply (HTTP `Connection: close`) with nothing unread closes at once: close(2) sends the
-    // FIN, and the cost of a lingering read is saved on every connect-per-request exchange.
-    const bool unread = !buffer_.data().empty() || kernel_unread_bytes() > 0;
-    if (linger > 0 && !input_ended_ && (unread || !close_requested_)) {
+    if (lingers()) {
         std::error_code ignored;
         transport_type::socket(stream_).shutdown(asio::socket_base::shutdown_send, ignored);
         const auto until = detail::coarse_now_ms() + linger;
@@ -12776,8 +13370,7 @@ namespace pier {
 
 template <class P> std::error_code connection<P>::set_cork(bool on) noexcept {
     const int v = on ? 1 : 0;
-    if (::setsockopt(transport_type::socket(stream_).native_handle(), IPPROTO_TCP, TCP_CORK, &v,
-                     sizeof v) != 0)
+    if (::setsockopt(native(), IPPROTO_TCP, TCP_CORK, &v, sizeof v) != 0)
         return {errno, asio::error::get_system_category()};
     return {};
 }
@@ -12808,6 +13401,7 @@ send_result connection<P>::enqueue_file(std::shared_ptr<const file> f, std::uint
                                         std::uint64_t length, flush when, std::uint64_t* mark) {
     if (state_ != state::open || close_requested_ || output_shut_ || !f)
         return send_result::closed;
+    leave_lot(); // file ranges are written through Asio's socket (sendfile, splice)
     if (length == 0)
         return send_result::queued;
     const auto& w = core_.options.write;
@@ -13115,6 +13709,7 @@ template <class P>
 template <relay_socket Source>
 asio::awaitable<transfer_step> connection<P>::send_from(Source& source, std::size_t max) {
     auto self = this->shared_from_this();
+    leave_lot();
     if (max == 0)
         max = 1;
     auto& x = transfer();
@@ -13266,6 +13861,7 @@ template <class P>
 template <relay_socket Sink>
 asio::awaitable<transfer_step> connection<P>::receive_into(Sink& sink, std::size_t max) {
     auto self = this->shared_from_this();
+    leave_lot();
     if (max == 0)
         max = 1;
     std::error_code ec;
@@ -13361,6 +13957,7 @@ asio::awaitable<transfer_step> connection<P>::receive_into(Sink& sink, std::size
 }
 
 template <class P> asio::awaitable<std::error_code> connection<P>::shutdown_output() {
+    leave_lot();
     if (output_shut_)
         co_return std::error_code{};
     const auto drained = co_await wait_drain(0);
@@ -13901,6 +14498,8 @@ private:
     Handler handler_;
     transport_context transport_;
     scheduler_type sched_;
+    // Declared after sched_: destroyed before the io_contexts their waits are on.
+    std::vector<std::unique_ptr<detail::loop_lot>> lots_;
     std::vector<std::unique_ptr<listener>> listeners_;
     std::vector<std::unique_ptr<sweeper>> sweepers_;
     // The signal set and the shutdown deadline are touched only on control_, a strand on
@@ -14039,6 +14638,14 @@ template <class H, class P> void server<H, P>::init() {
                                                           : detail::default_max_connections();
     for (std::size_t i = 0; i < sched_.size(); ++i)
         core_.shards.push_back(std::make_unique<detail::shard>());
+    if constexpr (connection_type::lot_capable && !owns_connections) {
+        // Each shard is one thread with an io_context of its own: its data-handler
+        // connections can live in a lot (detail/loop_lot.hpp). Opened on first use.
+        for (std::size_t i = 0; i < sched_.size(); ++i) {
+            lots_.push_back(std::make_unique<detail::loop_lot>(sched_.context(i).get_executor()));
+            core_.shards[i]->lot = lots_.back().get();
+        }
+    }
     core_.on_drained = [this] { finish_stop(); };
     if constexpr (owns_connections)
         handler_.attach(core_, sched_, transport_);
@@ -14440,246 +15047,6 @@ template <class H, class P> void server<H, P>::finish_stop() {
 // Internal. Everything here runs on one shard's executor, except `engine::adopt` (the accept
 // loop), `engine::deliver` and the mailbox's `push` (any thread).
 
-// ----- begin <pier/detail/lot.hpp> -----
-// pier/detail/lot.hpp: a shard's lot, an epoll set of its own for the sockets that were taken
-// out of Asio's reactor, and the raw system calls used on such sockets.
-//
-// Why, memory: every socket registered with Asio's epoll reactor holds a descriptor state
-// (about 170 bytes, kept in the reactor's free list for reuse, never returned to the heap)
-// and, while it waits, an operation (up to 240 bytes, the size of the thread's recycled
-// blocks). A socket in the lot has a 64-bit key there and nothing else: the lot's one
-// descriptor sits in Asio's reactor, and a report is one entry of an epoll_wait(2) batch.
-//
-// Why, speed: a socket is added once, for its lifetime, edge-triggered, for input and for
-// room to write. Asio's reactor reads speculatively after every read it completes, which
-// costs a read that only says EAGAIN per wake-up (a third of a 64-byte echo's system calls),
-// and an operation through its scheduler per read. Here a read shorter than its buffer
-// means the socket is drained, and the next input brings a report of its own; a write that
-// fills the socket's buffer is followed by a report of room (EPOLLOUT comes with every report
-// while there is room, and is ignored unless a write waits).
-//
-// Asio has no public way to keep a descriptor open but unregistered, so the session releases
-// it (basic_socket::release) once, when it starts.
-//
-// Internal. One lot per shard, used on that shard only.
-
-
-#include <sys/epoll.h>
-#include <sys/uio.h>
-
-
-namespace pier::detail {
-
-class lot {
-public:
-    lot() = default;
-    lot(const lot&) = delete;
-    lot& operator=(const lot&) = delete;
-    ~lot() { close(); }
-
-    /// Creates the epoll set (once). False if the kernel refused (descriptors exhausted):
-    /// the caller then keeps its sockets in Asio's reactor.
-    bool open() noexcept {
-        if (fd_ < 0)
-            fd_ = ::epoll_create1(EPOLL_CLOEXEC);
-        return fd_ >= 0;
-    }
-    void close() noexcept {
-        if (fd_ >= 0)
-            ::close(std::exchange(fd_, -1));
-    }
-    int native_handle() const noexcept { return fd_; }
-
-    /// Adds `sock` for its lifetime in the set, reporting with `key` (edge-triggered: a report
-    /// comes when input arrives, and when room to write comes back after a write filled the
-    /// socket's buffer). No further epoll_ctl is needed: closing the descriptor takes it out.
-    bool add(int sock, std::uint64_t key) noexcept {
-        epoll_event ev{};
-        ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-        ev.data.u64 = key;
-        return ::epoll_ctl(fd_, EPOLL_CTL_ADD, sock, &ev) == 0;
-    }
-
-    /// Takes `sock` out of the set (only needed while the descriptor stays open).
-    void remove(int sock) noexcept {
-        epoll_event ev{};
-        ::epoll_ctl(fd_, EPOLL_CTL_DEL, sock, &ev);
-    }
-
-    /// Up to `out.size()` reports (key and events) of sockets that became ready (no wait).
-    /// Returns the count.
-    std::size_t take(std::span<epoll_event> out) noexcept {
-        for (;;) {
-            const int n = ::epoll_wait(fd_, out.data(), static_cast<int>(out.size()), 0);
-            if (n >= 0)
-                return static_cast<std::size_t>(n);
-            if (errno != EINTR)
-                return 0;
-        }
-    }
-
-private:
-    int fd_ = -1;
-};
-
-/// A lot and the loop's wait on it: what a shard needs to drive the sockets it put there. One
-/// piece serves the WebSocket shards and the core's data-handler loops alike.
-///
-/// The lot's epoll descriptor is itself pollable: Asio watches it like a socket, and one
-/// readiness of it is a batch of reports, taken with epoll_wait(2) (no wait). `Owner` is told
-/// of them on the loop:
-///   template <class F> void lot_enter(F&& f);        // runs f as one entry point
-///   void lot_report(std::uint64_t key, std::uint32_t events);
-///   void lot_resume(std::uint64_t key);              // a member given to later()
-/// A key is the owner's (a slot and its generation, say), so that a report of a socket that
-/// closed in the same batch finds nothing.
-template <class Owner, class Executor> class lot_driver {
-public:
-    lot_driver(Owner& owner, Executor ex) : owner_(owner), executor_(std::move(ex)) {}
-    lot_driver(const lot_driver&) = delete;
-    lot_driver& operator=(const lot_driver&) = delete;
-    ~lot_driver() { close(); }
-
-    /// The lot, opened on first use; nullptr if the kernel refused (the caller then keeps its
-    /// sockets in Asio's reactor).
-    lot* get() {
-        if (wait_)
-            return &lot_;
-        if (failed_ || !lot_.open()) {
-            failed_ = true;
-            return nullptr;
-        }
-        // A dup goes to Asio, so that the stream descriptor and the lot each close their own.
-        const int dup = ::fcntl(lot_.native_handle(), F_DUPFD_CLOEXEC, 0);
-        if (dup < 0) {
-            lot_.close();
-            failed_ = true;
-            return nullptr;
-        }
-        wait_.emplace(executor_, dup);
-        return &lot_;
-    }
-
-    /// Adds `fd` to the lot (get() first) and watches the lot while it has members.
-    bool add(int fd, std::uint64_t key) {
-        if (!lot_.add(fd, key))
-            return false;
-        ++members_;
-        if (!waiting_)
-            arm();
-        return true;
-    }
-
-    /// A member's descriptor left the lot (closed, or removed).
-    void left() noexcept { --members_; }
-
-    /// The member with `key` stopped reading with input left (a bound on one turn): it is
-    /// resumed later in this pass of the loop, after the members already reported.
-    void later(std::uint64_t key) {
-        later_.push_back(key);
-        if (std::exchange(later_posted_, true))
-            return;
-        asio::post(executor_, [this] {
-            later_posted_ = false;
-            owner_.lot_enter([&] {
-                auto keys = std::move(later_);
-                later_.clear();
-                for (const auto key : keys)
-                    owner_.lot_resume(key);
-            });
-        });
-    }
-
-    /// Closes the lot; only once the loop has stopped (a pending wait holds `this`).
-    void close() noexcept {
-        wait_.reset();
-        lot_.close();
-    }
-
-private:
-    void arm() {
-        waiting_ = true;
-        wait_->async_wait(asio::posix::descriptor_base::wait_read, [this](std::error_code ec) {
-            waiting_ = false;
-            if (ec)
-                return; // the owner is going away
-            owner_.lot_enter([&] { ready(); });
-            // Armed only while some descriptor is in the lot: a stopped server's loop has no
-            // work left from it.
-            if (members_ > 0 && !waiting_)
-                arm();
-        });
-    }
-
-    void ready() {
-        std::array<epoll_event, 64> ev;
-        // Bounded: a flood of reports yields to the loop's other work after 4 batches (the
-        // lot stays readable, so the next wait completes at once).
-        for (int round = 0; round < 4; ++round) {
-            const auto n = lot_.take(ev);
-            for (std::size_t i = 0; i < n; ++i)
-                owner_.lot_report(ev[i].data.u64, ev[i].events);
-            if (n < ev.size())
-                break;
-        }
-    }
-
-    Owner& owner_;
-    Executor executor_;
-    lot lot_;
-    std::optional<asio::posix::basic_stream_descriptor<Executor>> wait_;
-    std::size_t members_ = 0; // descriptors in the lot
-    bool waiting_ = false;
-    bool failed_ = false;
-    std::vector<std::uint64_t> later_; // keys of members to resume (later)
-    bool later_posted_ = false;
-};
-
-/// Runs a system call `f` returning ssize_t until it is not interrupted; a failure's errno in
-/// `ec` (EAGAIN as asio::error::would_block).
-template <class F> std::size_t raw_call(std::error_code& ec, F f) noexcept {
-    for (;;) {
-        const ssize_t r = f();
-        if (r >= 0) {
-            ec.clear();
-            return static_cast<std::size_t>(r);
-        }
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            ec = make_error_code(asio::error::would_block);
-        else
-            ec = {errno, asio::error::get_system_category()};
-        return 0;
-    }
-}
-
-/// One non-blocking gather write to a socket outside the reactor: what Asio's write_some does
-/// on a non-blocking socket (sendmsg with MSG_NOSIGNAL), on at most 64 buffers.
-inline std::size_t raw_send(int sock, std::span<const asio::const_buffer> bufs,
-                            std::error_code& ec) noexcept {
-    if (bufs.size() == 1) // send(2): no message header and no vector for the kernel to copy in
-        return raw_call(ec, [&] {
-            return ::send(sock, bufs[0].data(), bufs[0].size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-        });
-    std::array<iovec, 64> iov;
-    const std::size_t n = std::min(bufs.size(), iov.size());
-    for (std::size_t i = 0; i < n; ++i)
-        iov[i] = {const_cast<void*>(bufs[i].data()), bufs[i].size()};
-    msghdr msg{};
-    msg.msg_iov = iov.data();
-    msg.msg_iovlen = n;
-    return raw_call(ec, [&] { return ::sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT); });
-}
-
-/// One non-blocking read from a socket outside the reactor; 0 bytes and no error is the
-/// peer's FIN.
-inline std::size_t raw_recv(int sock, asio::mutable_buffer b, std::error_code& ec) noexcept {
-    return raw_call(ec, [&] { return ::recv(sock, b.data(), b.size(), MSG_DONTWAIT); });
-}
-
-} // namespace pier::detail
-// ----- end <pier/detail/lot.hpp> -----
 // ----- begin <pier/ws/session.hpp> -----
 // pier/ws/session.hpp: one WebSocket connection (RFC 6455) as a handler sees it, and what the
 // handler's hooks receive: the upgrade request, the accept decision, messages.

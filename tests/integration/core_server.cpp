@@ -1122,4 +1122,142 @@ BOOST_AUTO_TEST_CASE(half_closed_input_is_answered_then_eof) {
     BOOST_TEST(data_srv.stats().active == 0u);
 }
 
+// --- data handlers in the loop's lot (detail/loop_lot.hpp) --------------------------------------
+
+namespace {
+/// How many sockets this process watches in a lot: entries of its epoll sets (fdinfo's "tfd"
+/// lines) with the lot's events, EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET (and the ERR|HUP the
+/// kernel adds). Asio's reactor registers other events (EPOLLPRI, no EPOLLRDHUP).
+int sockets_in_a_lot() {
+    std::set<std::string> sockets; // by inode: the lot's descriptor has a dup in Asio's reactor
+    for (int fd = 0; fd < 4096; ++fd) {
+        char link[64] = {};
+        const auto path = "/proc/self/fd/" + std::to_string(fd);
+        if (::readlink(path.c_str(), link, sizeof link - 1) <= 0 ||
+            std::string_view(link) != "anon_inode:[eventpoll]")
+            continue;
+        std::ifstream info("/proc/self/fdinfo/" + std::to_string(fd));
+        for (std::string line; std::getline(info, line);)
+            if (line.starts_with("tfd:") && line.find("events: 8000201d") != std::string::npos)
+                sockets.insert(line.substr(line.find(" ino:")));
+    }
+    return static_cast<int>(sockets.size());
+}
+
+/// The data-style echo that also remembers its connection, and on "take the socket" asks for
+/// Asio's socket (which takes the connection out of the lot) before it answers.
+struct lot_echo : hooks {
+    std::atomic<pier::connection<pier::default_policies>*>* conn;
+    template <class C> void on_open(C& c) {
+        hooks::on_open(c);
+        conn->store(&c);
+    }
+    template <class C> std::size_t on_data(C& c, std::string_view in) {
+        if (in == "take the socket") {
+            c.socket().set_option(asio::ip::tcp::no_delay(true));
+            c.try_send("taken");
+            return in.size();
+        }
+        c.try_send(in);
+        return in.size();
+    }
+};
+} // namespace
+
+BOOST_AUTO_TEST_CASE(data_handler_reads_a_message_and_the_fin_reported_together) {
+    // The lot is edge-triggered: when the peer's FIN comes in the same report as its data, no
+    // other report follows, so the reads must go on to the end of the stream.
+    probe p;
+    std::atomic<pier::connection<pier::default_policies>*> conn{nullptr};
+    pier::server<lot_echo> srv({.threads = 1}, lot_echo{{&p}, &conn});
+    srv.start();
+    client c(srv.local_endpoint());
+    BOOST_TEST(round_trip(c, "first") == "first"); // open and waiting in the lot
+    BOOST_TEST(sockets_in_a_lot() == 1);
+    std::promise<void> sent;
+    std::promise<void> holding;
+    srv.post_to_shard(0, [&holding, f = sent.get_future()]() mutable {
+        holding.set_value();
+        f.wait(); // the loop is held while the message and the FIN arrive
+    });
+    holding.get_future().wait();
+    const std::string msg(5000, 'm');
+    BOOST_TEST(c.send(msg));
+    c.shutdown_write();
+    sent.set_value();
+    std::string back;
+    BOOST_TEST((c.read_to_eof(back) == io::eof));
+    BOOST_TEST(back == msg);
+    BOOST_TEST(eventually([&] { return p.closed.load() == 1; }));
+    BOOST_TEST((p.reasons().at(0) == asio::error::eof), p.reasons().at(0).message());
+}
+
+BOOST_AUTO_TEST_CASE(data_handler_deadlines_closes_and_shutdown_reach_the_lot) {
+    // No report comes for a deadline, a close() from another thread or a server's stop: each
+    // must still end a connection that waits in the lot, and on_close runs once for each.
+    probe p;
+    std::atomic<pier::connection<pier::default_policies>*> conn{nullptr};
+    {
+        pier::server_options o{.threads = 1};
+        o.timeouts.idle = 300ms;
+        o.timeouts.resolution = 20ms;
+        pier::server<lot_echo> srv(o, lot_echo{{&p}, &conn});
+        srv.start();
+        client quiet(srv.local_endpoint());
+        BOOST_TEST(round_trip(quiet, "once") == "once");
+        std::string rest;
+        BOOST_TEST((quiet.read_to_eof(rest) == io::eof));
+        BOOST_TEST(eventually([&] { return p.closed.load() == 1; }));
+        BOOST_TEST((p.reasons().at(0) == pier::error::idle_timeout), p.reasons().at(0).message());
+        BOOST_TEST(srv.stats().timeouts == 1u);
+    }
+    {
+        pier::server<lot_echo> srv({.threads = 1}, lot_echo{{&p}, &conn});
+        srv.start();
+        client c(srv.local_endpoint());
+        BOOST_TEST(round_trip(c, "hello") == "hello");
+        conn.load()->close(); // from this thread: posted to the connection's loop
+        std::string rest;
+        BOOST_TEST((c.read_to_eof(rest) == io::eof));
+        BOOST_TEST(eventually([&] { return p.closed.load() == 2; }));
+        client waiting(srv.local_endpoint());
+        BOOST_TEST(round_trip(waiting, "hello") == "hello");
+        srv.stop();
+        srv.wait();
+        BOOST_TEST((waiting.read_to_eof(rest) == io::eof));
+        BOOST_TEST(p.closed.load() == 3);
+        BOOST_TEST(p.opened.load() == 3);
+        BOOST_TEST(srv.stats().active == 0u);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_data_handler_that_takes_the_socket_goes_on_in_asio) {
+    probe p;
+    std::atomic<pier::connection<pier::default_policies>*> conn{nullptr};
+    pier::server<lot_echo> srv({.threads = 1}, lot_echo{{&p}, &conn});
+    srv.start();
+    client c(srv.local_endpoint());
+    BOOST_TEST(round_trip(c, "in the lot") == "in the lot");
+    BOOST_TEST(sockets_in_a_lot() == 1);
+    BOOST_TEST(c.send("take the socket"));
+    std::string taken;
+    BOOST_TEST((c.read_exact(taken, 5) == io::ok));
+    BOOST_TEST(taken == "taken");
+    BOOST_TEST(sockets_in_a_lot() == 0);
+    BOOST_TEST(round_trip(c, "in Asio's reactor") == "in Asio's reactor");
+    // A large echo, which fills the socket's buffers: writes wait for room in Asio now.
+    std::mt19937 rng(11);
+    const auto big = random_bytes(rng, 300000);
+    BOOST_TEST(c.send(big));
+    std::string back;
+    BOOST_TEST((c.read_exact(back, big.size()) == io::ok));
+    BOOST_TEST((back == big));
+    c.shutdown_write();
+    std::string rest;
+    BOOST_TEST((c.read_to_eof(rest) == io::eof));
+    BOOST_TEST(eventually([&] { return p.closed.load() == 1; }));
+    BOOST_TEST((p.reasons().at(0) == asio::error::eof), p.reasons().at(0).message());
+    BOOST_TEST(srv.stats().handler_errors == 0u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -20,6 +20,7 @@
 namespace pier::detail {
 
 struct shard;
+class loop_lot;
 
 /// The policy-independent part of a connection: deadlines the sweeper reads and the links of
 /// its shard's list. Deadlines are relaxed atomics because the sweeper may run on another
@@ -72,6 +73,8 @@ struct shard {
     connection_base* head = nullptr;
     std::size_t count = 0;
     shard_counters counters;
+    /// The loop's lot (detail/loop_lot.hpp) where this shard is one thread; owned by the server.
+    loop_lot* lot = nullptr;
 
     /// Links `c`, which must already be owned by a `std::shared_ptr`: walkers of the list reach
     /// it through `weak_from_this()` under the lock.

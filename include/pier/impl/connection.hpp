@@ -28,6 +28,10 @@ connection<P>::connection(detail::server_core& core, detail::shard& shard, sched
 }
 
 template <class P> connection<P>::~connection() {
+    // Freed without fail() only after the server's lots are gone (its io_contexts being
+    // destroyed with handlers pending): the descriptor is closed, the lot not touched.
+    if (in_lot())
+        ::close(lot_fd_);
     // Unlink first: the sweeper may be looking at this object under the shard's lock.
     auto* sh = shard_;
     sh->erase(this);
@@ -36,8 +40,139 @@ template <class P> connection<P>::~connection() {
 }
 
 template <class P> asio::ip::tcp::endpoint connection<P>::local_endpoint() const {
+    if (in_lot()) {
+        asio::ip::tcp::endpoint ep;
+        socklen_t len = static_cast<socklen_t>(ep.capacity());
+        if (::getsockname(lot_fd_, ep.data(), &len) != 0)
+            return {};
+        ep.resize(len);
+        return ep;
+    }
     std::error_code ec;
     return transport_type::socket(stream_).local_endpoint(ec);
+}
+
+// --- the loop's lot (detail/loop_lot.hpp) -----------------------------------------------------
+//
+// A data handler's connection over plain TCP lives in its loop's lot: added once, edge-
+// triggered, for input and room to write. A report of input is read until a read comes back
+// shorter than the buffer (drained: the next input brings a report of its own), at most 4 reads
+// a turn; then the connection yields to the others (loop_lot::later). A write that finds the
+// socket's buffer full waits for the report of room. Nothing that needs Asio's socket (the
+// stream or socket accessors, coroutine reads, files, relays, a lingering close) is done in
+// the lot: leave_lot() gives the descriptor back to Asio's reactor first, for good.
+
+template <class P> bool connection<P>::enter_lot() {
+    if constexpr (!lot_capable) {
+        return false;
+    } else {
+        auto* lot = shard_->lot;
+        auto& s = transport_type::socket(stream_);
+        if (!lot || !s.is_open())
+            return false;
+        const int fd = s.native_handle();
+        const auto key = lot->join(this, fd);
+        if (!key)
+            return false; // the kernel refused: the connection stays in Asio's reactor
+        std::error_code ec;
+        s.release(ec); // out of Asio's reactor; the descriptor stays open
+        if (ec) {
+            lot->withdraw(*key, fd);
+            return false;
+        }
+        lot_fd_ = fd;
+        lot_key_ = *key;
+        // Input that came before the descriptor joined is reported by the join itself.
+        return true;
+    }
+}
+
+template <class P> void connection<P>::leave_lot() noexcept {
+    if constexpr (lot_capable) {
+        if (!in_lot() || !on_executor())
+            return;
+        const int fd = std::exchange(lot_fd_, -1);
+        shard_->lot->withdraw(lot_key_, fd);
+        lot_ready_ = false;
+        std::error_code ec;
+        transport_type::socket(stream_).assign(remote_.protocol(), fd, ec);
+        if (ec) {
+            ::close(fd);
+            fail(ec);
+            return;
+        }
+        // What waited on the lot now waits on Asio: a write for room, the loop for input.
+        if (writing_) {
+            writing_ = false;
+            start_async_write();
+        }
+        if (reading_) {
+            reading_ = false;
+            try {
+                asio::post(executor_, [self = this->shared_from_this()] { self->loop_read(); });
+            } catch (...) {
+                fail(make_error_code(error::closed));
+            }
+        }
+    }
+}
+
+template <class P> void connection<P>::lot_report(std::uint32_t events) {
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        lot_ready_ = true;
+        if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            lot_ended_ = true; // no report follows: read to the end
+    }
+    // EPOLLOUT comes with every report while there is room; only a waiting write wants it.
+    if (writing_ && (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))) {
+        writing_ = false;
+        start_async_write();
+    }
+    if (lot_ready_ || state_ != state::open)
+        lot_resume();
+}
+
+template <class P> void connection<P>::lot_resume() {
+    // Only the loop waiting in the lot (reading_, set by arm_read) continues here.
+    if (!reading_)
+        return;
+    reading_ = false;
+    lot_reads_ = 0;
+    loop_read();
+}
+
+// A close, a shutdown or a deadline while the loop waits in the lot: no report will come for
+// it, so the loop's next turn is posted (once) to see it.
+template <class P> void connection<P>::lot_kick() noexcept {
+    if (std::exchange(lot_kicked_, true))
+        return;
+    try {
+        asio::post(executor_, [self = this->shared_from_this()] {
+            self->lot_kicked_ = false;
+            self->lot_resume();
+        });
+    } catch (...) {
+        lot_kicked_ = false;
+    }
+}
+
+// fail() in the lot: the descriptor closes (which takes it out of the lot), and its reports
+// already taken find nothing.
+template <class P> void connection<P>::lot_close() noexcept {
+    const int fd = std::exchange(lot_fd_, -1);
+    shard_->lot->leave(lot_key_);
+    ::close(fd);
+    writing_ = false;
+    if (reading_)
+        lot_kick();
+}
+
+template <class P>
+std::size_t connection<P>::raw_write(std::span<const asio::const_buffer> bufs,
+                                     std::error_code& ec) {
+    if (in_lot())
+        return detail::raw_send(lot_fd_, bufs, ec);
+    return transport_type::try_write_some(stream_, bufs, ec);
 }
 
 // --- input ------------------------------------------------------------------------------------
@@ -61,7 +196,8 @@ template <class P> std::optional<std::error_code> connection<P>::begin_read() {
         if (!shutdown_read_done_) {
             shutdown_read_done_ = true;
             std::error_code ec;
-            auto n = transport_type::try_read_some(stream_, buffer_.prepare(), ec);
+            auto n = in_lot() ? detail::raw_recv(lot_fd_, buffer_.prepare(), ec)
+                              : transport_type::try_read_some(stream_, buffer_.prepare(), ec);
             if (!ec && n > 0) {
                 buffer_.commit(n);
                 detail::shard_counters::add(counters().bytes_in, n);
@@ -118,6 +254,7 @@ template <class P> std::error_code connection<P>::end_read(std::error_code ec, s
 }
 
 template <class P> asio::awaitable<std::error_code> connection<P>::read() {
+    leave_lot();
     if (auto settled = begin_read())
         co_return *settled;
     // The caller's cancellation (`co_await (c.read() || timer.async_wait(…))`) reaches the
@@ -190,6 +327,41 @@ template <class P> void connection<P>::loop_read() {
             continue;
         }
         arm_read();
+        if (in_lot()) {
+            if (!lot_ready_) {
+                // The lot reports the next input. A connection the sweep found quiet gives
+                // its block back for the wait (parked); a busy one keeps it.
+                if (busy_)
+                    mark_busy_reading(true);
+                else
+                    buffer_.release_if_empty();
+                return;
+            }
+            if (lot_reads_ == 4) {
+                shard_->lot->later(lot_key_); // input left: the others' turn first
+                return;
+            }
+            ++lot_reads_;
+            const auto room = buffer_.prepare();
+            std::error_code ec;
+            std::size_t n = detail::raw_recv(lot_fd_, room, ec);
+            if (ec == asio::error::would_block) {
+                lot_ready_ = false;
+                reading_ = false;
+                continue;
+            }
+            if (!ec && n == 0)
+                ec = asio::error::eof;
+            // Shorter than the buffer: drained, unless the peer's end was reported with it.
+            if (ec || (n < room.size() && !lot_ended_))
+                lot_ready_ = false;
+            busy_ = true;
+            if (auto e = end_read(ec, n))
+                return loop_end(e);
+            if (!loop_dispatch())
+                return;
+            continue;
+        }
         if constexpr (!buffer_policy_type::holds_storage_when_idle) {
             if (!busy_ && !transport_type::buffered_input(stream_)) {
                 buffer_.release_if_empty();
@@ -354,8 +526,7 @@ send_result connection<P>::enqueue(std::span<const std::string_view> parts,
         if (shared)
             bufs[n++] = asio::const_buffer(shared->data(), shared->size());
         std::error_code ec;
-        written = transport_type::try_write_some(
-            stream_, std::span<const asio::const_buffer>(bufs.data(), n), ec);
+        written = raw_write(std::span<const asio::const_buffer>(bufs.data(), n), ec);
         if (ec && ec != asio::error::would_block) {
             fail(ec);
             return send_result::closed;
@@ -429,7 +600,7 @@ template <class P> void connection<P>::flush_now() {
         return flush_files();
     queue_.gather(iov_, core_.options.write.max_gather);
     std::error_code ec;
-    auto n = transport_type::try_write_some(stream_, std::span<const asio::const_buffer>(iov_), ec);
+    auto n = raw_write(std::span<const asio::const_buffer>(iov_), ec);
     if (ec && ec != asio::error::would_block) {
         fail(ec);
         return;
@@ -456,6 +627,13 @@ template <class P> void connection<P>::start_async_write() {
         return flush_files();
     writing_ = true;
     queue_.gather(iov_, core_.options.write.max_gather);
+    if (in_lot()) {
+        std::error_code ec;
+        const auto n = detail::raw_send(lot_fd_, iov_, ec);
+        if (ec == asio::error::would_block)
+            return; // the lot reports room (EPOLLOUT), edge-triggered
+        return on_written(ec, n);
+    }
     stream_.async_write_some(std::span<const asio::const_buffer>(iov_),
                              [self = this->shared_from_this()](std::error_code ec, std::size_t n) {
                                  self->on_written(ec, n);
@@ -555,56 +733,55 @@ template <class P> asio::awaitable<std::error_code> connection<P>::flush_all() {
 
 template <class P> std::size_t connection<P>::kernel_unread_bytes() const noexcept {
     int v = 0;
-    if (::ioctl(transport_type::socket(stream_).native_handle(), SIOCINQ, &v) != 0)
+    if (::ioctl(native(), SIOCINQ, &v) != 0)
         return 0;
     return static_cast<std::size_t>(v);
 }
 template <class P> std::size_t connection<P>::kernel_unsent_bytes() const noexcept {
     int v = 0;
-    if (::ioctl(transport_type::socket(stream_).native_handle(), SIOCOUTQ, &v) != 0)
+    if (::ioctl(native(), SIOCOUTQ, &v) != 0)
         return 0;
     return static_cast<std::size_t>(v);
 }
+// Plain getsockopt/setsockopt on the descriptor, which works in the lot and in Asio's reactor.
+// Linux reports twice what was set (the rest is its bookkeeping); like Asio's get_option, the
+// getters report half, the size as set.
 template <class P> int connection<P>::send_buffer_size() const noexcept {
-    asio::socket_base::send_buffer_size o;
-    std::error_code ec;
-    transport_type::socket(stream_).get_option(o, ec);
-    return ec ? -1 : o.value();
+    int v = 0;
+    socklen_t len = sizeof v;
+    return ::getsockopt(native(), SOL_SOCKET, SO_SNDBUF, &v, &len) == 0 ? v / 2 : -1;
 }
 template <class P> int connection<P>::receive_buffer_size() const noexcept {
-    asio::socket_base::receive_buffer_size o;
-    std::error_code ec;
-    transport_type::socket(stream_).get_option(o, ec);
-    return ec ? -1 : o.value();
+    int v = 0;
+    socklen_t len = sizeof v;
+    return ::getsockopt(native(), SOL_SOCKET, SO_RCVBUF, &v, &len) == 0 ? v / 2 : -1;
 }
 template <class P> std::error_code connection<P>::set_send_buffer_size(int bytes) noexcept {
-    std::error_code ec;
-    transport_type::socket(stream_).set_option(asio::socket_base::send_buffer_size(bytes), ec);
-    return ec;
+    if (::setsockopt(native(), SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes) != 0)
+        return {errno, asio::error::get_system_category()};
+    return {};
 }
 template <class P> std::error_code connection<P>::set_receive_buffer_size(int bytes) noexcept {
-    std::error_code ec;
-    transport_type::socket(stream_).set_option(asio::socket_base::receive_buffer_size(bytes), ec);
-    return ec;
+    if (::setsockopt(native(), SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes) != 0)
+        return {errno, asio::error::get_system_category()};
+    return {};
 }
 template <class P> pier::socket_buffers connection<P>::socket_buffers() const noexcept {
-    return read_socket_buffers(transport_type::socket(stream_).native_handle());
+    return read_socket_buffers(native());
 }
 template <class P> buffer_size connection<P>::apply_send_buffer_size(int bytes) noexcept {
     std::error_code ec;
-    return pier::apply_send_buffer_size(transport_type::socket(stream_).native_handle(), bytes, ec);
+    return pier::apply_send_buffer_size(native(), bytes, ec);
 }
 template <class P> buffer_size connection<P>::apply_receive_buffer_size(int bytes) noexcept {
     std::error_code ec;
-    return pier::apply_receive_buffer_size(transport_type::socket(stream_).native_handle(), bytes,
-                                           ec);
+    return pier::apply_receive_buffer_size(native(), bytes, ec);
 }
 template <class P> std::optional<pier::tcp_info> connection<P>::tcp_info() const noexcept {
-    auto& s = transport_type::socket(stream_);
-    if (!s.is_open())
+    if (!in_lot() && !transport_type::socket(stream_).is_open())
         return std::nullopt;
     std::error_code ec;
-    return read_tcp_info(s.native_handle(), ec);
+    return read_tcp_info(native(), ec);
 }
 
 // --- lifecycle --------------------------------------------------------------------------------
@@ -617,7 +794,9 @@ template <class P> void connection<P>::close() noexcept {
     if (close_requested_ || state_ == state::closed)
         return;
     close_requested_ = true;
-    if (reading_)
+    if (reading_ && in_lot())
+        lot_kick();
+    else if (reading_)
         read_cancel_.emit(asio::cancellation_type::terminal);
 }
 
@@ -636,7 +815,10 @@ template <class P> void connection<P>::fail(std::error_code why) noexcept {
         close_reason_ = why;
     state_ = state::closed;
     std::error_code ec;
-    transport_type::socket(stream_).close(ec);
+    if (in_lot())
+        lot_close();
+    else
+        transport_type::socket(stream_).close(ec);
     queue_.clear();
     if (xfer_)
         xfer_->file_pipe.reset(); // closed, not cached, if it still holds bytes
@@ -664,8 +846,12 @@ template <class P> void connection<P>::begin_shutdown() noexcept {
                             std::memory_order_relaxed);
     // A handler waiting for a new message is interrupted; one in the middle of a message or a
     // reply is left to finish it.
-    if (reading_ && buffer_.data().empty())
-        read_cancel_.emit(asio::cancellation_type::terminal);
+    if (reading_ && buffer_.data().empty()) {
+        if (in_lot())
+            lot_kick();
+        else
+            read_cancel_.emit(asio::cancellation_type::terminal);
+    }
 }
 
 template <class P> void connection<P>::post_expire(std::error_code why) {
@@ -678,6 +864,11 @@ template <class P> void connection<P>::post_park() {
         asio::post(executor_, [self = std::move(self)] {
             if (self->busy_ && self->reading_ && self->buffer_.data().empty() &&
                 self->state_ == state::open && !self->close_requested_) {
+                if (self->in_lot()) { // bookkeeping only: the lot reports input either way
+                    self->busy_ = false;
+                    self->buffer_.release_if_empty();
+                    return;
+                }
                 self->parking_ = true;
                 self->read_cancel_.emit(asio::cancellation_type::terminal);
             }
@@ -744,6 +935,7 @@ void connection<P>::start_data_loop(Handler& h, std::shared_ptr<connection> self
         detail::call_on_close(*static_cast<Handler*>(p), c, std::as_const(why));
     };
     self_ = std::move(self);
+    enter_lot();
     loop_read();
 }
 
@@ -761,12 +953,33 @@ void connection<P>::start(Handler& h, std::shared_ptr<connection> self) {
     }
 }
 
+// Linger only where the peer may still be sending: unread input now, or an end the handler did
+// not choose (shutdown, deadline, error). A handler that closed after its reply (HTTP
+// `Connection: close`) with nothing unread closes at once: close(2) sends the FIN, and the cost
+// of a lingering read is saved on every connect-per-request exchange.
+template <class P> bool connection<P>::lingers() const noexcept {
+    if (core_.options.timeouts.linger.count() <= 0 || input_ended_)
+        return false;
+    return !close_requested_ || !buffer_.data().empty() || kernel_unread_bytes() > 0;
+}
+
 // The graceful end: flush, FIN, lingering read, close. Bounded by the write timeout (a stall),
 // the shutdown deadline and `timeouts.linger`.
 template <class P> asio::awaitable<void> connection<P>::finish() {
     if (state_ == state::closed)
         co_return;
     state_ = state::closing;
+    if (in_lot()) {
+        // The common ends (the peer's FIN, or a close after the reply) need nothing of Asio:
+        // nothing is queued and no lingering read follows.
+        if (queue_.empty() && !lingers()) {
+            const auto reason = close_reason_;
+            fail(reason ? reason : error::closed);
+            close_reason_ = reason;
+            co_return;
+        }
+        leave_lot();
+    }
     if (!queue_.empty()) {
         // wait_drain checks `closed`; closing still writes.
         while (!queue_.empty() && state_ != state::closed) {
@@ -790,12 +1003,7 @@ template <class P> asio::awaitable<void> connection<P>::finish() {
 
     const auto linger = core_.options.timeouts.linger.count();
     const auto reason = close_reason_;
-    // Linger only where the peer may still be sending: unread input now, or an end the
-    // handler did not choose (shutdown, deadline, error). A handler that closed after its
-    // reply (HTTP `Connection: close`) with nothing unread closes at once: close(2) sends the
-    // FIN, and the cost of a lingering read is saved on every connect-per-request exchange.
-    const bool unread = !buffer_.data().empty() || kernel_unread_bytes() > 0;
-    if (linger > 0 && !input_ended_ && (unread || !close_requested_)) {
+    if (lingers()) {
         std::error_code ignored;
         transport_type::socket(stream_).shutdown(asio::socket_base::shutdown_send, ignored);
         const auto until = detail::coarse_now_ms() + linger;

@@ -19,8 +19,7 @@ namespace pier {
 
 template <class P> std::error_code connection<P>::set_cork(bool on) noexcept {
     const int v = on ? 1 : 0;
-    if (::setsockopt(transport_type::socket(stream_).native_handle(), IPPROTO_TCP, TCP_CORK, &v,
-                     sizeof v) != 0)
+    if (::setsockopt(native(), IPPROTO_TCP, TCP_CORK, &v, sizeof v) != 0)
         return {errno, asio::error::get_system_category()};
     return {};
 }
@@ -51,6 +50,7 @@ send_result connection<P>::enqueue_file(std::shared_ptr<const file> f, std::uint
                                         std::uint64_t length, flush when, std::uint64_t* mark) {
     if (state_ != state::open || close_requested_ || output_shut_ || !f)
         return send_result::closed;
+    leave_lot(); // file ranges are written through Asio's socket (sendfile, splice)
     if (length == 0)
         return send_result::queued;
     const auto& w = core_.options.write;
@@ -358,6 +358,7 @@ template <class P>
 template <relay_socket Source>
 asio::awaitable<transfer_step> connection<P>::send_from(Source& source, std::size_t max) {
     auto self = this->shared_from_this();
+    leave_lot();
     if (max == 0)
         max = 1;
     auto& x = transfer();
@@ -509,6 +510,7 @@ template <class P>
 template <relay_socket Sink>
 asio::awaitable<transfer_step> connection<P>::receive_into(Sink& sink, std::size_t max) {
     auto self = this->shared_from_this();
+    leave_lot();
     if (max == 0)
         max = 1;
     std::error_code ec;
@@ -604,6 +606,7 @@ asio::awaitable<transfer_step> connection<P>::receive_into(Sink& sink, std::size
 }
 
 template <class P> asio::awaitable<std::error_code> connection<P>::shutdown_output() {
+    leave_lot();
     if (output_shut_)
         co_return std::error_code{};
     const auto drained = co_await wait_drain(0);

@@ -122,6 +122,14 @@ template <class H, class P> void server<H, P>::init() {
                                                           : detail::default_max_connections();
     for (std::size_t i = 0; i < sched_.size(); ++i)
         core_.shards.push_back(std::make_unique<detail::shard>());
+    if constexpr (connection_type::lot_capable && !owns_connections) {
+        // Each shard is one thread with an io_context of its own: its data-handler
+        // connections can live in a lot (detail/loop_lot.hpp). Opened on first use.
+        for (std::size_t i = 0; i < sched_.size(); ++i) {
+            lots_.push_back(std::make_unique<detail::loop_lot>(sched_.context(i).get_executor()));
+            core_.shards[i]->lot = lots_.back().get();
+        }
+    }
     core_.on_drained = [this] { finish_stop(); };
     if constexpr (owns_connections)
         handler_.attach(core_, sched_, transport_);
