@@ -379,6 +379,8 @@ private:
     bool lot_ready_ = false;          // in the lot: input was reported and not read to the end yet
     bool lot_ended_ = false;          // in the lot: the peer's FIN or an error was reported
     bool lot_kicked_ = false;         // in the lot: a turn is posted to see a close or a deadline
+    bool lot_tried_ = false;          // the data loop tried to enter the lot (once)
+    bool read_once_ = false;          // some input was read
     std::uint8_t lot_reads_ = 0;      // reads in this turn (bounded: then it yields)
     int lot_fd_ = -1;                 // in the lot: the descriptor, released from Asio's socket
     std::uint64_t lot_key_ = 0;       // its name in the lot

@@ -12230,6 +12230,8 @@ private:
     bool lot_ready_ = false;          // in the lot: input was reported and not read to the end yet
     bool lot_ended_ = false;          // in the lot: the peer's FIN or an error was reported
     bool lot_kicked_ = false;         // in the lot: a turn is posted to see a close or a deadline
+    bool lot_tried_ = false;          // the data loop tried to enter the lot (once)
+    bool read_once_ = false;          // some input was read
     std::uint8_t lot_reads_ = 0;      // reads in this turn (bounded: then it yields)
     int lot_fd_ = -1;                 // in the lot: the descriptor, released from Asio's socket
     std::uint64_t lot_key_ = 0;       // its name in the lot
@@ -12577,6 +12579,7 @@ template <class P> std::error_code connection<P>::end_read(std::error_code ec, s
         return ec;
     }
     buffer_.commit(n);
+    read_once_ = true;
     pending_after_read_ = buffer_.data().size();
     detail::shard_counters::add(counters().bytes_in, n);
     touch_read();
@@ -12691,6 +12694,16 @@ template <class P> void connection<P>::loop_read() {
             if (!loop_dispatch())
                 return;
             continue;
+        }
+        if constexpr (lot_capable) {
+            // The lot is entered when the connection waits for input after its first read: a
+            // connect-per-request exchange (read, reply, close) never waits again, and is
+            // spared the move's two epoll_ctl calls (out of Asio's reactor, into the lot).
+            if (read_once_ && !lot_tried_) {
+                lot_tried_ = true;
+                if (enter_lot())
+                    continue;
+            }
         }
         if constexpr (!buffer_policy_type::holds_storage_when_idle) {
             if (!busy_ && !transport_type::buffered_input(stream_)) {
@@ -13265,7 +13278,6 @@ void connection<P>::start_data_loop(Handler& h, std::shared_ptr<connection> self
         detail::call_on_close(*static_cast<Handler*>(p), c, std::as_const(why));
     };
     self_ = std::move(self);
-    enter_lot();
     loop_read();
 }
 

@@ -247,6 +247,7 @@ template <class P> std::error_code connection<P>::end_read(std::error_code ec, s
         return ec;
     }
     buffer_.commit(n);
+    read_once_ = true;
     pending_after_read_ = buffer_.data().size();
     detail::shard_counters::add(counters().bytes_in, n);
     touch_read();
@@ -361,6 +362,16 @@ template <class P> void connection<P>::loop_read() {
             if (!loop_dispatch())
                 return;
             continue;
+        }
+        if constexpr (lot_capable) {
+            // The lot is entered when the connection waits for input after its first read: a
+            // connect-per-request exchange (read, reply, close) never waits again, and is
+            // spared the move's two epoll_ctl calls (out of Asio's reactor, into the lot).
+            if (read_once_ && !lot_tried_) {
+                lot_tried_ = true;
+                if (enter_lot())
+                    continue;
+            }
         }
         if constexpr (!buffer_policy_type::holds_storage_when_idle) {
             if (!busy_ && !transport_type::buffered_input(stream_)) {
@@ -935,7 +946,6 @@ void connection<P>::start_data_loop(Handler& h, std::shared_ptr<connection> self
         detail::call_on_close(*static_cast<Handler*>(p), c, std::as_const(why));
     };
     self_ = std::move(self);
-    enter_lot();
     loop_read();
 }
 
