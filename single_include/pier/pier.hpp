@@ -12394,29 +12394,26 @@ template <class P> asio::ip::tcp::endpoint connection<P>::local_endpoint() const
 // stream or socket accessors, coroutine reads, files, relays, a lingering close) is done in
 // the lot: leave_lot() gives the descriptor back to Asio's reactor first, for good.
 
+// Called only where lot_capable holds (loop_read).
 template <class P> bool connection<P>::enter_lot() {
-    if constexpr (!lot_capable) {
+    auto* lot = shard_->lot;
+    auto& s = transport_type::socket(stream_);
+    if (!lot || !s.is_open())
         return false;
-    } else {
-        auto* lot = shard_->lot;
-        auto& s = transport_type::socket(stream_);
-        if (!lot || !s.is_open())
-            return false;
-        const int fd = s.native_handle();
-        const auto key = lot->join(this, fd);
-        if (!key)
-            return false; // the kernel refused: the connection stays in Asio's reactor
-        std::error_code ec;
-        s.release(ec); // out of Asio's reactor; the descriptor stays open
-        if (ec) {
-            lot->withdraw(*key, fd);
-            return false;
-        }
-        lot_fd_ = fd;
-        lot_key_ = *key;
-        // Input that came before the descriptor joined is reported by the join itself.
-        return true;
+    const int fd = s.native_handle();
+    const auto key = lot->join(this, fd);
+    if (!key)
+        return false; // the kernel refused: the connection stays in Asio's reactor
+    std::error_code ec;
+    s.release(ec); // out of Asio's reactor; the descriptor stays open
+    if (ec) {
+        lot->withdraw(*key, fd);
+        return false;
     }
+    lot_fd_ = fd;
+    lot_key_ = *key;
+    // Input that came before the descriptor joined is reported by the join itself.
+    return true;
 }
 
 template <class P> void connection<P>::leave_lot() noexcept {
@@ -16279,8 +16276,7 @@ private:
     template <class F> void entry(F&& f) {
         shard_->enter([&] {
             f();
-            if (finished())
-                shard_->retire(this);
+            shard_->retire_if_finished(this);
         });
     }
     Handler& handler() noexcept;
@@ -16368,9 +16364,10 @@ public:
 
     /// A new session's first steps, on this shard.
     void adopt(Impl* s);
-    /// `s` is finished: destroy it at the end of the current entry point.
-    void retire(Impl* s) {
-        if (!std::exchange(s->retired_, true))
+    /// If `s` is finished, it is destroyed at the end of the current entry point (listed once,
+    /// however many times it is retired).
+    void retire_if_finished(Impl* s) {
+        if (s->finished() && !std::exchange(s->retired_, true))
             finished_.push_back(s);
     }
     /// Marks `s` as having output to flush at the end of the current pass.
@@ -17590,16 +17587,14 @@ template <class Impl> void shard<Impl>::destroy_all() noexcept {
 template <class Impl> void shard<Impl>::lot_report(std::uint64_t key, std::uint32_t events) {
     if (Impl* s = resolve(key)) {
         s->on_lot_event(events);
-        if (s->finished())
-            retire(s);
+        retire_if_finished(s);
     }
 }
 
 template <class Impl> void shard<Impl>::lot_resume(std::uint64_t key) {
     if (Impl* s = resolve(key)) {
         s->lot_pump();
-        if (s->finished())
-            retire(s);
+        retire_if_finished(s);
     }
 }
 
@@ -17671,8 +17666,7 @@ template <class Impl> void shard<Impl>::adopt(Impl* s) {
     enter([&] {
         link(s);
         s->start();
-        if (s->finished())
-            retire(s);
+        retire_if_finished(s);
     });
 }
 
@@ -17715,8 +17709,7 @@ template <class Impl> void shard<Impl>::flush_dirty() {
             ++depth_; // sends from on_drain join this flush
             s->flush();
             --depth_;
-            if (s->finished())
-                retire(s);
+            retire_if_finished(s);
         }
     }
     reap();
@@ -17728,7 +17721,7 @@ template <class Impl> void shard<Impl>::reap() {
     while (!finished_.empty()) {
         Impl* s = finished_.back();
         finished_.pop_back();
-        // Each session is on the list once (retire), so it is alive here.
+        // Each session is on the list once (retire_if_finished), so it is alive here.
         if (!s->finished()) {
             s->retired_ = false; // cannot happen: a session is retired once finished
             continue;
@@ -17754,8 +17747,7 @@ template <class Impl> void shard<Impl>::sweep(std::int64_t) {
         const auto t = now();
         for_each([&](Impl& s) {
             s.sweep(t);
-            if (s.finished())
-                retire(&s);
+            retire_if_finished(&s);
         });
         // The sessions' spare input blocks that a burst left behind give their pages back.
         Impl::buffer_type::pool::trim();
@@ -17770,8 +17762,7 @@ template <class Impl> void shard<Impl>::begin_shutdown() {
     enter([&] {
         for_each([&](Impl& s) {
             s.begin_shutdown();
-            if (s.finished())
-                retire(&s);
+            retire_if_finished(&s);
         });
     });
 }
@@ -17788,8 +17779,7 @@ template <class Impl> void shard<Impl>::drain_mail() {
             }
             if (Impl* s = resolve(m.slot, m.gen)) {
                 s->deliver(m);
-                if (s->finished())
-                    retire(s);
+                retire_if_finished(s);
             }
         }
         inbox_.clear();

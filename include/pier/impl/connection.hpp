@@ -62,29 +62,26 @@ template <class P> asio::ip::tcp::endpoint connection<P>::local_endpoint() const
 // stream or socket accessors, coroutine reads, files, relays, a lingering close) is done in
 // the lot: leave_lot() gives the descriptor back to Asio's reactor first, for good.
 
+// Called only where lot_capable holds (loop_read).
 template <class P> bool connection<P>::enter_lot() {
-    if constexpr (!lot_capable) {
+    auto* lot = shard_->lot;
+    auto& s = transport_type::socket(stream_);
+    if (!lot || !s.is_open())
         return false;
-    } else {
-        auto* lot = shard_->lot;
-        auto& s = transport_type::socket(stream_);
-        if (!lot || !s.is_open())
-            return false;
-        const int fd = s.native_handle();
-        const auto key = lot->join(this, fd);
-        if (!key)
-            return false; // the kernel refused: the connection stays in Asio's reactor
-        std::error_code ec;
-        s.release(ec); // out of Asio's reactor; the descriptor stays open
-        if (ec) {
-            lot->withdraw(*key, fd);
-            return false;
-        }
-        lot_fd_ = fd;
-        lot_key_ = *key;
-        // Input that came before the descriptor joined is reported by the join itself.
-        return true;
+    const int fd = s.native_handle();
+    const auto key = lot->join(this, fd);
+    if (!key)
+        return false; // the kernel refused: the connection stays in Asio's reactor
+    std::error_code ec;
+    s.release(ec); // out of Asio's reactor; the descriptor stays open
+    if (ec) {
+        lot->withdraw(*key, fd);
+        return false;
     }
+    lot_fd_ = fd;
+    lot_key_ = *key;
+    // Input that came before the descriptor joined is reported by the join itself.
+    return true;
 }
 
 template <class P> void connection<P>::leave_lot() noexcept {

@@ -266,8 +266,7 @@ private:
     template <class F> void entry(F&& f) {
         shard_->enter([&] {
             f();
-            if (finished())
-                shard_->retire(this);
+            shard_->retire_if_finished(this);
         });
     }
     Handler& handler() noexcept;
@@ -355,9 +354,10 @@ public:
 
     /// A new session's first steps, on this shard.
     void adopt(Impl* s);
-    /// `s` is finished: destroy it at the end of the current entry point.
-    void retire(Impl* s) {
-        if (!std::exchange(s->retired_, true))
+    /// If `s` is finished, it is destroyed at the end of the current entry point (listed once,
+    /// however many times it is retired).
+    void retire_if_finished(Impl* s) {
+        if (s->finished() && !std::exchange(s->retired_, true))
             finished_.push_back(s);
     }
     /// Marks `s` as having output to flush at the end of the current pass.

@@ -1077,16 +1077,14 @@ template <class Impl> void shard<Impl>::destroy_all() noexcept {
 template <class Impl> void shard<Impl>::lot_report(std::uint64_t key, std::uint32_t events) {
     if (Impl* s = resolve(key)) {
         s->on_lot_event(events);
-        if (s->finished())
-            retire(s);
+        retire_if_finished(s);
     }
 }
 
 template <class Impl> void shard<Impl>::lot_resume(std::uint64_t key) {
     if (Impl* s = resolve(key)) {
         s->lot_pump();
-        if (s->finished())
-            retire(s);
+        retire_if_finished(s);
     }
 }
 
@@ -1158,8 +1156,7 @@ template <class Impl> void shard<Impl>::adopt(Impl* s) {
     enter([&] {
         link(s);
         s->start();
-        if (s->finished())
-            retire(s);
+        retire_if_finished(s);
     });
 }
 
@@ -1202,8 +1199,7 @@ template <class Impl> void shard<Impl>::flush_dirty() {
             ++depth_; // sends from on_drain join this flush
             s->flush();
             --depth_;
-            if (s->finished())
-                retire(s);
+            retire_if_finished(s);
         }
     }
     reap();
@@ -1215,7 +1211,7 @@ template <class Impl> void shard<Impl>::reap() {
     while (!finished_.empty()) {
         Impl* s = finished_.back();
         finished_.pop_back();
-        // Each session is on the list once (retire), so it is alive here.
+        // Each session is on the list once (retire_if_finished), so it is alive here.
         if (!s->finished()) {
             s->retired_ = false; // cannot happen: a session is retired once finished
             continue;
@@ -1241,8 +1237,7 @@ template <class Impl> void shard<Impl>::sweep(std::int64_t) {
         const auto t = now();
         for_each([&](Impl& s) {
             s.sweep(t);
-            if (s.finished())
-                retire(&s);
+            retire_if_finished(&s);
         });
         // The sessions' spare input blocks that a burst left behind give their pages back.
         Impl::buffer_type::pool::trim();
@@ -1257,8 +1252,7 @@ template <class Impl> void shard<Impl>::begin_shutdown() {
     enter([&] {
         for_each([&](Impl& s) {
             s.begin_shutdown();
-            if (s.finished())
-                retire(&s);
+            retire_if_finished(&s);
         });
     });
 }
@@ -1275,8 +1269,7 @@ template <class Impl> void shard<Impl>::drain_mail() {
             }
             if (Impl* s = resolve(m.slot, m.gen)) {
                 s->deliver(m);
-                if (s->finished())
-                    retire(s);
+                retire_if_finished(s);
             }
         }
         inbox_.clear();
