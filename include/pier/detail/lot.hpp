@@ -23,6 +23,21 @@
 
 #include <pier/config.hpp>
 
+// The lot_watch below uses Asio's detail API, of these versions (0 before this header turns it
+// off, to test the async_wait that replaces it).
+#ifndef PIER_DETAIL_LOT_WATCH
+#if defined(ASIO_HAS_EPOLL) && !defined(ASIO_HAS_IO_URING_AS_DEFAULT) && ASIO_VERSION >= 101700 && \
+    ASIO_VERSION < 103900
+#define PIER_DETAIL_LOT_WATCH 1
+#else
+#define PIER_DETAIL_LOT_WATCH 0
+#endif
+#endif
+#if PIER_DETAIL_LOT_WATCH
+#include <asio/detail/epoll_reactor.hpp>
+#include <asio/detail/reactor_op.hpp>
+#endif
+
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -37,6 +52,7 @@
 #include <optional>
 #include <span>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -94,8 +110,80 @@ private:
     int fd_ = -1;
 };
 
-/// A lot and the loop's wait on it: what a shard needs to drive the sockets it put there. One
-/// piece serves the WebSocket shards and the core's data-handler loops alike.
+#if PIER_DETAIL_LOT_WATCH
+/// The loop's watch on a lot that one thread runs: the lot's descriptor registered with Asio's
+/// epoll reactor as an internal descriptor, as Asio registers its own signal pipe. One
+/// operation stays queued on it for good, and Asio performs it on the loop's thread, as one of
+/// the loop's handlers, each time the descriptor becomes readable: `on_ready()` runs then.
+///
+/// Why not basic_stream_descriptor::async_wait: Asio 1.22 never completes a wait speculatively,
+/// so each wait re-arms the descriptor with epoll_ctl(EPOLL_CTL_MOD), one system call per pass
+/// of the loop (a third of one per request of HTTP keep-alive under wrk -c50), and a wait
+/// operation through the scheduler. Asio has no public way to keep a wait armed. This uses
+/// Asio's detail API (epoll_reactor::register_internal_descriptor and reactor_op), which has
+/// kept its shape from Asio 1.17 to 1.38, and is compiled only for those versions; elsewhere,
+/// and on a strand, the driver uses async_wait.
+///
+/// Why no re-arm is needed: the reactor registers the descriptor edge-triggered, and a nested
+/// epoll set wakes its pollers each time one of its sockets reports (fs/eventpoll.c,
+/// ep_poll_callback), whether or not reports were already waiting. Every readiness Asio sees
+/// runs `on_ready()`, which takes every report or posts a further look.
+///
+/// Why only where one thread runs the io_context (the scheduler concept's rule for an
+/// io_context's own executor): Asio performs the operation on whichever thread saw the
+/// readiness, outside any strand.
+template <class Driver> class lot_watch {
+public:
+    explicit lot_watch(asio::execution_context& ctx)
+        : reactor_(asio::use_service<asio::detail::epoll_reactor>(ctx)) {}
+    lot_watch(const lot_watch&) = delete;
+    lot_watch& operator=(const lot_watch&) = delete;
+    ~lot_watch() { stop(); }
+
+    /// Watches `fd` for `d` until stop(); false if the reactor refused.
+    bool start(int fd, Driver* d) noexcept {
+        op_.driver = d;
+        if (reactor_.register_internal_descriptor(asio::detail::epoll_reactor::read_op, fd, data_,
+                                                  &op_) != 0) {
+            fd_ = fd;
+            stop();
+            return false;
+        }
+        fd_ = fd;
+        return true;
+    }
+    /// Takes the descriptor out of the reactor (before it is closed), not from within on_ready.
+    void stop() noexcept {
+        if (fd_ < 0)
+            return;
+        reactor_.deregister_internal_descriptor(fd_, data_);
+        reactor_.cleanup_descriptor_data(data_);
+        fd_ = -1;
+    }
+
+private:
+    struct op final : asio::detail::reactor_op {
+        op() : reactor_op(asio::error_code(), &perform, &complete) {}
+        static status perform(reactor_op* base) {
+            static_cast<op*>(base)->driver->on_ready();
+            return not_done; // stays queued: the watch is never completed
+        }
+        // Called only to destroy the operation (when the descriptor leaves the reactor, or the
+        // reactor shuts down); it is a member of the watch, so there is nothing to free.
+        static void complete(void*, asio::detail::scheduler_operation*, const asio::error_code&,
+                             std::size_t) {}
+        Driver* driver = nullptr;
+    };
+
+    asio::detail::epoll_reactor& reactor_;
+    asio::detail::epoll_reactor::per_descriptor_data data_ = nullptr;
+    op op_;
+    int fd_ = -1;
+};
+#endif
+
+/// A lot and the loop's wait on it: what a shard needs to drive sockets in a lot. One piece
+/// serves the WebSocket shards and the core's data-handler loops alike.
 ///
 /// The lot's epoll descriptor is itself pollable: Asio watches it like a socket, and one
 /// readiness of it is a batch of reports, taken with epoll_wait(2) (no wait). `Owner` is told
@@ -105,7 +193,14 @@ private:
 ///   void lot_resume(std::uint64_t key);              // a member given to later()
 /// A key is the owner's (a slot and its generation, say), so that a report of a socket that
 /// closed in the same batch finds nothing.
+///
+/// How the loop waits: on an io_context's own executor, a lot_watch (above), which costs no
+/// system call per pass; on a strand, Asio's async_wait, re-armed after each readiness while
+/// the lot has members.
 template <class Owner, class Executor> class lot_driver {
+    static constexpr bool watched =
+        PIER_DETAIL_LOT_WATCH && std::is_same_v<Executor, asio::io_context::executor_type>;
+
 public:
     lot_driver(Owner& owner, Executor ex) : owner_(owner), executor_(std::move(ex)) {}
     lot_driver(const lot_driver&) = delete;
@@ -115,20 +210,32 @@ public:
     /// The lot, opened on first use; nullptr if the kernel refused (the caller then keeps its
     /// sockets in Asio's reactor).
     lot* get() {
-        if (wait_)
+        if (open_)
             return &lot_;
         if (failed_ || !lot_.open()) {
             failed_ = true;
             return nullptr;
         }
-        // A dup goes to Asio, so that the stream descriptor and the lot each close their own.
-        const int dup = ::fcntl(lot_.native_handle(), F_DUPFD_CLOEXEC, 0);
-        if (dup < 0) {
-            lot_.close();
-            failed_ = true;
-            return nullptr;
+        if constexpr (watched) {
+            watch_.emplace(asio::query(executor_, asio::execution::context));
+            if (!watch_->start(lot_.native_handle(), this)) {
+                watch_.reset();
+                lot_.close();
+                failed_ = true;
+                return nullptr;
+            }
+        } else {
+            // A dup goes to Asio, so that the stream descriptor and the lot each close their
+            // own.
+            const int dup = ::fcntl(lot_.native_handle(), F_DUPFD_CLOEXEC, 0);
+            if (dup < 0) {
+                lot_.close();
+                failed_ = true;
+                return nullptr;
+            }
+            wait_.emplace(executor_, dup);
         }
-        wait_.emplace(executor_, dup);
+        open_ = true;
         return &lot_;
     }
 
@@ -136,14 +243,24 @@ public:
     bool add(int fd, std::uint64_t key) {
         if (!lot_.add(fd, key))
             return false;
-        ++members_;
-        if (!waiting_)
-            arm();
+        if (members_++ == 0) {
+            if constexpr (watched)
+                work_.emplace(asio::make_work_guard(executor_)); // the loop runs while it has any
+        }
+        if constexpr (!watched) {
+            if (!waiting_)
+                arm();
+        }
         return true;
     }
 
     /// A member's descriptor left the lot (closed, or removed).
-    void left() noexcept { --members_; }
+    void left() noexcept {
+        if (--members_ == 0) {
+            if constexpr (watched)
+                work_.reset();
+        }
+    }
 
     /// The member with `key` stopped reading with input left (a bound on one turn): it is
     /// resumed later in this pass of the loop, after the members already reported.
@@ -164,8 +281,21 @@ public:
 
     /// Closes the lot; only once the loop has stopped (a pending wait holds `this`).
     void close() noexcept {
-        wait_.reset();
+        if constexpr (watched) {
+            if (watch_)
+                watch_->stop();
+            watch_.reset();
+            work_.reset();
+        } else {
+            wait_.reset();
+        }
         lot_.close();
+        open_ = false;
+    }
+
+    /// The lot's descriptor became readable (lot_watch).
+    void on_ready() {
+        owner_.lot_enter([&] { ready(); });
     }
 
 private:
@@ -185,24 +315,45 @@ private:
 
     void ready() {
         std::array<epoll_event, 64> ev;
-        // Bounded: a flood of reports yields to the loop's other work after 4 batches (the
-        // lot stays readable, so the next wait completes at once).
+        // Bounded: a flood of reports yields to the loop's other work after 4 batches. Under
+        // async_wait the lot stays readable, so the next wait completes at once; under a watch
+        // there is no new readiness to come for reports already waiting, so a look is posted.
         for (int round = 0; round < 4; ++round) {
             const auto n = lot_.take(ev);
             for (std::size_t i = 0; i < n; ++i)
                 owner_.lot_report(ev[i].data.u64, ev[i].events);
             if (n < ev.size())
-                break;
+                return;
+        }
+        if constexpr (watched) {
+            if (!std::exchange(look_posted_, true))
+                asio::post(executor_, [this] {
+                    look_posted_ = false;
+                    on_ready();
+                });
         }
     }
 
     Owner& owner_;
     Executor executor_;
     lot lot_;
-    std::optional<asio::posix::basic_stream_descriptor<Executor>> wait_;
-    std::size_t members_ = 0; // descriptors in the lot
+#if PIER_DETAIL_LOT_WATCH
+    std::optional<lot_watch<lot_driver>> watch_;
+#else
+    struct no_watch { // what the driver asks of a watch, where there is none
+        explicit no_watch(asio::execution_context&) noexcept {}
+        bool start(int, lot_driver*) noexcept { return false; }
+        void stop() noexcept {}
+    };
+    std::optional<no_watch> watch_; // never engaged
+#endif
+    std::optional<asio::executor_work_guard<Executor>> work_; // while members_ > 0 (watched)
+    std::optional<asio::posix::basic_stream_descriptor<Executor>> wait_; // (not watched)
+    std::size_t members_ = 0;                                            // descriptors in the lot
+    bool open_ = false;
     bool waiting_ = false;
     bool failed_ = false;
+    bool look_posted_ = false;
     std::vector<std::uint64_t> later_; // keys of members to resume (later)
     bool later_posted_ = false;
 };
