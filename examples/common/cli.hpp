@@ -155,7 +155,7 @@ int with_common_policies(const cli& c, F&& f, DefaultSched* = nullptr) {
 }
 
 template <class... Extra, class DefaultSched = pier::sched::per_thread, class F>
-int with_policies(const cli& c, F&& f, DefaultSched* d = nullptr) {
+int with_policies(const cli& c, F&& f, [[maybe_unused]] DefaultSched* d = nullptr) {
 #if !PIER_EXAMPLES_POLICY_MATRIX || PIER_EXAMPLES_DEFAULT_POLICIES
     return with_common_policies<Extra...>(c, std::forward<F>(f), d);
 #else
