@@ -15816,20 +15816,21 @@ protected:
     ms32 ping_at_ = 0;       ///< the last automatic Ping, until its Pong (round-trip time)
     session_state state_ = session_state::handshake;
     std::uint8_t pending_ops_ = 0; ///< Asio operations in flight (the object outlives them)
-    bool dirty_ = false;
-    bool retired_ = false; ///< on its shard's list of sessions to destroy (once)
-    bool writing_ = false; ///< a write-readiness wait is in flight
-    bool reading_ = false; ///< a read (or read-readiness wait) is in flight
-    bool parked_ = false;  ///< idle: no read buffer, waiting for readiness
-    bool parking_ = false; ///< the busy read is being cancelled to park
-    bool close_sent_ = false;
-    bool opened_ = false;    ///< on_open ran, so on_close must
-    bool over_high_ = false; ///< the queue passed high_water since the last on_drain
-    bool shutting_down_ = false;
-    bool http_pending_ = false;       ///< a deferred HTTP reply is awaited
-    bool http_close_ = false;         ///< ... after which the connection closes
-    bool http_deferred_ = false;      ///< set by defer_http() during on_http
-    bool http_answered_ = false;      ///< a plain request was answered (keep-alive, not handshake)
+    // One bit each: an idle session is mostly these fields, and a million of them add up.
+    bool dirty_ : 1 = false;
+    bool retired_ : 1 = false; ///< on its shard's list of sessions to destroy (once)
+    bool writing_ : 1 = false; ///< a write-readiness wait is in flight
+    bool reading_ : 1 = false; ///< a read (or read-readiness wait) is in flight
+    bool parked_ : 1 = false;  ///< idle: no read buffer, waiting for readiness
+    bool parking_ : 1 = false; ///< the busy read is being cancelled to park
+    bool close_sent_ : 1 = false;
+    bool opened_ : 1 = false;    ///< on_open ran, so on_close must
+    bool over_high_ : 1 = false; ///< the queue passed high_water since the last on_drain
+    bool shutting_down_ : 1 = false;
+    bool http_pending_ : 1 = false;   ///< a deferred HTTP reply is awaited
+    bool http_close_ : 1 = false;     ///< ... after which the connection closes
+    bool http_deferred_ : 1 = false;  ///< set by defer_http() during on_http
+    bool http_answered_ : 1 = false;  ///< a plain request was answered (keep-alive, not handshake)
     std::uint8_t subprotocol_ = 0xff; ///< index into options::subprotocols, 0xff: none
 };
 
@@ -16482,16 +16483,16 @@ private:
     std::unique_ptr<assembly> asm_;
     utf8_validator utf8_;
     std::uint8_t mask_off_ = 0;
-    bool in_frame_ = false;
-    bool assembling_ = false;
-    bool close_reported_ = false;
-    bool finishing_ = false;   // close the TCP connection once the queue is empty
-    bool lingering_ = false;   // FIN sent; reading until the peer's or the deadline
-    bool lot_ready_ = false;   // in the lot: input was reported and not read to the end yet
-    bool lot_ended_ = false;   // in the lot: the peer's FIN or an error was reported
-    bool pumping_ = false;     // in the lot: lot_pump() is on the stack
-    bool peer_closed_ = false; // the peer's Close came (its closing handshake, or its answer)
-    int fd_ = -1;              // >= 0: detached, the descriptor is out of Asio's reactor
+    bool in_frame_ : 1 = false;
+    bool assembling_ : 1 = false;
+    bool close_reported_ : 1 = false;
+    bool finishing_ : 1 = false;   // close the TCP connection once the queue is empty
+    bool lingering_ : 1 = false;   // FIN sent; reading until the peer's or the deadline
+    bool lot_ready_ : 1 = false;   // in the lot: input was reported and not read to the end yet
+    bool lot_ended_ : 1 = false;   // in the lot: the peer's FIN or an error was reported
+    bool pumping_ : 1 = false;     // in the lot: lot_pump() is on the stack
+    bool peer_closed_ : 1 = false; // the peer's Close came (its closing handshake, or its answer)
+    int fd_ = -1;                  // >= 0: detached, the descriptor is out of Asio's reactor
 };
 
 // --- the shard ----------------------------------------------------------------------------------
@@ -16517,8 +16518,10 @@ public:
     /// If `s` is finished, it is destroyed at the end of the current entry point (listed once,
     /// however many times it is retired).
     void retire_if_finished(Impl* s) {
-        if (s->finished() && !std::exchange(s->retired_, true))
+        if (s->finished() && !s->retired_) {
+            s->retired_ = true;
             finished_.push_back(s);
+        }
     }
     /// Marks `s` as having output to flush at the end of the current pass.
     void mark_dirty(session_base* s) noexcept;

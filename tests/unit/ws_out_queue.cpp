@@ -178,4 +178,20 @@ BOOST_AUTO_TEST_CASE(large_copies_get_their_own_chunk) {
     BOOST_TEST(q.empty());
 }
 
+namespace {
+struct plain_echo {
+    template <class Session> void on_message(Session&, ws::message) {}
+};
+} // namespace
+
+BOOST_AUTO_TEST_CASE(an_idle_session_is_one_256_byte_block) {
+    // The idle-memory figure (bench: ws_idle_10k) is mostly this object: an empty queue is one
+    // pointer, and the session with its socket, buffer handle, parser and flags is one heap
+    // block. 248 bytes is glibc's 256-byte chunk (8 bytes of header); one byte more is 272.
+    using impl = ws::detail::session_impl<plain_echo, pier::default_policies>;
+    BOOST_TEST(sizeof(out_queue) == sizeof(void*));
+    if constexpr (sizeof(void*) == 8)
+        BOOST_TEST(sizeof(impl) <= 248u, "session_impl is " << sizeof(impl) << " bytes");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

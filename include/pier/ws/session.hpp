@@ -237,20 +237,21 @@ protected:
     ms32 ping_at_ = 0;       ///< the last automatic Ping, until its Pong (round-trip time)
     session_state state_ = session_state::handshake;
     std::uint8_t pending_ops_ = 0; ///< Asio operations in flight (the object outlives them)
-    bool dirty_ = false;
-    bool retired_ = false; ///< on its shard's list of sessions to destroy (once)
-    bool writing_ = false; ///< a write-readiness wait is in flight
-    bool reading_ = false; ///< a read (or read-readiness wait) is in flight
-    bool parked_ = false;  ///< idle: no read buffer, waiting for readiness
-    bool parking_ = false; ///< the busy read is being cancelled to park
-    bool close_sent_ = false;
-    bool opened_ = false;    ///< on_open ran, so on_close must
-    bool over_high_ = false; ///< the queue passed high_water since the last on_drain
-    bool shutting_down_ = false;
-    bool http_pending_ = false;       ///< a deferred HTTP reply is awaited
-    bool http_close_ = false;         ///< ... after which the connection closes
-    bool http_deferred_ = false;      ///< set by defer_http() during on_http
-    bool http_answered_ = false;      ///< a plain request was answered (keep-alive, not handshake)
+    // One bit each: an idle session is mostly these fields, and a million of them add up.
+    bool dirty_ : 1 = false;
+    bool retired_ : 1 = false; ///< on its shard's list of sessions to destroy (once)
+    bool writing_ : 1 = false; ///< a write-readiness wait is in flight
+    bool reading_ : 1 = false; ///< a read (or read-readiness wait) is in flight
+    bool parked_ : 1 = false;  ///< idle: no read buffer, waiting for readiness
+    bool parking_ : 1 = false; ///< the busy read is being cancelled to park
+    bool close_sent_ : 1 = false;
+    bool opened_ : 1 = false;    ///< on_open ran, so on_close must
+    bool over_high_ : 1 = false; ///< the queue passed high_water since the last on_drain
+    bool shutting_down_ : 1 = false;
+    bool http_pending_ : 1 = false;   ///< a deferred HTTP reply is awaited
+    bool http_close_ : 1 = false;     ///< ... after which the connection closes
+    bool http_deferred_ : 1 = false;  ///< set by defer_http() during on_http
+    bool http_answered_ : 1 = false;  ///< a plain request was answered (keep-alive, not handshake)
     std::uint8_t subprotocol_ = 0xff; ///< index into options::subprotocols, 0xff: none
 };
 

@@ -322,16 +322,16 @@ private:
     std::unique_ptr<assembly> asm_;
     utf8_validator utf8_;
     std::uint8_t mask_off_ = 0;
-    bool in_frame_ = false;
-    bool assembling_ = false;
-    bool close_reported_ = false;
-    bool finishing_ = false;   // close the TCP connection once the queue is empty
-    bool lingering_ = false;   // FIN sent; reading until the peer's or the deadline
-    bool lot_ready_ = false;   // in the lot: input was reported and not read to the end yet
-    bool lot_ended_ = false;   // in the lot: the peer's FIN or an error was reported
-    bool pumping_ = false;     // in the lot: lot_pump() is on the stack
-    bool peer_closed_ = false; // the peer's Close came (its closing handshake, or its answer)
-    int fd_ = -1;              // >= 0: detached, the descriptor is out of Asio's reactor
+    bool in_frame_ : 1 = false;
+    bool assembling_ : 1 = false;
+    bool close_reported_ : 1 = false;
+    bool finishing_ : 1 = false;   // close the TCP connection once the queue is empty
+    bool lingering_ : 1 = false;   // FIN sent; reading until the peer's or the deadline
+    bool lot_ready_ : 1 = false;   // in the lot: input was reported and not read to the end yet
+    bool lot_ended_ : 1 = false;   // in the lot: the peer's FIN or an error was reported
+    bool pumping_ : 1 = false;     // in the lot: lot_pump() is on the stack
+    bool peer_closed_ : 1 = false; // the peer's Close came (its closing handshake, or its answer)
+    int fd_ = -1;                  // >= 0: detached, the descriptor is out of Asio's reactor
 };
 
 // --- the shard ----------------------------------------------------------------------------------
@@ -357,8 +357,10 @@ public:
     /// If `s` is finished, it is destroyed at the end of the current entry point (listed once,
     /// however many times it is retired).
     void retire_if_finished(Impl* s) {
-        if (s->finished() && !std::exchange(s->retired_, true))
+        if (s->finished() && !s->retired_) {
+            s->retired_ = true;
             finished_.push_back(s);
+        }
     }
     /// Marks `s` as having output to flush at the end of the current pass.
     void mark_dirty(session_base* s) noexcept;
