@@ -1592,6 +1592,16 @@ def ratio(p, r, lower_better=False):
     return p / r
 
 
+def paired_ratios(sc, pier_st, ref_st):
+    """pier / reference within each repetition, both run in it: runs alternate, so a pair saw the
+    same state of a shared machine (a VM that moves between a fast and a slow mode skews a
+    ratio of medians that the pairs do not share)."""
+    def by_rep(st):
+        return {r["rep"]: headline(sc, r) for r in st.get("runs", []) if r.get("ok") and "rep" in r}
+    p, r = by_rep(pier_st), by_rep(ref_st)
+    return [p[k] / r[k] for k in sorted(p) if k in r and p[k] is not None and r[k]]
+
+
 def write_transfer_details(w, sc, per_server, ctx):
     """The zero-copy and socket-buffer scenarios: one transfer per run."""
     if sc["unit"] == "GiB":
@@ -1677,8 +1687,12 @@ def write_results(path, ctx, results, notes, info, started, elapsed):
       "Ratio = pier / reference; above 1 means pier does more work per CPU-second "
       "(for memory, below 1 means pier uses less).")
     w("")
-    w("| Scenario | pier | Reference | pier / reference |")
-    w("|---|---:|---|---:|")
+    w("The last column pairs the runs of each repetition (pier's and the reference's, run one after "
+      "the other) and gives the median of their ratios, with the range: on a machine whose speed "
+      "drifts, it is steadier than the ratio of the medians.")
+    w("")
+    w("| Scenario | pier | Reference | pier / reference | per-repetition ratio: median (range) |")
+    w("|---|---:|---|---:|---:|")
     for sc, per_server in results:
         pier = [(srv, s) for srv, s in per_server if srv.kind == "pier"]
         refs = [(srv, s) for srv, s in per_server if srv.kind != "pier"]
@@ -1691,13 +1705,16 @@ def write_results(path, ctx, results, notes, info, started, elapsed):
         else:
             pv, ptxt = None, pier[0][1].get("status", "not yet") if pier else "–"
         if not refs:
-            w(f"| {sc['name']} | {ptxt} | – | – |")
+            w(f"| {sc['name']} | {ptxt} | – | – | – |")
         for srv, s in refs:
             rv = headline(sc, s.get("summary")) if s.get("summary") else None
             rtxt = (f"{srv.label} {headline_text(sc, s['summary'])}" if rv is not None
                     else f"{srv.label} ({s.get('status', 'failed')})")
             rt = ratio(pv, rv)
-            w(f"| {sc['name']} | {ptxt} | {rtxt} | {f'{rt:.2f}' if rt is not None else '–'} |")
+            pairs = paired_ratios(sc, pier[0][1], s) if pier and pv is not None else []
+            ptx = (f"{med(pairs):.2f} ({min(pairs):.2f}–{max(pairs):.2f})" if len(pairs) > 1
+                   else (f"{pairs[0]:.2f}" if pairs else "–"))
+            w(f"| {sc['name']} | {ptxt} | {rtxt} | {f'{rt:.2f}' if rt is not None else '–'} | {ptx} |")
     w("")
     # ---- details
     w("## Details")
