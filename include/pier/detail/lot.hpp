@@ -143,14 +143,12 @@ public:
     /// Watches `fd` for `d` until stop(); false if the reactor refused.
     bool start(int fd, Driver* d) noexcept {
         op_.driver = d;
-        if (reactor_.register_internal_descriptor(asio::detail::epoll_reactor::read_op, fd, data_,
-                                                  &op_) != 0) {
-            fd_ = fd;
-            stop();
-            return false;
-        }
         fd_ = fd;
-        return true;
+        if (reactor_.register_internal_descriptor(asio::detail::epoll_reactor::read_op, fd, data_,
+                                                  &op_) == 0)
+            return true;
+        stop(); // the registration's state is freed either way
+        return false;
     }
     /// Takes the descriptor out of the reactor (before it is closed), not from within on_ready.
     void stop() noexcept {
@@ -210,7 +208,7 @@ public:
     /// The lot, opened on first use; nullptr if the kernel refused (the caller then keeps its
     /// sockets in Asio's reactor).
     lot* get() {
-        if (open_)
+        if (lot_.native_handle() >= 0)
             return &lot_;
         if (failed_ || !lot_.open()) {
             failed_ = true;
@@ -235,7 +233,6 @@ public:
             }
             wait_.emplace(executor_, dup);
         }
-        open_ = true;
         return &lot_;
     }
 
@@ -243,23 +240,20 @@ public:
     bool add(int fd, std::uint64_t key) {
         if (!lot_.add(fd, key))
             return false;
-        if (members_++ == 0) {
-            if constexpr (watched)
+        ++members_;
+        if constexpr (watched) {
+            if (members_ == 1)
                 work_.emplace(asio::make_work_guard(executor_)); // the loop runs while it has any
-        }
-        if constexpr (!watched) {
-            if (!waiting_)
-                arm();
+        } else if (!waiting_) {
+            arm();
         }
         return true;
     }
 
     /// A member's descriptor left the lot (closed, or removed).
     void left() noexcept {
-        if (--members_ == 0) {
-            if constexpr (watched)
-                work_.reset();
-        }
+        if (--members_ == 0)
+            work_.reset(); // engaged only when watched
     }
 
     /// The member with `key` stopped reading with input left (a bound on one turn): it is
@@ -281,16 +275,10 @@ public:
 
     /// Closes the lot; only once the loop has stopped (a pending wait holds `this`).
     void close() noexcept {
-        if constexpr (watched) {
-            if (watch_)
-                watch_->stop();
-            watch_.reset();
-            work_.reset();
-        } else {
-            wait_.reset();
-        }
+        watch_.reset(); // out of Asio's reactor (lot_watch's destructor)
+        work_.reset();
+        wait_.reset();
         lot_.close();
-        open_ = false;
     }
 
     /// The lot's descriptor became readable (lot_watch).
@@ -343,14 +331,12 @@ private:
     struct no_watch { // what the driver asks of a watch, where there is none
         explicit no_watch(asio::execution_context&) noexcept {}
         bool start(int, lot_driver*) noexcept { return false; }
-        void stop() noexcept {}
     };
     std::optional<no_watch> watch_; // never engaged
 #endif
     std::optional<asio::executor_work_guard<Executor>> work_; // while members_ > 0 (watched)
     std::optional<asio::posix::basic_stream_descriptor<Executor>> wait_; // (not watched)
     std::size_t members_ = 0;                                            // descriptors in the lot
-    bool open_ = false;
     bool waiting_ = false;
     bool failed_ = false;
     bool look_posted_ = false;
