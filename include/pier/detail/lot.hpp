@@ -303,6 +303,13 @@ private:
 
     void ready() {
         std::array<epoll_event, 64> ev;
+        // A batch of more than one report means the loop is busy: its replies have just left,
+        // and their peers' next messages are likely in the lot by the time the batch is done.
+        // Looking again at once takes them without a pass through Asio's reactor (its
+        // epoll_wait on the lot's descriptor, and the scheduler around it). HTTP keep-alive
+        // under wrk -c50: 0.56 epoll_wait per request before, 0.44 after, and 3% less CPU per
+        // request. A batch of one (a quiet loop) costs no second look.
+        //
         // Bounded: a flood of reports yields to the loop's other work after 4 batches. Under
         // async_wait the lot stays readable, so the next wait completes at once; under a watch
         // there is no new readiness to come for reports already waiting, so a look is posted.
@@ -310,7 +317,7 @@ private:
             const auto n = lot_.take(ev);
             for (std::size_t i = 0; i < n; ++i)
                 owner_.lot_report(ev[i].data.u64, ev[i].events);
-            if (n < ev.size())
+            if (n < 2)
                 return;
         }
         if constexpr (watched) {
