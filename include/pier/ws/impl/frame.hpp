@@ -3,6 +3,7 @@
 
 #include <pier/ws/frame.hpp>
 
+#include <bit>
 #include <cstring>
 
 namespace pier::ws {
@@ -116,13 +117,15 @@ inline frame_result frame_parser::parse(std::span<const std::uint8_t> in,
 
 inline std::size_t apply_mask(std::span<std::uint8_t> data, const std::array<std::uint8_t, 4>& key,
                               std::size_t offset) noexcept {
-    // The key rotated to `offset` and repeated to 8 bytes: byte order in memory is the order
-    // of the payload bytes, so this is endian-neutral.
-    std::uint8_t k[8];
-    for (std::size_t i = 0; i < 8; ++i)
-        k[i] = key[(offset + i) & 3];
-    std::uint64_t k8;
-    std::memcpy(&k8, k, 8);
+    // The key rotated to `offset` and repeated to 8 bytes, built in a register: the byte at
+    // the lowest address is key[offset % 4], whatever the byte order. (Built byte by byte in
+    // memory and then loaded as one word, it cost a store-forwarding stall per call: a 64-byte
+    // echo spent 2.6% of its CPU here.)
+    std::uint32_t k4;
+    std::memcpy(&k4, key.data(), 4);
+    if (const int s = static_cast<int>(8 * (offset & 3)); s != 0)
+        k4 = std::endian::native == std::endian::little ? std::rotr(k4, s) : std::rotl(k4, s);
+    const std::uint64_t k8 = (std::uint64_t{k4} << 32) | k4;
     std::uint8_t* const p = data.data();
     const std::size_t n = data.size();
     std::size_t i = 0;
@@ -142,7 +145,7 @@ inline std::size_t apply_mask(std::span<std::uint8_t> data, const std::array<std
         std::memcpy(p + i, &w, 8);
     }
     for (; i < n; ++i)
-        p[i] ^= k[i & 7];
+        p[i] ^= key[(offset + i) & 3];
     return (offset + n) & 3;
 }
 
