@@ -294,6 +294,29 @@ BOOST_AUTO_TEST_CASE(pooled_buffer_spares_give_their_pages_back_after_a_quiet_pe
     BOOST_TEST(pool::trim() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(small_block_spares_are_freed_after_a_quiet_period) {
+    // shrink(): what the WebSocket write queues' pools (blocks smaller than a page) do at
+    // each sweep. A distinct instantiation, so other tests' blocks do not count.
+    using pool = pier::buffer::block_pool<200, 100>;
+    std::vector<char*> held;
+    for (int i = 0; i < 5; ++i)
+        held.push_back(pool::acquire());
+    for (char* p : held)
+        pool::release(p);
+    BOOST_TEST_REQUIRE(pool::retained() == 5u);
+    BOOST_TEST(pool::shrink() == 0u); // starts the period: these five were just used
+    char* warm = pool::acquire();     // one is taken and given back in the period
+    pool::release(warm);
+    BOOST_TEST(pool::shrink() == 4u); // the four no one took go back to the allocator
+    BOOST_TEST(pool::retained() == 1u);
+    BOOST_TEST(pool::shrink() == 1u); // quiet since: the last one goes too
+    BOOST_TEST(pool::retained() == 0u);
+    BOOST_TEST(pool::shrink() == 0u);
+    char* again = pool::acquire(); // and the pool works as before
+    pool::release(again);
+    BOOST_TEST(pool::retained() == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(pooled_buffer_retention_is_bounded_per_thread) {
     // A distinct instantiation, so other tests' blocks do not count.
     using B = pier::buffer::pooled<512, 3>;

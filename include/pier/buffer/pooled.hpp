@@ -64,6 +64,25 @@ public:
         return n;
     }
 
+    /// Frees the spare blocks that no one took since the last call (back to the allocator):
+    /// for pools of blocks smaller than a page, which trim() cannot give back, and whose
+    /// retention is set high so that a pass of the loop that needs many (a broadcast's
+    /// subscribers) reuses them instead of calling the allocator for each. Called by a
+    /// periodic sweep on the owning thread (not mixed with trim() on the same pool). Returns
+    /// the blocks freed.
+    static std::size_t shrink() noexcept {
+        auto& l = list();
+        const std::size_t idle = std::min(l.low, l.blocks.size());
+        for (std::size_t i = 0; i < idle; ++i)
+            ::operator delete(l.blocks[i]);
+        l.blocks.erase(l.blocks.begin(), l.blocks.begin() + static_cast<std::ptrdiff_t>(idle));
+        if (l.blocks.empty())
+            std::vector<char*>().swap(l.blocks); // and the list's own storage
+        l.cold = 0;
+        l.low = l.blocks.size();
+        return idle;
+    }
+
 private:
     static void decommit(char* p) noexcept {
         const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));

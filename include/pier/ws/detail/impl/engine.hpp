@@ -1179,6 +1179,9 @@ template <class Impl> void shard<Impl>::mark_dirty(session_base* s) noexcept {
 
 template <class Impl> template <class F> void shard<Impl>::enter(F&& f) {
     const pier::detail::shard_scope scope(index);
+    // References to shared frames taken and dropped in this pass skip the atomic count; the
+    // spares left go back after the flush below (out_queue.hpp).
+    const ref_cache::scope refs;
     if (depth_++ == 0)
         now_ = clock();
     f();
@@ -1241,6 +1244,8 @@ template <class Impl> void shard<Impl>::sweep(std::int64_t) {
         });
         // The sessions' spare input blocks that a burst left behind give their pages back.
         Impl::buffer_type::pool::trim();
+        // So do the write queues' spare states and chunks (freed: they are smaller than a page).
+        out_queue::shrink_pools();
         // The handler's own periodic work on this shard (the pool's heartbeats and cleanup).
         auto& h = eng->handler();
         if constexpr (requires { h.on_tick(index); })
