@@ -15587,13 +15587,6 @@ public:
 
     /// Drops `n` written bytes from the front; frees everything once empty.
     void consume(std::size_t n) noexcept {
-        if (s_ && n > 0 &&
-            n >= s_->bytes) { // all of it (the usual flush): no bookkeeping per message
-            for (std::uint32_t i = 0; i < s_->count; ++i)
-                release(at(i));
-            free_all();
-            return;
-        }
         while (n > 0 && s_) {
             entry& e = at(0);
             const std::size_t left = e.size - s_->head_written;
@@ -15685,8 +15678,8 @@ private:
     static_assert(sizeof(state) % alignof(entry) == 0);
 
 public:
-    /// Frees the calling thread's spare states and chunks that no queue took since the last
-    /// call (the shard's sweep calls it). Returns how many blocks went back.
+    /// Frees the calling thread's spare states, rings and chunks that no queue took since the
+    /// last call (the shard's sweep calls it). Returns how many blocks went back.
     static std::size_t shrink_pools() noexcept {
         return state_pool::shrink() + ring_pool::shrink() + chunk_pool::shrink();
     }
@@ -16362,8 +16355,7 @@ send_result session<P, D>::enqueue(std::span<const std::string_view> parts,
         out_.push_copy(parts, key);
     if (was_empty)
         stall_since_ = env_->now(this);
-    if (!dirty_) // already on the shard's flush list: no call (an echo's later replies)
-        env_->mark_dirty(this);
+    env_->mark_dirty(this);
     if (out_.cost() > w.high_water) {
         over_high_ = true;
         return send_result::backpressure;
@@ -18087,7 +18079,7 @@ template <class Impl> void shard<Impl>::sweep(std::int64_t) {
         });
         // The sessions' spare input blocks that a burst left behind give their pages back.
         Impl::buffer_type::pool::trim();
-        // So do the write queues' spare states and chunks (freed: they are smaller than a page).
+        // So do the write queues' spare blocks (freed: they are smaller than a page).
         out_queue::shrink_pools();
         // The handler's own periodic work on this shard (the pool's heartbeats and cleanup).
         auto& h = eng->handler();

@@ -328,13 +328,6 @@ public:
 
     /// Drops `n` written bytes from the front; frees everything once empty.
     void consume(std::size_t n) noexcept {
-        if (s_ && n > 0 &&
-            n >= s_->bytes) { // all of it (the usual flush): no bookkeeping per message
-            for (std::uint32_t i = 0; i < s_->count; ++i)
-                release(at(i));
-            free_all();
-            return;
-        }
         while (n > 0 && s_) {
             entry& e = at(0);
             const std::size_t left = e.size - s_->head_written;
@@ -426,8 +419,8 @@ private:
     static_assert(sizeof(state) % alignof(entry) == 0);
 
 public:
-    /// Frees the calling thread's spare states and chunks that no queue took since the last
-    /// call (the shard's sweep calls it). Returns how many blocks went back.
+    /// Frees the calling thread's spare states, rings and chunks that no queue took since the
+    /// last call (the shard's sweep calls it). Returns how many blocks went back.
     static std::size_t shrink_pools() noexcept {
         return state_pool::shrink() + ring_pool::shrink() + chunk_pool::shrink();
     }

@@ -247,8 +247,7 @@ send_result session<P, D>::enqueue(std::span<const std::string_view> parts,
         out_.push_copy(parts, key);
     if (was_empty)
         stall_since_ = env_->now(this);
-    if (!dirty_) // already on the shard's flush list: no call (an echo's later replies)
-        env_->mark_dirty(this);
+    env_->mark_dirty(this);
     if (out_.cost() > w.high_water) {
         over_high_ = true;
         return send_result::backpressure;

@@ -1244,7 +1244,7 @@ template <class Impl> void shard<Impl>::sweep(std::int64_t) {
         });
         // The sessions' spare input blocks that a burst left behind give their pages back.
         Impl::buffer_type::pool::trim();
-        // So do the write queues' spare states and chunks (freed: they are smaller than a page).
+        // So do the write queues' spare blocks (freed: they are smaller than a page).
         out_queue::shrink_pools();
         // The handler's own periodic work on this shard (the pool's heartbeats and cleanup).
         auto& h = eng->handler();
