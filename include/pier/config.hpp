@@ -9,6 +9,15 @@
 #define ASIO_NO_DEPRECATED 1
 #endif
 
+// Asio 1.22 recognises clang's C++20 coroutines only through <experimental/coroutine> (libc++'s
+// old header). Clang with libstdc++ has <coroutine> and defines __cpp_impl_coroutine: tell Asio.
+// From clang 16 on only: clang 14's assembler rejects the coroutine frames it emits with debug
+// information ("Cannot represent a difference across sections").
+#if defined(__clang__) && __clang_major__ >= 16 && !defined(ASIO_HAS_CO_AWAIT) &&                  \
+    !defined(ASIO_DISABLE_CO_AWAIT) && defined(__cpp_impl_coroutine) && __has_include(<coroutine>)
+#define ASIO_HAS_CO_AWAIT 1
+#endif
+
 #include <asio.hpp>
 #include <asio/version.hpp>
 

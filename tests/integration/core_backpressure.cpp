@@ -227,7 +227,10 @@ struct dropping_producer : hooks {
             drops += r == pier::send_result::dropped;
         }
         // co_await send() of a refused message reports it without closing.
-        auto ec = co_await c.send(message(i++));
+        // (The index moves on in its own statement: clang sees two modifications of i in an
+        // argument of co_await.)
+        auto ec = co_await c.send(message(i));
+        ++i;
         {
             std::lock_guard l(p->m);
             p->send_error = ec;

@@ -79,7 +79,7 @@ struct codec_archetype {
 };
 
 struct codec_without_category {
-    static constexpr bool binary = true;
+    [[maybe_unused]] static constexpr bool binary = true;
     pool::decode_error decode(std::string_view, pool::inbound&) const;
     std::string encode(const pool::outbound&) const;
 };
@@ -87,7 +87,7 @@ struct codec_without_category {
 // The pool calls decode on a codec shared by its threads, so it must be const.
 struct codec_with_mutable_decode {
     using category = pier::category::codec;
-    static constexpr bool binary = false;
+    [[maybe_unused]] static constexpr bool binary = false;
     pool::decode_error decode(std::string_view, pool::inbound&);
     std::string encode(const pool::outbound&) const;
 };

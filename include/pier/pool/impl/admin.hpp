@@ -230,6 +230,7 @@ bool pool_engine<H, P>::on_http(session_type& s, const http::request_view& req,
             // first; with a backplane, the other nodes are asked when it has none, and the
             // answer names the node ("node") that has it.
             admin_connections(f, [this, answer, r, f](nlohmann::json j, std::size_t total) mutable {
+                (void)this; // used only with a backplane
                 if (total != 0) {
                     auto e = std::move(j["connections"][0]);
                     if constexpr (has_backplane)
