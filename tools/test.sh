@@ -38,8 +38,14 @@
 #                     `tools/test.sh --only tsan --stress 20 -- -L integration`
 #   -- ARGS...        passed to every ctest run, e.g. `-- -R unit. -L peers`
 #
-# Environment: CXX picks the compiler for a tree's first configure; PIER_BUILD_ROOT puts the
-# trees elsewhere (default: build); PIER_CMAKE_ARGS adds arguments to every configure;
+# Compilers: the default tree (and the single header's tests in it) uses GCC, Debian's compiler
+# and its users'; the ASan+UBSan and TSan trees use clang-16 (tools/setup.sh installs it), which
+# compiles them in less than half GCC's time and brings a second compiler's warnings. Without
+# clang++-16 they fall back to the default tree's compiler.
+#
+# Environment: CXX picks the default tree's compiler at its first configure; PIER_SANITIZER_CXX
+# the sanitized trees' (a change reconfigures them afresh); PIER_BUILD_ROOT puts the trees
+# elsewhere (default: build); PIER_CMAKE_ARGS adds arguments to every configure;
 # CI=true marks a CI run (a stale single header then is a failure rather than regenerated).
 set -uo pipefail
 
@@ -162,6 +168,24 @@ set_cmake_args() {
             -DPIER_TEST_CMAKE_IMPORT=OFF -DPIER_SINGLE_HEADER_SMOKE=OFF
             -DPIER_TEST_LABEL_FILTER=threads)
         ;;
+    esac
+}
+
+# tree_cxx TREE: the compiler for a tree (see "Compilers" above). Clean builds of the sanitized
+# trees on 2 quiet cores: ASan+UBSan 2m45s with clang-16 against 6m25s with GCC 12 (the largest
+# test TU 55 s against 118 s), TSan 1m18s against 2m51s.
+tree_cxx() {
+    case "$1" in
+    asan | tsan)
+        if [[ -n ${PIER_SANITIZER_CXX:-} ]]; then
+            echo "$PIER_SANITIZER_CXX"
+        elif command -v clang++-16 >/dev/null 2>&1; then
+            echo clang++-16
+        else
+            echo "${CXX:-c++}"
+        fi
+        ;;
+    *) echo "${CXX:-c++}" ;;
     esac
 }
 
@@ -408,6 +432,17 @@ for tree in "${trees[@]}"; do
     dir="$BUILD_ROOT/$tree"
     say "===== $tree: configure ====="
     [[ $fresh == 0 ]] || rm -rf "$dir"
+    cxx="$(tree_cxx "$tree")"
+    if [[ $tree != default && -f $dir/CMakeCache.txt ]]; then
+        # A sanitized tree configured with another compiler starts afresh (CMake keeps the
+        # compiler of a tree's first configure).
+        cached="$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$dir/CMakeCache.txt")"
+        if [[ "$(readlink -f "$(command -v "$cxx")")" != "$(readlink -f "$cached")" ]]; then
+            say "$tree: compiler changed ($cached -> $cxx): configuring afresh"
+            rm -rf "$dir"
+        fi
+    fi
+    [[ $tree == default ]] || say "$tree: compiler $cxx"
     mkdir -p "$dir"
     build_start=$SECONDS
     set_cmake_args "$tree"
@@ -415,7 +450,7 @@ for tree in "${trees[@]}"; do
         read -r -a extra_args <<<"$PIER_CMAKE_ARGS"
         args+=("${extra_args[@]}")
     fi
-    if ! cmake -S . -B "$dir" "${args[@]}" >"$dir/configure.log" 2>&1; then
+    if ! CXX="$cxx" cmake -S . -B "$dir" "${args[@]}" >"$dir/configure.log" 2>&1; then
         cat "$dir/configure.log"
         summaries+=("$tree: configure FAILED (see $dir/configure.log)")
         total_failed=$((total_failed + 1))
