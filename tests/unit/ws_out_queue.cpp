@@ -32,6 +32,12 @@ void push(out_queue& q, std::string_view s, std::uint32_t key = 0) {
     q.push_copy(parts, key);
 }
 
+// As a session whose policy never drops single messages queues them.
+void push_coalescing(out_queue& q, std::string_view s, std::uint32_t key = 0) {
+    const std::string_view parts[] = {s};
+    q.push_copy(parts, key, true);
+}
+
 frame_ref shared(std::string_view s) {
     frame_ref f(ws::detail::frame_buf::make(s.size()));
     std::memcpy(f.get()->data(), s.data(), s.size());
@@ -100,6 +106,88 @@ BOOST_AUTO_TEST_CASE(copies_back_to_back_gather_as_one_range) {
     BOOST_TEST(q.messages() == 4u); // the boundaries are kept: four messages, not one
     q.consume(q.bytes());
     BOOST_TEST(q.empty());
+}
+
+BOOST_AUTO_TEST_CASE(coalesced_copies_share_an_entry_and_keep_their_count) {
+    out_queue q;
+    push_coalescing(q, "one,");
+    push_coalescing(q, "two,");
+    push_coalescing(q, "three,");
+    BOOST_TEST(q.entries() == 1u);
+    BOOST_TEST(q.messages() == 3u); // the limits still count every message's overhead
+    BOOST_TEST(q.cost() == 14u + 3 * out_queue::per_message_overhead);
+    // A shared frame, and a message with a key, each take an entry of their own, and the
+    // copies after them a new one.
+    auto f = shared("four,");
+    q.push_shared(f);
+    push_coalescing(q, "five,");
+    push_coalescing(q, "k:six,", 7);
+    push_coalescing(q, "seven");
+    BOOST_TEST(q.entries() == 5u);
+    BOOST_TEST(q.messages() == 7u);
+    BOOST_TEST(contents(q) == "one,two,three,four,five,k:six,seven");
+    // Written across the boundaries inside the first entry: bytes and count stay exact.
+    q.consume(6);
+    BOOST_TEST(q.bytes() == 35u - 6u);
+    BOOST_TEST(q.messages() == 7u); // the entry is partly written: all three are still queued
+    q.consume(8);
+    BOOST_TEST(q.messages() == 4u);
+    BOOST_TEST(q.entries() == 4u);
+    BOOST_TEST(contents(q) == "four,five,k:six,seven");
+    q.consume(q.bytes());
+    BOOST_TEST(q.empty());
+}
+
+BOOST_AUTO_TEST_CASE(coalescing_skips_pinned_and_started_entries) {
+    out_queue q;
+    push_coalescing(q, "HTTP/1.1 101\r\n\r\n");
+    q.pin_all(); // the handshake's response
+    push_coalescing(q, "hello");
+    BOOST_TEST(q.entries() == 2u);
+    push_coalescing(q, "world");
+    BOOST_TEST(q.entries() == 2u); // behind the pinned entry, the copies coalesce
+    q.consume(q.bytes() - 3);      // everything but "rld" written: the entry left is started
+    BOOST_TEST(q.entries() == 1u);
+    push_coalescing(q, "again");
+    BOOST_TEST(q.entries() == 2u); // a started entry takes nothing more
+    BOOST_TEST(contents(q) == "rldagain");
+    // A failure drops what did not start: the started entry goes whole, the rest is dropped
+    // and counted by message.
+    push_coalescing(q, "more");
+    BOOST_TEST(q.drop_unsent() == 2u);
+    BOOST_TEST(contents(q) == "rld");
+    BOOST_TEST(q.messages() == 2u); // "hello" and "world", in the started entry
+    q.consume(3);
+    BOOST_TEST(q.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_queue_of_dropped_messages_is_empty_once_the_started_one_is_written) {
+    // A failure drops what did not start; once the started message is written, nothing is left
+    // (before, the dropped entries behind it kept the queue from being empty, and a closing
+    // session waited for output that would never come).
+    out_queue q;
+    push(q, "abc");
+    push(q, "def");
+    push(q, "ghi");
+    q.consume(1);
+    BOOST_TEST(q.drop_unsent() == 2u);
+    BOOST_TEST(contents(q) == "bc");
+    q.consume(2);
+    BOOST_TEST(q.empty());
+    // The same after drop_oldest made room behind a started message, and the new one still
+    // did not fit (a session's flush would have spun on a queue with nothing to write).
+    push(q, "abc");
+    push(q, "def");
+    q.consume(1);
+    bool fits = true;
+    BOOST_TEST(q.make_room(out_queue::cost_of(100), q.cost(), overflow::drop_oldest, 0, fits) ==
+               1u);
+    BOOST_TEST(!fits);
+    std::array<asio::const_buffer, 4> iov;
+    BOOST_TEST(q.gather(iov) == 1u);
+    q.consume(2);
+    BOOST_TEST(q.empty());
+    BOOST_TEST(q.gather(iov) == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(refuse_policy_changes_nothing) {

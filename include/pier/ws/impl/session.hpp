@@ -241,10 +241,14 @@ send_result session<P, D>::enqueue(std::span<const std::string_view> parts,
     if (size == 0)
         return send_result::queued;
     const bool was_empty = out_.empty();
+    // A queue whose policy never drops single messages keeps no boundary between small
+    // copied ones (out_queue::push_copy).
+    constexpr bool coalesce =
+        action != backpressure_action::drop_oldest && action != backpressure_action::latest;
     if (shared)
         out_.push_shared(*shared, key);
     else
-        out_.push_copy(parts, key);
+        out_.push_copy(parts, key, coalesce);
     if (was_empty)
         stall_since_ = env_->now(this);
     env_->mark_dirty(this);

@@ -785,6 +785,12 @@ template <class H, class P> void session_impl<H, P>::flush() {
     while (!this->out_.empty()) {
         const auto nbuf = this->out_.gather(std::span<asio::const_buffer>(
             shard_->iov.data(), std::min(shard_->iov.size(), w.max_gather)));
+        if (nbuf == 0) {
+            // Only messages dropped in place are left (consume() pops them, so this is a
+            // guard): an empty write would loop here for ever.
+            this->out_.clear();
+            break;
+        }
         std::size_t total = 0;
         for (std::size_t i = 0; i < nbuf; ++i)
             total += shard_->iov[i].size();
