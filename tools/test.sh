@@ -220,7 +220,8 @@ tsan_runner() {
     mkdir -p "$dir"
     printf '#include <thread>\nint main() { int x = 0; std::thread t([&] { x = 1; }); t.join(); return x - 1; }\n' \
         >"$dir/probe.cpp"
-    local cxx="${CXX:-c++}"
+    local cxx
+    cxx="$(tree_cxx tsan)"
     if [[ -f $1/CMakeCache.txt ]]; then
         cxx="$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$1/CMakeCache.txt")"
     fi
