@@ -190,6 +190,43 @@ BOOST_AUTO_TEST_CASE(a_queue_of_dropped_messages_is_empty_once_the_started_one_i
     BOOST_TEST(q.gather(iov) == 0u);
 }
 
+// push_frame copies the whole header array and then the payload over the bytes past the
+// header's length: what goes out is exactly the frame, whatever the payload's length (shorter
+// than the array's spare bytes, empty, or filling a chunk to its last byte), and each frame
+// counts as one message.
+BOOST_AUTO_TEST_CASE(frames_copy_only_their_header_and_payload) {
+    out_queue q;
+    std::array<std::uint8_t, 10> h;
+    h.fill('#'); // the bytes past the header's length must never go out
+    h[0] = 'A';
+    h[1] = 'B';
+    q.push_frame(h, 2, "xyz", 0, true);
+    q.push_frame(h, 2, "", 0, true);
+    h[0] = 'C';
+    q.push_frame(h, 1, "0123456789abcdef", 0, true);
+    BOOST_TEST(contents(q) == "ABxyzABC0123456789abcdef");
+    BOOST_TEST(q.messages() == 3u);
+    BOOST_TEST(q.entries() == 1u); // coalesced: one range
+    BOOST_TEST(q.cost() == 24u + 3 * out_queue::per_message_overhead);
+    q.consume(24);
+    BOOST_TEST(q.empty());
+
+    // Frames up to a chunk's end: each needs the array's 10 bytes of room, so the last one
+    // that would leave fewer starts a new chunk, and nothing is cut or overwritten.
+    std::string expect;
+    const std::string payload(100, 'p');
+    for (int i = 0; i < 60; ++i) {
+        h[0] = static_cast<std::uint8_t>('a' + i % 26);
+        q.push_frame(h, 2, payload, 0, true);
+        expect += static_cast<char>(h[0]);
+        expect += 'B';
+        expect += payload;
+    }
+    BOOST_TEST(q.messages() == 60u);
+    BOOST_TEST(q.entries() >= 2u); // 6,120 bytes: at least two chunks
+    BOOST_TEST(contents(q) == expect);
+}
+
 BOOST_AUTO_TEST_CASE(refuse_policy_changes_nothing) {
     out_queue q;
     push(q, std::string(100, 'a'));

@@ -339,6 +339,10 @@ protected:
     send_result send_control(opcode op, std::string_view payload);
     send_result enqueue(std::span<const std::string_view> parts, const detail::frame_ref* shared,
                         std::uint32_t key, bool control);
+    // The queue's limits and slow-consumer policy for a message of `size` bytes; `push(bool
+    // coalesce)` queues it if they let it in.
+    template <class Push>
+    send_result admit(std::size_t size, std::uint32_t key, bool control, Push&& push);
 
     // Set by the implementation (which knows the handler and the transport).
     struct env {

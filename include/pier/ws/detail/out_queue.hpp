@@ -8,6 +8,7 @@
 #include <pier/config.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <bit>
 #include <cstddef>
@@ -254,12 +255,14 @@ public:
         std::size_t dropped = 0;
         if (policy == overflow::latest && key != 0 && s_)
             dropped += drop_key(key);
-        if (policy != overflow::refuse)
-            while (s_ && cost() + need > limit)
+        if (policy != overflow::refuse) {
+            while (s_ && cost() + need > limit) {
                 if (const auto n = drop_front_unsent())
                     dropped += n;
                 else
                     break;
+            }
+        }
         fits = cost() + need <= limit;
         return dropped;
     }
@@ -282,36 +285,28 @@ public:
             n += p.size();
         if (n == 0)
             return;
-        ensure();
-        chunk* c = s_->tail;
-        if (!c || c->cap - c->used < n) {
-            c = chunk::make(std::max(chunk_size, n));
-            if (s_->tail)
-                s_->tail->unref(); // the queue's own hold on the old tail
-            s_->tail = c;          // the new tail's hold is the one make() gave
-        }
-        char* const start = c->data() + c->used;
+        char* const start = tail_room(n);
         char* dst = start;
         for (auto p : parts) {
             if (!p.empty())
                 std::memcpy(dst, p.data(), p.size());
             dst += p.size();
         }
-        c->used += static_cast<std::uint32_t>(n);
-        if (coalesce && key == 0 && s_->count > s_->pinned &&
-            (s_->count > 1 || s_->head_written == 0)) {
-            entry& last = at(s_->count - 1);
-            if (last.owner == c && last.key == 0 && last.size != 0 &&
-                last.data + last.size == start) {
-                last.size += static_cast<std::uint32_t>(n);
-                ++last.messages;
-                ++s_->live;
-                s_->bytes += n;
-                return;
-            }
-        }
-        ++c->refs;
-        append(start, static_cast<std::uint32_t>(n), key, c, false);
+        commit_copy(start, n, key, coalesce);
+    }
+    /// Queues one frame, copied: the first `hn` bytes of the header `h`, then `payload`. The
+    /// same as push_copy with the two as parts, without its loops over them, and with the
+    /// header copied as a whole array (a few moves instead of a call to memcpy): the bytes
+    /// past `hn` land where the payload then goes, or in the chunk's free room.
+    template <std::size_t N>
+    void push_frame(const std::array<std::uint8_t, N>& h, std::size_t hn, std::string_view payload,
+                    std::uint32_t key = 0, bool coalesce = false) {
+        const std::size_t n = hn + payload.size();
+        char* const start = tail_room(N + payload.size());
+        std::memcpy(start, h.data(), N);
+        if (!payload.empty())
+            std::memcpy(start + hn, payload.data(), payload.size());
+        commit_copy(start, n, key, coalesce);
     }
     /// Queues a shared frame (a reference, not a copy).
     void push_shared(const frame_ref& f, std::uint32_t key = 0) {
@@ -461,6 +456,52 @@ private:
     entry& at(std::uint32_t i) const noexcept { return s_->ring[(s_->head + i) & (s_->cap - 1)]; }
     static entry* ring_of(state* st) noexcept { return reinterpret_cast<entry*>(st + 1); }
 
+    // Where `n` more bytes go: at the end of the tail chunk, or of a new one if it has not the
+    // room (a message larger than chunk_size gets a chunk of its own).
+    // The common case is inline; the rest (a first message, a new chunk) is not, so that the
+    // callers need not save the registers it uses.
+    char* tail_room(std::size_t n) {
+        if (s_) {
+            chunk* const c = s_->tail;
+            if (c && c->cap - c->used >= n)
+                return c->data() + c->used;
+        }
+        return new_tail_room(n);
+    }
+    [[gnu::noinline]] char* new_tail_room(std::size_t n) {
+        ensure();
+        chunk* c = s_->tail;
+        if (!c || c->cap - c->used < n) {
+            c = chunk::make(std::max(chunk_size, n));
+            if (s_->tail)
+                s_->tail->unref(); // the queue's own hold on the old tail
+            s_->tail = c;          // the new tail's hold is the one make() gave
+        }
+        return c->data() + c->used;
+    }
+    // Queues the `n` bytes written at `start` (from tail_room) as one message.
+    void commit_copy(char* start, std::size_t n, std::uint32_t key, bool coalesce) {
+        chunk* const c = s_->tail;
+        c->used += static_cast<std::uint32_t>(n);
+        if (coalesce && key == 0 && s_->count > s_->pinned &&
+            (s_->count > 1 || s_->head_written == 0)) {
+            entry& last = at(s_->count - 1);
+            if (last.owner == c && last.key == 0 && last.size != 0 &&
+                last.data + last.size == start) {
+                last.size += static_cast<std::uint32_t>(n);
+                ++last.messages;
+                ++s_->live;
+                s_->bytes += n;
+                return;
+            }
+        }
+        ++c->refs;
+        append_copy(start, static_cast<std::uint32_t>(n), key, c);
+    }
+    [[gnu::noinline]] void append_copy(const char* data, std::uint32_t size, std::uint32_t key,
+                                       chunk* c) {
+        append(data, size, key, c, false);
+    }
     void ensure() {
         if (!s_) {
             s_ = ::new (state_pool::acquire()) state;

@@ -21,8 +21,47 @@ inline frame_result frame_parser::fail(close_code c) noexcept {
     return {frame_result::error, 0, c};
 }
 
-inline frame_result frame_parser::parse(std::span<const std::uint8_t> in,
-                                        frame_header& out) noexcept {
+[[gnu::always_inline]] inline frame_result frame_parser::parse(std::span<const std::uint8_t> in,
+                                                               frame_header& out) noexcept {
+    // The common case first, inlined into the read loop: a client's data frame (text, binary or
+    // continuation) with a 7-bit length, no RSV bit, within the limits. It decides exactly as
+    // parse_any would, and anything else goes there. (The general path was about 110 instructions
+    // per frame of a 64-byte echo, a sixth of the server's user time per message.)
+    if (in.size() >= 6 && failed_ == 0 && role_ == role::server) {
+        const std::uint8_t b0 = in[0];
+        const std::uint8_t b1 = in[1];
+        const auto op = static_cast<opcode>(b0 & 0x0f);
+        const std::uint64_t len = b1 & 0x7f;
+        const bool continuation = op == opcode::continuation;
+        if ((b0 & 0x70) == 0 && (b1 & 0x80) != 0 && len < 126 &&
+            (op == opcode::text || op == opcode::binary || continuation) &&
+            continuation == in_message_ && len <= lim_.max_frame_size) {
+            const std::uint64_t before = continuation ? msg_size_ : 0;
+            if (before <= lim_.max_message_size && len <= lim_.max_message_size - before) {
+                const bool fin = (b0 & 0x80) != 0;
+                std::memcpy(out.key.data(), in.data() + 2, 4);
+                out.op = op;
+                out.fin = fin;
+                out.rsv1 = out.rsv2 = out.rsv3 = false;
+                out.masked = true;
+                out.size = 6;
+                out.payload_size = len;
+                if (!continuation) {
+                    msg_op_ = op;
+                    compressed_ = false;
+                }
+                msg_size_ = before + len;
+                in_message_ = !fin;
+                return {frame_result::complete, 6, close_code::normal};
+            }
+        }
+    }
+    return parse_any(in, out);
+}
+
+// Out of line, so that parse() stays small enough to be inlined.
+[[gnu::noinline]] inline frame_result frame_parser::parse_any(std::span<const std::uint8_t> in,
+                                                              frame_header& out) noexcept {
     if (failed_ != 0)
         return {frame_result::error, 0, static_cast<close_code>(failed_)};
     if (in.size() < 2)
@@ -129,15 +168,33 @@ inline std::size_t apply_mask(std::span<std::uint8_t> data, const std::array<std
     std::uint8_t* const p = data.data();
     const std::size_t n = data.size();
     std::size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        std::uint64_t w[4];
-        std::memcpy(w, p + i, 32);
-        w[0] ^= k8;
-        w[1] ^= k8;
-        w[2] ^= k8;
-        w[3] ^= k8;
-        std::memcpy(p + i, w, 32);
+#if defined(__GNUC__) // and clang: 16-byte vectors (SSE2 on x86-64, NEON on arm64)
+    // In vector variables rather than an array of words, which the compiler kept storing to
+    // the stack after every round: 13 instructions per 32 bytes, against 9 here.
+    using v16 = std::uint64_t __attribute__((vector_size(16)));
+    const v16 kv = {k8, k8};
+    for (; i + 64 <= n; i += 64) {
+        v16 a, b, c, d;
+        std::memcpy(&a, p + i, 16);
+        std::memcpy(&b, p + i + 16, 16);
+        std::memcpy(&c, p + i + 32, 16);
+        std::memcpy(&d, p + i + 48, 16);
+        a ^= kv;
+        b ^= kv;
+        c ^= kv;
+        d ^= kv;
+        std::memcpy(p + i, &a, 16);
+        std::memcpy(p + i + 16, &b, 16);
+        std::memcpy(p + i + 32, &c, 16);
+        std::memcpy(p + i + 48, &d, 16);
     }
+    for (; i + 16 <= n; i += 16) {
+        v16 a;
+        std::memcpy(&a, p + i, 16);
+        a ^= kv;
+        std::memcpy(p + i, &a, 16);
+    }
+#endif
     for (; i + 8 <= n; i += 8) {
         std::uint64_t w;
         std::memcpy(&w, p + i, 8);

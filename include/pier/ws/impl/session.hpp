@@ -133,8 +133,8 @@ send_result session<P, D>::send_data(opcode op, std::string_view payload, std::u
         }
     }
     const auto hn = write_frame_header(h, op, payload.size());
-    const std::string_view parts[] = {{reinterpret_cast<const char*>(h.data()), hn}, payload};
-    return enqueue(parts, nullptr, key, false);
+    return admit(hn + payload.size(), key, false,
+                 [&](bool coalesce) { out_.push_frame(h, hn, payload, key, coalesce); });
 }
 
 template <class P, class D> send_result session<P, D>::send(const prepared_message& m) {
@@ -194,29 +194,42 @@ template <class P, class D>
 send_result session<P, D>::enqueue(std::span<const std::string_view> parts,
                                    const detail::frame_ref* shared, std::uint32_t key,
                                    bool control) {
+    std::size_t size = shared ? shared->view().size() : 0;
+    for (auto p : parts)
+        size += p.size();
+    return admit(size, key, control, [&](bool coalesce) {
+        if (shared)
+            out_.push_shared(*shared, key);
+        else
+            out_.push_copy(parts, key, coalesce);
+    });
+}
+
+template <class P, class D>
+template <class Push>
+send_result session<P, D>::admit(std::size_t size, std::uint32_t key, bool control, Push&& push) {
     if (state_ == session_state::closed)
         return send_result::closed;
     constexpr auto action = P::backpressure::action;
     const auto& w = env_->core->write;
-    std::size_t size = shared ? shared->view().size() : 0;
-    for (auto p : parts)
-        size += p.size();
     const std::size_t need = detail::out_queue::cost_of(size);
+    // What the queue costs now (read once: a message queued adds exactly `need`).
+    std::size_t cost = out_.cost();
     if (!control) {
         if constexpr (action == backpressure_action::close) {
-            if (out_.cost() + need > w.high_water) {
+            if (cost + need > w.high_water) {
                 env_->counters->slow_consumers.fetch_add(1, std::memory_order_relaxed);
                 env_->fail(this, close_code::policy_violation);
                 return send_result::closed;
             }
         } else if constexpr (action == backpressure_action::drop) {
-            if (out_.cost() + need > w.high_water) {
+            if (cost + need > w.high_water) {
                 env_->counters->dropped_messages.fetch_add(1, std::memory_order_relaxed);
                 return send_result::dropped;
             }
         } else if constexpr (action == backpressure_action::drop_oldest ||
                              action == backpressure_action::latest) {
-            if (out_.cost() + need > w.high_water) {
+            if (cost + need > w.high_water) {
                 bool fits = false;
                 const auto policy = action == backpressure_action::latest
                                         ? detail::overflow::latest
@@ -228,31 +241,29 @@ send_result session<P, D>::enqueue(std::span<const std::string_view> parts,
                     env_->counters->dropped_messages.fetch_add(1, std::memory_order_relaxed);
                     return send_result::dropped;
                 }
+                cost = out_.cost();
             }
         }
     }
     // The hard limit, for every policy: nothing a peer does buffers more than max_queued (a
     // control frame alone may pass it by its 127 bytes).
-    if (out_.cost() + need > w.max_queued && !(control && need <= 256)) {
+    if (cost + need > w.max_queued && !(control && need <= 256)) {
         env_->counters->slow_consumers.fetch_add(1, std::memory_order_relaxed);
         env_->fail(this, close_code::policy_violation);
         return send_result::closed;
     }
     if (size == 0)
         return send_result::queued;
-    const bool was_empty = out_.empty();
     // A queue whose policy never drops single messages keeps no boundary between small
     // copied ones (out_queue::push_copy).
     constexpr bool coalesce =
         action != backpressure_action::drop_oldest && action != backpressure_action::latest;
-    if (shared)
-        out_.push_shared(*shared, key);
-    else
-        out_.push_copy(parts, key, coalesce);
-    if (was_empty)
-        stall_since_ = env_->now(this);
-    env_->mark_dirty(this);
-    if (out_.cost() > w.high_water) {
+    push(coalesce);
+    // The flush this schedules starts the write timeout (stall_since_) if the output does not
+    // all go at once.
+    if (!dirty_)
+        env_->mark_dirty(this);
+    if (cost + need > w.high_water) {
         over_high_ = true;
         return send_result::backpressure;
     }

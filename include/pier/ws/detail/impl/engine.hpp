@@ -344,9 +344,13 @@ template <class H, class P> void session_impl<H, P>::process() {
     }
     if (!feed())
         return;
-    // Nothing of a new message is pending: no slow-loris clock runs.
+    // The slow-loris clock runs while part of a message (or of a frame) is pending, from the
+    // pass that first left one. Started here rather than for each frame parsed: a message
+    // taken whole in the pass that read its first byte never starts it.
     if (in_.empty() && !in_frame_ && !parser_.in_message())
         this->partial_since_ = 0;
+    else if (this->partial_since_ == 0)
+        this->partial_since_ = now();
     in_.release_if_empty();
 }
 
@@ -517,11 +521,8 @@ template <class H, class P> bool session_impl<H, P>::feed() {
             if (in.empty())
                 return true;
             const auto r = parser_.parse(std::string_view(in.data(), in.size()), hdr_);
-            if (r.st == frame_result::incomplete) {
-                if (this->partial_since_ == 0)
-                    this->partial_since_ = now();
-                return true;
-            }
+            if (r.st == frame_result::incomplete)
+                return true; // process() starts the slow-loris clock
             if (r.st == frame_result::error) {
                 fail(r.err);
                 return false;
@@ -535,8 +536,6 @@ template <class H, class P> bool session_impl<H, P>::feed() {
                     asm_->ctrl.clear();
             } else if (hdr_.op != opcode::continuation) {
                 utf8_.reset();
-                if (this->partial_since_ == 0)
-                    this->partial_since_ = now();
             }
             in = in_.data();
         }
@@ -780,6 +779,12 @@ void session_impl<H, P>::report_close(close_code code, std::string_view reason) 
 template <class H, class P> void session_impl<H, P>::flush() {
     if (this->state_ == session_state::closed || this->writing_)
         return;
+    // Output queued since the last flush (session::enqueue): the write timeout counts from
+    // now, unless this flush moves it all. Stamped here rather than for each message queued:
+    // the same time within a pass (now() is read once per entry point), without a call
+    // through the session's environment.
+    if (this->stall_since_ == 0 && !this->out_.empty())
+        this->stall_since_ = now();
     auto& c = counters();
     const auto& w = shard_->eng->core().options.write;
     while (!this->out_.empty()) {
