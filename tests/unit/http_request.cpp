@@ -453,4 +453,38 @@ BOOST_AUTO_TEST_CASE(split_input_gives_the_same_answer) {
     }
 }
 
+// The framing fields are recognised in any case, and only by their exact names (name_is
+// compares a token's letters with their 0x20 bit set); a target is split at its first '?'
+// and refused with a '#', short (one pass) or long (the general path).
+BOOST_AUTO_TEST_CASE(field_names_any_case_and_targets_short_or_long) {
+    http::request_head h;
+    const std::string mixed = "GET / HTTP/1.1\r\nhOsT: a.example\r\nCONNECTION: Close\r\n"
+                              "cOnTeNt-LeNgTh: 3\r\n\r\n";
+    BOOST_TEST(parse(mixed, h).st == http::parse_result::complete);
+    BOOST_TEST(h.host() == "a.example");
+    BOOST_TEST(!h.keep_alive());
+    BOOST_TEST(h.content_length().value_or(0) == 3u);
+    // Near misses are other fields: no Host (so HTTP/1.1 refuses), no framing.
+    BOOST_TEST(error_of("GET / HTTP/1.1\r\nHosts: a\r\nHos: a\r\nHost-: a\r\n\r\n") ==
+               S(http::parse_error::missing_host));
+    const std::string near =
+        with_host("GET / HTTP/1.1", "Content-Lengths: x\r\nTransfer-Encodings: x\r\n");
+    BOOST_TEST(parse(near, h).st == http::parse_result::complete);
+    BOOST_TEST(!h.content_length().has_value());
+    BOOST_TEST(!h.chunked());
+    for (const std::string pad : {std::string(), std::string(100, 'x')}) {
+        BOOST_TEST_INFO("target length " << pad.size());
+        const std::string with_query = with_host("GET /" + pad + "?a=1?b HTTP/1.1");
+        BOOST_TEST(parse(with_query, h).st == http::parse_result::complete);
+        BOOST_TEST(h.path() == "/" + pad);
+        BOOST_TEST(h.query() == "a=1?b");
+        const std::string old_version = with_host("GET /" + pad + " HTTP/1.0");
+        BOOST_TEST(parse(old_version, h).st == http::parse_result::complete);
+        BOOST_TEST(h.query().empty());
+        BOOST_TEST(h.version_minor() == 0u);
+        BOOST_TEST(error_of(with_host("GET /" + pad + "?q#f HTTP/1.1")) ==
+                   S(http::parse_error::bad_target));
+    }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
