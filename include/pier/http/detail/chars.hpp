@@ -13,7 +13,8 @@ namespace pier::http::detail {
 // RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
 // "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA. A table beats a chain of comparisons in the
 // header-name loop, which is the hottest loop of the parser.
-inline constexpr std::array<bool, 256> tchar_table = [] {
+/// A byte-class table: letters, digits and the bytes of `extra`.
+constexpr std::array<bool, 256> alnum_and(std::string_view extra) noexcept {
     std::array<bool, 256> t{};
     for (std::size_t c = '0'; c <= '9'; ++c)
         t[c] = true;
@@ -21,10 +22,12 @@ inline constexpr std::array<bool, 256> tchar_table = [] {
         t[c] = true;
     for (std::size_t c = 'A'; c <= 'Z'; ++c)
         t[c] = true;
-    for (char c : std::string_view("!#$%&'*+-.^_`|~"))
+    for (char c : extra)
         t[static_cast<unsigned char>(c)] = true;
     return t;
-}();
+}
+
+inline constexpr std::array<bool, 256> tchar_table = alnum_and("!#$%&'*+-.^_`|~");
 
 constexpr bool is_tchar(char c) noexcept {
     return tchar_table[static_cast<unsigned char>(c)];

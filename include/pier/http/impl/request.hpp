@@ -81,18 +81,7 @@ constexpr bool is_target_char(char c) noexcept {
 // the characters that would let one Host be read as different authorities. A table: every
 // request's Host goes through it byte by byte (a chain of comparisons cost about 14
 // instructions a byte).
-inline constexpr std::array<bool, 256> host_char_table = [] {
-    std::array<bool, 256> t{};
-    for (std::size_t c = '0'; c <= '9'; ++c)
-        t[c] = true;
-    for (std::size_t c = 'a'; c <= 'z'; ++c)
-        t[c] = true;
-    for (std::size_t c = 'A'; c <= 'Z'; ++c)
-        t[c] = true;
-    for (char c : std::string_view("-._~%!$&'()*+,;=:[]"))
-        t[static_cast<unsigned char>(c)] = true;
-    return t;
-}();
+inline constexpr std::array<bool, 256> host_char_table = alnum_and("-._~%!$&'()*+,;=:[]");
 
 constexpr bool is_host_char(char c) noexcept {
     return host_char_table[static_cast<unsigned char>(c)];
