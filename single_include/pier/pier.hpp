@@ -16549,9 +16549,11 @@ send_result session<P, D>::admit(std::size_t size, std::uint32_t key, bool contr
     // copied ones (out_queue::push_copy).
     constexpr bool coalesce =
         action != backpressure_action::drop_oldest && action != backpressure_action::latest;
+    // Into an empty queue (however it was emptied: written, or dropped by the policy or a
+    // failure), the write timeout starts again: the flush this schedules stamps it.
+    if (out_.empty())
+        stall_since_ = 0;
     push(coalesce);
-    // The flush this schedules starts the write timeout (stall_since_) if the output does not
-    // all go at once.
     if (!dirty_)
         env_->mark_dirty(this);
     if (cost + need > w.high_water) {
@@ -17377,12 +17379,16 @@ template <class H, class P> void session_impl<H, P>::process() {
     }
     if (!feed())
         return;
-    // The slow-loris clock runs while part of a message (or of a frame) is pending, from the
-    // pass that first left one. Started here rather than for each frame parsed: a message
-    // taken whole in the pass that read its first byte never starts it.
-    if (in_.empty() && !in_frame_ && !parser_.in_message())
+    // The slow-loris clock runs while part of a data message, or of a frame header, is
+    // pending, from the pass that first left one (a control frame's payload, at most 125
+    // bytes, does not start it). Started here rather than at each frame header: a message
+    // taken whole in the pass that read its first byte never starts it, and the time is the
+    // same within a pass.
+    const bool partial_header = !in_frame_ && !in_.empty();
+    if (!partial_header && !in_frame_ && !parser_.in_message())
         this->partial_since_ = 0;
-    else if (this->partial_since_ == 0)
+    else if (this->partial_since_ == 0 &&
+             (partial_header || parser_.in_message() || !is_control(hdr_.op)))
         this->partial_since_ = now();
     in_.release_if_empty();
 }
@@ -17812,10 +17818,10 @@ void session_impl<H, P>::report_close(close_code code, std::string_view reason) 
 template <class H, class P> void session_impl<H, P>::flush() {
     if (this->state_ == session_state::closed || this->writing_)
         return;
-    // Output queued since the last flush (session::enqueue): the write timeout counts from
-    // now, unless this flush moves it all. Stamped here rather than for each message queued:
-    // the same time within a pass (now() is read once per entry point), without a call
-    // through the session's environment.
+    // Output queued into an empty queue since the last flush (session::admit cleared the
+    // stamp then): the write timeout counts from now, unless this flush moves it all.
+    // Stamped here rather than for each message queued: the same time within a pass (now()
+    // is read once per entry point), without a call through the session's environment.
     if (this->stall_since_ == 0 && !this->out_.empty())
         this->stall_since_ = now();
     auto& c = counters();

@@ -399,81 +399,75 @@ BOOST_AUTO_TEST_CASE(close_code_helpers) {
     BOOST_TEST(!ws::is_control(ws::opcode::binary));
 }
 
-// parse() decides its common case (a client's small data frame) inline; the headers below,
-// in and out of a fragmented message, under tight and default limits and for both roles, must
-// give what the general path gives: the same result, header and message state.
+// parse() decides its common case (a client's small data frame) inline. For the headers below
+// it must give what the general path gives (the same result, header and message state): in
+// and out of a fragmented message, under default limits and under limits where the frame
+// size and where the message size decides, for both roles, with and without RSV1 allowed.
 BOOST_AUTO_TEST_CASE(inline_common_case_decides_as_the_general_path) {
-    const ws::frame_limits tight{.max_frame_size = 40, .max_message_size = 100};
     // Every first byte; second bytes masked and not, with the 7-bit lengths at the limits'
-    // edges (10 and 90 bytes before, 40 and 100 bytes allowed) and the extended lengths.
-    std::vector<int> second_bytes;
+    // edges (10 and 90 bytes before; 40 and 100 bytes allowed) and the extended lengths.
+    std::vector<std::uint8_t> second_bytes;
     for (const int mask : {0, 0x80})
         for (const int len :
              {0, 1, 9, 10, 11, 39, 40, 41, 89, 90, 91, 99, 100, 101, 124, 125, 126, 127})
-            second_bytes.push_back(mask | len);
+            second_bytes.push_back(static_cast<std::uint8_t>(mask | len));
+    const ws::frame_limits limits[] = {
+        {},
+        {.max_frame_size = 40, .max_message_size = 100},  // the frame's size decides
+        {.max_frame_size = 100, .max_message_size = 100}, // the message's size decides
+    };
     std::size_t compared = 0, inline_complete = 0;
-    for (const ws::frame_limits lim : {ws::frame_limits{}, tight}) {
-        for (const ws::role role : {ws::role::server, ws::role::client}) {
-            for (int state = 0; state < 3; ++state) { // none; in a message of 10; of 90 bytes
-                for (int b0 = 0; b0 < 256; ++b0) {
-                    for (const int b1 : second_bytes) {
-                        for (const std::size_t size :
-                             {std::size_t{2}, std::size_t{6}, std::size_t{14}}) {
-                            const auto prepare = [&](ws::frame_parser& p) {
-                                if (state > 0) { // a first, non-final binary fragment
-                                    const auto len =
-                                        static_cast<std::uint8_t>(state == 1 ? 10 : 90);
-                                    const bytes first{
-                                        0x02,
-                                        static_cast<std::uint8_t>((role == ws::role::server ? 0x80 : 0) | len),
-                                        1,
-                                        2,
-                                        3,
-                                        4};
-                                    ws::frame_header h;
-                                    p.parse(std::span<const std::uint8_t>(first), h);
-                                }
-                            };
-                            bytes in(size, 0x5a);
-                            in[0] = static_cast<std::uint8_t>(b0);
-                            if (size > 1)
-                                in[1] = static_cast<std::uint8_t>(b1);
-                            ws::frame_parser a(lim, role), b(lim, role);
-                            prepare(a);
-                            prepare(b);
-                            ws::frame_header ha, hb;
-                            const auto ra = a.parse(std::span<const std::uint8_t>(in), ha);
-                            const auto rb = ws::detail::frame_parser_access::parse_any(
-                                b, std::span<const std::uint8_t>(in), hb);
-                            ++compared;
-                            BOOST_TEST_REQUIRE(static_cast<int>(ra.st) == static_cast<int>(rb.st),
-                                               "b0 " << b0 << " b1 " << b1 << " size " << size);
-                            BOOST_TEST_REQUIRE(ra.header_size == rb.header_size);
-                            BOOST_TEST_REQUIRE(code(ra.err) == code(rb.err));
-                            BOOST_TEST_REQUIRE(a.in_message() == b.in_message());
-                            BOOST_TEST_REQUIRE(a.message_size() == b.message_size());
-                            BOOST_TEST_REQUIRE(static_cast<int>(a.message_opcode()) ==
-                                               static_cast<int>(b.message_opcode()));
-                            BOOST_TEST_REQUIRE(a.message_compressed() == b.message_compressed());
-                            if (ra.st == ws::frame_result::complete) {
-                                BOOST_TEST_REQUIRE(static_cast<int>(ha.op) ==
-                                                   static_cast<int>(hb.op));
-                                BOOST_TEST_REQUIRE(ha.fin == hb.fin);
-                                BOOST_TEST_REQUIRE(ha.rsv1 == hb.rsv1);
-                                BOOST_TEST_REQUIRE(ha.masked == hb.masked);
-                                BOOST_TEST_REQUIRE(ha.size == hb.size);
-                                BOOST_TEST_REQUIRE(ha.payload_size == hb.payload_size);
-                                BOOST_TEST_REQUIRE((ha.key == hb.key));
-                                if (role == ws::role::server && ha.size == 6)
-                                    ++inline_complete;
-                            }
-                        }
-                    }
-                }
-            }
+    const auto compare = [&](const ws::frame_limits& lim, ws::role role, bool rsv1, int before,
+                             const bytes& in) {
+        ws::frame_parser a(lim, role), b(lim, role);
+        a.allow_rsv1(rsv1);
+        b.allow_rsv1(rsv1);
+        ws::frame_header ha, hb;
+        if (before > 0) { // a first, non-final binary fragment of `before` bytes
+            const auto m = static_cast<std::uint8_t>(role == ws::role::server ? 0x80 : 0);
+            const bytes first{0x02, static_cast<std::uint8_t>(m | before), 1, 2, 3, 4};
+            a.parse(std::span<const std::uint8_t>(first), ha);
+            b.parse(std::span<const std::uint8_t>(first), hb);
         }
-    }
-    BOOST_TEST(compared == 2u * 2 * 3 * 256 * second_bytes.size() * 3);
+        const auto ra = a.parse(std::span<const std::uint8_t>(in), ha);
+        const auto rb =
+            ws::detail::frame_parser_access::parse_any(b, std::span<const std::uint8_t>(in), hb);
+        ++compared;
+        BOOST_TEST_INFO("b0 " << int(in[0]) << " b1 " << int(in[1]) << " size " << in.size()
+                              << " before " << before << " rsv1 " << rsv1);
+        BOOST_TEST_REQUIRE(static_cast<int>(ra.st) == static_cast<int>(rb.st));
+        BOOST_TEST_REQUIRE(ra.header_size == rb.header_size);
+        BOOST_TEST_REQUIRE(code(ra.err) == code(rb.err));
+        BOOST_TEST_REQUIRE(a.in_message() == b.in_message());
+        BOOST_TEST_REQUIRE(a.message_size() == b.message_size());
+        BOOST_TEST_REQUIRE(static_cast<int>(a.message_opcode()) ==
+                           static_cast<int>(b.message_opcode()));
+        BOOST_TEST_REQUIRE(a.message_compressed() == b.message_compressed());
+        if (ra.st != ws::frame_result::complete)
+            return;
+        BOOST_TEST_REQUIRE(static_cast<int>(ha.op) == static_cast<int>(hb.op));
+        BOOST_TEST_REQUIRE(ha.fin == hb.fin);
+        BOOST_TEST_REQUIRE(ha.rsv1 == hb.rsv1);
+        BOOST_TEST_REQUIRE(ha.masked == hb.masked);
+        BOOST_TEST_REQUIRE(ha.size == hb.size);
+        BOOST_TEST_REQUIRE(ha.payload_size == hb.payload_size);
+        BOOST_TEST_REQUIRE((ha.key == hb.key));
+        if (role == ws::role::server && ha.size == 6)
+            ++inline_complete;
+    };
+    for (const auto& lim : limits)
+        for (const ws::role role : {ws::role::server, ws::role::client})
+            for (const bool rsv1 : {false, true})
+                for (const int before : {0, 10, 90})
+                    for (int b0 = 0; b0 < 256; ++b0)
+                        for (const std::uint8_t b1 : second_bytes)
+                            for (const std::size_t size : {5, 6, 14}) {
+                                bytes in(size, 0x5a);
+                                in[0] = static_cast<std::uint8_t>(b0);
+                                in[1] = b1;
+                                compare(lim, role, rsv1, before, in);
+                            }
+    BOOST_TEST(compared == 3u * 2 * 2 * 3 * 256 * second_bytes.size() * 3);
     BOOST_TEST(inline_complete > 500u); // the inline path was taken, and agreed
 }
 

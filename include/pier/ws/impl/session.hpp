@@ -258,9 +258,11 @@ send_result session<P, D>::admit(std::size_t size, std::uint32_t key, bool contr
     // copied ones (out_queue::push_copy).
     constexpr bool coalesce =
         action != backpressure_action::drop_oldest && action != backpressure_action::latest;
+    // Into an empty queue (however it was emptied: written, or dropped by the policy or a
+    // failure), the write timeout starts again: the flush this schedules stamps it.
+    if (out_.empty())
+        stall_since_ = 0;
     push(coalesce);
-    // The flush this schedules starts the write timeout (stall_since_) if the output does not
-    // all go at once.
     if (!dirty_)
         env_->mark_dirty(this);
     if (cost + need > w.high_water) {
