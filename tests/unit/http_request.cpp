@@ -472,7 +472,7 @@ BOOST_AUTO_TEST_CASE(field_names_any_case_and_targets_short_or_long) {
     BOOST_TEST(parse(near, h).st == http::parse_result::complete);
     BOOST_TEST(!h.content_length().has_value());
     BOOST_TEST(!h.chunked());
-    for (const std::string pad : {std::string(), std::string(100, 'x')}) {
+    for (const std::string& pad : {std::string(), std::string(100, 'x')}) {
         BOOST_TEST_INFO("target length " << pad.size());
         const std::string with_query = with_host("GET /" + pad + "?a=1?b HTTP/1.1");
         BOOST_TEST(parse(with_query, h).st == http::parse_result::complete);
