@@ -178,8 +178,14 @@ inline parse_result parse_request_line(std::string_view in, std::size_t line_lim
 // asterisk-form (OPTIONS only).
 inline parse_error split_target(std::string_view method, std::string_view target,
                                 std::string_view& path, std::string_view& query) noexcept {
+    // path and query either side of the '?' at `q` (npos: none) of path-and-query `pq`.
+    const auto split_at = [&](std::string_view pq, std::size_t q) noexcept {
+        path = pq.substr(0, q);
+        query = q == std::string_view::npos ? std::string_view{} : pq.substr(q + 1);
+    };
+    const bool connect = method == "CONNECT";
     // A short origin-form target (most are) in one pass, without two calls to memchr.
-    if (target.size() <= 64 && target.front() == '/' && method != "CONNECT") {
+    if (target.size() <= 64 && target.front() == '/' && !connect) {
         std::size_t q = std::string_view::npos;
         for (std::size_t i = 0; i < target.size(); ++i) {
             if (target[i] == '#')
@@ -187,18 +193,12 @@ inline parse_error split_target(std::string_view method, std::string_view target
             if (target[i] == '?' && q == std::string_view::npos)
                 q = i;
         }
-        path = target.substr(0, q);
-        query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
+        split_at(target, q);
         return parse_error::none;
     }
     if (target.find('#') != std::string_view::npos)
         return parse_error::bad_target;
-    const bool connect = method == "CONNECT";
-    const auto split_query = [&](std::string_view pq) noexcept {
-        const std::size_t q = pq.find('?');
-        path = pq.substr(0, q);
-        query = q == std::string_view::npos ? std::string_view{} : pq.substr(q + 1);
-    };
+    const auto split_query = [&](std::string_view pq) noexcept { split_at(pq, pq.find('?')); };
     if (target.front() == '/') {
         if (connect)
             return parse_error::bad_target;

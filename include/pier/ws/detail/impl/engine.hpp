@@ -349,11 +349,10 @@ template <class H, class P> void session_impl<H, P>::process() {
     // bytes, does not start it). Started here rather than at each frame header: a message
     // taken whole in the pass that read its first byte never starts it, and the time is the
     // same within a pass.
-    const bool partial_header = !in_frame_ && !in_.empty();
-    if (!partial_header && !in_frame_ && !parser_.in_message())
+    const bool only_control_payload = in_frame_ && is_control(hdr_.op) && !parser_.in_message();
+    if (in_.empty() && !in_frame_ && !parser_.in_message())
         this->partial_since_ = 0;
-    else if (this->partial_since_ == 0 &&
-             (partial_header || parser_.in_message() || !is_control(hdr_.op)))
+    else if (this->partial_since_ == 0 && !only_control_payload)
         this->partial_since_ = now();
     in_.release_if_empty();
 }
