@@ -300,6 +300,80 @@ BOOST_AUTO_TEST_CASE(large_copies_get_their_own_chunk) {
     BOOST_TEST(q.empty());
 }
 
+// join_frame is push_frame's common case, taken by session::send_data before admit: whenever
+// it says yes, the queue must be exactly as push_frame(h, hn, payload, 0, true) leaves it, and
+// whenever it says no, untouched. Two queues take the same random operations (frames of every
+// size, copies with and without a key, shared frames, partial writes, pins, drops, evictions),
+// one trying join_frame first and the other calling push_frame only, and must agree after
+// every step.
+BOOST_AUTO_TEST_CASE(join_frame_is_push_frame_whenever_it_joins) {
+    std::uint64_t seed = 0x9e3779b97f4a7c15ull;
+    auto next = [&](std::uint64_t n) {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        return seed % n;
+    };
+    std::size_t joined = 0, declined_with_open = 0;
+    for (int round = 0; round < 200; ++round) {
+        out_queue a, b; // a: join_frame first; b: push_frame only
+        for (int step = 0; step < 300; ++step) {
+            const auto op = next(100);
+            if (op < 70) {
+                std::array<std::uint8_t, 10> h;
+                h.fill('#');
+                const std::size_t hn = 2 + next(2) * 2;
+                for (std::size_t i = 0; i < hn; ++i)
+                    h[i] = static_cast<std::uint8_t>('A' + next(26));
+                const std::size_t sizes[] = {0, 1, 7, 64, 125, 700, 3000, 5000};
+                const std::string payload(sizes[next(8)], static_cast<char>('a' + next(26)));
+                const bool open = a.has_open();
+                if (a.join_frame(h, hn, payload))
+                    ++joined;
+                else {
+                    declined_with_open += open;
+                    a.push_frame(h, hn, payload, 0, true);
+                }
+                b.push_frame(h, hn, payload, 0, true);
+            } else if (op < 76) {
+                push_coalescing(a, "key", 5);
+                push_coalescing(b, "key", 5);
+            } else if (op < 80) {
+                push(a, "plain");
+                push(b, "plain");
+            } else if (op < 84) {
+                auto f = shared("shared");
+                a.push_shared(f);
+                b.push_shared(f);
+            } else if (op < 94) {
+                const std::size_t n = a.bytes() == 0 ? 0 : next(a.bytes() + 1);
+                a.consume(n);
+                b.consume(n);
+            } else if (op < 96) {
+                a.pin_all();
+                b.pin_all();
+            } else if (op < 98) {
+                BOOST_TEST(a.drop_unsent() == b.drop_unsent());
+            } else {
+                const auto policy = next(2) ? overflow::drop_oldest : overflow::latest;
+                bool fa = false, fb = false;
+                const auto limit = a.cost() / 2;
+                BOOST_TEST(a.make_room(64, limit, policy, 5, fa) ==
+                           b.make_room(64, limit, policy, 5, fb));
+                BOOST_TEST(fa == fb);
+            }
+            BOOST_TEST_REQUIRE(contents(a) == contents(b), "round " << round << " step " << step);
+            BOOST_TEST_REQUIRE(a.messages() == b.messages());
+            BOOST_TEST_REQUIRE(a.entries() == b.entries());
+            BOOST_TEST_REQUIRE(a.cost() == b.cost());
+            BOOST_TEST_REQUIRE(a.empty() == b.empty());
+        }
+    }
+    // Both branches ran: frames joined, and an open entry without room declined.
+    BOOST_TEST(joined > 1000u);
+    BOOST_TEST(declined_with_open > 10u);
+}
+
 namespace {
 struct plain_echo {
     template <class Session> void on_message(Session&, ws::message) {}

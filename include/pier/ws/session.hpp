@@ -308,10 +308,12 @@ public:
     /// A reference for other threads.
     session_handle handle() const noexcept;
 
-    send_result send_text(std::string_view text, std::uint32_t key = 0) {
+    // Inline in the handler, as is send_data's common case (a message behind others of the
+    // same pass joins the write queue's open entry).
+    [[gnu::always_inline]] send_result send_text(std::string_view text, std::uint32_t key = 0) {
         return send_data(opcode::text, text, key);
     }
-    send_result send_binary(std::string_view data, std::uint32_t key = 0) {
+    [[gnu::always_inline]] send_result send_binary(std::string_view data, std::uint32_t key = 0) {
         return send_data(opcode::binary, data, key);
     }
     /// Sends a frame prepared once for many sessions (`prepare`): shared, not copied.
@@ -336,6 +338,9 @@ protected:
     ~session() = default;
 
     send_result send_data(opcode op, std::string_view payload, std::uint32_t key);
+    // send_data's general case (out of line): compression, the first message of a burst, a
+    // key, a limit reached.
+    [[gnu::noinline]] send_result send_any(opcode op, std::string_view payload, std::uint32_t key);
     send_result send_control(opcode op, std::string_view payload);
     send_result enqueue(std::span<const std::string_view> parts, const detail::frame_ref* shared,
                         std::uint32_t key, bool control);

@@ -59,20 +59,28 @@ struct session_access {
 
 // --- hooks ----------------------------------------------------------------------------------
 
+/// What guarded() does when a hook threw (out of line: the hot path only calls the hook).
+template <class Handler>
+[[gnu::noinline, gnu::cold]] bool hook_failed(Handler& h, pier::detail::shard_counters& c,
+                                              std::string_view hook) noexcept {
+    c.handler_errors.fetch_add(1, std::memory_order_relaxed);
+    try {
+        pier::detail::call_on_hook_error(h, hook, std::current_exception());
+    } catch (...) {
+    }
+    return false;
+}
+
 /// Runs a hook; an exception is counted, reported to `on_hook_error` (if the handler has one)
-/// and swallowed. Returns false if it threw.
+/// and swallowed. Returns false if it threw. Inline, since it wraps every message's delivery.
 template <class Handler, class F>
-bool guarded(Handler& h, pier::detail::shard_counters& c, std::string_view hook, F&& f) noexcept {
+[[gnu::always_inline]] inline bool guarded(Handler& h, pier::detail::shard_counters& c,
+                                           std::string_view hook, F&& f) noexcept {
     try {
         f();
         return true;
     } catch (...) {
-        c.handler_errors.fetch_add(1, std::memory_order_relaxed);
-        try {
-            pier::detail::call_on_hook_error(h, hook, std::current_exception());
-        } catch (...) {
-        }
-        return false;
+        return hook_failed(h, c, hook);
     }
 }
 
@@ -285,6 +293,7 @@ private:
     bool end_message();
     bool control_frame(std::string_view payload);
     bool deliver_message(std::string_view data, bool text);
+    bool whole_data_message(char* payload, std::size_t header_left);
     void report_close(close_code code, std::string_view reason);
     void finish_after_flush();
     void lingering_done();

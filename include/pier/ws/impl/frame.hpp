@@ -208,32 +208,47 @@ inline std::size_t apply_mask(std::span<std::uint8_t> data, const std::array<std
 
 namespace detail {
 
-inline std::size_t put_frame_header(std::uint8_t* out, opcode op, std::uint64_t len, bool fin,
-                                    bool rsv1, bool masked) noexcept {
-    out[0] = static_cast<std::uint8_t>((fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) |
-                                       static_cast<std::uint8_t>(op));
-    const std::uint8_t m = masked ? 0x80 : 0;
+// Writes all 10 bytes of `out` (the header, then bytes that the payload or the mask key
+// overwrites): the header is built in registers and stored as one 8-byte and one 2-byte word.
+// A caller copies it on as whole words (out_queue::push_frame), and a word loaded right after
+// byte stores to the same place waits for them to reach the cache (a failed store forward):
+// a 64-byte echo's copy of its header into the write queue was a quarter of the queue's CPU.
+[[gnu::always_inline]] inline std::size_t put_frame_header(std::uint8_t* out, opcode op,
+                                                           std::uint64_t len, bool fin, bool rsv1,
+                                                           bool masked) noexcept {
+    // The bytes as a little-endian number: byte i of the header is bits 8i..8i+7.
+    const std::uint64_t b0 = (fin ? 0x80u : 0u) | (rsv1 ? 0x40u : 0u) | static_cast<unsigned>(op);
+    const std::uint64_t m = masked ? 0x80 : 0;
+    std::uint64_t lo;
+    std::uint16_t hi = 0;
+    std::size_t n;
     if (len < 126) {
-        out[1] = static_cast<std::uint8_t>(m | len);
-        return 2;
+        lo = b0 | (m | len) << 8;
+        n = 2;
+    } else if (len <= 0xffff) {
+        lo = b0 | (m | 126) << 8 | (len >> 8) << 16 | (len & 0xff) << 24;
+        n = 4;
+    } else {
+        // The length in network byte order: its first byte is the lowest of `be`.
+        const std::uint64_t be = __builtin_bswap64(len);
+        lo = b0 | (m | 127) << 8 | be << 16;
+        hi = static_cast<std::uint16_t>(be >> 48);
+        n = 10;
     }
-    if (len <= 0xffff) {
-        out[1] = m | 126;
-        out[2] = static_cast<std::uint8_t>(len >> 8);
-        out[3] = static_cast<std::uint8_t>(len);
-        return 4;
+    if constexpr (std::endian::native == std::endian::big) {
+        lo = __builtin_bswap64(lo);
+        hi = __builtin_bswap16(hi);
     }
-    out[1] = m | 127;
-    for (int i = 0; i < 8; ++i)
-        out[2 + i] = static_cast<std::uint8_t>(len >> (56 - 8 * i));
-    return 10;
+    std::memcpy(out, &lo, 8);
+    std::memcpy(out + 8, &hi, 2);
+    return n;
 }
 
 } // namespace detail
 
-inline std::size_t write_frame_header(std::span<std::uint8_t, max_server_frame_header_size> out,
-                                      opcode op, std::uint64_t payload_size, bool fin,
-                                      bool rsv1) noexcept {
+[[gnu::always_inline]] inline std::size_t
+write_frame_header(std::span<std::uint8_t, max_server_frame_header_size> out, opcode op,
+                   std::uint64_t payload_size, bool fin, bool rsv1) noexcept {
     return detail::put_frame_header(out.data(), op, payload_size, fin, rsv1, false);
 }
 

@@ -118,7 +118,32 @@ template <class P, class D> session_handle session<P, D>::handle() const noexcep
 }
 
 template <class P, class D>
-send_result session<P, D>::send_data(opcode op, std::string_view payload, std::uint32_t key) {
+[[gnu::always_inline]] inline send_result
+session<P, D>::send_data(opcode op, std::string_view payload, std::uint32_t key) {
+    constexpr auto action = P::backpressure::action;
+    if constexpr (action != backpressure_action::drop_oldest &&
+                  action != backpressure_action::latest) {
+        // admit's common case, inline in the caller: a message behind others of this pass,
+        // uncompressed and under both limits, joins the open entry of the queue
+        // (out_queue::join_frame). Nothing else in admit applies: the session is open, the
+        // queue is not empty, and no limit is reached.
+        if (key == 0 && out_.has_open() && !deflate_ && is_open()) {
+            std::array<std::uint8_t, max_server_frame_header_size> h;
+            const auto hn = write_frame_header(h, op, payload.size());
+            const auto& w = env_->core->write;
+            const std::size_t after = out_.cost() + detail::out_queue::cost_of(hn + payload.size());
+            if (after <= w.high_water && after <= w.max_queued && out_.join_frame(h, hn, payload)) {
+                if (!dirty_)
+                    env_->mark_dirty(this);
+                return send_result::queued;
+            }
+        }
+    }
+    return send_any(op, payload, key);
+}
+
+template <class P, class D>
+send_result session<P, D>::send_any(opcode op, std::string_view payload, std::uint32_t key) {
     if (!is_open())
         return send_result::closed;
     std::array<std::uint8_t, max_server_frame_header_size> h;

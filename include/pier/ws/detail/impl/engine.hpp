@@ -514,6 +514,26 @@ template <class H, class P> void session_impl<H, P>::handle_http() {
 // Frames: unmasked in place; a data frame whose payload fits the buffer waits until it is
 // whole and, if it is a whole message, is delivered without a copy. Returns false when the
 // session stopped taking input.
+// A whole unfragmented data message (hdr_) whose masked payload is at `payload` in the buffer,
+// `header_left` bytes of its header before it: unmasks, checks UTF-8 for text, delivers, and
+// takes it (and the header) off the buffer. Returns whether to go on.
+template <class H, class P>
+[[gnu::always_inline]] inline bool session_impl<H, P>::whole_data_message(char* payload,
+                                                                          std::size_t header_left) {
+    const auto n = static_cast<std::size_t>(hdr_.payload_size);
+    apply_mask(std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(payload), n), hdr_.key);
+    const std::string_view msg(payload, n);
+    const bool text = hdr_.op == opcode::text;
+    if (text && !is_valid_utf8(msg)) {
+        fail(close_code::invalid_payload);
+        return false;
+    }
+    this->partial_since_ = 0;
+    const bool go_on = deliver_message(msg, text);
+    in_.consume(header_left + n);
+    return go_on;
+}
+
 template <class H, class P> bool session_impl<H, P>::feed() {
     const auto& o = shard_->eng->ws_options();
     for (;;) {
@@ -529,6 +549,14 @@ template <class H, class P> bool session_impl<H, P>::feed() {
             if (r.st == frame_result::error) {
                 fail(r.err);
                 return false;
+            }
+            // The common case in one step: a whole unfragmented data message, its payload in
+            // the buffer behind its header, without the frame's state (in_frame_, remaining_).
+            if (!is_control(hdr_.op) && hdr_.fin && hdr_.op != opcode::continuation && !hdr_.rsv1 &&
+                in.size() - r.header_size >= hdr_.payload_size) {
+                if (!whole_data_message(in.data() + r.header_size, r.header_size))
+                    return false;
+                continue;
             }
             in_.consume(r.header_size);
             remaining_ = hdr_.payload_size;
@@ -554,14 +582,13 @@ template <class H, class P> bool session_impl<H, P>::feed() {
                     in_.compact();
                 return true;
             }
-            auto piece = std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(in.data()),
-                                                 static_cast<std::size_t>(remaining_));
-            apply_mask(piece, hdr_.key);
             in_frame_ = false;
             const auto n = static_cast<std::size_t>(remaining_);
             remaining_ = 0;
             if (control) {
                 // In place: a control frame never needs the assembly buffer when it is whole.
+                auto piece = std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(in.data()), n);
+                apply_mask(piece, hdr_.key);
                 const bool go_on =
                     control_frame(std::string_view(reinterpret_cast<const char*>(piece.data()), n));
                 in_.consume(n);
@@ -569,16 +596,7 @@ template <class H, class P> bool session_impl<H, P>::feed() {
                     return false;
                 continue;
             }
-            const bool text = hdr_.op == opcode::text;
-            if (text && !(utf8_.write(piece) && utf8_.complete())) {
-                fail(close_code::invalid_payload);
-                return false;
-            }
-            this->partial_since_ = 0;
-            const std::string_view msg(reinterpret_cast<const char*>(piece.data()), n);
-            const bool go_on = deliver_message(msg, text);
-            in_.consume(n);
-            if (!go_on)
+            if (!whole_data_message(in.data(), 0))
                 return false;
             continue;
         }
@@ -704,8 +722,10 @@ template <class H, class P> bool session_impl<H, P>::end_message() {
     return go_on;
 }
 
+// Inline in the frame loop: the second-hottest call of a small message's path.
 template <class H, class P>
-bool session_impl<H, P>::deliver_message(std::string_view data, bool text) {
+[[gnu::always_inline]] inline bool session_impl<H, P>::deliver_message(std::string_view data,
+                                                                       bool text) {
     if (this->close_sent_ || this->state_ != session_state::open)
         return this->state_ != session_state::closed; // closing: messages are not delivered
     using session_t = typename session_impl::base_type;
