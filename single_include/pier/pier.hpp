@@ -10551,13 +10551,15 @@ struct frame_parser_access {
 std::size_t apply_mask(std::span<std::uint8_t> data, const std::array<std::uint8_t, 4>& key,
                        std::size_t offset = 0) noexcept;
 
-/// Writes an unmasked (server) frame header; returns its size, 2–10 bytes.
+/// Writes an unmasked (server) frame header; returns its size, 2–10 bytes. All 10 bytes of
+/// `out` are written: those past the header are scratch, for the payload to overwrite.
 std::size_t write_frame_header(std::span<std::uint8_t, max_server_frame_header_size> out, opcode op,
                                std::uint64_t payload_size, bool fin = true,
                                bool rsv1 = false) noexcept;
 
 /// Writes a masked (client) frame header; returns its size, 6–14 bytes. The payload must
-/// then be masked with the same key. (pier is a server; this serves tests and clients.)
+/// then be masked with the same key. (pier is a server; this serves tests and clients.) The
+/// first 10 bytes of `out` are written whatever the size: those past the header are scratch.
 std::size_t write_masked_frame_header(std::span<std::uint8_t, max_frame_header_size> out, opcode op,
                                       std::uint64_t payload_size,
                                       const std::array<std::uint8_t, 4>& key, bool fin = true,
@@ -15846,7 +15848,7 @@ private:
     // subscribers) takes its state, with room for 8 entries, and its chunks from the thread's
     // block pools (pier/buffer/pooled.hpp) instead of the allocator: malloc and free were 2%
     // of a 64-byte echo's CPU. A broadcast to N subscribers of a shard holds N states at once
-    // until the pass's flush, so the pools keep up to 4,096 states (1.2 MiB) and 256 chunks
+    // until the pass's flush, so the pools keep up to 4,096 states (1.3 MiB) and 256 chunks
     // (1 MiB) per thread; what a quiet period left unused goes back to the allocator at the
     // shard's sweep (shrink_pools). With 64 states kept, 94% of a broadcast to 1,000
     // subscribers went through malloc and free: 2.3% of its CPU. An idle session's queue is
@@ -17655,9 +17657,6 @@ template <class H, class P> void session_impl<H, P>::handle_http() {
     }
 }
 
-// Frames: unmasked in place; a data frame whose payload fits the buffer waits until it is
-// whole and, if it is a whole message, is delivered without a copy. Returns false when the
-// session stopped taking input.
 // A whole unfragmented data message (hdr_) whose masked payload is at `payload` in the buffer,
 // `header_left` bytes of its header before it: unmasks, checks UTF-8 for text, delivers, and
 // takes it (and the header) off the buffer. Returns whether to go on.
@@ -17678,6 +17677,9 @@ template <class H, class P>
     return go_on;
 }
 
+// Frames: unmasked in place; a data frame whose payload fits the buffer waits until it is
+// whole and, if it is a whole message, is delivered without a copy. Returns false when the
+// session stopped taking input.
 template <class H, class P> bool session_impl<H, P>::feed() {
     const auto& o = shard_->eng->ws_options();
     for (;;) {

@@ -134,6 +134,15 @@ BOOST_AUTO_TEST_CASE(server_header_writer) {
     BOOST_TEST(
         (server_header(ws::opcode::text, 7, true, true) == bytes{0xc1, 0x07})); // RFC 7692 §7.2.3.1
     BOOST_TEST((server_header(ws::opcode::close, 0) == bytes{0x88, 0x00}));
+    // Every byte of a 64-bit length in its place (the header is built in a register).
+    BOOST_TEST((server_header(ws::opcode::binary, 0x0102030405060708ull) ==
+                bytes{0x82, 0x7f, 1, 2, 3, 4, 5, 6, 7, 8}));
+    BOOST_TEST((server_header(ws::opcode::binary, 0xa1b2) == bytes{0x82, 0x7e, 0xa1, 0xb2}));
+    // Masked: the key right after the header, at each of the three sizes.
+    BOOST_TEST((client_header(0x82, 5) == bytes{0x82, 0x85, 1, 2, 3, 4}));
+    BOOST_TEST((client_header(0x82, 0xa1b2) == bytes{0x82, 0xfe, 0xa1, 0xb2, 1, 2, 3, 4}));
+    BOOST_TEST((client_header(0x82, 0x0102030405060708ull) ==
+                bytes{0x82, 0xff, 1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4}));
     // Every header the writer produces parses back (as a client) to the same values.
     for (std::uint64_t len :
          {0ull, 1ull, 125ull, 126ull, 127ull, 65535ull, 65536ull, 1ull << 32, (1ull << 63) - 1}) {

@@ -300,6 +300,33 @@ BOOST_AUTO_TEST_CASE(large_copies_get_their_own_chunk) {
     BOOST_TEST(q.empty());
 }
 
+// join_frame takes a frame only if the tail chunk has room for the whole header array and the
+// payload: exactly that room joins, one byte less does not (push_frame then starts a chunk).
+BOOST_AUTO_TEST_CASE(join_frame_needs_room_for_the_header_array_and_the_payload) {
+    std::array<std::uint8_t, 10> h;
+    h.fill('#');
+    h[0] = 'H';
+    h[1] = 'h';
+    for (const std::size_t spare : {0, 1}) {
+        out_queue q;
+        const std::string first(100, 'f');
+        q.push_frame(h, 2, first, 0, true);
+        BOOST_TEST(q.has_open());
+        // Leave 29 + spare bytes of room in the chunk: the next frame needs 10 + 20.
+        const std::string fill(out_queue::chunk_size - 104 - 29 - spare, 'x');
+        BOOST_TEST(q.join_frame(h, 2, fill));
+        const std::string payload(20, 'p');
+        BOOST_TEST(q.join_frame(h, 2, payload) == (spare == 1));
+        if (spare == 0)
+            q.push_frame(h, 2, payload, 0, true);
+        BOOST_TEST(q.entries() == (spare == 1 ? 1u : 2u));
+        BOOST_TEST(contents(q) == "Hh" + first + "Hh" + fill + "Hh" + payload);
+        BOOST_TEST(q.messages() == 3u);
+        q.consume(q.bytes());
+        BOOST_TEST(q.empty());
+    }
+}
+
 // join_frame is push_frame's common case, taken by session::send_data before admit: whenever
 // it says yes, the queue must be exactly as push_frame(h, hn, payload, 0, true) leaves it, and
 // whenever it says no, untouched. Two queues take the same random operations (frames of every
@@ -322,25 +349,33 @@ BOOST_AUTO_TEST_CASE(join_frame_is_push_frame_whenever_it_joins) {
             if (op < 70) {
                 std::array<std::uint8_t, 10> h;
                 h.fill('#');
-                const std::size_t hn = 2 + next(2) * 2;
+                const std::size_t hns[] = {2, 4, 10};
+                const std::size_t hn = hns[next(3)];
                 for (std::size_t i = 0; i < hn; ++i)
                     h[i] = static_cast<std::uint8_t>('A' + next(26));
                 const std::size_t sizes[] = {0, 1, 7, 64, 125, 700, 3000, 5000};
                 const std::string payload(sizes[next(8)], static_cast<char>('a' + next(26)));
                 const bool open = a.has_open();
+                const auto before = contents(a);
+                const auto cost = a.cost();
                 if (a.join_frame(h, hn, payload))
                     ++joined;
                 else {
                     declined_with_open += open;
+                    BOOST_TEST_REQUIRE(contents(a) == before); // a refusal changes nothing
+                    BOOST_TEST_REQUIRE(a.cost() == cost);
                     a.push_frame(h, hn, payload, 0, true);
                 }
                 b.push_frame(h, hn, payload, 0, true);
             } else if (op < 76) {
                 push_coalescing(a, "key", 5);
                 push_coalescing(b, "key", 5);
-            } else if (op < 80) {
+            } else if (op < 78) {
                 push(a, "plain");
                 push(b, "plain");
+            } else if (op < 80) { // a control frame's or the handshake's copy: it opens an entry
+                push_coalescing(a, "ctl");
+                push_coalescing(b, "ctl");
             } else if (op < 84) {
                 auto f = shared("shared");
                 a.push_shared(f);

@@ -174,13 +174,15 @@ struct frame_parser_access {
 std::size_t apply_mask(std::span<std::uint8_t> data, const std::array<std::uint8_t, 4>& key,
                        std::size_t offset = 0) noexcept;
 
-/// Writes an unmasked (server) frame header; returns its size, 2–10 bytes.
+/// Writes an unmasked (server) frame header; returns its size, 2–10 bytes. All 10 bytes of
+/// `out` are written: those past the header are scratch, for the payload to overwrite.
 std::size_t write_frame_header(std::span<std::uint8_t, max_server_frame_header_size> out, opcode op,
                                std::uint64_t payload_size, bool fin = true,
                                bool rsv1 = false) noexcept;
 
 /// Writes a masked (client) frame header; returns its size, 6–14 bytes. The payload must
-/// then be masked with the same key. (pier is a server; this serves tests and clients.)
+/// then be masked with the same key. (pier is a server; this serves tests and clients.) The
+/// first 10 bytes of `out` are written whatever the size: those past the header are scratch.
 std::size_t write_masked_frame_header(std::span<std::uint8_t, max_frame_header_size> out, opcode op,
                                       std::uint64_t payload_size,
                                       const std::array<std::uint8_t, 4>& key, bool fin = true,

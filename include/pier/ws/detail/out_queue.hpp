@@ -469,7 +469,7 @@ private:
     // subscribers) takes its state, with room for 8 entries, and its chunks from the thread's
     // block pools (pier/buffer/pooled.hpp) instead of the allocator: malloc and free were 2%
     // of a 64-byte echo's CPU. A broadcast to N subscribers of a shard holds N states at once
-    // until the pass's flush, so the pools keep up to 4,096 states (1.2 MiB) and 256 chunks
+    // until the pass's flush, so the pools keep up to 4,096 states (1.3 MiB) and 256 chunks
     // (1 MiB) per thread; what a quiet period left unused goes back to the allocator at the
     // shard's sweep (shrink_pools). With 64 states kept, 94% of a broadcast to 1,000
     // subscribers went through malloc and free: 2.3% of its CPU. An idle session's queue is

@@ -511,9 +511,6 @@ template <class H, class P> void session_impl<H, P>::handle_http() {
     }
 }
 
-// Frames: unmasked in place; a data frame whose payload fits the buffer waits until it is
-// whole and, if it is a whole message, is delivered without a copy. Returns false when the
-// session stopped taking input.
 // A whole unfragmented data message (hdr_) whose masked payload is at `payload` in the buffer,
 // `header_left` bytes of its header before it: unmasks, checks UTF-8 for text, delivers, and
 // takes it (and the header) off the buffer. Returns whether to go on.
@@ -534,6 +531,9 @@ template <class H, class P>
     return go_on;
 }
 
+// Frames: unmasked in place; a data frame whose payload fits the buffer waits until it is
+// whole and, if it is a whole message, is delivered without a copy. Returns false when the
+// session stopped taking input.
 template <class H, class P> bool session_impl<H, P>::feed() {
     const auto& o = shard_->eng->ws_options();
     for (;;) {
