@@ -15675,17 +15675,12 @@ public:
     }
     /// Queues one frame, copied: the first `hn` bytes of the header `h`, then `payload`. The
     /// same as push_copy with the two as parts, without its loops over them, and with the
-    /// header copied as a whole array (a few moves instead of a call to memcpy): the bytes
-    /// past `hn` land where the payload then goes, or in the chunk's free room.
+    /// header copied as a whole array (a few moves instead of a call to memcpy: copy_frame).
     template <std::size_t N>
     void push_frame(const std::array<std::uint8_t, N>& h, std::size_t hn, std::string_view payload,
                     std::uint32_t key = 0, bool coalesce = false) {
-        const std::size_t n = hn + payload.size();
         char* const start = tail_room(N + payload.size());
-        std::memcpy(start, h.data(), N);
-        if (!payload.empty())
-            std::memcpy(start + hn, payload.data(), payload.size());
-        commit_copy(start, n, key, coalesce);
+        commit_copy(start, copy_frame(start, h, hn, payload), key, coalesce);
     }
     /// The common case of push_frame(h, hn, payload, 0, true), inline: the frame joins the
     /// open entry (the copy that push_copy or push_frame coalesced last, at the end of the
@@ -15696,16 +15691,12 @@ public:
     [[gnu::always_inline]] bool join_frame(const std::array<std::uint8_t, N>& h, std::size_t hn,
                                            std::string_view payload) noexcept {
         state* const st = s_;
-        if (!st || !st->cursor)
+        if (!st || !st->open)
             return false;
-        char* const p = st->cursor;
-        if (static_cast<std::size_t>(st->limit - p) < N + payload.size())
+        char* const p = room_in(st->tail, N + payload.size());
+        if (!p)
             return false;
-        std::memcpy(p, h.data(), N);
-        if (!payload.empty())
-            std::memcpy(p + hn, payload.data(), payload.size());
-        const std::size_t n = hn + payload.size();
-        st->cursor = p + n;
+        const std::size_t n = copy_frame(p, h, hn, payload);
         st->tail->used += static_cast<std::uint32_t>(n);
         st->open->size += static_cast<std::uint32_t>(n);
         ++st->open->messages;
@@ -15714,7 +15705,7 @@ public:
         return true;
     }
     /// Whether a message may join the open entry (join_frame may still find no room).
-    bool has_open() const noexcept { return s_ && s_->cursor; }
+    bool has_open() const noexcept { return s_ && s_->open; }
     /// Queues a shared frame (a reference, not a copy).
     void push_shared(const frame_ref& f, std::uint32_t key = 0) {
         if (!f || f.get()->size() == 0)
@@ -15835,20 +15826,18 @@ private:
         // forwarding stall on the first message of every pass, 2% of a broadcast's CPU).
         std::size_t bytes = 0;
         chunk* tail = nullptr;
-        // The open entry: the last one, a coalesced copy at the end of the tail chunk that the
-        // next copy without a key may join (join_frame). `cursor` is where it ends (null when
-        // there is none) and `limit` the end of the chunk. Anything that changes the ring or
-        // the tail, other than a join, closes it (close_open).
+        // The open entry (null when there is none): the last one, a coalesced copy that ends
+        // where the tail chunk's free room begins, which the next copy without a key may join
+        // (join_frame). Anything that changes the ring or the tail, other than a join, closes
+        // it (close_open).
         entry* open = nullptr;
-        char* cursor = nullptr;
-        const char* limit = nullptr;
     };
 
     // A queue that fills and drains on every pass of the loop (an echo, a broadcast's
     // subscribers) takes its state, with room for 8 entries, and its chunks from the thread's
     // block pools (pier/buffer/pooled.hpp) instead of the allocator: malloc and free were 2%
     // of a 64-byte echo's CPU. A broadcast to N subscribers of a shard holds N states at once
-    // until the pass's flush, so the pools keep up to 4,096 states (1.3 MiB) and 256 chunks
+    // until the pass's flush, so the pools keep up to 4,096 states (1.2 MiB) and 256 chunks
     // (1 MiB) per thread; what a quiet period left unused goes back to the allocator at the
     // shard's sweep (shrink_pools). With 64 states kept, 94% of a broadcast to 1,000
     // subscribers went through malloc and free: 2.3% of its CPU. An idle session's queue is
@@ -15878,24 +15867,36 @@ private:
     // The common case is inline; the rest (a first message, a new chunk) is not, so that the
     // callers need not save the registers it uses.
     char* tail_room(std::size_t n) {
-        if (s_) {
-            chunk* const c = s_->tail;
-            if (c && c->cap - c->used >= n)
-                return c->data() + c->used;
-        }
+        if (s_)
+            if (char* const p = room_in(s_->tail, n))
+                return p;
         return new_tail_room(n);
+    }
+    // Where `n` more bytes go in chunk `c` (null: none, or not the room).
+    [[gnu::always_inline]] static char* room_in(chunk* c, std::size_t n) noexcept {
+        return c && c->cap - c->used >= n ? c->data() + c->used : nullptr;
+    }
+    // Writes a frame at `p`: the whole header array (its bytes past `hn` land where the payload
+    // then goes, or in the chunk's free room), then the payload; returns the frame's size.
+    template <std::size_t N>
+    [[gnu::always_inline]] static std::size_t
+    copy_frame(char* p, const std::array<std::uint8_t, N>& h, std::size_t hn,
+               std::string_view payload) noexcept {
+        std::memcpy(p, h.data(), N);
+        if (!payload.empty())
+            std::memcpy(p + hn, payload.data(), payload.size());
+        return hn + payload.size();
     }
     [[gnu::noinline]] char* new_tail_room(std::size_t n) {
         ensure();
-        chunk* c = s_->tail;
-        if (!c || c->cap - c->used < n) {
-            c = chunk::make(std::max(chunk_size, n));
-            if (s_->tail)
-                s_->tail->unref(); // the queue's own hold on the old tail
-            s_->tail = c;          // the new tail's hold is the one make() gave
-            close_open();
-        }
-        return c->data() + c->used;
+        if (char* const p = room_in(s_->tail, n))
+            return p;
+        chunk* const c = chunk::make(std::max(chunk_size, n));
+        if (s_->tail)
+            s_->tail->unref(); // the queue's own hold on the old tail
+        s_->tail = c;          // the new tail's hold is the one make() gave
+        close_open();
+        return c->data();
     }
     // Queues the `n` bytes written at `start` (from tail_room) as one message.
     void commit_copy(char* start, std::size_t n, std::uint32_t key, bool coalesce) {
@@ -15910,7 +15911,7 @@ private:
                 ++last.messages;
                 ++s_->live;
                 s_->bytes += n;
-                open_at(last, start + n);
+                s_->open = &last;
                 return;
             }
         }
@@ -15918,16 +15919,11 @@ private:
         append_copy(start, static_cast<std::uint32_t>(n), key, c);
         // A copy without a key that no policy keeps apart may be joined, unless it is pinned.
         if (coalesce && key == 0 && s_->count > s_->pinned)
-            open_at(at(s_->count - 1), start + n);
-    }
-    void open_at(entry& e, char* end) noexcept {
-        s_->open = &e;
-        s_->cursor = end;
-        s_->limit = s_->tail->data() + s_->tail->cap;
+            s_->open = &at(s_->count - 1);
     }
     void close_open() noexcept {
         if (s_)
-            s_->cursor = nullptr;
+            s_->open = nullptr;
     }
     [[gnu::noinline]] void append_copy(const char* data, std::uint32_t size, std::uint32_t key,
                                        chunk* c) {
@@ -16339,6 +16335,12 @@ protected:
     session() = default;
     ~session() = default;
 
+    // Whether the slow-consumer policy lets small copied messages share a queue entry (it
+    // never drops single messages): out_queue::push_copy's `coalesce`, and join_frame.
+    static constexpr bool coalesces =
+        Policies::backpressure::action != backpressure_action::drop_oldest &&
+        Policies::backpressure::action != backpressure_action::latest;
+
     send_result send_data(opcode op, std::string_view payload, std::uint32_t key);
     // send_data's general case (out of line): compression, the first message of a burst, a
     // key, a limit reached.
@@ -16488,9 +16490,7 @@ template <class P, class D> session_handle session<P, D>::handle() const noexcep
 template <class P, class D>
 [[gnu::always_inline]] inline send_result
 session<P, D>::send_data(opcode op, std::string_view payload, std::uint32_t key) {
-    constexpr auto action = P::backpressure::action;
-    if constexpr (action != backpressure_action::drop_oldest &&
-                  action != backpressure_action::latest) {
+    if constexpr (coalesces) {
         // admit's common case, inline in the caller: a message behind others of this pass,
         // uncompressed and under both limits, joins the open entry of the queue
         // (out_queue::join_frame). Nothing else in admit applies: the session is open, the
@@ -16647,15 +16647,11 @@ send_result session<P, D>::admit(std::size_t size, std::uint32_t key, bool contr
     }
     if (size == 0)
         return send_result::queued;
-    // A queue whose policy never drops single messages keeps no boundary between small
-    // copied ones (out_queue::push_copy).
-    constexpr bool coalesce =
-        action != backpressure_action::drop_oldest && action != backpressure_action::latest;
     // Into an empty queue (however it was emptied: written, or dropped by the policy or a
     // failure), the write timeout starts again: the flush this schedules stamps it.
     if (out_.empty())
         stall_since_ = 0;
-    push(coalesce);
+    push(coalesces);
     if (!dirty_)
         env_->mark_dirty(this);
     if (cost + need > w.high_water) {
@@ -17657,6 +17653,11 @@ template <class H, class P> void session_impl<H, P>::handle_http() {
     }
 }
 
+// A data frame that is a whole message, uncompressed: delivered from the buffer in place.
+inline bool unfragmented_data(const frame_header& h) noexcept {
+    return !is_control(h.op) && h.fin && h.op != opcode::continuation && !h.rsv1;
+}
+
 // A whole unfragmented data message (hdr_) whose masked payload is at `payload` in the buffer,
 // `header_left` bytes of its header before it: unmasks, checks UTF-8 for text, delivers, and
 // takes it (and the header) off the buffer. Returns whether to go on.
@@ -17698,8 +17699,7 @@ template <class H, class P> bool session_impl<H, P>::feed() {
             }
             // The common case in one step: a whole unfragmented data message, its payload in
             // the buffer behind its header, without the frame's state (in_frame_, remaining_).
-            if (!is_control(hdr_.op) && hdr_.fin && hdr_.op != opcode::continuation && !hdr_.rsv1 &&
-                in.size() - r.header_size >= hdr_.payload_size) {
+            if (unfragmented_data(hdr_) && in.size() - r.header_size >= hdr_.payload_size) {
                 if (!whole_data_message(in.data() + r.header_size, r.header_size))
                     return false;
                 continue;
@@ -17717,8 +17717,7 @@ template <class H, class P> bool session_impl<H, P>::feed() {
             in = in_.data();
         }
         const bool control = is_control(hdr_.op);
-        const bool whole_message =
-            !control && hdr_.fin && hdr_.op != opcode::continuation && !hdr_.rsv1;
+        const bool whole_message = unfragmented_data(hdr_);
         // A frame that fits the buffer is taken whole, in place (unless its payload already
         // started streaming, when it did not fit a moment ago).
         if (remaining_ == hdr_.payload_size && remaining_ <= buffer_type::capacity &&

@@ -337,6 +337,12 @@ protected:
     session() = default;
     ~session() = default;
 
+    // Whether the slow-consumer policy lets small copied messages share a queue entry (it
+    // never drops single messages): out_queue::push_copy's `coalesce`, and join_frame.
+    static constexpr bool coalesces =
+        Policies::backpressure::action != backpressure_action::drop_oldest &&
+        Policies::backpressure::action != backpressure_action::latest;
+
     send_result send_data(opcode op, std::string_view payload, std::uint32_t key);
     // send_data's general case (out of line): compression, the first message of a burst, a
     // key, a limit reached.

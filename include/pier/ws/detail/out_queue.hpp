@@ -296,17 +296,12 @@ public:
     }
     /// Queues one frame, copied: the first `hn` bytes of the header `h`, then `payload`. The
     /// same as push_copy with the two as parts, without its loops over them, and with the
-    /// header copied as a whole array (a few moves instead of a call to memcpy): the bytes
-    /// past `hn` land where the payload then goes, or in the chunk's free room.
+    /// header copied as a whole array (a few moves instead of a call to memcpy: copy_frame).
     template <std::size_t N>
     void push_frame(const std::array<std::uint8_t, N>& h, std::size_t hn, std::string_view payload,
                     std::uint32_t key = 0, bool coalesce = false) {
-        const std::size_t n = hn + payload.size();
         char* const start = tail_room(N + payload.size());
-        std::memcpy(start, h.data(), N);
-        if (!payload.empty())
-            std::memcpy(start + hn, payload.data(), payload.size());
-        commit_copy(start, n, key, coalesce);
+        commit_copy(start, copy_frame(start, h, hn, payload), key, coalesce);
     }
     /// The common case of push_frame(h, hn, payload, 0, true), inline: the frame joins the
     /// open entry (the copy that push_copy or push_frame coalesced last, at the end of the
@@ -317,16 +312,12 @@ public:
     [[gnu::always_inline]] bool join_frame(const std::array<std::uint8_t, N>& h, std::size_t hn,
                                            std::string_view payload) noexcept {
         state* const st = s_;
-        if (!st || !st->cursor)
+        if (!st || !st->open)
             return false;
-        char* const p = st->cursor;
-        if (static_cast<std::size_t>(st->limit - p) < N + payload.size())
+        char* const p = room_in(st->tail, N + payload.size());
+        if (!p)
             return false;
-        std::memcpy(p, h.data(), N);
-        if (!payload.empty())
-            std::memcpy(p + hn, payload.data(), payload.size());
-        const std::size_t n = hn + payload.size();
-        st->cursor = p + n;
+        const std::size_t n = copy_frame(p, h, hn, payload);
         st->tail->used += static_cast<std::uint32_t>(n);
         st->open->size += static_cast<std::uint32_t>(n);
         ++st->open->messages;
@@ -335,7 +326,7 @@ public:
         return true;
     }
     /// Whether a message may join the open entry (join_frame may still find no room).
-    bool has_open() const noexcept { return s_ && s_->cursor; }
+    bool has_open() const noexcept { return s_ && s_->open; }
     /// Queues a shared frame (a reference, not a copy).
     void push_shared(const frame_ref& f, std::uint32_t key = 0) {
         if (!f || f.get()->size() == 0)
@@ -456,20 +447,18 @@ private:
         // forwarding stall on the first message of every pass, 2% of a broadcast's CPU).
         std::size_t bytes = 0;
         chunk* tail = nullptr;
-        // The open entry: the last one, a coalesced copy at the end of the tail chunk that the
-        // next copy without a key may join (join_frame). `cursor` is where it ends (null when
-        // there is none) and `limit` the end of the chunk. Anything that changes the ring or
-        // the tail, other than a join, closes it (close_open).
+        // The open entry (null when there is none): the last one, a coalesced copy that ends
+        // where the tail chunk's free room begins, which the next copy without a key may join
+        // (join_frame). Anything that changes the ring or the tail, other than a join, closes
+        // it (close_open).
         entry* open = nullptr;
-        char* cursor = nullptr;
-        const char* limit = nullptr;
     };
 
     // A queue that fills and drains on every pass of the loop (an echo, a broadcast's
     // subscribers) takes its state, with room for 8 entries, and its chunks from the thread's
     // block pools (pier/buffer/pooled.hpp) instead of the allocator: malloc and free were 2%
     // of a 64-byte echo's CPU. A broadcast to N subscribers of a shard holds N states at once
-    // until the pass's flush, so the pools keep up to 4,096 states (1.3 MiB) and 256 chunks
+    // until the pass's flush, so the pools keep up to 4,096 states (1.2 MiB) and 256 chunks
     // (1 MiB) per thread; what a quiet period left unused goes back to the allocator at the
     // shard's sweep (shrink_pools). With 64 states kept, 94% of a broadcast to 1,000
     // subscribers went through malloc and free: 2.3% of its CPU. An idle session's queue is
@@ -499,24 +488,36 @@ private:
     // The common case is inline; the rest (a first message, a new chunk) is not, so that the
     // callers need not save the registers it uses.
     char* tail_room(std::size_t n) {
-        if (s_) {
-            chunk* const c = s_->tail;
-            if (c && c->cap - c->used >= n)
-                return c->data() + c->used;
-        }
+        if (s_)
+            if (char* const p = room_in(s_->tail, n))
+                return p;
         return new_tail_room(n);
+    }
+    // Where `n` more bytes go in chunk `c` (null: none, or not the room).
+    [[gnu::always_inline]] static char* room_in(chunk* c, std::size_t n) noexcept {
+        return c && c->cap - c->used >= n ? c->data() + c->used : nullptr;
+    }
+    // Writes a frame at `p`: the whole header array (its bytes past `hn` land where the payload
+    // then goes, or in the chunk's free room), then the payload; returns the frame's size.
+    template <std::size_t N>
+    [[gnu::always_inline]] static std::size_t
+    copy_frame(char* p, const std::array<std::uint8_t, N>& h, std::size_t hn,
+               std::string_view payload) noexcept {
+        std::memcpy(p, h.data(), N);
+        if (!payload.empty())
+            std::memcpy(p + hn, payload.data(), payload.size());
+        return hn + payload.size();
     }
     [[gnu::noinline]] char* new_tail_room(std::size_t n) {
         ensure();
-        chunk* c = s_->tail;
-        if (!c || c->cap - c->used < n) {
-            c = chunk::make(std::max(chunk_size, n));
-            if (s_->tail)
-                s_->tail->unref(); // the queue's own hold on the old tail
-            s_->tail = c;          // the new tail's hold is the one make() gave
-            close_open();
-        }
-        return c->data() + c->used;
+        if (char* const p = room_in(s_->tail, n))
+            return p;
+        chunk* const c = chunk::make(std::max(chunk_size, n));
+        if (s_->tail)
+            s_->tail->unref(); // the queue's own hold on the old tail
+        s_->tail = c;          // the new tail's hold is the one make() gave
+        close_open();
+        return c->data();
     }
     // Queues the `n` bytes written at `start` (from tail_room) as one message.
     void commit_copy(char* start, std::size_t n, std::uint32_t key, bool coalesce) {
@@ -531,7 +532,7 @@ private:
                 ++last.messages;
                 ++s_->live;
                 s_->bytes += n;
-                open_at(last, start + n);
+                s_->open = &last;
                 return;
             }
         }
@@ -539,16 +540,11 @@ private:
         append_copy(start, static_cast<std::uint32_t>(n), key, c);
         // A copy without a key that no policy keeps apart may be joined, unless it is pinned.
         if (coalesce && key == 0 && s_->count > s_->pinned)
-            open_at(at(s_->count - 1), start + n);
-    }
-    void open_at(entry& e, char* end) noexcept {
-        s_->open = &e;
-        s_->cursor = end;
-        s_->limit = s_->tail->data() + s_->tail->cap;
+            s_->open = &at(s_->count - 1);
     }
     void close_open() noexcept {
         if (s_)
-            s_->cursor = nullptr;
+            s_->open = nullptr;
     }
     [[gnu::noinline]] void append_copy(const char* data, std::uint32_t size, std::uint32_t key,
                                        chunk* c) {

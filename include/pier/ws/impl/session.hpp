@@ -120,9 +120,7 @@ template <class P, class D> session_handle session<P, D>::handle() const noexcep
 template <class P, class D>
 [[gnu::always_inline]] inline send_result
 session<P, D>::send_data(opcode op, std::string_view payload, std::uint32_t key) {
-    constexpr auto action = P::backpressure::action;
-    if constexpr (action != backpressure_action::drop_oldest &&
-                  action != backpressure_action::latest) {
+    if constexpr (coalesces) {
         // admit's common case, inline in the caller: a message behind others of this pass,
         // uncompressed and under both limits, joins the open entry of the queue
         // (out_queue::join_frame). Nothing else in admit applies: the session is open, the
@@ -279,15 +277,11 @@ send_result session<P, D>::admit(std::size_t size, std::uint32_t key, bool contr
     }
     if (size == 0)
         return send_result::queued;
-    // A queue whose policy never drops single messages keeps no boundary between small
-    // copied ones (out_queue::push_copy).
-    constexpr bool coalesce =
-        action != backpressure_action::drop_oldest && action != backpressure_action::latest;
     // Into an empty queue (however it was emptied: written, or dropped by the policy or a
     // failure), the write timeout starts again: the flush this schedules stamps it.
     if (out_.empty())
         stall_since_ = 0;
-    push(coalesce);
+    push(coalesces);
     if (!dirty_)
         env_->mark_dirty(this);
     if (cost + need > w.high_water) {

@@ -511,6 +511,11 @@ template <class H, class P> void session_impl<H, P>::handle_http() {
     }
 }
 
+// A data frame that is a whole message, uncompressed: delivered from the buffer in place.
+inline bool unfragmented_data(const frame_header& h) noexcept {
+    return !is_control(h.op) && h.fin && h.op != opcode::continuation && !h.rsv1;
+}
+
 // A whole unfragmented data message (hdr_) whose masked payload is at `payload` in the buffer,
 // `header_left` bytes of its header before it: unmasks, checks UTF-8 for text, delivers, and
 // takes it (and the header) off the buffer. Returns whether to go on.
@@ -552,8 +557,7 @@ template <class H, class P> bool session_impl<H, P>::feed() {
             }
             // The common case in one step: a whole unfragmented data message, its payload in
             // the buffer behind its header, without the frame's state (in_frame_, remaining_).
-            if (!is_control(hdr_.op) && hdr_.fin && hdr_.op != opcode::continuation && !hdr_.rsv1 &&
-                in.size() - r.header_size >= hdr_.payload_size) {
+            if (unfragmented_data(hdr_) && in.size() - r.header_size >= hdr_.payload_size) {
                 if (!whole_data_message(in.data() + r.header_size, r.header_size))
                     return false;
                 continue;
@@ -571,8 +575,7 @@ template <class H, class P> bool session_impl<H, P>::feed() {
             in = in_.data();
         }
         const bool control = is_control(hdr_.op);
-        const bool whole_message =
-            !control && hdr_.fin && hdr_.op != opcode::continuation && !hdr_.rsv1;
+        const bool whole_message = unfragmented_data(hdr_);
         // A frame that fits the buffer is taken whole, in place (unless its payload already
         // started streaming, when it did not fit a moment ago).
         if (remaining_ == hdr_.payload_size && remaining_ <= buffer_type::capacity &&
